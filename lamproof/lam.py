@@ -1,0 +1,86 @@
+"""The linear latent action model and its variants (math.md §2).
+
+    IDM  z  = C o + D o'                      (tied: D = −C, so z = D (o' − o))
+    FDM  ô' = A o + B z                       (identity observation path: A = I)
+    loss E‖ô' − o'‖²  +  s² (augmentation)  +  λ E‖a − H z‖² (auxiliary action head)
+
+No bias terms anywhere. ``horizon = k`` predicts ``o_k`` from ``o_0`` and one latent, and the
+action head predicts the ``k`` actions ``a_0 … a_{k-1}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+from lamproof._validation import as_choice, as_int, as_real
+
+FDM_OBS_PATHS = ("learned", "identity")
+IDM_KINDS = ("free", "tied")
+PAPER_BATCH_SIZE = 128
+
+
+@dataclass(frozen=True)
+class LAMSpec:
+    """What is learned, and with which objective.
+
+    ``d_z`` latent size (checked against ``d_o`` by :meth:`check_for`); ``fdm_obs_path`` whether
+    the FDM learns ``A`` or fixes it to the identity; ``idm`` free ``(C, D)`` or tied ``D = −C``;
+    ``augmentation`` the scale ``s`` of the shared Gaussian shifts ``κ₁, κ₂ ~ N(0, s² I)``;
+    ``action_loss_weight`` ``λ`` of the auxiliary action loss; ``horizon`` ``k``.
+    """
+
+    d_z: int
+    fdm_obs_path: str = "learned"
+    idm: str = "free"
+    augmentation: float = 0.0
+    action_loss_weight: float = 0.0
+    horizon: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "d_z", as_int(self.d_z, "d_z", minimum=1))
+        object.__setattr__(self, "fdm_obs_path", as_choice(self.fdm_obs_path, "fdm_obs_path", FDM_OBS_PATHS))
+        object.__setattr__(self, "idm", as_choice(self.idm, "idm", IDM_KINDS))
+        object.__setattr__(self, "augmentation", as_real(self.augmentation, "augmentation", minimum=0.0))
+        object.__setattr__(
+            self, "action_loss_weight", as_real(self.action_loss_weight, "action_loss_weight", minimum=0.0)
+        )
+        object.__setattr__(self, "horizon", as_int(self.horizon, "horizon", minimum=1))
+
+    def check_for(self, d_o: int) -> "LAMSpec":
+        """Refuse a latent larger than the observation: ``d_z`` must lie in ``[1, d_o]``."""
+        if self.d_z > d_o:
+            raise ValueError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {self.d_z}")
+        return self
+
+    @classmethod
+    def from_dict(cls, table: Mapping, prefix: str = "lam.") -> "LAMSpec":
+        if not isinstance(table, Mapping):
+            raise ValueError(f"{prefix.rstrip('.')}: expected a table of fields")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            raise ValueError(f"{prefix}{unknown[0]}: unknown field (known: {', '.join(known)})")
+        if "d_z" not in table:
+            raise ValueError(f"{prefix}d_z: required field is missing")
+        try:
+            return cls(**table)
+        except ValueError as error:
+            raise ValueError(f"{prefix}{error}") from None
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def effective_action_weight(labeled_fraction: float, d_o: int, d_a: int, batch_size: int = PAPER_BATCH_SIZE) -> float:
+    """The weight ``λ`` that the paper's §7 loss puts on ``E‖a − Hz‖²`` relative to ``E‖ô' − o'‖²``.
+
+    The paper averages the reconstruction loss over the batch and ``d_o`` and the action loss over
+    the labeled samples of the batch and ``d_a``; the action term is present only in batches that
+    hold a labeled sample. In expectation that is ``λ = (d_o / d_a)·(1 − (1 − ρ)^batch)``.
+    """
+    rho = as_real(labeled_fraction, "labeled_fraction", minimum=0.0, maximum=1.0)
+    d_o = as_int(d_o, "d_o", minimum=1)
+    d_a = as_int(d_a, "d_a", minimum=1)
+    batch_size = as_int(batch_size, "batch_size", minimum=1)
+    return (d_o / d_a) * (1.0 - (1.0 - rho) ** batch_size)
