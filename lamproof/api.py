@@ -1,0 +1,115 @@
+"""The interface users script against: solve files in, the solve JSON out (architecture.md).
+
+A solve file (JSON or TOML, same structure) has two tables, ``system`` and ``lam``; see
+:meth:`lamproof.systems.System.from_dict` and :meth:`lamproof.lam.LAMSpec.from_dict`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lamproof.lam import LAMSpec
+from lamproof.numeric.closed_form import Solution, solve
+from lamproof.numeric.probes import all_probes
+from lamproof.systems import System
+
+TOP_LEVEL_KEYS = ("system", "lam")
+
+
+def parse_spec_text(text: str, *, fmt: str) -> tuple[System, LAMSpec]:
+    """Parse a solve file's text (``fmt`` is ``"json"`` or ``"toml"``) into a System and a LAMSpec."""
+    try:
+        data = json.loads(text) if fmt == "json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"file: not valid {fmt.upper()} ({error})") from None
+    return spec_from_dict(data)
+
+
+def spec_from_dict(data: Any) -> tuple[System, LAMSpec]:
+    if not isinstance(data, dict):
+        raise ValueError("file: expected a table with 'system' and 'lam'")
+    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown top-level key (known: system, lam)")
+    for key in TOP_LEVEL_KEYS:
+        if key not in data:
+            raise ValueError(f"{key}: required table is missing")
+    system = System.from_dict(data["system"])
+    spec = LAMSpec.from_dict(data["lam"])
+    try:
+        spec.check_for(system.d_o)
+    except ValueError as error:
+        raise ValueError(f"lam.{error}") from None
+    return system, spec
+
+
+def load_spec_file(path: str | Path) -> tuple[System, LAMSpec]:
+    """Read a ``.json`` or ``.toml`` solve file (other endings are tried as JSON)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ValueError(f"file: cannot read {str(path)!r} ({error.strerror})") from None
+    return parse_spec_text(text, fmt="toml" if path.suffix.lower() == ".toml" else "json")
+
+
+def spec_to_dict(system: System, spec: LAMSpec) -> dict:
+    """The solve-file form of a system and spec (what :func:`spec_from_dict` reads back)."""
+    return {"system": system.to_dict(), "lam": spec.to_dict()}
+
+
+def _clean(value):
+    """Plain JSON values: arrays to lists, non-finite floats to ``None``."""
+    if isinstance(value, np.ndarray):
+        return [_clean(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def conditions_for(solution: Solution) -> dict:
+    """Controllability and capture conditions (math.md §8), when the control module provides them."""
+    try:
+        from lamproof.control import capture_conditions
+    except ImportError:
+        return {}
+    return {name: condition.as_dict() for name, condition in capture_conditions(solution).items()}
+
+
+def solution_to_dict(solution: Solution) -> dict:
+    """The ``lamproof solve`` JSON (keys of architecture.md, plus ``notes`` and ``captured_dim``)."""
+    eigenvalues = np.clip(solution.innovation.eigenvalues, 0.0, None)
+    out = {
+        "method": solution.method,
+        "optimal_loss": max(solution.optimal_loss, 0.0),
+        "objective": max(solution.objective, 0.0),
+        "innovation_eigenvalues": eigenvalues,
+        "eigengap": solution.eigengap,
+        "unique": solution.unique,
+        "maps": {"obs": solution.parameters.obs_map, "next_obs": solution.parameters.next_obs_map},
+        "probes": {rep: {target: score.as_dict() for target, score in scores.items()}
+                   for rep, scores in all_probes(solution).items()},
+        "conditions": conditions_for(solution),
+        "captured_dim": int(solution.captured.shape[1]),
+        "notes": list(solution.notes),
+    }
+    return _clean(out)
+
+
+def solve_file(path: str | Path) -> dict:
+    system, spec = load_spec_file(path)
+    return solution_to_dict(solve(system, spec))

@@ -1,0 +1,163 @@
+"""``lamproof``: the command-line front end. Parsing, calling and printing; no mathematics.
+
+Exit codes: 0 holds, 1 a check or claim failed, 2 bad input or usage (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+class UsageError(Exception):
+    """Bad input or usage: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, never the usage block
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+# -- solve ---------------------------------------------------------------------------------------
+def _cmd_solve(args) -> int:
+    from lamproof.api import solve_file
+
+    result = solve_file(args.file)
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        print(_solve_text(result))
+    return 0
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _solve_text(result: dict) -> str:
+    eig = result["innovation_eigenvalues"]
+    shown = ", ".join(_fmt(v) for v in eig[:8]) + (", …" if len(eig) > 8 else "")
+    lines = [
+        f"method          {result['method']}",
+        f"optimal loss    {_fmt(result['optimal_loss'])}   (objective {_fmt(result['objective'])})",
+        f"innovation eig  {shown}",
+        f"eigengap        {_fmt(result['eigengap'])}   unique prediction: {_fmt(result['unique'])}",
+        f"captured dims   {result['captured_dim']}",
+        "probes (fraction of variance unexplained; [min, max] over the optimal family)",
+    ]
+    for rep, scores in result["probes"].items():
+        for target, s in scores.items():
+            span = "" if s["identified"] else f"  [{_fmt(s['min'])}, {_fmt(s['max'])}] ({s['bounds']})"
+            lines.append(f"  {rep:17s} {target:12s} {_fmt(s['value'])}{span}")
+    for name, cond in result.get("conditions", {}).items():
+        lines.append(f"condition {name}: {_fmt(cond.get('holds'))} (margin {_fmt(cond.get('margin'))}) {cond.get('reason', '')}")
+    lines += [f"note: {note}" for note in result["notes"]]
+    return "\n".join(lines)
+
+
+# -- verify / latex / report (symbolic derivations) ----------------------------------------------
+def _cmd_verify(args) -> int:
+    raise UsageError("verify: not available yet")
+
+
+def _cmd_latex(args) -> int:
+    raise UsageError("latex: not available yet")
+
+
+def _cmd_report(args) -> int:
+    raise UsageError("report: not available yet")
+
+
+# -- reproduce (the paper's studies) -------------------------------------------------------------
+def _cmd_reproduce(args) -> int:
+    raise UsageError("reproduce: not available yet")
+
+
+def _cmd_compare(args) -> int:
+    raise UsageError("compare: not available yet")
+
+
+# -- check (claims) ------------------------------------------------------------------------------
+def _cmd_check(args) -> int:
+    raise UsageError("check: not available yet")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lamproof", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("solve", help="solve a system + LAM file (JSON or TOML) and print JSON")
+    p.add_argument("file")
+    p.add_argument("--format", choices=("json", "text"), default="json")
+    p.set_defaults(handler=_cmd_solve)
+
+    p = sub.add_parser("verify", help="run the derivations' checks")
+    p.add_argument("names", nargs="*")
+    p.add_argument("--examples", type=_positive_int, default=None)
+    p.add_argument("--exact", action="store_true", help="also check in exact rational arithmetic")
+    p.set_defaults(handler=_cmd_verify)
+
+    p = sub.add_parser("latex", help="print one derivation's LaTeX")
+    p.add_argument("name")
+    p.set_defaults(handler=_cmd_latex)
+
+    p = sub.add_parser("report", help="assemble every derivation (and study tables) into one LaTeX document")
+    p.add_argument("--out", required=True)
+    p.add_argument("--pdf", action="store_true", help="also compile it with pdflatex")
+    p.add_argument("--studies", default=None, help="a reproduce --out folder whose tables and figures to include")
+    p.set_defaults(handler=_cmd_report)
+
+    p = sub.add_parser("reproduce", help="reproduce the paper's simulation studies")
+    p.add_argument("study", help="4.1 4.2 4.3 5 6 7 or all")
+    p.add_argument("--mode", choices=("closed-form", "trained", "both"), default="closed-form")
+    p.add_argument("--out", default="out")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the paper's)")
+    p.add_argument("--no-plot", action="store_true")
+    p.set_defaults(handler=_cmd_reproduce)
+
+    p = sub.add_parser("compare", help="score a reproduction CSV against one in the authors' format")
+    p.add_argument("ours")
+    p.add_argument("theirs")
+    p.set_defaults(handler=_cmd_compare)
+
+    p = sub.add_parser("check", help="check claims about LAMs across random systems")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--builtin", action="store_true", help="check the registry of the paper's claims")
+    p.add_argument("--examples", type=_positive_int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(handler=_cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except (UsageError, ValueError) as error:
+        message = " ".join(str(error).split())
+        print(f"lamproof: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lamproof: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

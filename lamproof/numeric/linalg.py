@@ -1,0 +1,103 @@
+"""Small linear-algebra pieces with their tolerances named once.
+
+The tolerances are relative to the largest eigenvalue of the matrix at hand, so they do not
+depend on the units of the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: An eigenvalue of a PSD matrix counts as zero below ``RANK_RTOL * λ_max``: round-off in the
+#: moments of a float64 system is ~1e-15 relative, so 1e-10 leaves five orders of margin while
+#: keeping genuinely small directions (1e-6 relative and above) as nonzero.
+RANK_RTOL = 1e-10
+
+#: Two eigenvalues are tied when they differ by less than ``TIE_RTOL * λ_max``. Ties in the
+#: paper's systems are exact (isotropic blocks), so round-off (~1e-14) is all that separates
+#: them; 1e-8 is well above it and well below any gap that a user would call a gap.
+TIE_RTOL = 1e-8
+
+
+def eigh_descending(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending) and orthonormal eigenvectors of a symmetric matrix."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return values[::-1].copy(), vectors[:, ::-1].copy()
+
+
+def scale_of(values: np.ndarray) -> float:
+    return float(max(np.max(np.abs(values), initial=0.0), np.finfo(float).tiny))
+
+
+def pinv_psd(matrix: np.ndarray) -> np.ndarray:
+    """Pseudo-inverse of a PSD matrix, dropping eigenvalues below ``RANK_RTOL``."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    keep = values > RANK_RTOL * scale_of(values)
+    return (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
+
+
+@dataclass(frozen=True)
+class TopEigenspace:
+    """The top-``d`` eigenspace of a PSD operator, with its ties and its zero tail made explicit.
+
+    ``vectors[:, :rank]`` is the canonical captured basis. When ``λ_d`` is tied with ``λ_{d+1}``
+    the captured space is not unique: it is ``fixed`` (the directions strictly above the tie)
+    plus any ``tie_dim``-dimensional subspace of ``tie`` (the whole tied eigenspace).
+    """
+
+    eigenvalues: np.ndarray  # all, descending
+    vectors: np.ndarray  # all, as columns
+    d: int
+    rank: int  # number of captured directions with nonzero eigenvalue (≤ d)
+    tie_start: int  # index of the first tied eigenvalue (== rank when there is no tie)
+    tie_stop: int  # one past the last tied eigenvalue
+
+    @property
+    def tied(self) -> bool:
+        return self.tie_stop > self.rank
+
+    @property
+    def fixed(self) -> np.ndarray:
+        return self.vectors[:, : self.tie_start]
+
+    @property
+    def tie(self) -> np.ndarray:
+        return self.vectors[:, self.tie_start : self.tie_stop]
+
+    @property
+    def tie_dim(self) -> int:
+        return self.rank - self.tie_start
+
+    @property
+    def captured(self) -> np.ndarray:
+        return self.vectors[:, : self.rank]
+
+    @property
+    def eigengap(self) -> float | None:
+        if self.d >= len(self.eigenvalues):
+            return None
+        return float(self.eigenvalues[self.d - 1] - self.eigenvalues[self.d])
+
+
+def top_eigenspace(matrix: np.ndarray, d: int) -> TopEigenspace:
+    values, vectors = eigh_descending(matrix)
+    scale = scale_of(values)
+    positive = int(np.sum(values > RANK_RTOL * scale))
+    rank = min(d, positive)
+    tie_start = tie_stop = rank
+    if rank == d and d < len(values) and values[d - 1] - values[d] <= TIE_RTOL * scale:
+        level = values[d - 1]
+        tied = np.flatnonzero(np.abs(values - level) <= TIE_RTOL * scale)
+        tie_start, tie_stop = int(tied[0]), int(tied[-1]) + 1
+    return TopEigenspace(values, vectors, d, rank, tie_start, tie_stop)
+
+
+def orthonormal_basis(matrix: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the column space (SVD, ``RANK_RTOL`` on singular values squared)."""
+    if matrix.size == 0:
+        return np.zeros((matrix.shape[0], 0))
+    u, s, _ = np.linalg.svd(matrix, full_matrices=False)
+    keep = s**2 > RANK_RTOL * scale_of(s**2)
+    return u[:, keep]

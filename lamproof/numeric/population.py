@@ -1,0 +1,283 @@
+"""Population minimizer of the exact LAM objective: an independent route to the optimum.
+
+This solver never uses the closed-form solution (math.md §3-§6): it minimizes the exact
+population objective by L-BFGS-B from several random starts, with analytic gradients. The
+closed form is checked against it, so it must stay free of any result it is meant to verify.
+
+Write ``x = [o; o']`` with second moment ``S = E[x xᵀ]`` and ``W = [C, D]`` (so ``z = W x``).
+The reconstruction error is ``ô' − o' = R x`` with ``R = [A, −I] + B W``, hence
+
+    reconstruction = tr(R S Rᵀ)                       ∂/∂R = 2 R S
+    penalty        = s²‖B(C + D)‖²_F + s²‖A − I‖²_F
+    action loss    = tr(S_aa) − 2 tr(H W S_xa) + tr(H W S Wᵀ Hᵀ)
+
+and every evaluation is a handful of small matrix products on moments computed once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from lamproof.lam import LAMSpec
+from lamproof.numeric.objective import LAMParameters, ObjectiveValue, population_objective
+from lamproof.systems import Transition
+
+#: L-BFGS-B settings: tight enough that independent starts agree to ~1e-9 relative.
+GRADIENT_TOLERANCE = 1e-10
+MAX_ITERATIONS = 50_000
+#: A start counts as converged when its relative gradient norm is below this.
+CONVERGED_GRADIENT = 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class PopulationResult:
+    """The best of several L-BFGS-B runs on the exact objective.
+
+    ``totals`` holds the final objective of every start (their spread shows whether the starts
+    found the same minimum); ``converged`` says whether the best start reached a stationary point.
+    """
+
+    params: LAMParameters
+    objective: ObjectiveValue
+    totals: list[float]
+    converged: bool
+
+
+class _Problem:
+    """The objective and its gradient as a function of one flat parameter vector.
+
+    Holds the moments (computed once), the layout of the free parameters for this spec, and a
+    scale that makes the objective O(1), so that L-BFGS-B's absolute tolerances act as relative.
+    """
+
+    def __init__(self, transition: Transition, spec: LAMSpec):
+        d_o = transition.system.d_o
+        if spec.d_z > d_o:
+            raise ValueError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {spec.d_z}")
+        self.d_o, self.d_z = d_o, spec.d_z
+        self.learn_A = spec.fdm_obs_path == "learned"
+        self.tied = spec.idm == "tied"
+        self.s2 = spec.augmentation**2
+        self.weight = spec.action_loss_weight
+        self.has_head = self.weight > 0
+        observed = transition.stacked("obs", "next_obs")
+        self.S = transition.second_moment(observed)
+        actions = transition.maps["action"]
+        self.d_act = actions.shape[0]
+        if self.has_head:
+            self.S_ax = transition.second_moment(actions, observed)
+            self.trace_S_aa = float(np.trace(transition.second_moment(actions)))
+        # The loss of the trivial model ô' = o (A = I, B = 0): the natural unit of the objective.
+        trivial = np.trace(self.S[d_o:, d_o:]) - 2 * np.trace(self.S[:d_o, d_o:]) + np.trace(self.S[:d_o, :d_o])
+        scale = trivial + (self.weight * self.trace_S_aa if self.has_head else 0.0)
+        self.scale = float(scale) if scale > 0 else 1.0
+        # Layout: (name, shape, fan_in) of every optimized matrix, in the flat vector's order.
+        d_z = self.d_z
+        layout = []
+        if self.learn_A:
+            layout.append(("A", (d_o, d_o), d_o + d_z))
+        layout.append(("B", (d_o, d_z), d_o + d_z))
+        layout.append(("C", (d_z, d_o), 2 * d_o))
+        if not self.tied:
+            layout.append(("D", (d_z, d_o), 2 * d_o))
+        if self.has_head:
+            layout.append(("H", (self.d_act, d_z), d_z))
+        self.layout = layout
+        self.size = sum(int(np.prod(shape)) for _, shape, _ in layout)
+        self._setup_preconditioner()
+
+    # -- packing -----------------------------------------------------------------------------
+    def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        out, start = {}, 0
+        for name, shape, _ in self.layout:
+            stop = start + shape[0] * shape[1]
+            out[name] = theta[start:stop].reshape(shape)
+            start = stop
+        return out
+
+    def random_start(self, rng: np.random.Generator) -> np.ndarray:
+        """Gaussian entries of scale 1/sqrt(fan_in) in the preconditioned coordinates."""
+        return np.concatenate(
+            [rng.standard_normal(shape[0] * shape[1]) / np.sqrt(fan_in) for _, shape, fan_in in self.layout]
+        )
+
+    def parameters(self, theta: np.ndarray) -> LAMParameters:
+        """The model's parameters from an (unpreconditioned) flat vector."""
+        parts = {k: v.copy() for k, v in self.unpack(np.asarray(theta, dtype=np.float64)).items()}
+        A = parts["A"] if self.learn_A else np.eye(self.d_o)
+        C = parts["C"]
+        D = -C if self.tied else parts["D"]
+        return LAMParameters(A=A, B=parts["B"], C=C, D=D, H=parts.get("H"))
+
+    # -- preconditioning ---------------------------------------------------------------------
+    def _setup_preconditioner(self) -> None:
+        """Right factors ``T`` that whiten each layer's input: optimize ``P̃`` with ``P = P̃ T``.
+
+        A linear change of variables (it moves no minimum), which makes L-BFGS-B fast on
+        ill-conditioned systems. Inputs are whitened with their augmented second moment; a
+        small ridge keeps the factor bounded where that moment is singular.
+        """
+        d_o, s2 = self.d_o, self.s2
+        eye = np.eye(d_o)
+
+        def inverse_root(M: np.ndarray) -> np.ndarray:
+            values, vectors = np.linalg.eigh((M + M.T) / 2)
+            ridge = 1e-3 * max(float(np.mean(values)), 1e-300)
+            return (vectors / np.sqrt(np.clip(values, 0.0, None) + ridge)) @ vectors.T
+
+        S = self.S
+        factors = {}
+        if self.learn_A:
+            factors["A"] = inverse_root(S[:d_o, :d_o] + s2 * eye)
+        if self.tied:
+            difference = S[:d_o, :d_o] - S[:d_o, d_o:] - S[d_o:, :d_o] + S[d_o:, d_o:]
+            factors["C"] = inverse_root(difference)
+        else:
+            shared = s2 * np.block([[eye, eye], [eye, eye]])
+            factors["W"] = inverse_root(S + shared)
+        self.factors = factors
+
+    def to_model(self, theta_tilde: np.ndarray) -> np.ndarray:
+        """Preconditioned flat vector → model flat vector."""
+        d_o = self.d_o
+        tilde = self.unpack(theta_tilde)
+        out = {name: value for name, value in tilde.items()}
+        if "A" in self.factors:
+            out["A"] = tilde["A"] @ self.factors["A"]
+        if self.tied:
+            out["C"] = tilde["C"] @ self.factors["C"]
+        else:
+            W = np.hstack([tilde["C"], tilde["D"]]) @ self.factors["W"]
+            out["C"], out["D"] = W[:, :d_o], W[:, d_o:]
+        return np.concatenate([out[name].ravel() for name, _, _ in self.layout])
+
+    def gradient_to_tilde(self, gradient: np.ndarray) -> np.ndarray:
+        """Chain rule for :meth:`to_model` (every factor is symmetric)."""
+        d_o = self.d_o
+        grads = self.unpack(gradient)
+        out = dict(grads)
+        if "A" in self.factors:
+            out["A"] = grads["A"] @ self.factors["A"]
+        if self.tied:
+            out["C"] = grads["C"] @ self.factors["C"]
+        else:
+            W = np.hstack([grads["C"], grads["D"]]) @ self.factors["W"]
+            out["C"], out["D"] = W[:, :d_o], W[:, d_o:]
+        return np.concatenate([out[name].ravel() for name, _, _ in self.layout])
+
+    # -- objective ---------------------------------------------------------------------------
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The true (unscaled) objective and its gradient with respect to ``theta``."""
+        d_o = self.d_o
+        p = self.unpack(theta)
+        A = p["A"] if self.learn_A else None
+        B, C = p["B"], p["C"]
+        D = -C if self.tied else p["D"]
+        W = np.hstack([C, D])
+        S = self.S
+
+        R = B @ W
+        identity = np.eye(d_o)
+        R[:, :d_o] += identity if A is None else A
+        R[:, d_o:] -= identity
+        RS = R @ S
+        value = float(np.sum(R * RS))
+        grad_R = 2.0 * RS
+        grad_W = B.T @ grad_R
+        grad_B = grad_R @ W.T
+        grad_A = grad_R[:, :d_o].copy() if A is not None else None
+
+        if self.s2 > 0:
+            if not self.tied:  # with D = −C the term B(C + D) vanishes identically
+                U = C + D
+                BU = B @ U
+                value += self.s2 * float(np.sum(BU * BU))
+                grad_B += 2.0 * self.s2 * BU @ U.T
+                grad_U = 2.0 * self.s2 * B.T @ BU
+                grad_W[:, :d_o] += grad_U
+                grad_W[:, d_o:] += grad_U
+            if A is not None:
+                A_minus_I = A - identity
+                value += self.s2 * float(np.sum(A_minus_I * A_minus_I))
+                grad_A += 2.0 * self.s2 * A_minus_I
+
+        grad_H = None
+        if self.has_head:
+            H = p["H"]
+            HW = H @ W
+            HWS = HW @ S
+            action_loss = self.trace_S_aa - 2.0 * float(np.sum(HW * self.S_ax)) + float(np.sum(HW * HWS))
+            value += self.weight * action_loss
+            grad_HW = 2.0 * self.weight * (HWS - self.S_ax)
+            grad_H = grad_HW @ W.T
+            grad_W += H.T @ grad_HW
+
+        grads = {"B": grad_B}
+        if A is not None:
+            grads["A"] = grad_A
+        if self.tied:
+            grads["C"] = grad_W[:, :d_o] - grad_W[:, d_o:]
+        else:
+            grads["C"] = grad_W[:, :d_o]
+            grads["D"] = grad_W[:, d_o:]
+        if grad_H is not None:
+            grads["H"] = grad_H
+        gradient = np.concatenate([grads[name].ravel() for name, _, _ in self.layout])
+        return value, gradient
+
+    def scaled(self, theta_tilde: np.ndarray) -> tuple[float, np.ndarray]:
+        """What L-BFGS-B sees: the objective of preconditioned parameters, divided by ``scale``."""
+        value, gradient = self.value_and_gradient(self.to_model(theta_tilde))
+        return value / self.scale, self.gradient_to_tilde(gradient) / self.scale
+
+
+def objective_and_gradient(transition: Transition, spec: LAMSpec):
+    """``(f, unpack, size)``: the exact objective of a flat vector, its decoder, its length.
+
+    ``f(theta) -> (value, gradient)``; ``unpack(theta) -> LAMParameters``. Exposed for tests
+    (finite differences) and for anyone who wants to run their own optimizer.
+    """
+    problem = _Problem(transition, spec)
+    return problem.value_and_gradient, problem.parameters, problem.size
+
+
+def minimize_population(transition: Transition, spec: LAMSpec, *, starts: int = 4, seed: int = 0) -> PopulationResult:
+    """Minimize the exact population objective by L-BFGS-B from ``starts`` random starts.
+
+    Returns the best start. Independent of the closed form, so the two can check each other.
+    """
+    problem = _Problem(transition, spec)
+    rng = np.random.default_rng(seed)
+    best_theta, best_value, totals, best_converged = None, np.inf, [], False
+    for _ in range(max(1, int(starts))):
+        theta0 = problem.random_start(rng)
+        result = minimize(
+            problem.scaled,
+            theta0,
+            jac=True,
+            method="L-BFGS-B",
+            options={
+                "maxiter": MAX_ITERATIONS,
+                "maxfun": 2 * MAX_ITERATIONS,
+                "gtol": GRADIENT_TOLERANCE,
+                "ftol": 1e-15,
+                "maxcor": 30,
+            },
+        )
+        value, gradient = problem.scaled(result.x)
+        totals.append(value * problem.scale)
+        if value < best_value:
+            best_value, best_theta = value, problem.to_model(result.x)
+            # Gradient of the scaled objective, relative to the parameters' own size.
+            size = max(1.0, float(np.linalg.norm(result.x)))
+            best_converged = bool(np.linalg.norm(gradient) <= CONVERGED_GRADIENT * size)
+    params = problem.parameters(best_theta)
+    return PopulationResult(
+        params=params,
+        objective=population_objective(params, transition, spec),
+        totals=totals,
+        converged=best_converged,
+    )
