@@ -1,0 +1,526 @@
+"""Hypothesis strategies for lamproof: dimensions, matrices, systems and LAM specs.
+
+Composable like :mod:`hypothesis.extra.numpy`: every size argument is an ``int`` or a strategy
+of ints, bad arguments raise :class:`hypothesis.errors.InvalidArgument` when the strategy is
+built (or, for arguments that are themselves strategies, when the drawn value is bad).
+
+Matrices are built from small integers and simple floats drawn by Hypothesis, so shrinking moves
+towards small dimensions and simple matrices (zeros, the identity, small integers) and a
+counterexample reads well::
+
+    from hypothesis import given
+    from lamproof import solve
+    from lamproof.strategies import systems, lam_specs
+
+    @given(systems(d_o=4, noise="isotropic").flatmap(
+        lambda s: lam_specs(s.d_o).map(lambda spec: (s, spec))))
+    def test_loss_is_nonnegative(problem):
+        system, spec = problem
+        assert solve(system, spec).optimal_loss >= 0
+
+Shrink targets: orthonormal and rational-orthogonal matrices shrink to ``[I; 0]`` (the Cayley
+transform of a zero skew-symmetric matrix), covariances to the identity, gains to zero,
+dynamics to the identity, noise scales to the smallest allowed value, dimensions to the smallest.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from hypothesis.extra import numpy as hnp
+
+from lamproof.lam import FDM_OBS_PATHS, IDM_KINDS, LAMSpec
+from lamproof.systems import System
+
+__all__ = [
+    "NOISE_KINDS", "Noise", "Policy",
+    "dimensions", "integer_matrices", "psd_matrices", "orthonormal_matrices",
+    "rational_orthogonal_matrices", "cayley", "policies", "noises", "systems", "lam_specs", "problems",
+]
+
+#: Noise families a system can be drawn with.
+NOISE_KINDS = ("none", "isotropic", "structured", "uniform")
+
+#: Largest dimension :func:`dimensions` draws by default: small systems solve in about a millisecond.
+DEFAULT_MAX_DIM = 6
+
+#: Entries of the skew-symmetric generator of a rational orthogonal matrix are integers in
+#: ``[-SKEW_BOUND, SKEW_BOUND]``; the Cayley transform of such a matrix is exactly orthogonal.
+SKEW_BOUND = 2
+
+
+# -- argument checking ---------------------------------------------------------------------------
+def _is_strategy(value) -> bool:
+    return isinstance(value, st.SearchStrategy)
+
+
+def _check_int(value, name: str, minimum: int = 0, maximum: int | None = None) -> None:
+    if _is_strategy(value):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidArgument(f"{name}={value!r} must be an integer or a strategy of integers")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = "" if maximum is None else f" and <= {maximum}"
+        raise InvalidArgument(f"{name}={value!r} must be >= {minimum}{upper}")
+
+
+def _check_real(value, name: str, minimum: float | None = None, maximum: float | None = None,
+                *, strict_min: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(float(value)):
+        raise InvalidArgument(f"{name}={value!r} must be a finite number")
+    if minimum is not None and (value < minimum or (strict_min and value == minimum)):
+        raise InvalidArgument(f"{name}={value!r} must be {'>' if strict_min else '>='} {minimum}")
+    if maximum is not None and value > maximum:
+        raise InvalidArgument(f"{name}={value!r} must be <= {maximum}")
+
+
+def _check_flag(value, name: str) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidArgument(f"{name}={value!r} must be True, False or None (drawn)")
+
+
+def _ints(value) -> st.SearchStrategy[int]:
+    return value if _is_strategy(value) else st.just(int(value))
+
+
+def _draw_int(draw, value, name: str, minimum: int = 0, maximum: int | None = None) -> int:
+    """Draw ``value`` (an int or a strategy) and check the result."""
+    drawn = draw(value) if _is_strategy(value) else value
+    try:
+        _check_int(drawn, name, minimum, maximum)
+    except InvalidArgument as error:
+        raise InvalidArgument(f"{error} (drawn from a strategy)") from None
+    return int(drawn)
+
+
+def _flag(draw, value) -> bool:
+    return draw(st.booleans()) if value is None else value
+
+
+def _range(value, name: str, minimum: float, *, strict_min: bool = False) -> tuple[float, float]:
+    """A ``(low, high)`` pair from a number or a pair."""
+    if isinstance(value, tuple) and len(value) == 2:
+        low, high = value
+    else:
+        low = high = value
+    _check_real(low, f"{name}[0]", minimum, strict_min=strict_min)
+    _check_real(high, f"{name}[1]", minimum, strict_min=strict_min)
+    if low > high:
+        raise InvalidArgument(f"{name}={value!r}: the lower end exceeds the upper end")
+    return float(low), float(high)
+
+
+def _floats(low: float, high: float) -> st.SearchStrategy[float]:
+    """Floats in ``[low, high]`` that shrink to the simplest value (an integer when there is one)."""
+    if low == high:
+        return st.just(low)
+    return st.floats(low, high, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+# -- building blocks -----------------------------------------------------------------------------
+def dimensions(min_value: int = 1, max_value: int = DEFAULT_MAX_DIM) -> st.SearchStrategy[int]:
+    """A dimension in ``[min_value, max_value]``; shrinks to ``min_value``."""
+    _check_int(min_value, "min_value", 0)
+    _check_int(max_value, "max_value", 0)
+    if _is_strategy(min_value) or _is_strategy(max_value):
+        raise InvalidArgument("dimensions(): min_value and max_value must be integers, not strategies")
+    if min_value > max_value:
+        raise InvalidArgument(f"dimensions(): min_value={min_value} exceeds max_value={max_value}")
+    return st.integers(min_value, max_value)
+
+
+def integer_matrices(rows, cols, *, min_value: int = -2, max_value: int = 2,
+                     scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
+    """Float matrices ``scale * N`` with ``N`` integer in ``[min_value, max_value]``; shrinks to zero."""
+    _check_int(rows, "rows")
+    _check_int(cols, "cols")
+    for name, value in (("min_value", min_value), ("max_value", max_value)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InvalidArgument(f"{name}={value!r} must be an integer")
+    if min_value > max_value:
+        raise InvalidArgument(f"integer_matrices(): min_value={min_value} exceeds max_value={max_value}")
+    _check_real(scale, "scale")
+    elements = st.integers(min_value, max_value)
+
+    @st.composite
+    def build(draw):
+        r, c = _draw_int(draw, rows, "rows"), _draw_int(draw, cols, "cols")
+        return draw(hnp.arrays(np.int64, (r, c), elements=elements)).astype(np.float64) * scale
+
+    return build()
+
+
+def cayley(skew) -> np.ndarray:
+    """``(I − S)(I + S)⁻¹`` of a skew-symmetric ``S``: an orthogonal matrix without eigenvalue −1.
+
+    ``S`` may be a NumPy array (float result, orthogonal to round-off) or a SymPy matrix (exact).
+    """
+    try:
+        import sympy
+    except ImportError:  # pragma: no cover - sympy is a dependency
+        sympy = None
+    if sympy is not None and isinstance(skew, sympy.MatrixBase):
+        eye = sympy.eye(skew.shape[0])
+        return (eye - skew) * (eye + skew).inv()
+    skew = np.asarray(skew, dtype=np.float64)
+    eye = np.eye(skew.shape[0])
+    # (I − S)(I + S)⁻¹ = ((I + S)⁻ᵀ (I − S)ᵀ)ᵀ = (solve(I − S, I + S))ᵀ since Sᵀ = −S
+    return np.linalg.solve(eye - skew, eye + skew).T
+
+
+def _skew_integers(n: int) -> st.SearchStrategy[np.ndarray]:
+    count = n * (n - 1) // 2
+    upper = np.triu_indices(n, 1)
+
+    def build(values):
+        S = np.zeros((n, n), dtype=np.int64)
+        S[upper] = values
+        return S - S.T
+
+    return st.lists(st.integers(-SKEW_BOUND, SKEW_BOUND), min_size=count, max_size=count).map(build)
+
+
+def rational_orthogonal_matrices(n, *, exact: bool = False):
+    """Orthogonal ``n x n`` matrices with rational entries: Cayley transforms of integer skew matrices.
+
+    ``exact=True`` gives SymPy matrices of Rationals (zero-tolerance checks, math.md §9);
+    otherwise float64 arrays (the same rationals, rounded). Shrinks to the identity.
+    """
+    _check_int(n, "n", 1)
+    if not isinstance(exact, bool):
+        raise InvalidArgument(f"exact={exact!r} must be a bool")
+
+    @st.composite
+    def build(draw):
+        size = _draw_int(draw, n, "n", 1)
+        S = draw(_skew_integers(size))
+        if exact:
+            import sympy
+
+            return cayley(sympy.Matrix(S.tolist()))
+        return cayley(S)
+
+    return build()
+
+
+def _signed_permutations(n: int) -> st.SearchStrategy[np.ndarray]:
+    """Signed permutation matrices; shrink to the identity."""
+    return st.tuples(st.permutations(list(range(n))), st.lists(st.booleans(), min_size=n, max_size=n)).map(
+        lambda args: np.eye(n)[:, list(args[0])] * np.where(args[1], -1.0, 1.0)
+    )
+
+
+def _orthogonal(draw, n: int) -> np.ndarray:
+    """A rational orthogonal matrix times a signed permutation (covers eigenvalue −1 too)."""
+    return cayley(draw(_skew_integers(n))) @ draw(_signed_permutations(n))
+
+
+def orthonormal_matrices(rows, cols) -> st.SearchStrategy[np.ndarray]:
+    """``rows x cols`` matrices with orthonormal columns (``cols <= rows``); shrink to ``[I; 0]``."""
+    _check_int(rows, "rows", 1)
+    _check_int(cols, "cols", 0)
+    if not _is_strategy(rows) and not _is_strategy(cols) and cols > rows:
+        raise InvalidArgument(f"orthonormal_matrices(): cols={cols} exceeds rows={rows}")
+
+    @st.composite
+    def build(draw):
+        r = _draw_int(draw, rows, "rows", 1)
+        c = _draw_int(draw, cols, "cols", 0, r)
+        return _orthogonal(draw, r)[:, :c]
+
+    return build()
+
+
+def psd_matrices(n, *, rank=None, condition: float = 10.0, scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
+    """Symmetric PSD ``n x n`` matrices ``Q diag(λ) Qᵀ``, ``Q`` rational orthogonal.
+
+    ``rank`` (int, strategy, or ``None`` for any rank ``1..n``) nonzero eigenvalues, each in
+    ``[scale, scale * condition]``, so ``condition`` bounds the ratio of the largest to the
+    smallest nonzero eigenvalue. Shrinks to ``scale * I`` (or ``scale`` times a coordinate projector).
+    """
+    _check_int(n, "n", 1)
+    if rank is not None:
+        _check_int(rank, "rank", 0)
+        if not _is_strategy(rank) and not _is_strategy(n) and rank > n:
+            raise InvalidArgument(f"psd_matrices(): rank={rank} exceeds n={n}")
+    _check_real(condition, "condition", 1.0)
+    _check_real(scale, "scale", 0.0, strict_min=True)
+
+    @st.composite
+    def build(draw):
+        size = _draw_int(draw, n, "n", 1)
+        # Draw all n eigenvalues and the rank deficiency separately, so that every rank takes
+        # the same number of draws and shrinking reaches full rank (the identity), not rank 1.
+        values = draw(st.lists(_floats(1.0, float(condition)), min_size=size, max_size=size))
+        r = size - draw(st.integers(0, size - 1)) if rank is None else _draw_int(draw, rank, "rank", 0, size)
+        eigenvalues = np.sort(values)[::-1]
+        eigenvalues[r:] = 0.0
+        Q = _orthogonal(draw, size)
+        M = (Q * (scale * eigenvalues)) @ Q.T
+        return (M + M.T) / 2
+
+    return build()
+
+
+# -- policies and noise --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Policy:
+    """``a = K o + e`` with ``e ~ (0, Σ_e)``: the ``policy_gain`` and ``exploration_cov`` of a System."""
+
+    gain: np.ndarray
+    exploration_cov: np.ndarray
+    chi: float | None = None  # the paper's χ when drawn in the paper's form
+
+    def as_kwargs(self) -> dict:
+        return {"policy_gain": self.gain, "exploration_cov": self.exploration_cov}
+
+
+def policies(d_a, d_o, *, kind: str = "paper", chi=(0.0, 0.75)) -> st.SearchStrategy[Policy]:
+    """Policies ``a = K o + e``.
+
+    ``kind="paper"``: ``K = χ P`` with ``P`` orthonormal rows, ``Σ_e = (1 − χ)² I`` (paper §5),
+    ``χ`` in the range ``chi`` (a number or a pair; shrinks to its lower end).
+    ``kind="general"``: ``K`` half-integers in ``[-1, 1]``, ``Σ_e`` any PSD matrix (shrinks to
+    ``K = 0``, ``Σ_e = I``).
+    """
+    _check_int(d_a, "d_a", 1)
+    _check_int(d_o, "d_o", 1)
+    if kind not in ("paper", "general"):
+        raise InvalidArgument(f"kind={kind!r} must be 'paper' or 'general'")
+    low, high = _range(chi, "chi", 0.0)
+    if high > 1.0:
+        raise InvalidArgument(f"chi={chi!r} must lie in [0, 1]")
+
+    @st.composite
+    def build(draw):
+        o = _draw_int(draw, d_o, "d_o", 1)
+        a = _draw_int(draw, d_a, "d_a", 1, o if kind == "paper" else None)
+        if kind == "paper":
+            c = draw(_floats(low, high))
+            P = draw(orthonormal_matrices(o, a)).T
+            return Policy(c * P, (1.0 - c) ** 2 * np.eye(a), c)
+        K = draw(integer_matrices(a, o, min_value=-2, max_value=2, scale=0.5))
+        cov = draw(psd_matrices(a, condition=4.0))
+        return Policy(K, cov)
+
+    return build()
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The noise fields of a System, and how they were drawn."""
+
+    kind: str
+    mean: np.ndarray
+    cov: np.ndarray
+    distribution: str = "gaussian"
+    sigma: float = 0.0
+    directions: np.ndarray | None = None  # Ψ of structured noise (orthonormal columns)
+
+    def as_kwargs(self) -> dict:
+        return {"noise_mean": self.mean, "noise_cov": self.cov, "noise_distribution": self.distribution}
+
+
+def noises(d_o, *, kind: str = "isotropic", sigma=(0.25, 2.0), noise_dim=None, directions=None,
+           means: bool | None = False) -> st.SearchStrategy[Noise]:
+    """Noise ``ε`` of one family (:data:`NOISE_KINDS`).
+
+    ``"none"``: ``ε = 0``. ``"isotropic"``: ``σ² I``. ``"structured"``: ``σ² Ψ Ψᵀ`` with ``Ψ``
+    orthonormal (``noise_dim`` columns, drawn when ``None``; or the given ``directions``).
+    ``"uniform"``: i.i.d. uniform on ``[0, σ)`` per coordinate (mean ``σ/2``, variance ``σ²/12``;
+    paper §6). ``sigma`` is a number or a ``(low, high)`` range (shrinks to ``low``).
+    ``means=True`` adds a nonzero-able mean (half-integers in ``[-1, 1]``); ``None`` draws whether to.
+    """
+    _check_int(d_o, "d_o", 1)
+    if kind not in NOISE_KINDS:
+        raise InvalidArgument(f"kind={kind!r} must be one of {', '.join(NOISE_KINDS)}")
+    low, high = _range(sigma, "sigma", 0.0)
+    if noise_dim is not None:
+        _check_int(noise_dim, "noise_dim", 1)
+    _check_flag(means, "means")
+
+    @st.composite
+    def build(draw):
+        o = _draw_int(draw, d_o, "d_o", 1)
+        mean = np.zeros(o)
+        if _flag(draw, means):
+            mean = draw(integer_matrices(1, o, min_value=-2, max_value=2, scale=0.5))[0]
+        if kind == "none":
+            return Noise("none", mean, np.zeros((o, o)))
+        s = draw(_floats(low, high))
+        if kind == "isotropic":
+            return Noise("isotropic", mean, s**2 * np.eye(o), sigma=s)
+        if kind == "uniform":
+            return Noise("uniform", mean + s / 2, s**2 / 12 * np.eye(o), "uniform", sigma=s)
+        if directions is not None:
+            psi = np.asarray(directions, dtype=np.float64)
+        else:
+            b = _draw_int(draw, noise_dim, "noise_dim", 1, o) if noise_dim is not None else draw(st.integers(1, o))
+            psi = draw(orthonormal_matrices(o, b))
+        return Noise("structured", mean, s**2 * psi @ psi.T, sigma=s, directions=psi)
+
+    return build()
+
+
+# -- whole systems and specs -----------------------------------------------------------------------
+ACTION_KINDS = ("orthonormal", "integer")
+OBS_COV_KINDS = ("identity", "psd")
+
+
+def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool | None = False,
+            means: bool | None = False, noise="none", sigma=(0.25, 2.0), noise_dim=None,
+            action: str = "orthonormal", obs_cov: str = "identity", exploration: str = "identity",
+            chi=(0.0, 0.75), policy: str = "paper") -> st.SearchStrategy[System]:
+    """Whole :class:`lamproof.System` s.
+
+    ``d_o`` (default ``dimensions(1, 6)``), ``d_a`` (default ``1..d_o``): ints or strategies.
+    ``action``: ``"orthonormal"`` (``G`` with orthonormal columns, as the paper) or ``"integer"``
+    (entries in ``{-2, …, 2}``, possibly rank deficient). ``noise``: a kind of :data:`NOISE_KINDS`,
+    a list of kinds (drawn; shrinks to the first) or ``"any"``. Structured noise directions are
+    orthogonal to the action's columns whenever ``action="orthonormal"`` leaves room
+    (``noise_dim <= d_o − d_a``), as in the paper. ``feedback``: a policy ``a = K o + e`` (see
+    :func:`policies`, ``policy`` and ``chi``); ``dynamics``: ``F = I + N/2`` with ``N`` integer in
+    ``[-1, 1]``; ``means``: nonzero observation and noise means; each flag ``True``, ``False``
+    or ``None`` (drawn, shrinking to ``False``). ``obs_cov``: ``"identity"`` or ``"psd"``;
+    ``exploration``: ``"identity"`` or ``"psd"`` (used without feedback or with ``policy="paper"``).
+    """
+    d_o = dimensions() if d_o is None else d_o
+    _check_int(d_o, "d_o", 1)
+    if d_a is not None:
+        _check_int(d_a, "d_a", 1)
+        if not _is_strategy(d_a) and not _is_strategy(d_o) and action == "orthonormal" and d_a > d_o:
+            raise InvalidArgument(f"systems(): d_a={d_a} exceeds d_o={d_o} with orthonormal actions")
+    for name, value in (("feedback", feedback), ("dynamics", dynamics), ("means", means)):
+        _check_flag(value, name)
+    kinds = list(NOISE_KINDS) if noise == "any" else ([noise] if isinstance(noise, str) else list(noise))
+    if not kinds or any(k not in NOISE_KINDS for k in kinds):
+        raise InvalidArgument(f"noise={noise!r} must be one of {', '.join(NOISE_KINDS)}, a list of them, or 'any'")
+    _range(sigma, "sigma", 0.0)
+    if noise_dim is not None:
+        _check_int(noise_dim, "noise_dim", 1)
+    if action not in ACTION_KINDS:
+        raise InvalidArgument(f"action={action!r} must be one of {', '.join(ACTION_KINDS)}")
+    if obs_cov not in OBS_COV_KINDS:
+        raise InvalidArgument(f"obs_cov={obs_cov!r} must be one of {', '.join(OBS_COV_KINDS)}")
+    if exploration not in OBS_COV_KINDS:
+        raise InvalidArgument(f"exploration={exploration!r} must be one of {', '.join(OBS_COV_KINDS)}")
+    if policy not in ("paper", "general"):
+        raise InvalidArgument(f"policy={policy!r} must be 'paper' or 'general'")
+    _range(chi, "chi", 0.0)
+
+    @st.composite
+    def build(draw):
+        o = _draw_int(draw, d_o, "d_o", 1)
+        a_max = o if action == "orthonormal" else None
+        a = draw(st.integers(1, o)) if d_a is None else _draw_int(draw, d_a, "d_a", 1, a_max)
+        kind = draw(st.sampled_from(kinds))
+        kwargs: dict = {}
+        if action == "orthonormal":
+            Q = _orthogonal(draw, o)
+            G = Q[:, :a]
+        else:
+            Q = None
+            G = draw(integer_matrices(o, a))
+        if kind == "structured" and Q is not None:
+            room = o - a
+            if noise_dim is not None:
+                b = _draw_int(draw, noise_dim, "noise_dim", 1, o)
+            else:
+                b = draw(st.integers(1, room)) if room >= 1 else draw(st.integers(1, o))
+            psi = Q[:, a:a + b] if b <= room else draw(orthonormal_matrices(o, b))
+            eps = draw(noises(o, kind="structured", sigma=sigma, directions=psi, means=means))
+        else:
+            eps = draw(noises(o, kind=kind, sigma=sigma, noise_dim=noise_dim, means=means))
+        kwargs.update(eps.as_kwargs())
+        if obs_cov == "psd":
+            kwargs["obs_cov"] = draw(psd_matrices(o, condition=4.0))
+        if _flag(draw, means):
+            kwargs["obs_mean"] = draw(integer_matrices(1, o, scale=0.5))[0]
+        if _flag(draw, dynamics):
+            kwargs["dynamics"] = np.eye(o) + draw(integer_matrices(o, o, min_value=-1, max_value=1, scale=0.5))
+        if _flag(draw, feedback):
+            pol = draw(policies(a, o, kind=policy if (policy == "general" or a <= o) else "general", chi=chi))
+            kwargs.update(pol.as_kwargs())
+        elif exploration == "psd":
+            kwargs["exploration_cov"] = draw(psd_matrices(a, condition=4.0))
+        return System(G, **kwargs)
+
+    return build()
+
+
+def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation=0.0,
+              action_loss_weight=0.0, horizon=1) -> st.SearchStrategy[LAMSpec]:
+    """:class:`lamproof.LAMSpec` s for observations of size ``d_o`` (an int or a strategy).
+
+    ``d_z``: ``None`` (any of ``1..d_o``, shrinking to 1), an int or a strategy. Every other
+    field is a fixed value or a strategy; ``fdm_obs_path`` and ``idm`` also accept ``"any"``;
+    ``augmentation`` and ``action_loss_weight`` accept a ``(low, high)`` range.
+    """
+    _check_int(d_o, "d_o", 1)
+    if d_z is not None:
+        _check_int(d_z, "d_z", 1)
+        if not _is_strategy(d_z) and not _is_strategy(d_o) and d_z > d_o:
+            raise InvalidArgument(f"lam_specs(): d_z={d_z} exceeds d_o={d_o}")
+
+    def choice(value, name, options):
+        if _is_strategy(value):
+            return value
+        if value == "any":
+            return st.sampled_from(options)
+        if value not in options:
+            raise InvalidArgument(f"{name}={value!r} must be one of {', '.join(options)} or 'any'")
+        return st.just(value)
+
+    def real(value, name):
+        if _is_strategy(value):
+            return value
+        low, high = _range(value, name, 0.0)
+        return _floats(low, high)
+
+    paths = choice(fdm_obs_path, "fdm_obs_path", FDM_OBS_PATHS)
+    idms = choice(idm, "idm", IDM_KINDS)
+    augs = real(augmentation, "augmentation")
+    weights = real(action_loss_weight, "action_loss_weight")
+    _check_int(horizon, "horizon", 1)
+    horizons = _ints(horizon)
+
+    @st.composite
+    def build(draw):
+        o = _draw_int(draw, d_o, "d_o", 1)
+        z = draw(st.integers(1, o)) if d_z is None else _draw_int(draw, d_z, "d_z", 1, o)
+        try:
+            return LAMSpec(z, draw(paths), draw(idms), draw(augs), draw(weights), _draw_int(draw, horizons, "horizon", 1))
+        except ValueError as error:
+            raise InvalidArgument(f"lam_specs(): {error}") from None
+
+    return build()
+
+
+def problems(systems_strategy=None, specs=None) -> st.SearchStrategy[tuple[System, LAMSpec]]:
+    """``(system, spec)`` pairs: ``specs`` is a strategy, or a function ``system -> strategy``
+    (default ``lambda s: lam_specs(s.d_o)``)."""
+    systems_strategy = systems() if systems_strategy is None else systems_strategy
+    if not _is_strategy(systems_strategy):
+        raise InvalidArgument(f"systems={systems_strategy!r} must be a strategy of Systems")
+    if specs is None:
+        specs = lambda system: lam_specs(system.d_o)  # noqa: E731
+    if not (_is_strategy(specs) or callable(specs)):
+        raise InvalidArgument(f"specs={specs!r} must be a strategy or a function of the system")
+
+    @st.composite
+    def build(draw):
+        system = draw(systems_strategy)
+        if not isinstance(system, System):
+            raise InvalidArgument(f"the systems strategy drew {system!r}, not a lamproof System")
+        spec = draw(specs if _is_strategy(specs) else specs(system))
+        if not isinstance(spec, LAMSpec):
+            raise InvalidArgument(f"the specs strategy drew {spec!r}, not a LAMSpec")
+        if spec.d_z > system.d_o:
+            raise InvalidArgument(f"the specs strategy drew d_z={spec.d_z} > d_o={system.d_o}")
+        return system, spec
+
+    return build()
