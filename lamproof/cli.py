@@ -85,11 +85,20 @@ def _cmd_report(args) -> int:
 
 # -- reproduce (the paper's studies) -------------------------------------------------------------
 def _cmd_reproduce(args) -> int:
-    raise UsageError("reproduce: not available yet")
+    from lamproof.studies import reproduce
+
+    report = reproduce(args.study, out=args.out, mode=args.mode, force=args.force, steps=args.steps,
+                       plot=not args.no_plot, stream=sys.stderr)
+    print(report.summary())
+    return 0
 
 
 def _cmd_compare(args) -> int:
-    raise UsageError("compare: not available yet")
+    from lamproof.studies import compare_files, format_comparison
+
+    table, info = compare_files(args.ours, args.theirs)
+    print(format_comparison(table, info))
+    return 0
 
 
 # -- check (claims) ------------------------------------------------------------------------------

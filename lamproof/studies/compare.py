@@ -1,0 +1,90 @@
+"""Scoring a reproduction against a CSV in the authors' log format.
+
+Rows are matched on the configuration columns both files have (``do``, ``da``, ``dz``, ``db``,
+``sigma``, ``chi``, ``kappa``, ``mask_ratio``); for every other numeric column both have (not
+``iter``, the training length), the mean and max absolute difference over matched rows. Where
+ours has ``<column>_min``/``<column>_max`` (the range over the optimal family), the comparison
+also counts how many of their values fall inside that range (widened by ``RANGE_SLACK``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lamproof.studies.definitions import CONFIG_COLUMNS
+
+#: Columns that describe a run rather than measure it.
+METADATA_COLUMNS = ("iter", "method")
+
+#: A value counts as inside a range widened by this much on each side: the authors' numbers are
+#: from stochastic training and scatter a few hundredths around the population optimum.
+RANGE_SLACK = 0.02
+
+#: Configuration values are matched after rounding to this many decimals (0.1 vs 0.1000000001).
+MATCH_DECIMALS = 6
+
+
+def read_table(path: str | Path, name: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ValueError(f"{name}: no such file {str(path)!r}") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ValueError(f"{name}: cannot read {str(path)!r} as CSV ({type(error).__name__})") from None
+    return frame
+
+
+def compare_tables(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Per shared numeric column: matched rows, mean and max |ours − theirs|, and in-range counts."""
+    keys = [c for c in CONFIG_COLUMNS if c in ours.columns and c in theirs.columns]
+    if not keys:
+        raise ValueError("theirs: no configuration column in common with ours "
+                         f"(expected some of {', '.join(CONFIG_COLUMNS)})")
+    left, right = ours.copy(), theirs.copy()
+    for frame in (left, right):
+        for key in keys:
+            frame[key] = pd.to_numeric(frame[key], errors="coerce").round(MATCH_DECIMALS)
+    if left.duplicated(keys).any():
+        raise ValueError(f"ours: configurations repeat on {', '.join(keys)}; cannot match rows")
+    merged = right.merge(left, on=keys, how="inner", suffixes=("_theirs", "_ours"))
+    skip = set(keys) | set(METADATA_COLUMNS)
+    shared = [c for c in theirs.columns if c in ours.columns and c not in skip
+              and pd.api.types.is_numeric_dtype(theirs[c]) and pd.api.types.is_numeric_dtype(ours[c])]
+    rows = []
+    for column in shared:
+        a = merged[f"{column}_ours"].astype(float)
+        b = merged[f"{column}_theirs"].astype(float)
+        valid = a.notna() & b.notna()
+        diff = (a[valid] - b[valid]).abs()
+        row = {"column": column, "rows": int(valid.sum()),
+               "mean_abs_diff": float(diff.mean()) if len(diff) else np.nan,
+               "max_abs_diff": float(diff.max()) if len(diff) else np.nan}
+        if f"{column}_min" in merged.columns and f"{column}_max" in merged.columns:
+            low = merged[f"{column}_min"].astype(float)[valid]
+            high = merged[f"{column}_max"].astype(float)[valid]
+            inside = (b[valid] >= low - RANGE_SLACK) & (b[valid] <= high + RANGE_SLACK)
+            row["in_family_range"] = f"{int(inside.sum())}/{int(valid.sum())}"
+            outside = (np.maximum(low - b[valid], 0) + np.maximum(b[valid] - high, 0))
+            row["max_dist_to_range"] = float(outside.max()) if len(outside) else np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=["column", "rows", "mean_abs_diff", "max_abs_diff", "in_family_range",
+                                        "max_dist_to_range"])
+    info = {"keys": keys, "matched": len(merged), "theirs": len(theirs), "ours": len(ours)}
+    return table, info
+
+
+def compare_files(ours: str | Path, theirs: str | Path) -> tuple[pd.DataFrame, dict]:
+    return compare_tables(read_table(ours, "ours"), read_table(theirs, "theirs"))
+
+
+def format_comparison(table: pd.DataFrame, info: dict) -> str:
+    head = (f"matched {info['matched']} of their {info['theirs']} rows (ours: {info['ours']}) "
+            f"on {', '.join(info['keys'])}")
+    shown = table.copy()
+    for column in ("mean_abs_diff", "max_abs_diff", "max_dist_to_range"):
+        shown[column] = [("—" if pd.isna(v) else f"{v:.4f}") for v in shown[column]]
+    shown["in_family_range"] = shown["in_family_range"].fillna("—")
+    return head + "\n" + shown.to_string(index=False)

@@ -1,0 +1,396 @@
+"""Running the studies: closed form (in parallel), trained (resumable), and writing the outputs.
+
+Closed form: every configuration is solved once and all its probes read from that one solution
+(:func:`lamproof.studies.evaluate.closed_form_row`); configurations are spread over worker
+processes, each with single-threaded BLAS (the matrices are small: threads only contend).
+
+Trained: each configuration is trained with :class:`lamproof.numeric.trainer.Trainer` for the
+paper's step count, in chunks; after every chunk its state goes to a checkpoint file in
+``OUT/.lamproof-checkpoints/<study>/``, and a finished configuration leaves its row there. A
+rerun skips finished configurations and resumes a partial one from its state, so an interrupted
+sweep loses at most one chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+import numpy as np
+import pandas as pd
+
+from lamproof.studies import outputs
+from lamproof.studies.definitions import Config, Study, select
+from lamproof.studies.evaluate import closed_form_row, result_columns, score_parameters
+
+MODES = ("closed-form", "trained", "both")
+
+#: The authors' cost of one §4.2 configuration (10 000 steps plus its probes, 2 cores).
+AUTHORS_SECONDS_PER_CONFIG = 94.0
+
+#: Below this many configurations a process pool costs more to start than it saves.
+PARALLEL_MIN_TASKS = 24
+
+#: Trained mode writes a checkpoint after every this many steps (at most).
+CHECKPOINT_EVERY = 1000
+
+CHECKPOINT_DIR = ".lamproof-checkpoints"
+
+_SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass
+class StudyResult:
+    study: Study
+    mode: str  # "closed-form" | "trained"
+    frame: pd.DataFrame
+    seconds: float  # wall time of the sweep
+    config_seconds: list[float] = field(default_factory=list)  # compute time of each configuration
+
+    @property
+    def per_config(self) -> float:
+        return self.seconds / max(1, len(self.frame))
+
+
+# -- closed form ----------------------------------------------------------------------------------
+def _evaluate_task(task: tuple[Study, Config]) -> tuple[dict, float]:
+    study, config = task
+    return closed_form_row(study, config)
+
+
+@contextmanager
+def _environment(changes: dict):
+    saved = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def worker_pool(workers: int | None = None, tasks: int = PARALLEL_MIN_TASKS):
+    """A process pool of single-threaded-BLAS workers, or ``None`` when one process is better."""
+    workers = default_workers() if workers is None else workers
+    if workers <= 1 or tasks < PARALLEL_MIN_TASKS:
+        yield None
+        return
+    # spawn: fresh interpreters that read the single-thread BLAS settings when numpy loads.
+    with _environment(_SINGLE_THREAD_ENV):
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            yield pool
+
+
+def run_closed_form(studies: list[Study], *, workers: int | None = None, pool=None) -> list[StudyResult]:
+    """The exact optimum of every configuration of ``studies``, one :class:`StudyResult` each."""
+    tasks = [(study, config) for study in studies for config in study.configs()]
+    start = time.perf_counter()
+    if pool is None:
+        with worker_pool(workers, len(tasks)) as own_pool:
+            return run_closed_form(studies, pool=own_pool) if own_pool is not None else \
+                _collect(studies, [_evaluate_task(t) for t in tasks], time.perf_counter() - start)
+    chunk = max(1, len(tasks) // (8 * (pool._max_workers or 1)))
+    results = list(pool.map(_evaluate_task, tasks, chunksize=chunk))
+    return _collect(studies, results, time.perf_counter() - start)
+
+
+def _collect(studies: list[Study], results: list[tuple[dict, float]], elapsed: float) -> list[StudyResult]:
+    total_compute = sum(seconds for _, seconds in results) or 1.0
+    out, i = [], 0
+    for study in studies:
+        n = len(study.configs())
+        rows = results[i:i + n]
+        i += n
+        frame = pd.DataFrame([row for row, _ in rows], columns=result_columns(study, ranges=True))
+        seconds = [s for _, s in rows]
+        # wall time apportioned by each study's share of the compute time
+        out.append(StudyResult(study, "closed-form", frame, elapsed * sum(seconds) / total_compute, seconds))
+    return out
+
+
+# -- trained --------------------------------------------------------------------------------------
+class ProgressBar:
+    """A plain-text progress bar on a stream (redrawn in place on a terminal, one line per
+    configuration otherwise); no dependency."""
+
+    WIDTH = 24
+
+    def __init__(self, label: str, configs: int, stream: TextIO | None = None):
+        self.label, self.configs = label, configs
+        self.stream = sys.stderr if stream is None else stream
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.last = 0.0
+        self.start = time.perf_counter()
+
+    def update(self, config_index: int, step: int, steps: int, loss: float | None, *, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not self.tty or (not force and now - self.last < 0.1):
+            return
+        self.last = now
+        done = (config_index + step / max(1, steps)) / max(1, self.configs)
+        filled = int(round(done * self.WIDTH))
+        loss_text = "" if loss is None or not math.isfinite(loss) else f"  loss {loss:.3e}"
+        text = (f"\r{self.label}  [{'#' * filled}{'-' * (self.WIDTH - filled)}] {100 * done:5.1f}%  "
+                f"config {config_index + 1}/{self.configs}  step {step}/{steps}{loss_text}")
+        self.stream.write(text)
+        self.stream.flush()
+
+    def config_done(self, config_index: int, config: Config, *, resumed: str = "") -> None:
+        if self.tty:
+            self.update(config_index, 1, 1, None, force=True)
+            if config_index + 1 == self.configs:
+                self.stream.write("\n")
+        else:
+            elapsed = time.perf_counter() - self.start
+            self.stream.write(f"{self.label}: config {config_index + 1}/{self.configs} {config.key} done"
+                              f"{resumed} ({elapsed:.0f} s)\n")
+        self.stream.flush()
+
+
+def _load_trainer():
+    try:
+        from lamproof.numeric.trainer import Trainer
+    except ImportError:
+        raise ValueError("mode: trained mode needs lamproof.numeric.trainer, which is not available") from None
+    return Trainer
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """What a trained configuration depends on besides the configuration itself."""
+
+    steps: int
+    seed: int = 0
+    batch_size: int = 128
+    lr: float = 1e-3
+    checkpoint_every: int = CHECKPOINT_EVERY
+
+    def key(self, config: Config) -> str:
+        return f"{config.key}_steps{self.steps}_bs{self.batch_size}_lr{self.lr:g}_tseed{self.seed}"
+
+
+def _save_state(path: Path, state: dict, steps_done: int) -> None:
+    arrays = {f"state__{k}": np.asarray(v) for k, v in state.items()}
+    arrays["lamproof_steps_done"] = np.asarray(steps_done)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    outputs.write_atomic(path, write)
+
+
+def _load_state(path: Path) -> tuple[dict, int]:
+    with np.load(path, allow_pickle=False) as data:
+        state = {k[len("state__"):]: data[k] for k in data.files if k.startswith("state__")}
+        state = {k: (v.item() if v.ndim == 0 else v) for k, v in state.items()}
+        return state, int(data["lamproof_steps_done"])
+
+
+def train_config(study: Study, config: Config, settings: TrainingSettings, folder: Path, *,
+                 progress: Callable[[int, int, float | None], None] | None = None) -> tuple[dict, str]:
+    """Train one configuration (resuming from ``folder`` if it holds a checkpoint); its row and how it ran."""
+    Trainer = _load_trainer()
+    key = settings.key(config)
+    finished, partial = folder / f"{key}.json", folder / f"{key}.npz"
+    if finished.exists():
+        return json.loads(finished.read_text())["row"], " (already finished)"
+    system, spec = study.system(config), study.spec(config)
+    kwargs = {"seed": settings.seed, "batch_size": settings.batch_size, "lr": settings.lr,
+              "labeled_fraction": study.labeled_fraction(config)}
+    how = ""
+    if partial.exists():
+        state, done = _load_state(partial)
+        trainer = Trainer.from_state(system, spec, state, **kwargs)
+        how = f" (resumed at step {done})"
+    else:
+        trainer, done = Trainer(system, spec, **kwargs), 0
+    while done < settings.steps:
+        chunk = min(settings.checkpoint_every, settings.steps - done)
+        offset = done
+        callback = None if progress is None else (lambda k, _t, loss, o=offset: progress(o + k, settings.steps, loss))
+        trainer.run(chunk, progress=callback)
+        done += chunk
+        _save_state(partial, trainer.state(), done)
+    row = score_parameters(study, config, trainer.params, steps=settings.steps)
+    outputs.write_text_atomic(finished, json.dumps({"key": key, "row": _jsonable(row)}))
+    partial.unlink(missing_ok=True)
+    return row, how
+
+
+def _jsonable(row: dict) -> dict:
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, (np.floating, np.integer)):
+            v = v.item()
+        if isinstance(v, float) and math.isnan(v):
+            v = None
+        out[k] = v
+    return out
+
+
+def run_trained(study: Study, out_dir: Path, settings: TrainingSettings, *, stream: TextIO | None = None,
+                configs: list[Config] | None = None) -> StudyResult:
+    """Train every configuration of ``study`` (resumably, checkpoints in ``out_dir``)."""
+    _load_trainer()
+    configs = study.configs() if configs is None else configs
+    folder = Path(out_dir) / CHECKPOINT_DIR / study.slug
+    folder.mkdir(parents=True, exist_ok=True)
+    bar = ProgressBar(f"§{study.name} trained ({settings.steps} steps)", len(configs), stream)
+    rows, seconds = [], []
+    start = time.perf_counter()
+    for i, config in enumerate(configs):
+        t0 = time.perf_counter()
+        row, how = train_config(study, config, settings, folder,
+                                progress=lambda step, total, loss, i=i: bar.update(i, step, total, loss))
+        seconds.append(time.perf_counter() - t0)
+        rows.append(row)
+        bar.config_done(i, config, resumed=how)
+    frame = pd.DataFrame(rows, columns=result_columns(study, ranges=False))
+    frame["iter"] = frame["iter"].astype("Int64")
+    return StudyResult(study, "trained", frame, time.perf_counter() - start, seconds)
+
+
+# -- outputs --------------------------------------------------------------------------------------
+def output_paths(study: Study, mode: str, out_dir: Path, *, plot: bool) -> dict[str, Path]:
+    """The files ``reproduce`` writes for one study and mode."""
+    out_dir = Path(out_dir)
+    suffix = "" if mode == "closed-form" else "_trained"
+    paths = {"csv": out_dir / f"{study.slug}{suffix}.csv", "tex": out_dir / f"{study.slug}{suffix}.tex"}
+    if plot:
+        paths["png"] = out_dir / f"{study.slug}{suffix}.png"
+    return paths
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    """Create ``out_dir`` if needed and check that files can be created in it."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe_file = out_dir / f".lamproof-write-test-{os.getpid()}"
+        probe_file.write_text("")
+        probe_file.unlink()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ValueError(f"--out: cannot write to {str(out_dir)!r} ({reason})") from None
+    return out_dir
+
+
+def _figure_task(task) -> None:
+    study, path, closed, trained = task
+    outputs.write_figure(study, path, closed, trained)
+
+
+def write_study(result: StudyResult, out_dir: Path, *, plot: bool, closed: pd.DataFrame | None = None,
+                pool=None) -> tuple[list[Path], list]:
+    """Write the CSV and the LaTeX table; the figure too if ``plot`` (in ``pool`` when given:
+    the returned futures finish it)."""
+    study, frame = result.study, result.frame
+    paths = output_paths(study, result.mode, out_dir, plot=plot)
+    outputs.write_csv(frame, paths["csv"])
+    suffix = " (trained)" if result.mode == "trained" else " (closed form)"
+    outputs.write_text_atomic(paths["tex"], outputs.latex_table(study, frame, caption_suffix=suffix))
+    written, pending = [paths["csv"], paths["tex"]], []
+    if plot:
+        task = (study, paths["png"], closed, frame) if result.mode == "trained" else (study, paths["png"], frame, None)
+        if pool is None:
+            _figure_task(task)
+        else:
+            pending.append(pool.submit(_figure_task, task))
+        written.append(paths["png"])
+    return written, pending
+
+
+@dataclass
+class ReproduceReport:
+    results: list[StudyResult]
+    written: list[Path]
+    notices: list[str]
+
+    def summary(self) -> str:
+        lines = [f"{'study':6s} {'mode':12s} {'configs':>7s} {'seconds':>8s} {'ms/config':>10s} "
+                 f"{'vs 94 s/config':>15s}"]
+        for r in self.results:
+            per = r.per_config
+            ratio = AUTHORS_SECONDS_PER_CONFIG / per if per > 0 else math.inf
+            lines.append(f"§{r.study.name:5s} {r.mode:12s} {len(r.frame):7d} {r.seconds:8.2f} {1e3 * per:10.2f} "
+                         f"{ratio:14.0f}x")
+        lines += [f"wrote {p}" for p in self.written]
+        return "\n".join(lines)
+
+
+def reproduce(study: str, *, out: str | Path = "out", mode: str = "closed-form", force: bool = False,
+              steps: int | None = None, plot: bool = True, stream: TextIO | None = None,
+              workers: int | None = None, settings: TrainingSettings | None = None) -> ReproduceReport:
+    """``lamproof reproduce``: run the study (or ``all``) and write its outputs into ``out``.
+
+    Raises ``ValueError`` (one line) for an unknown study or mode, an unwritable ``out``, or
+    existing outputs without ``force`` — before computing anything.
+    """
+    stream = sys.stderr if stream is None else stream
+    studies = select(study)
+    if mode not in MODES:
+        raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
+    modes = ["closed-form", "trained"] if mode == "both" else [mode]
+    notices = []
+    if plot and not outputs.have_matplotlib():
+        notices.append("matplotlib is not installed: figures skipped (pip install 'lamproof[plot]')")
+        plot = False
+    out_dir = prepare_out_dir(Path(out))
+    if not force:
+        for s in studies:
+            for m in modes:
+                for path in output_paths(s, m, out_dir, plot=plot).values():
+                    if path.exists():
+                        raise ValueError(f"--out: {str(path)!r} exists (use --force to overwrite)")
+    if "trained" in modes:
+        _load_trainer()
+    for notice in notices:
+        print(f"lamproof: {notice}", file=stream)
+    results, written, pending = [], [], []
+    closed_by_name: dict[str, pd.DataFrame] = {}
+    # the closed form is cheap: trained-mode figures draw it too
+    if "closed-form" in modes or plot:
+        tasks = sum(len(s.configs()) for s in studies)
+        with worker_pool(workers, tasks) as pool:
+            for r in run_closed_form(studies, workers=workers, pool=pool):
+                closed_by_name[r.study.name] = r.frame
+                if "closed-form" in modes:
+                    results.append(r)
+                    files, futures = write_study(r, out_dir, plot=plot, pool=pool)
+                    written += files
+                    pending += futures
+            for future in pending:
+                future.result()
+    if "trained" in modes:
+        for s in studies:
+            chosen = settings or TrainingSettings(steps=steps or s.steps)
+            if settings is not None and steps is not None:
+                chosen = TrainingSettings(steps, settings.seed, settings.batch_size, settings.lr,
+                                          settings.checkpoint_every)
+            r = run_trained(s, out_dir, chosen, stream=stream)
+            results.append(r)
+            files, _ = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(s.name))
+            written += files
+    return ReproduceReport(results, written, notices)
