@@ -1,0 +1,191 @@
+"""What every derivation shares: the check recorder, the Hypothesis runner, the report, LaTeX.
+
+A derivation's ``verify()`` compares its *lambdified* symbolic result with an *independent*
+numeric route (the population minimizer, probes of its parameters, or the closed-form solver
+where that is the other route) on systems drawn by Hypothesis, and returns a
+:class:`VerificationReport`. The checker records every comparison, never stops at the first
+failure, and keeps the worst error, so a report says how close the two routes came.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import sympy
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+
+#: Failures kept in a report (the count is always exact).
+MAX_FAILURES_SHOWN = 10
+
+#: The population minimizer reaches the exact objective to ~1e-9 relative (its own setting);
+#: objective values are compared at 1e-7 relative, which leaves two orders of margin.
+OBJECTIVE_RTOL = 1e-7
+#: Probe scores depend on the minimizer's *parameters*, which an objective accurate to ε fixes
+#: only to ~√ε (the objective is flat to second order at the minimum): 1e-4 absolute, in units
+#: of the score (a fraction of variance), far below any difference a formula could make.
+PROBE_ATOL = 1e-4
+#: Exact-arithmetic checks allow no error at all.
+EXACT = 0
+
+
+@dataclass
+class VerificationReport:
+    """The outcome of one derivation's ``verify()``."""
+
+    name: str
+    title: str
+    checks: list[str]  # the names of the checks, in order
+    checks_run: int  # comparisons made
+    examples: int  # systems drawn
+    worst_error: float  # the largest error over all comparisons (0.0 when all were exact)
+    seconds: float
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    failure_count: int = 0
+    exact: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name, "title": self.title, "checks": self.checks, "checks_run": self.checks_run,
+            "examples": self.examples, "worst_error": self.worst_error, "seconds": self.seconds,
+            "passed": self.passed, "failures": self.failures, "failure_count": self.failure_count,
+            "exact": self.exact,
+        }
+
+
+class Checker:
+    """Records comparisons between a formula and an independent route."""
+
+    def __init__(self, name: str, title: str):
+        self.name, self.title = name, title
+        self.check_names: list[str] = []
+        self.runs = 0
+        self.examples = 0
+        self.worst = 0.0
+        self.failures: list[str] = []
+        self.failure_count = 0
+        self.started = time.perf_counter()
+
+    def _record(self, check: str, error: float, ok: bool, context: str) -> None:
+        if check not in self.check_names:
+            self.check_names.append(check)
+        self.runs += 1
+        if np.isfinite(error):
+            self.worst = max(self.worst, float(error))
+        else:
+            self.worst = float("inf")
+        if not ok:
+            self.failure_count += 1
+            if len(self.failures) < MAX_FAILURES_SHOWN:
+                self.failures.append(f"{check}: {context}")
+
+    def close(self, check: str, formula, independent, *, rtol: float | None = None,
+              atol: float | None = None, context: str = "") -> None:
+        """``|formula − independent|`` within ``atol`` (absolute) or ``rtol·max(1, |independent|)``."""
+        f, g = float(formula), float(independent)
+        if atol is not None:
+            error = abs(f - g)
+            ok = error <= atol
+        else:
+            error = abs(f - g) / max(1.0, abs(g))
+            ok = error <= (OBJECTIVE_RTOL if rtol is None else rtol)
+        ok = ok and np.isfinite(f) and np.isfinite(g)
+        self._record(check, error, ok, f"formula {f:.10g} vs independent {g:.10g} ({context})")
+
+    def equal(self, check: str, formula, computed, *, context: str = "") -> None:
+        """Exact equality of two SymPy values (zero tolerance)."""
+        difference = sympy.nsimplify(sympy.simplify(sympy.sympify(formula) - sympy.sympify(computed)))
+        ok = difference == 0
+        error = 0.0 if ok else abs(float(difference))
+        self._record(check, error, ok, f"formula {formula} vs exact {computed} ({context})")
+
+    def holds(self, check: str, ok: bool, *, error: float = 0.0, context: str = "") -> None:
+        self._record(check, error, bool(ok), context or "does not hold")
+
+    def report(self, exact: bool = False) -> VerificationReport:
+        return VerificationReport(
+            self.name, self.title, list(self.check_names), self.runs, self.examples, self.worst,
+            time.perf_counter() - self.started, self.failure_count == 0 and self.runs > 0,
+            list(self.failures), self.failure_count, exact,
+        )
+
+
+def run_examples(strategy, body: Callable, *, examples: int, seed: int, checker: Checker) -> None:
+    """Run ``body(case)`` on ``examples`` cases drawn by Hypothesis from ``strategy``.
+
+    Reproducible (``@seed``, no example database), generation only: ``body`` records into the
+    checker instead of raising, so every example runs and the worst error is kept. An
+    exception inside ``body`` is recorded as a failure of the check ``"runs"``.
+    """
+    if not isinstance(examples, int) or examples < 1:
+        raise ValueError(f"examples: expected a positive integer, got {examples!r}")
+
+    def guarded(case):
+        checker.examples += 1
+        try:
+            body(case)
+        except Exception as error:  # a crash is a failed check, reported with the case
+            checker.holds("runs", False, error=float("inf"), context=f"{type(error).__name__}: {error} on {case!r}")
+
+    runner = settings(
+        max_examples=examples, database=None, deadline=None, derandomize=False, phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )(hypothesis_seed(seed)(given(strategy)(guarded)))
+    runner()
+
+
+def generator_seeds() -> st.SearchStrategy[int]:
+    """Seeds for NumPy Generators that build each system's matrices."""
+    return st.integers(min_value=0, max_value=2**31 - 1)
+
+
+# -- LaTeX -----------------------------------------------------------------------------------------
+def tex(expr) -> str:
+    return sympy.latex(expr)
+
+
+def display(*lines: str) -> str:
+    """A display block of one or more aligned lines (``&`` marks the alignment)."""
+    body = " \\\\\n".join(lines)
+    return "\\begin{align*}\n" + body + "\n\\end{align*}\n"
+
+
+def broken(lhs: str, expr, per_line: int = 2, rel: str = "=") -> str:
+    """``lhs rel expr`` on several aligned lines, ``per_line`` top-level terms each."""
+    terms = list(sympy.Add.make_args(expr)) if not isinstance(expr, sympy.MatAdd) else list(expr.args)
+    if len(terms) <= per_line:
+        return f"{lhs} &{rel} {tex(expr)}"
+    chunks = [terms[i:i + per_line] for i in range(0, len(terms), per_line)]
+    lines = []
+    for i, chunk in enumerate(chunks):
+        text = " + ".join(tex(t) for t in chunk).replace("+ -", "- ")
+        lines.append((f"{lhs} &{rel} " if i == 0 else "&\\quad + ") + text)
+    return " \\\\\n".join(lines)
+
+
+def section(name: str, title: str, *, statement: str, assumptions: list[str], steps: list[str],
+            result: str, check: str) -> str:
+    """One derivation as a LaTeX section (an appendix of the report)."""
+    items = "\n".join(f"  \\item {a}" for a in assumptions)
+    step_text = "\n".join(steps)
+    return (
+        f"% Generated by lamproof.derivations ({name}); regenerate with\n"
+        f"% `python -m lamproof.derivations --write`. Do not edit by hand.\n"
+        f"\\section{{{name}: {title}}}\n\\label{{sec:{name.lower()}}}\n\n"
+        f"\\paragraph{{Statement.}} {statement}\n\n"
+        f"\\paragraph{{Assumptions.}}\n\\begin{{itemize}}\n{items}\n\\end{{itemize}}\n\n"
+        f"\\paragraph{{Derivation.}}\n{step_text}\n\n"
+        f"\\paragraph{{Result.}} {result}\n\n"
+        f"\\paragraph{{Check.}} {check}\n"
+    )
+
+
+def tex_path(module_file: str) -> Path:
+    """The committed ``.tex`` beside a derivation module."""
+    return Path(module_file).with_suffix(".tex")
