@@ -29,7 +29,7 @@ from lamproof._validation import as_covariance, as_int, as_matrix, as_real
 from lamproof.systems import System, psd_sqrt
 
 __all__ = [
-    "EIGENVALUE_CLUSTER_RTOL", "GRAMIAN_RANK_RTOL", "STABILITY_MARGIN",
+    "EIGENVALUE_CLUSTER_RTOL", "EIGENVALUE_CONDITION_CAP", "GRAMIAN_RANK_RTOL", "STABILITY_MARGIN",
     "PBHResult", "kalman_matrix", "kalman_rank", "controllable_subspace", "pbh_test",
     "gramian", "gramian_rank", "infinite_gramian", "spectral_radius",
     "control_pair", "action_gramian", "noise_gramian", "infinite_action_gramian",
@@ -43,8 +43,10 @@ __all__ = [
 #: a singular value counts as zero when below ``max(rows, cols) * eps * σ_max``. The SVD returns
 #: every singular value with an absolute error of a few ``eps * σ_max``, so anything smaller is
 #: indistinguishable from an exact zero (NumPy's ``matrix_rank`` and MATLAB's ``rank`` convention).
-#: The Kalman matrix is ranked with each block ``F^j B`` rescaled to unit norm (same range, no
-#: overflow, and the fast-decaying blocks of a stable ``F`` are not drowned by the first).
+#: The Kalman matrix is ranked as it is, not with its blocks rescaled: rescaling ``F^j B`` to unit
+#: norm keeps the range in exact arithmetic but blows the round-off in the uncontrollable
+#: directions up to the size of the signal once a fast-decaying mode has died out, and then
+#: reports too high a rank (seen on block-triangular systems with a known uncontrollable part).
 
 #: A Gramian ``W = K Kᵀ`` squares the singular values of the Kalman factor ``K``, so it holds only
 #: half the digits: its eigenvalues carry an absolute error of about ``n * eps * λ_max`` from the
@@ -58,6 +60,11 @@ GRAMIAN_RANK_RTOL = 1e-10
 #: m = 3), and at a split value ``[λI − F, B]`` looks full rank. The mean of a cluster is accurate
 #: to about ``eps * ‖F‖`` again, so PBH tests the rank at the cluster mean as well.
 EIGENVALUE_CLUSTER_RTOL = 1e-5
+
+#: Cap on the eigenvalue condition number ``κ(λ) = 1/|yᴴx|`` (unit left/right eigenvectors) that
+#: scales PBH's default tolerance. A defective eigenvalue has ``κ = ∞`` and is computed only to
+#: about ``sqrt(eps)``; ``1/sqrt(eps) ≈ 7e7`` is the matching cap (a tolerance near 1e-8 relative).
+EIGENVALUE_CONDITION_CAP = 1.0 / np.sqrt(np.finfo(np.float64).eps)
 
 #: ``F`` counts as unstable, and has no infinite-horizon Gramian, when its spectral radius is at
 #: least ``1 − STABILITY_MARGIN``. Eigenvalues are computed with an error of about ``eps * ‖F‖``
@@ -106,17 +113,10 @@ def _rank(singular_values: np.ndarray, shape: tuple[int, int], tol: float | None
 
 
 # -- Kalman ------------------------------------------------------------------------------------
-def _krylov_blocks(F: np.ndarray, B: np.ndarray, steps: int, *, normalize: bool) -> list[np.ndarray]:
+def _krylov_blocks(F: np.ndarray, B: np.ndarray, steps: int) -> list[np.ndarray]:
     blocks = [B]
     for _ in range(steps - 1):
-        nxt = F @ blocks[-1]
-        if normalize:
-            norm = np.linalg.norm(nxt)
-            nxt = nxt / norm if norm > 0 else nxt
-        blocks.append(nxt)
-    if normalize:
-        norm = np.linalg.norm(B)
-        blocks[0] = B / norm if norm > 0 else B
+        blocks.append(F @ blocks[-1])
     return blocks
 
 
@@ -124,32 +124,34 @@ def kalman_matrix(dynamics, input_matrix, steps: int | None = None) -> np.ndarra
     """``[B, F B, …, F^{steps−1} B]`` (default ``steps = n``): its range is what ``steps`` inputs reach."""
     F, B = _pair(dynamics, input_matrix)
     k = _steps(steps, F.shape[0])
-    return np.hstack(_krylov_blocks(F, B, k, normalize=False))
+    return np.hstack(_krylov_blocks(F, B, k))
 
 
-def _scaled_svd(F, B, steps, tol):
-    F, B = _pair(F, B)
-    k = _steps(steps, F.shape[0])
-    tol = _tolerance(tol)
-    scaled = np.hstack(_krylov_blocks(F, B, k, normalize=True))
-    U, s, _ = np.linalg.svd(scaled, full_matrices=False)
-    return U, s, _rank(s, scaled.shape, tol)
+def _finite_kalman(F: np.ndarray, B: np.ndarray, steps: int) -> np.ndarray:
+    matrix = np.hstack(_krylov_blocks(F, B, steps))
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError(f"dynamics: F^j B overflows float64 within {steps} steps; rescale the system")
+    return matrix
 
 
 def kalman_rank(dynamics, input_matrix, *, steps: int | None = None, tol: float | None = None) -> int:
     """Numeric rank of the Kalman matrix: ``n`` iff ``(F, B)`` is controllable (``steps = n``).
 
     ``tol`` is relative to the largest singular value; ``None`` uses ``max(shape) * eps``
-    (see the module's tolerance notes). Blocks are rescaled to unit norm first: same range.
+    (see the module's tolerance notes).
     """
-    return _scaled_svd(dynamics, input_matrix, steps, tol)[2]
+    F, B = _pair(dynamics, input_matrix)
+    matrix = _finite_kalman(F, B, _steps(steps, F.shape[0]))
+    return _rank(np.linalg.svd(matrix, compute_uv=False), matrix.shape, _tolerance(tol))
 
 
 def controllable_subspace(dynamics, input_matrix, *, steps: int | None = None,
                           tol: float | None = None) -> np.ndarray:
     """Orthonormal basis (``n x rank`` columns) of the range of the Kalman matrix."""
-    U, _, rank = _scaled_svd(dynamics, input_matrix, steps, tol)
-    return U[:, :rank]
+    F, B = _pair(dynamics, input_matrix)
+    matrix = _finite_kalman(F, B, _steps(steps, F.shape[0]))
+    U, s, _ = np.linalg.svd(matrix, full_matrices=False)
+    return U[:, :_rank(s, matrix.shape, _tolerance(tol))]
 
 
 # -- PBH ---------------------------------------------------------------------------------------
@@ -188,25 +190,34 @@ def _clusters(eigenvalues: np.ndarray, radius: float) -> list[np.ndarray]:
 def pbh_test(dynamics, input_matrix, *, tol: float | None = None) -> PBHResult:
     """Rank of ``[λI − F, B]`` at every eigenvalue λ of ``F`` and the PBH verdict.
 
-    Numerically PBH is the fragile route (eigenvalues of defective ``F`` are ill-conditioned):
-    eigenvalues closer than :data:`EIGENVALUE_CLUSTER_RTOL` are tested at their cluster mean too,
-    and the smaller rank counts. ``tol`` as in :func:`kalman_rank`. Prefer :func:`kalman_rank`
-    for a count; PBH says *which* modes are uncontrollable.
+    Numerically PBH is the fragile route: a computed eigenvalue is off by about
+    ``eps * ‖F‖ * κ(λ)`` (``κ`` its condition number), and so is the smallest singular value of
+    ``[λI − F, B]`` at an uncontrollable mode. The default tolerance at λ is therefore
+    ``max(shape) * eps * κ(λ)`` relative (``κ`` capped at :data:`EIGENVALUE_CONDITION_CAP`);
+    clusters of eigenvalues (:data:`EIGENVALUE_CLUSTER_RTOL`, split Jordan blocks) are also
+    tested at their mean and the smaller rank counts. An explicit ``tol`` (relative to the largest
+    singular value) is used as given. Prefer :func:`kalman_rank` for a count; PBH says *which*
+    modes are uncontrollable.
     """
     F, B = _pair(dynamics, input_matrix)
     tol = _tolerance(tol)
     n = F.shape[0]
-    eigenvalues = np.linalg.eigvals(F)
+    eigenvalues, left, right = scipy.linalg.eig(F, left=True, right=True)
+    overlap = np.abs(np.sum(left.conj() * right, axis=0))  # columns have unit norm: |yᴴx| = 1/κ
+    condition = np.minimum(1.0 / np.maximum(overlap, 1.0 / EIGENVALUE_CONDITION_CAP), EIGENVALUE_CONDITION_CAP)
     radius = EIGENVALUE_CLUSTER_RTOL * max(1.0, float(np.linalg.norm(F, 2)))
+    shape = (n, n + B.shape[1])
 
-    def rank_at(lam: complex) -> int:
+    def rank_at(lam: complex, kappa: float) -> int:
         stacked = np.hstack([lam * np.eye(n) - F, B.astype(complex)])
-        return _rank(np.linalg.svd(stacked, compute_uv=False), stacked.shape, tol)
+        rtol = max(shape) * _EPS * kappa if tol is None else tol
+        return _rank(np.linalg.svd(stacked, compute_uv=False), shape, rtol)
 
-    ranks = np.array([rank_at(lam) for lam in eigenvalues])
+    ranks = np.array([rank_at(lam, kappa) for lam, kappa in zip(eigenvalues, condition)], dtype=int)
     for members in _clusters(eigenvalues, radius):
         if members.size > 1:
-            ranks[members] = np.minimum(ranks[members], rank_at(eigenvalues[members].mean()))
+            at_mean = rank_at(eigenvalues[members].mean(), float(condition[members].max()))
+            ranks[members] = np.minimum(ranks[members], at_mean)
     return PBHResult(eigenvalues=eigenvalues, ranks=ranks, size=n)
 
 
