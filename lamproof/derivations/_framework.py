@@ -116,6 +116,22 @@ class Checker:
         )
 
 
+#: A feature direction of a solver's representation whose variance on a *shifted* transition
+#: (another policy, noise-free data) is below this fraction of the representation's variance on
+#: the data it was trained on is round-off of an exact zero (the minimizer's parameters carry
+#: ~1e-5 relative error); a scale-free probe would otherwise amplify it to O(1).
+SHIFTED_RTOL = 1e-7
+
+
+def significant_features(features: np.ndarray, trained, shifted) -> np.ndarray:
+    """The combinations of ``features`` that do not vanish on ``shifted`` (rows of a new map)."""
+    observed = shifted.stacked("obs", "next_obs")
+    reference = float(np.max(np.linalg.eigvalsh(trained.cov(features @ trained.stacked("obs", "next_obs")))))
+    values, vectors = np.linalg.eigh(shifted.cov(features @ observed))
+    keep = values > SHIFTED_RTOL * max(reference, 1e-300)
+    return vectors[:, keep].T @ features
+
+
 def run_examples(strategy, body: Callable, *, examples: int, seed: int, checker: Checker) -> None:
     """Run ``body(case)`` on ``examples`` cases drawn by Hypothesis from ``strategy``.
 
