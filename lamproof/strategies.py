@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
-from hypothesis.extra import numpy as hnp
 
 from lamproof.lam import FDM_OBS_PATHS, IDM_KINDS, LAMSpec
 from lamproof.systems import System
@@ -51,6 +51,24 @@ DEFAULT_MAX_DIM = 6
 #: Entries of the skew-symmetric generator of a rational orthogonal matrix are integers in
 #: ``[-SKEW_BOUND, SKEW_BOUND]``; the Cayley transform of such a matrix is exactly orthogonal.
 SKEW_BOUND = 2
+
+
+# -- plumbing ------------------------------------------------------------------------------------
+@st.composite
+def _drawing(draw, build):
+    """Run ``build(draw)``. Decorating with ``st.composite`` inspects source code, so it is done
+    once here rather than on every call of a public strategy (which runs inside other draws)."""
+    return build(draw)
+
+
+@lru_cache(maxsize=None)
+def _int_list(low: int, high: int, size: int) -> st.SearchStrategy[list[int]]:
+    return st.lists(st.integers(low, high), min_size=size, max_size=size)
+
+
+@lru_cache(maxsize=None)
+def _float_list(low: float, high: float, size: int) -> st.SearchStrategy[list[float]]:
+    return st.lists(_floats(low, high), min_size=size, max_size=size)
 
 
 # -- argument checking ---------------------------------------------------------------------------
@@ -114,6 +132,15 @@ def _range(value, name: str, minimum: float, *, strict_min: bool = False) -> tup
     return float(low), float(high)
 
 
+def _sigma_strategy(sigma) -> st.SearchStrategy[float]:
+    """``sigma`` as a strategy: a strategy as given, a number or a ``(low, high)`` range as floats."""
+    if _is_strategy(sigma):
+        return sigma
+    low, high = _range(sigma, "sigma", 0.0)
+    return _floats(low, high)
+
+
+@lru_cache(maxsize=None)
 def _floats(low: float, high: float) -> st.SearchStrategy[float]:
     """Floats in ``[low, high]`` that shrink to the simplest value (an integer when there is one)."""
     if low == high:
@@ -144,14 +171,16 @@ def integer_matrices(rows, cols, *, min_value: int = -2, max_value: int = 2,
     if min_value > max_value:
         raise InvalidArgument(f"integer_matrices(): min_value={min_value} exceeds max_value={max_value}")
     _check_real(scale, "scale")
-    elements = st.integers(min_value, max_value)
 
-    @st.composite
     def build(draw):
         r, c = _draw_int(draw, rows, "rows"), _draw_int(draw, cols, "cols")
-        return draw(hnp.arrays(np.int64, (r, c), elements=elements)).astype(np.float64) * scale
+        return _draw_int_matrix(draw, r, c, min_value, max_value, scale)
 
-    return build()
+    return _drawing(build)
+
+
+def _draw_int_matrix(draw, r: int, c: int, low: int, high: int, scale: float) -> np.ndarray:
+    return np.array(draw(_int_list(low, high, r * c)), dtype=np.float64).reshape(r, c) * scale
 
 
 def cayley(skew) -> np.ndarray:
@@ -159,11 +188,9 @@ def cayley(skew) -> np.ndarray:
 
     ``S`` may be a NumPy array (float result, orthogonal to round-off) or a SymPy matrix (exact).
     """
-    try:
+    if type(skew).__module__.startswith("sympy"):
         import sympy
-    except ImportError:  # pragma: no cover - sympy is a dependency
-        sympy = None
-    if sympy is not None and isinstance(skew, sympy.MatrixBase):
+
         eye = sympy.eye(skew.shape[0])
         return (eye - skew) * (eye + skew).inv()
     skew = np.asarray(skew, dtype=np.float64)
@@ -172,16 +199,10 @@ def cayley(skew) -> np.ndarray:
     return np.linalg.solve(eye - skew, eye + skew).T
 
 
-def _skew_integers(n: int) -> st.SearchStrategy[np.ndarray]:
-    count = n * (n - 1) // 2
-    upper = np.triu_indices(n, 1)
-
-    def build(values):
-        S = np.zeros((n, n), dtype=np.int64)
-        S[upper] = values
-        return S - S.T
-
-    return st.lists(st.integers(-SKEW_BOUND, SKEW_BOUND), min_size=count, max_size=count).map(build)
+def _draw_skew(draw, n: int) -> np.ndarray:
+    S = np.zeros((n, n), dtype=np.int64)
+    S[np.triu_indices(n, 1)] = draw(_int_list(-SKEW_BOUND, SKEW_BOUND, n * (n - 1) // 2))
+    return S - S.T
 
 
 def rational_orthogonal_matrices(n, *, exact: bool = False):
@@ -194,19 +215,19 @@ def rational_orthogonal_matrices(n, *, exact: bool = False):
     if not isinstance(exact, bool):
         raise InvalidArgument(f"exact={exact!r} must be a bool")
 
-    @st.composite
     def build(draw):
         size = _draw_int(draw, n, "n", 1)
-        S = draw(_skew_integers(size))
+        S = _draw_skew(draw, size)
         if exact:
             import sympy
 
             return cayley(sympy.Matrix(S.tolist()))
         return cayley(S)
 
-    return build()
+    return _drawing(build)
 
 
+@lru_cache(maxsize=None)
 def _signed_permutations(n: int) -> st.SearchStrategy[np.ndarray]:
     """Signed permutation matrices; shrink to the identity."""
     return st.tuples(st.permutations(list(range(n))), st.lists(st.booleans(), min_size=n, max_size=n)).map(
@@ -216,7 +237,7 @@ def _signed_permutations(n: int) -> st.SearchStrategy[np.ndarray]:
 
 def _orthogonal(draw, n: int) -> np.ndarray:
     """A rational orthogonal matrix times a signed permutation (covers eigenvalue −1 too)."""
-    return cayley(draw(_skew_integers(n))) @ draw(_signed_permutations(n))
+    return cayley(_draw_skew(draw, n)) @ draw(_signed_permutations(n))
 
 
 def orthonormal_matrices(rows, cols) -> st.SearchStrategy[np.ndarray]:
@@ -226,13 +247,12 @@ def orthonormal_matrices(rows, cols) -> st.SearchStrategy[np.ndarray]:
     if not _is_strategy(rows) and not _is_strategy(cols) and cols > rows:
         raise InvalidArgument(f"orthonormal_matrices(): cols={cols} exceeds rows={rows}")
 
-    @st.composite
     def build(draw):
         r = _draw_int(draw, rows, "rows", 1)
         c = _draw_int(draw, cols, "cols", 0, r)
         return _orthogonal(draw, r)[:, :c]
 
-    return build()
+    return _drawing(build)
 
 
 def psd_matrices(n, *, rank=None, condition: float = 10.0, scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
@@ -250,20 +270,24 @@ def psd_matrices(n, *, rank=None, condition: float = 10.0, scale: float = 1.0) -
     _check_real(condition, "condition", 1.0)
     _check_real(scale, "scale", 0.0, strict_min=True)
 
-    @st.composite
     def build(draw):
         size = _draw_int(draw, n, "n", 1)
-        # Draw all n eigenvalues and the rank deficiency separately, so that every rank takes
-        # the same number of draws and shrinking reaches full rank (the identity), not rank 1.
-        values = draw(st.lists(_floats(1.0, float(condition)), min_size=size, max_size=size))
-        r = size - draw(st.integers(0, size - 1)) if rank is None else _draw_int(draw, rank, "rank", 0, size)
-        eigenvalues = np.sort(values)[::-1]
-        eigenvalues[r:] = 0.0
-        Q = _orthogonal(draw, size)
-        M = (Q * (scale * eigenvalues)) @ Q.T
-        return (M + M.T) / 2
+        r = None if rank is None else _draw_int(draw, rank, "rank", 0, size)
+        return _draw_psd(draw, size, r, float(condition), float(scale))
 
-    return build()
+    return _drawing(build)
+
+
+def _draw_psd(draw, size: int, rank: int | None, condition: float, scale: float) -> np.ndarray:
+    # Draw all n eigenvalues and the rank deficiency separately, so that every rank takes
+    # the same number of draws and shrinking reaches full rank (the identity), not rank 1.
+    values = draw(_float_list(1.0, condition, size))
+    r = size - draw(st.integers(0, size - 1)) if rank is None else rank
+    eigenvalues = np.sort(values)[::-1]
+    eigenvalues[r:] = 0.0
+    Q = _orthogonal(draw, size)
+    M = (Q * (scale * eigenvalues)) @ Q.T
+    return (M + M.T) / 2
 
 
 # -- policies and noise --------------------------------------------------------------------------
@@ -295,19 +319,23 @@ def policies(d_a, d_o, *, kind: str = "paper", chi=(0.0, 0.75)) -> st.SearchStra
     if high > 1.0:
         raise InvalidArgument(f"chi={chi!r} must lie in [0, 1]")
 
-    @st.composite
     def build(draw):
+        c = draw(_floats(low, high)) if kind == "paper" else None  # scalars first: see _draw_policy
         o = _draw_int(draw, d_o, "d_o", 1)
         a = _draw_int(draw, d_a, "d_a", 1, o if kind == "paper" else None)
-        if kind == "paper":
-            c = draw(_floats(low, high))
-            P = draw(orthonormal_matrices(o, a)).T
-            return Policy(c * P, (1.0 - c) ** 2 * np.eye(a), c)
-        K = draw(integer_matrices(a, o, min_value=-2, max_value=2, scale=0.5))
-        cov = draw(psd_matrices(a, condition=4.0))
-        return Policy(K, cov)
+        return _draw_policy(draw, a, o, c)
 
-    return build()
+    return _drawing(build)
+
+
+def _draw_policy(draw, a: int, o: int, chi: float | None) -> Policy:
+    """The matrices of a policy; ``chi`` (paper form) or ``None`` (general form) is drawn before the
+    dimensions, so that shrinking a dimension does not reinterpret it (scalars keep their value)."""
+    if chi is not None:
+        P = _orthogonal(draw, o)[:, :a].T
+        return Policy(chi * P, (1.0 - chi) ** 2 * np.eye(a), chi)
+    K = _draw_int_matrix(draw, a, o, -2, 2, 0.5)
+    return Policy(K, _draw_psd(draw, a, None, 4.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -332,38 +360,50 @@ def noises(d_o, *, kind: str = "isotropic", sigma=(0.25, 2.0), noise_dim=None, d
     ``"none"``: ``ε = 0``. ``"isotropic"``: ``σ² I``. ``"structured"``: ``σ² Ψ Ψᵀ`` with ``Ψ``
     orthonormal (``noise_dim`` columns, drawn when ``None``; or the given ``directions``).
     ``"uniform"``: i.i.d. uniform on ``[0, σ)`` per coordinate (mean ``σ/2``, variance ``σ²/12``;
-    paper §6). ``sigma`` is a number or a ``(low, high)`` range (shrinks to ``low``).
+    paper §6). ``sigma`` is a number, a ``(low, high)`` range (shrinks to the simplest value in
+    it, an integer when there is one) or a strategy of floats.
     ``means=True`` adds a nonzero-able mean (half-integers in ``[-1, 1]``); ``None`` draws whether to.
     """
     _check_int(d_o, "d_o", 1)
     if kind not in NOISE_KINDS:
         raise InvalidArgument(f"kind={kind!r} must be one of {', '.join(NOISE_KINDS)}")
-    low, high = _range(sigma, "sigma", 0.0)
+    sigmas = _sigma_strategy(sigma)
     if noise_dim is not None:
         _check_int(noise_dim, "noise_dim", 1)
     _check_flag(means, "means")
 
-    @st.composite
     def build(draw):
+        with_mean = _flag(draw, means)
+        sig = _draw_sigma(draw, sigmas) if kind != "none" else 0.0
         o = _draw_int(draw, d_o, "d_o", 1)
-        mean = np.zeros(o)
-        if _flag(draw, means):
-            mean = draw(integer_matrices(1, o, min_value=-2, max_value=2, scale=0.5))[0]
-        if kind == "none":
-            return Noise("none", mean, np.zeros((o, o)))
-        s = draw(_floats(low, high))
-        if kind == "isotropic":
-            return Noise("isotropic", mean, s**2 * np.eye(o), sigma=s)
-        if kind == "uniform":
-            return Noise("uniform", mean + s / 2, s**2 / 12 * np.eye(o), "uniform", sigma=s)
-        if directions is not None:
-            psi = np.asarray(directions, dtype=np.float64)
-        else:
-            b = _draw_int(draw, noise_dim, "noise_dim", 1, o) if noise_dim is not None else draw(st.integers(1, o))
-            psi = draw(orthonormal_matrices(o, b))
-        return Noise("structured", mean, s**2 * psi @ psi.T, sigma=s, directions=psi)
+        psi = None
+        if kind == "structured":
+            if directions is not None:
+                psi = np.asarray(directions, dtype=np.float64)
+            else:
+                b = _draw_int(draw, noise_dim, "noise_dim", 1, o) if noise_dim is not None else draw(st.integers(1, o))
+                psi = _orthogonal(draw, o)[:, :b]
+        return _make_noise(draw, o, kind, sig, psi, with_mean)
 
-    return build()
+    return _drawing(build)
+
+
+def _draw_sigma(draw, sigmas) -> float:
+    value = draw(sigmas)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+        raise InvalidArgument(f"sigma: drew {value!r} from a strategy; must be a finite number >= 0")
+    return float(value)
+
+
+def _make_noise(draw, o: int, kind: str, sigma: float, psi, with_mean: bool) -> Noise:
+    mean = _draw_int_matrix(draw, 1, o, -2, 2, 0.5)[0] if with_mean else np.zeros(o)
+    if kind == "none":
+        return Noise("none", mean, np.zeros((o, o)))
+    if kind == "isotropic":
+        return Noise("isotropic", mean, sigma**2 * np.eye(o), sigma=sigma)
+    if kind == "uniform":
+        return Noise("uniform", mean + sigma / 2, sigma**2 / 12 * np.eye(o), "uniform", sigma=sigma)
+    return Noise("structured", mean, sigma**2 * psi @ psi.T, sigma=sigma, directions=psi)
 
 
 # -- whole systems and specs -----------------------------------------------------------------------
@@ -399,7 +439,7 @@ def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool
     kinds = list(NOISE_KINDS) if noise == "any" else ([noise] if isinstance(noise, str) else list(noise))
     if not kinds or any(k not in NOISE_KINDS for k in kinds):
         raise InvalidArgument(f"noise={noise!r} must be one of {', '.join(NOISE_KINDS)}, a list of them, or 'any'")
-    _range(sigma, "sigma", 0.0)
+    _sigma_strategy(sigma)
     if noise_dim is not None:
         _check_int(noise_dim, "noise_dim", 1)
     if action not in ACTION_KINDS:
@@ -412,44 +452,49 @@ def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool
         raise InvalidArgument(f"policy={policy!r} must be 'paper' or 'general'")
     _range(chi, "chi", 0.0)
 
-    @st.composite
+    sigmas = _sigma_strategy(sigma)
+    chis = _floats(*_range(chi, "chi", 0.0))
+
     def build(draw):
+        # Scalars and flags first, then dimensions, then matrices: shrinking a dimension then
+        # reinterprets only matrix entries (which shrink to simple values anyway), never the
+        # noise scale or χ that a counterexample may depend on.
+        kind = draw(st.sampled_from(kinds))
+        sig = _draw_sigma(draw, sigmas) if kind != "none" else 0.0
+        with_means, with_dynamics, with_feedback = _flag(draw, means), _flag(draw, dynamics), _flag(draw, feedback)
+        c = draw(chis) if with_feedback and policy == "paper" else None
         o = _draw_int(draw, d_o, "d_o", 1)
         a_max = o if action == "orthonormal" else None
         a = draw(st.integers(1, o)) if d_a is None else _draw_int(draw, d_a, "d_a", 1, a_max)
-        kind = draw(st.sampled_from(kinds))
-        kwargs: dict = {}
+        psi = None
+        if kind == "structured":
+            room = o - a if action == "orthonormal" else 0
+            if noise_dim is not None:
+                b = _draw_int(draw, noise_dim, "noise_dim", 1, o)
+            else:
+                b = draw(st.integers(1, room)) if room >= 1 else draw(st.integers(1, o))
         if action == "orthonormal":
             Q = _orthogonal(draw, o)
             G = Q[:, :a]
         else:
             Q = None
-            G = draw(integer_matrices(o, a))
-        if kind == "structured" and Q is not None:
-            room = o - a
-            if noise_dim is not None:
-                b = _draw_int(draw, noise_dim, "noise_dim", 1, o)
-            else:
-                b = draw(st.integers(1, room)) if room >= 1 else draw(st.integers(1, o))
-            psi = Q[:, a:a + b] if b <= room else draw(orthonormal_matrices(o, b))
-            eps = draw(noises(o, kind="structured", sigma=sigma, directions=psi, means=means))
-        else:
-            eps = draw(noises(o, kind=kind, sigma=sigma, noise_dim=noise_dim, means=means))
-        kwargs.update(eps.as_kwargs())
+            G = _draw_int_matrix(draw, o, a, -2, 2, 1.0)
+        if kind == "structured":
+            psi = Q[:, a:a + b] if Q is not None and b <= o - a else _orthogonal(draw, o)[:, :b]
+        kwargs: dict = _make_noise(draw, o, kind, sig, psi, with_means).as_kwargs()
         if obs_cov == "psd":
-            kwargs["obs_cov"] = draw(psd_matrices(o, condition=4.0))
-        if _flag(draw, means):
-            kwargs["obs_mean"] = draw(integer_matrices(1, o, scale=0.5))[0]
-        if _flag(draw, dynamics):
-            kwargs["dynamics"] = np.eye(o) + draw(integer_matrices(o, o, min_value=-1, max_value=1, scale=0.5))
-        if _flag(draw, feedback):
-            pol = draw(policies(a, o, kind=policy if (policy == "general" or a <= o) else "general", chi=chi))
-            kwargs.update(pol.as_kwargs())
+            kwargs["obs_cov"] = _draw_psd(draw, o, None, 4.0, 1.0)
+        if with_means:
+            kwargs["obs_mean"] = _draw_int_matrix(draw, 1, o, -2, 2, 0.5)[0]
+        if with_dynamics:
+            kwargs["dynamics"] = np.eye(o) + _draw_int_matrix(draw, o, o, -1, 1, 0.5)
+        if with_feedback:
+            kwargs.update(_draw_policy(draw, a, o, c if a <= o else None).as_kwargs())
         elif exploration == "psd":
-            kwargs["exploration_cov"] = draw(psd_matrices(a, condition=4.0))
+            kwargs["exploration_cov"] = _draw_psd(draw, a, None, 4.0, 1.0)
         return System(G, **kwargs)
 
-    return build()
+    return _drawing(build)
 
 
 def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation=0.0,
@@ -488,7 +533,6 @@ def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation
     _check_int(horizon, "horizon", 1)
     horizons = _ints(horizon)
 
-    @st.composite
     def build(draw):
         o = _draw_int(draw, d_o, "d_o", 1)
         z = draw(st.integers(1, o)) if d_z is None else _draw_int(draw, d_z, "d_z", 1, o)
@@ -497,7 +541,7 @@ def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation
         except ValueError as error:
             raise InvalidArgument(f"lam_specs(): {error}") from None
 
-    return build()
+    return _drawing(build)
 
 
 def problems(systems_strategy=None, specs=None) -> st.SearchStrategy[tuple[System, LAMSpec]]:
@@ -511,7 +555,6 @@ def problems(systems_strategy=None, specs=None) -> st.SearchStrategy[tuple[Syste
     if not (_is_strategy(specs) or callable(specs)):
         raise InvalidArgument(f"specs={specs!r} must be a strategy or a function of the system")
 
-    @st.composite
     def build(draw):
         system = draw(systems_strategy)
         if not isinstance(system, System):
@@ -523,4 +566,4 @@ def problems(systems_strategy=None, specs=None) -> st.SearchStrategy[tuple[Syste
             raise InvalidArgument(f"the specs strategy drew d_z={spec.d_z} > d_o={system.d_o}")
         return system, spec
 
-    return build()
+    return _drawing(build)
