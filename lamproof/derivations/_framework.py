@@ -132,6 +132,19 @@ def significant_features(features: np.ndarray, trained, shifted) -> np.ndarray:
     return vectors[:, keep].T @ features
 
 
+_LAMBDIFIED: dict = {}
+
+
+def evaluate(expr, values: dict) -> float:
+    """A scalar formula at ``values`` (``{symbol: number}``), through a cached ``sympy.lambdify``."""
+    symbols = tuple(sorted(values, key=str))
+    key = (expr, symbols)
+    f = _LAMBDIFIED.get(key)
+    if f is None:
+        f = _LAMBDIFIED[key] = sympy.lambdify(symbols, expr, modules="math")
+    return float(f(*(values[s] for s in symbols)))
+
+
 def run_examples(strategy, body: Callable, *, examples: int, seed: int, checker: Checker) -> None:
     """Run ``body(case)`` on ``examples`` cases drawn by Hypothesis from ``strategy``.
 

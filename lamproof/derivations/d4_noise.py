@@ -66,8 +66,8 @@ def derive() -> dict:
 
 
 def _formula(results, key, values):
-    ka = results["captured_actions"].subs(values)
-    return float(results[key].subs({**values, k_a: ka}))
+    ka = fw.evaluate(results["captured_actions"], values)
+    return fw.evaluate(results[key], {**values, k_a: ka})
 
 
 def latex() -> str:
@@ -132,7 +132,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     checker.close("action probe, noise-free data", _formula(results, "action_error_clean", values),
                   _probe(fw.significant_features(features, system.transition(), clean.transition()),
                          clean.transition()), atol=fw.PROBE_ATOL, context=context)
-    checker.close("optimal loss", float(results["optimal_loss"].subs(values)), result.objective.reconstruction,
+    checker.close("optimal loss", fw.evaluate(results["optimal_loss"], values), result.objective.reconstruction,
                   context=context)
 
 

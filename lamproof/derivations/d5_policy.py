@@ -120,12 +120,12 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     random_actions = system.replace(policy_gain=np.zeros((n_a, d_o)), exploration_cov=np.eye(n_a))
     result = sysm.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
     values = {chi: x, d_a: n_a, d_z: n_z}
-    formula = float(results["action_error"].subs(values))
+    formula = fw.evaluate(results["action_error"], values)
     measured = probe_error(result.params.predicted_change_map, "action", system.transition(),
                            random_actions.transition())
     context = f"case {case}"
     checker.close("transfer probe error", formula, measured, atol=fw.PROBE_ATOL, context=context)
-    checker.close("optimal loss", float(results["optimal_loss"].subs(values)), result.objective.reconstruction,
+    checker.close("optimal loss", fw.evaluate(results["optimal_loss"], values), result.objective.reconstruction,
                   context=context)
 
 
