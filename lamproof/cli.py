@@ -72,15 +72,85 @@ def _solve_text(result: dict) -> str:
 
 # -- verify / latex / report (symbolic derivations) ----------------------------------------------
 def _cmd_verify(args) -> int:
-    raise UsageError("verify: not available yet")
+    from lamproof import derivations
+
+    names = [derivations.resolve(n) for n in args.names] or list(derivations.NAMES)  # bad name: exit 2
+    header = f"{'derivation':<12} {'checks':>6} {'examples':>8} {'worst error':>12} {'time':>7}  status"
+    print(header)
+    print("-" * len(header))
+    failed = 0
+    for name in names:
+        report = derivations.get(name).verify(examples=args.examples, exact=args.exact)
+        status = "ok" if report.passed else f"FAILED ({report.failure_count})"
+        print(f"{report.name:<12} {report.checks_run:>6} {report.examples:>8} {report.worst_error:>12.2e} "
+              f"{report.seconds:>6.1f}s  {status}", flush=True)
+        for failure in report.failures:
+            print(f"    {failure}")
+        failed += not report.passed
+    print(f"{len(names) - failed} of {len(names)} derivations verified" + (" (with exact checks)" if args.exact else ""))
+    return 1 if failed else 0
 
 
 def _cmd_latex(args) -> int:
-    raise UsageError("latex: not available yet")
+    from lamproof import derivations
+
+    print(derivations.shipped_tex(args.name), end="")
+    return 0
 
 
 def _cmd_report(args) -> int:
-    raise UsageError("report: not available yet")
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from lamproof import derivations
+
+    out = Path(args.out)
+    if out.suffix != ".tex":
+        raise UsageError(f"--out: expected a .tex file name, got {args.out!r}")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out: directory {str(out.parent)!r} does not exist")
+    extra = _studies_tex(Path(args.studies), out.parent) if args.studies else ""
+    text = derivations.document(extra=extra)
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"--out: cannot write {args.out!r} ({error.strerror or error})") from None
+    print(out)
+    if args.pdf:
+        if shutil.which("pdflatex") is None:
+            raise UsageError("--pdf: pdflatex is not installed")
+        with tempfile.TemporaryDirectory() as build:
+            for _ in range(2):  # twice, for the references
+                run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                                      f"-output-directory={build}", str(out.resolve())],
+                                     cwd=out.parent, capture_output=True, text=True)
+                if run.returncode != 0:
+                    tail = " ".join(run.stdout.splitlines()[-5:])
+                    print(f"lamproof: pdflatex failed: {tail}", file=sys.stderr)
+                    return 1
+            pdf = out.with_suffix(".pdf")
+            shutil.copyfile(Path(build) / (out.stem + ".pdf"), pdf)
+        print(pdf)
+    return 0
+
+
+def _studies_tex(folder, out_dir) -> str:
+    """LaTeX for a reproduce --out folder: its ``*.tex`` tables inlined, its figures included."""
+    import os
+
+    if not folder.is_dir():
+        raise UsageError(f"--studies: {str(folder)!r} is not a directory")
+    parts = ["\\clearpage\n\\section{Simulation studies}\n"]
+    for table in sorted(folder.rglob("*.tex")):
+        parts.append(f"\\subsection*{{{table.stem.replace('_', ' ')}}}\n{table.read_text(encoding='utf-8')}\n")
+    for figure in sorted([*folder.rglob("*.pdf"), *folder.rglob("*.png")]):
+        relative = os.path.relpath(figure.resolve(), out_dir.resolve()).replace(os.sep, "/")
+        parts.append("\\begin{figure}[h]\\centering\n"
+                     f"\\includegraphics[width=0.8\\linewidth]{{{relative}}}\n"
+                     f"\\caption{{{figure.stem.replace('_', ' ')}}}\n\\end{{figure}}\n")
+    return "".join(parts) if len(parts) > 1 else ""
 
 
 # -- reproduce (the paper's studies) -------------------------------------------------------------
@@ -103,7 +173,28 @@ def _cmd_compare(args) -> int:
 
 # -- check (claims) ------------------------------------------------------------------------------
 def _cmd_check(args) -> int:
-    raise UsageError("check: not available yet")
+    from lamproof.claims import builtin_claims, check_all, load_claims, render_json, render_text
+
+    if args.builtin == bool(args.file):
+        raise UsageError("check: give either a claims file (FILE.py) or --builtin")
+    if args.builtin:
+        claims, examples = builtin_claims(), args.examples or 50
+    else:
+        try:
+            claims = load_claims(args.file)
+        except FileNotFoundError as error:
+            raise UsageError(str(error)) from None
+        if not claims:
+            raise UsageError(f"file: no claims in {args.file!r} (decorate with @claim or name functions claim_*)")
+        examples = args.examples or 100
+    progress = sys.stderr.isatty() and args.format == "text"
+    results = check_all(claims, examples=examples, seed=args.seed,
+                        on_result=(lambda r: print(f"  {r.name}: {r.verdict}", file=sys.stderr)) if progress else None)
+    render = render_json if args.format == "json" else render_text
+    print(render(results, builtin=args.builtin))
+    if args.builtin:
+        return 0 if all(r.meets_expectation for r in results) else 1
+    return 0 if all(r.verdict == "holds" for r in results) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

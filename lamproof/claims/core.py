@@ -1,0 +1,345 @@
+"""The claim API: a claim is a function ``claim(system, spec, solution)`` that asserts something.
+
+    from lamproof.claims import claim, check
+    from lamproof.strategies import systems, lam_specs
+
+    @claim(systems=systems(noise="isotropic"), specs=lambda s: lam_specs(s.d_o),
+           statement="The optimal loss is never negative.")
+    def loss_nonnegative(system, spec, solution):
+        assert solution.optimal_loss >= -1e-9
+
+    result = check(loss_nonnegative, examples=200, seed=0)
+    result.verdict            # "holds" | "fails" | "error"
+    result.counterexample     # the shrunk (system, spec), its solve file and its LaTeX
+
+Checking draws ``(system, spec)`` pairs with Hypothesis (seeded, no example database, so a seed
+gives the same run every time), solves each with :func:`lamproof.solve` and calls the claim.
+An ``AssertionError`` is a counterexample, which Hypothesis shrinks to a small, simple one; any
+other exception makes the verdict ``"error"`` and is reported with the input that raised it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException, InvalidArgument, Unsatisfiable
+
+from lamproof.lam import LAMSpec
+from lamproof.numeric.closed_form import solve
+from lamproof.systems import System
+
+EXPECTATIONS = ("true", "false")
+VERDICTS = ("holds", "fails", "error")
+
+#: Default absolute tolerance of :func:`assert_close`: the closed form and its probes are exact
+#: up to float64 round-off amplified by pseudo-inverses (~1e-12 on the systems the strategies
+#: draw); 1e-7 is far above that and far below any effect a claim is about.
+TOLERANCE = 1e-7
+
+
+def assert_close(actual, expected, what: str = "value", *, tol: float = TOLERANCE) -> None:
+    """``assert |actual − expected| <= tol`` (elementwise), with a message naming both numbers."""
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape or not np.all(np.abs(a - e) <= tol):
+        raise AssertionError(f"{what}: got {_short(a)}, expected {_short(e)} (tolerance {tol:g})")
+
+
+def _short(array: np.ndarray) -> str:
+    if array.ndim == 0:
+        return f"{float(array):.6g}"
+    return np.array2string(array, precision=6, suppress_small=True, max_line_width=200)
+
+
+# -- claims --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Claim:
+    """A claim and what it quantifies over.
+
+    ``systems``: a strategy of :class:`lamproof.System` (default :func:`lamproof.strategies.systems`
+    with any noise). ``specs``: a strategy of :class:`lamproof.LAMSpec`, or a function of the
+    drawn system returning one (default ``lam_specs(system.d_o)``). ``expect``: ``"true"`` for
+    a claim that should hold, ``"false"`` for a plausible statement that should be refuted.
+    """
+
+    function: Callable[[System, LAMSpec, Any], Any]
+    name: str
+    statement: str = ""
+    expect: str = "true"
+    systems: Any = None
+    specs: Any = None
+    source: str = ""
+    note: str = ""
+
+    def __call__(self, system, spec, solution):
+        return self.function(system, spec, solution)
+
+    @property
+    def assumptions(self) -> str:
+        return self.statement
+
+
+def claim(function=None, *, systems=None, specs=None, expect: str = "true", name: str | None = None,
+          statement: str | None = None, source: str = "", note: str = ""):
+    """Declare a claim: ``@claim`` or ``@claim(systems=..., specs=..., expect=..., name=..., statement=...)``.
+
+    Returns a :class:`Claim` (still callable as the function). ``statement`` defaults to the
+    function's docstring, ``name`` to its name.
+    """
+    if expect not in EXPECTATIONS:
+        raise ValueError(f"expect: must be 'true' or 'false', got {expect!r}")
+    if systems is not None and not isinstance(systems, st.SearchStrategy):
+        raise InvalidArgument(f"systems={systems!r} must be a Hypothesis strategy of Systems")
+    if specs is not None and not (isinstance(specs, st.SearchStrategy) or callable(specs)):
+        raise InvalidArgument(f"specs={specs!r} must be a strategy or a function of the system")
+
+    def wrap(fn):
+        if isinstance(fn, Claim):
+            fn = fn.function
+        if not callable(fn):
+            raise TypeError(f"claim: expected a function, got {fn!r}")
+        doc = inspect.cleandoc(fn.__doc__) if fn.__doc__ else ""
+        return Claim(fn, name or fn.__name__, statement if statement is not None else doc, expect,
+                     systems, specs, source, note)
+
+    return wrap if function is None else wrap(function)
+
+
+def as_claim(obj) -> Claim:
+    """A :class:`Claim` from a claim or a plain function (default strategies, expected true)."""
+    return obj if isinstance(obj, Claim) else claim(obj)
+
+
+def signature_problem(function) -> str | None:
+    """Why ``function`` cannot be called as ``function(system, spec, solution)`` (``None``: it can)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(None, None, None)
+    except TypeError:
+        shown = f"{getattr(function, '__name__', 'claim')}{signature}"
+        return f"wrong signature {shown}: a claim takes (system, spec, solution)"
+    return None
+
+
+# -- results -------------------------------------------------------------------------------------
+@dataclass
+class Counterexample:
+    """The (shrunk) input that refuted a claim or made it raise."""
+
+    system: System
+    spec: LAMSpec
+    message: str
+    solve_file: dict  # what `lamproof solve` accepts
+    matrices: dict  # the system's fields that differ from the defaults, and the spec
+    latex: str
+
+    def as_dict(self) -> dict:
+        return {"message": self.message, "matrices": self.matrices, "solve_file": self.solve_file,
+                "latex": self.latex}
+
+
+@dataclass
+class ClaimResult:
+    name: str
+    statement: str
+    expect: str
+    verdict: str  # "holds" | "fails" | "error"
+    examples: int  # examples tried (up to and including the first failure)
+    calls: int  # claim evaluations, shrinking included
+    seconds: float
+    counterexample: Counterexample | None = None
+    error: str | None = None  # the exception, for verdict "error"
+    source: str = ""
+    note: str = ""
+    traceback: str | None = field(default=None, repr=False)
+
+    @property
+    def meets_expectation(self) -> bool:
+        return (self.verdict == "holds" and self.expect == "true") or (self.verdict == "fails" and self.expect == "false")
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name, "statement": self.statement, "source": self.source, "expect": self.expect,
+            "verdict": self.verdict, "meets_expectation": self.meets_expectation, "examples": self.examples,
+            "calls": self.calls, "seconds": round(self.seconds, 4), "error": self.error, "note": self.note,
+            "counterexample": None if self.counterexample is None else self.counterexample.as_dict(),
+        }
+
+
+def error_result(name: str, message: str, *, statement: str = "", expect: str = "true", source: str = "") -> ClaimResult:
+    """A result for a claim that could not be run at all (bad file, bad signature)."""
+    return ClaimResult(name, statement, expect, "error", 0, 0, 0.0, error=message, source=source)
+
+
+# -- presenting a counterexample -----------------------------------------------------------------
+_DEFAULTS = {
+    "obs_mean": lambda s: np.zeros(s.d_o), "obs_cov": lambda s: np.eye(s.d_o),
+    "dynamics": lambda s: np.eye(s.d_o), "policy_gain": lambda s: np.zeros((s.d_a, s.d_o)),
+    "exploration_cov": lambda s: np.eye(s.d_a), "noise_mean": lambda s: np.zeros(s.d_o),
+    "noise_cov": lambda s: np.zeros((s.d_o, s.d_o)),
+}
+_SYMBOLS = {
+    "action_matrix": "G", "obs_mean": r"\mu_o", "obs_cov": r"\Sigma_o", "dynamics": "F",
+    "policy_gain": "K", "exploration_cov": r"\Sigma_e", "noise_mean": r"\mu_\varepsilon",
+    "noise_cov": r"\Sigma_\varepsilon",
+}
+
+
+def _rational(x: float):
+    import sympy
+
+    value = sympy.nsimplify(float(x), rational=True, tolerance=1e-10)
+    # keep the float when no small rational explains it (e.g. an irrational sigma)
+    if isinstance(value, sympy.Rational) and value.q > 10_000:
+        value = sympy.Float(float(x), 6)
+    return value
+
+
+def _latex_matrix(array: np.ndarray) -> str:
+    import sympy
+
+    rows = array.reshape(1, -1) if array.ndim == 1 else array
+    matrix = sympy.Matrix([[_rational(x) for x in row] for row in rows])
+    if array.ndim == 1:
+        matrix = matrix.T
+    return sympy.latex(matrix)
+
+
+def describe(system: System, spec: LAMSpec, message: str) -> Counterexample:
+    from lamproof.api import spec_to_dict
+
+    matrices: dict = {}
+    parts = []
+    for name in ("action_matrix", *_DEFAULTS):
+        value = getattr(system, name)
+        if name != "action_matrix" and np.array_equal(value, _DEFAULTS[name](system)):
+            continue
+        matrices[name] = value.tolist()
+        parts.append(f"{_SYMBOLS[name]} = {_latex_matrix(value)}")
+    if system.noise_distribution != "gaussian":
+        matrices["noise_distribution"] = system.noise_distribution
+        parts.append(r"\varepsilon \text{ " + system.noise_distribution + "}")
+    matrices["lam"] = spec.to_dict()
+    lam = [f"d_z = {spec.d_z}"]
+    if spec.fdm_obs_path != "learned":
+        lam.append(r"A = I")
+    if spec.idm != "free":
+        lam.append(r"D = -C")
+    if spec.augmentation:
+        lam.append(f"s = {sympy_text(spec.augmentation)}")
+    if spec.action_loss_weight:
+        lam.append(rf"\lambda = {sympy_text(spec.action_loss_weight)}")
+    if spec.horizon != 1:
+        lam.append(f"k = {spec.horizon}")
+    latex = ",\\quad ".join(parts + lam)
+    return Counterexample(system, spec, message, spec_to_dict(system, spec), matrices, latex)
+
+
+def sympy_text(x: float) -> str:
+    import sympy
+
+    return sympy.latex(_rational(x))
+
+
+# -- checking --------------------------------------------------------------------------------------
+def _message(error: BaseException) -> str:
+    text = str(error).strip()
+    kind = type(error).__name__
+    if isinstance(error, AssertionError):
+        return text or "assertion failed"
+    return f"{kind}: {text}" if text else kind
+
+
+def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True) -> ClaimResult:
+    """Check one claim over ``examples`` random ``(system, spec)`` pairs; never raises for a bad claim.
+
+    ``shrink=False`` reports the first counterexample found without minimizing it (faster).
+    """
+    from lamproof.strategies import problems
+
+    c = as_claim(obj)
+    start = time.perf_counter()
+    problem = signature_problem(c.function)
+    if problem:
+        return error_result(c.name, problem, statement=c.statement, expect=c.expect, source=c.source)
+    try:
+        strategy = problems(c.systems if c.systems is not None else _default_systems(), c.specs)
+    except HypothesisException as error:
+        return error_result(c.name, f"bad strategy: {error}", statement=c.statement, expect=c.expect, source=c.source)
+
+    state = {"calls": 0, "first_failure": None, "last": None}
+
+    def run(problem):
+        state["calls"] += 1
+        system, spec = problem
+        try:
+            solution = solve(system, spec)
+            c.function(system, spec, solution)
+        except Exception as error:
+            state["last"] = (system, spec, error, traceback.format_exc())
+            if state["first_failure"] is None:
+                state["first_failure"] = state["calls"]
+            raise
+
+    test = settings(
+        max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
+        report_multiple_bugs=False, verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.generate, Phase.shrink) if shrink else (Phase.explicit, Phase.generate),
+    )(hypothesis_seed(seed)(given(strategy)(run)))
+
+    verdict, counterexample, error_text, trace = "holds", None, None, None
+    try:
+        test()
+    except Unsatisfiable:
+        verdict, error_text = "error", "no example satisfied the claim's assumptions (hypothesis.assume)"
+    except InvalidArgument as error:
+        verdict, error_text = "error", f"bad strategy: {error}"
+    except Exception as error:  # the shrunk failure, re-raised by Hypothesis
+        last = state["last"]
+        raised = error
+        if last is not None:
+            system, spec, raised, trace = last
+            counterexample = describe(system, spec, _message(raised))
+        if isinstance(raised, AssertionError):
+            verdict = "fails"
+        else:
+            verdict, error_text = "error", _message(raised)
+            trace = trace or traceback.format_exc()
+    calls = state["calls"]
+    tried = calls if state["first_failure"] is None else state["first_failure"]
+    return ClaimResult(c.name, c.statement, c.expect, verdict, tried, calls, time.perf_counter() - start,
+                       counterexample, error_text, c.source, c.note, trace)
+
+
+def _default_systems():
+    from lamproof.strategies import systems
+
+    return systems(noise="any")
+
+
+def check_all(claims, *, examples: int = 100, seed: int = 0, shrink: bool = True, on_result=None) -> list[ClaimResult]:
+    """Check claims in order (``ClaimResult`` entries, e.g. load errors, are passed through)."""
+    results = []
+    for item in claims:
+        result = item if isinstance(item, ClaimResult) else check(item, examples=examples, seed=seed, shrink=shrink)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def finite(x) -> bool:
+    return x is not None and math.isfinite(x)
