@@ -81,15 +81,15 @@ def latex() -> str:
     d = derive()
     subs = ", ".join(f"{fw.tex(k)} = {fw.tex(v)}" for k, v in d["candidate"].substitutions.items()
                      if str(k) in ("A", "B", "C", "D"))
-    inv = "; ".join(f"{k}: {'holds' if v else 'FAILS'}" for k, v in d["invariants"].items())
+    names = {"M1 = (I − UUᵀ)L": "$M_1 = (I - UU^T)L$", "M2 = UUᵀ": "$M_2 = UU^T$", "C + DL = N": "$C + DL = N$"}
+    inv = "; ".join(f"{names[k]}: {'holds' if v else 'FAILS'}" for k, v in d["invariants"].items())
     grads = ", ".join(f"$\\partial_{k}\\ell$" for k in d["stationarity"].vanishing)
     steps = [
         f"The family: ${subs}$ with $G$ invertible and $N$ arbitrary.",
         f"Substituted into the gradients of D1 and reduced with $U^TU = I$, $S_rU = U\\Lambda$, $G^{{-1}}G = I$, "
         f"the gradients {grads} all vanish identically"
         f"{'' if d['stationarity'].holds else ' (FAILED)'}.",
-        f"Reductions ({inv.replace('ᵀ', '^T').replace('−', '-')}) show that every member has the same $M_1$, $M_2$ "
-        "and the latent $z = D r + N o$.".replace("UU^T", "UU^T"),
+        f"Reductions ({inv}) show that every member has the same $M_1$, $M_2$ and the latent $z = D r + N o$.",
         "Since $E[r o^T] = 0$, the clean member ($N = 0$) explains none of $o$; a member with $N = t V^T$ "
         "($V$ the top-$d_z$ eigenvectors of $\\Sigma_o$) explains $\\sum_{i \\le d_z}\\lambda_i(\\Sigma_o)$ as "
         "$t \\to \\infty$ (Ky Fan), and no $d_z$-dimensional feature explains more.",
@@ -98,7 +98,7 @@ def latex() -> str:
         NAME, TITLE,
         statement="Nothing in the loss stops the latent from carrying the observation: the FDM's $A$ cancels it.",
         assumptions=["$S_{oo}$ invertible, zero means; $B$ of full column rank on the captured space."],
-        steps=[s.replace("ᵀ", "^T").replace("−", "-") for s in steps],
+        steps=steps,
         result=f"Observation probe of $z$ over the optimal family ($\\Sigma_o = I$): "
                f"$[{fw.tex(d['observation_min'])}, {fw.tex(d['observation_max'])}]$; the predicted change "
                "$\\hat o' - o$ is the same for every member.",
