@@ -86,5 +86,5 @@ def format_comparison(table: pd.DataFrame, info: dict) -> str:
     shown = table.copy()
     for column in ("mean_abs_diff", "max_abs_diff", "max_dist_to_range"):
         shown[column] = [("—" if pd.isna(v) else f"{v:.4f}") for v in shown[column]]
-    shown["in_family_range"] = shown["in_family_range"].fillna("—")
+    shown["in_family_range"] = shown["in_family_range"].astype(object).where(shown["in_family_range"].notna(), "—")
     return head + "\n" + shown.to_string(index=False)

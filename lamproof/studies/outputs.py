@@ -128,12 +128,10 @@ def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained:
     base = closed if closed is not None else trained
     facets = list(dict.fromkeys(base[study.facet])) if study.facet else [None]
     metrics = [m for m in FIGURE_METRICS if m in base]
-    fig, axes = plt.subplots(len(metrics), len(facets), figsize=(3.6 * len(facets) + 1.2, 2.6 * len(metrics)),
-                             squeeze=False, sharex=True)
+    width, height = 2.4 + 3.4 * len(facets), 0.8 + 2.3 * len(metrics)
+    fig, axes = plt.subplots(len(metrics), len(facets), figsize=(width, height), squeeze=False, sharex=True)
     hues = list(dict.fromkeys(base[study.hue]))
-    colors = plt.get_cmap("viridis")(
-        [i / max(1, len(hues) - 1) for i in range(len(hues))]
-    )
+    colors = plt.get_cmap("viridis")([0.85 * i / max(1, len(hues) - 1) for i in range(len(hues))])
     for j, facet in enumerate(facets):
         for i, metric in enumerate(metrics):
             ax = axes[i][j]
@@ -167,8 +165,9 @@ def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained:
         fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
     kinds = " + ".join(k for k, f in (("closed form (lines, family range shaded)", closed),
                                       ("trained (markers)", trained)) if f is not None)
-    fig.suptitle(f"{study.title} — {kinds}", fontsize=9)
-    fig.subplots_adjust(left=0.08, right=0.86, bottom=0.08, top=0.9, wspace=0.25, hspace=0.15)
+    fig.suptitle(f"{study.title}\n{kinds}", fontsize=8)
+    fig.subplots_adjust(left=0.75 / width, right=1 - 1.5 / width, bottom=0.5 / height, top=1 - 0.55 / height,
+                        wspace=0.25, hspace=0.15)
 
     def save(tmp: Path) -> None:
         fig.savefig(tmp, format="png", dpi=90)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from lamproof.studies import outputs
+from lamproof.studies._threads import single_threaded_blas
 from lamproof.studies.definitions import Config, Study, select
 from lamproof.studies.evaluate import closed_form_row, result_columns, score_parameters
 
@@ -108,8 +109,11 @@ def run_closed_form(studies: list[Study], *, workers: int | None = None, pool=No
     start = time.perf_counter()
     if pool is None:
         with worker_pool(workers, len(tasks)) as own_pool:
-            return run_closed_form(studies, pool=own_pool) if own_pool is not None else \
-                _collect(studies, [_evaluate_task(t) for t in tasks], time.perf_counter() - start)
+            if own_pool is not None:
+                return run_closed_form(studies, pool=own_pool)
+            with single_threaded_blas():
+                results = [_evaluate_task(t) for t in tasks]
+            return _collect(studies, results, time.perf_counter() - start)
     chunk = max(1, len(tasks) // (8 * (pool._max_workers or 1)))
     results = list(pool.map(_evaluate_task, tasks, chunksize=chunk))
     return _collect(studies, results, time.perf_counter() - start)
@@ -213,6 +217,8 @@ def train_config(study: Study, config: Config, settings: TrainingSettings, folde
     """Train one configuration (resuming from ``folder`` if it holds a checkpoint); its row and how it ran."""
     Trainer = _load_trainer()
     key = settings.key(config)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     finished, partial = folder / f"{key}.json", folder / f"{key}.npz"
     if finished.exists():
         return json.loads(finished.read_text())["row"], " (already finished)"
@@ -262,8 +268,9 @@ def run_trained(study: Study, out_dir: Path, settings: TrainingSettings, *, stre
     start = time.perf_counter()
     for i, config in enumerate(configs):
         t0 = time.perf_counter()
-        row, how = train_config(study, config, settings, folder,
-                                progress=lambda step, total, loss, i=i: bar.update(i, step, total, loss))
+        with single_threaded_blas():
+            row, how = train_config(study, config, settings, folder,
+                                    progress=lambda step, total, loss, i=i: bar.update(i, step, total, loss))
         seconds.append(time.perf_counter() - t0)
         rows.append(row)
         bar.config_done(i, config, resumed=how)
@@ -299,7 +306,8 @@ def prepare_out_dir(out_dir: Path) -> Path:
 
 def _figure_task(task) -> None:
     study, path, closed, trained = task
-    outputs.write_figure(study, path, closed, trained)
+    with single_threaded_blas():
+        outputs.write_figure(study, path, closed, trained)
 
 
 def write_study(result: StudyResult, out_dir: Path, *, plot: bool, closed: pd.DataFrame | None = None,
@@ -348,6 +356,12 @@ def reproduce(study: str, *, out: str | Path = "out", mode: str = "closed-form",
     Raises ``ValueError`` (one line) for an unknown study or mode, an unwritable ``out``, or
     existing outputs without ``force`` — before computing anything.
     """
+    with single_threaded_blas():
+        return _reproduce(study, out=out, mode=mode, force=force, steps=steps, plot=plot, stream=stream,
+                          workers=workers, settings=settings)
+
+
+def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, settings) -> ReproduceReport:
     stream = sys.stderr if stream is None else stream
     studies = select(study)
     if mode not in MODES:
