@@ -145,83 +145,184 @@ class System:
         """The variables of ``o_0 → o_k`` as linear maps of the independent sources."""
         k = as_int(horizon, "horizon", minimum=1)
         d_o, d_a = self.d_o, self.d_a
-        n_src = d_o + k * d_a + k * d_o
-        offsets_e = d_o
-        offsets_n = d_o + k * d_a
-
-        def block(start: int, size: int) -> np.ndarray:
-            selector = np.zeros((size, n_src))
-            selector[:, start:start + size] = np.eye(size)
-            return selector
-
-        obs = block(0, d_o)
-        current = obs
+        # Source blocks: o, then e_0 … e_{k-1}, then ε_0 … ε_{k-1}; each variable is built as
+        # a map per block (see _Segment), so identity and zero blocks cost nothing.
+        sizes = [d_o] + [d_a] * k + [d_o] * k
+        covs = [self.obs_cov] + [self.exploration_cov] * k + [self.noise_cov] * k
+        means = [self.obs_mean] + [np.zeros(d_a)] * k + [self.noise_mean] * k
+        F = 1.0 if np.array_equal(self.dynamics, np.eye(d_o)) else self.dynamics
+        K = None if not np.any(self.policy_gain) else self.policy_gain
+        G = self.action_matrix
+        current = _Segment(d_o, {0: 1.0})
         actions, explorations, noises = [], [], []
         for j in range(k):
-            e_j = block(offsets_e + j * d_a, d_a)
-            eps_j = block(offsets_n + j * d_o, d_o)
-            a_j = self.policy_gain @ current + e_j
-            current = self.dynamics @ current + self.action_matrix @ a_j + eps_j
+            e_j = _Segment(d_a, {1 + j: 1.0})
+            eps_j = _Segment(d_o, {1 + k + j: 1.0})
+            a_j = current.times(K, d_a).plus(e_j)
+            current = current.times(F, d_o).plus(a_j.times(G, d_o)).plus(eps_j)
             actions.append(a_j)
             explorations.append(e_j)
             noises.append(eps_j)
-        maps = {
-            "obs": obs,
-            "next_obs": current,
-            "action": np.vstack(actions),
-            "exploration": np.vstack(explorations),
-            "noise": np.vstack(noises),
+        segments = {
+            "obs": [_Segment(d_o, {0: 1.0})],
+            "next_obs": [current],
+            "action": actions,
+            "exploration": explorations,
+            "noise": noises,
         }
-        mean = np.concatenate([self.obs_mean, np.zeros(k * d_a), np.tile(self.noise_mean, k)])
-        blocks = [self.obs_cov] + [self.exploration_cov] * k + [self.noise_cov] * k
-        cov = block_diag(*blocks)
-        return Transition(k, mean, cov, maps, self)
+        return Transition(k, tuple(sizes), tuple(covs), tuple(means), segments, self)
 
 
-@dataclass(frozen=True, eq=False)
+def _compose(left, right):
+    """``left ∘ right`` for operators that are a matrix, a scalar multiple of I, or None (zero)."""
+    if left is None or right is None:
+        return None
+    if isinstance(left, float) or isinstance(right, float):
+        return left * right
+    return left @ right
+
+
+def _add(left, right):
+    if left is None:
+        return right
+    if right is None:
+        return left
+    if isinstance(left, float) and isinstance(right, float):
+        return left + right
+    if isinstance(left, float):
+        return left * np.eye(right.shape[0]) + right
+    if isinstance(right, float):
+        return left + right * np.eye(left.shape[0])
+    return left + right
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """A variable as ``Σ_b op_b · source_b``; ``op_b`` is a matrix or a scalar (times the identity)."""
+
+    dim: int
+    ops: dict
+
+    def times(self, matrix, dim: int) -> "_Segment":
+        """``matrix @ self`` (``matrix`` a matrix, a scalar, or None for zero)."""
+        if matrix is None:
+            return _Segment(dim, {})
+        return _Segment(dim, {b: _compose(matrix, op) for b, op in self.ops.items()})
+
+    def plus(self, other: "_Segment") -> "_Segment":
+        ops = dict(self.ops)
+        for b, op in other.ops.items():
+            ops[b] = _add(ops.get(b), op)
+        return _Segment(self.dim, ops)
+
+    def dense(self, sizes) -> np.ndarray:
+        out = np.zeros((self.dim, sum(sizes)))
+        offsets = np.cumsum((0,) + tuple(sizes))
+        for b, op in self.ops.items():
+            out[:, offsets[b]:offsets[b + 1]] = op * np.eye(sizes[b]) if isinstance(op, float) else op
+        return out
+
+    def mean(self, means) -> np.ndarray:
+        out = np.zeros(self.dim)
+        for b, op in self.ops.items():
+            out += op * means[b] if isinstance(op, float) else op @ means[b]
+        return out
+
+    def cov(self, other: "_Segment", covs) -> np.ndarray:
+        out = np.zeros((self.dim, other.dim))
+        for b in self.ops.keys() & other.ops.keys():
+            left, right, cov = self.ops[b], other.ops[b], covs[b]
+            if isinstance(left, float) and isinstance(right, float):
+                out += (left * right) * cov
+            elif isinstance(left, float):
+                out += left * (cov @ right.T)
+            elif isinstance(right, float):
+                out += right * (left @ cov)
+            else:
+                out += left @ cov @ right.T
+        return out
+
+
 class Transition:
-    """A ``k``-step transition: named linear maps of a source vector with known moments.
+    """A ``k``-step transition: named variables as linear maps of independent source blocks.
 
-    ``maps[name] @ x`` is the variable ``name`` (see :data:`VARIABLES`); the sources ``x`` have
-    mean ``source_mean`` and covariance ``source_cov`` and are independent block by block.
+    The sources are ``o``, ``e_0 … e_{k-1}``, ``ε_0 … ε_{k-1}`` with the system's means and
+    covariances. Moments of named variables (``"obs"``, ``("obs", "next_obs")``, …) are computed
+    block by block and cached; any other linear function is given as a dense map of the stacked
+    sources (:meth:`stacked`, :attr:`maps`).
     """
 
-    horizon: int
-    source_mean: np.ndarray
-    source_cov: np.ndarray
-    maps: Mapping[str, np.ndarray]
-    system: System = field(repr=False)
+    def __init__(self, horizon, sizes, covs, means, segments, system):
+        self.horizon = horizon
+        self.system = system
+        self._sizes, self._covs, self._means = sizes, covs, means
+        self._segments = segments
+        self._cache: dict = {}
 
-    def __post_init__(self):
-        object.__setattr__(self, "maps", MappingProxyType(dict(self.maps)))
+    def __repr__(self) -> str:
+        return f"Transition(horizon={self.horizon}, {self.system!r})"
+
+    @cached_property
+    def source_mean(self) -> np.ndarray:
+        return np.concatenate(self._means)
+
+    @cached_property
+    def source_cov(self) -> np.ndarray:
+        return block_diag(*self._covs)
+
+    @cached_property
+    def maps(self) -> Mapping[str, np.ndarray]:
+        """Dense maps of the sources, one per variable name."""
+        return MappingProxyType({name: np.vstack([s.dense(self._sizes) for s in segs])
+                                 for name, segs in self._segments.items()})
+
+    def _names(self, variable):
+        if isinstance(variable, str):
+            variable = (variable,)
+        if isinstance(variable, tuple) and all(isinstance(v, str) for v in variable):
+            for name in variable:
+                if name not in self._segments:
+                    raise ValueError(f"variable: unknown name {name!r} (known: {', '.join(VARIABLES)})")
+            return variable
+        return None
 
     def _map(self, variable) -> np.ndarray:
-        if isinstance(variable, str):
-            try:
-                return self.maps[variable]
-            except KeyError:
-                raise ValueError(f"variable: unknown name {variable!r} (known: {', '.join(VARIABLES)})") from None
+        names = self._names(variable)
+        if names is not None:
+            return np.vstack([self.maps[name] for name in names])
         return np.asarray(variable, dtype=np.float64)
 
     def stacked(self, *variables) -> np.ndarray:
-        """The map of the stacked variables, e.g. ``stacked("obs", "next_obs")``."""
+        """The dense map of the stacked variables, e.g. ``stacked("obs", "next_obs")``."""
         return np.vstack([self._map(v) for v in variables])
 
     def mean(self, variable) -> np.ndarray:
-        return self._map(variable) @ self.source_mean
+        names = self._names(variable)
+        if names is None:
+            return self._map(variable) @ self.source_mean
+        key = ("mean", names)
+        if key not in self._cache:
+            self._cache[key] = np.concatenate([s.mean(self._means) for n in names for s in self._segments[n]])
+        return self._cache[key]
 
     def cov(self, left, right=None) -> np.ndarray:
-        """``Cov(left, right)`` for variables given by name or by a map of the sources."""
-        T1 = self._map(left)
-        T2 = T1 if right is None else self._map(right)
-        return T1 @ self.source_cov @ T2.T
+        """``Cov(left, right)``; each side a name, a tuple of names (stacked) or a dense source map."""
+        right = left if right is None else right
+        left_names, right_names = self._names(left), self._names(right)
+        if left_names is None or right_names is None:
+            T1, T2 = self._map(left), self._map(right)
+            return T1 @ self.source_cov @ T2.T
+        key = ("cov", left_names, right_names)
+        if key not in self._cache:
+            rows = [[a.cov(b, self._covs) for n2 in right_names for b in self._segments[n2]]
+                    for n1 in left_names for a in self._segments[n1]]
+            self._cache[key] = np.block(rows)
+        return self._cache[key]
 
     def second_moment(self, left, right=None) -> np.ndarray:
         """``E[left rightᵀ]``: what a bias-free learner's optimum depends on."""
-        T1 = self._map(left)
-        T2 = T1 if right is None else self._map(right)
-        m1, m2 = T1 @ self.source_mean, T2 @ self.source_mean
-        return T1 @ self.source_cov @ T2.T + np.outer(m1, m2)
+        right = left if right is None else right
+        return self.cov(left, right) + np.outer(self.mean(left), self.mean(right))
 
     def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """``n`` independent draws of every variable, one row each (and the sources under ``"sources"``)."""

@@ -22,12 +22,14 @@ import numpy as np
 
 from lamproof.lam import LAMSpec
 from lamproof.numeric.linalg import RANK_RTOL, TopEigenspace, orthonormal_basis, pinv_psd, scale_of, top_eigenspace
-from lamproof.numeric.objective import LAMParameters, ObjectiveValue, population_objective
-from lamproof.systems import System, Transition, psd_sqrt
+from lamproof.numeric.objective import OBSERVED, LAMParameters, ObjectiveValue
+from lamproof.systems import System, Transition
 
-#: A residual such as ``‖(L − I) S_oo^{1/2}‖`` counts as zero below ``CONDITION_RTOL`` times the
-#: scale of the moments: the conditions that select a closed form hold exactly or fail by O(1).
-CONDITION_RTOL = 1e-8
+#: A mean-square residual such as ``E‖(L − I) o‖²`` counts as zero below ``CONDITION_RTOL`` times
+#: the scale of the moments. The conditions that select a closed form hold exactly (round-off
+#: ~1e-30 relative) or fail by a visible amount; 1e-12 only treats effects below 1e-6 in
+#: root-mean-square as absent.
+CONDITION_RTOL = 1e-12
 
 
 class NoClosedForm(Exception):
@@ -117,37 +119,36 @@ def solve(system: System, spec: LAMSpec, *, allow_numeric: bool = True, seed: in
 
 # -- the closed form -----------------------------------------------------------------------------
 def _moments(transition: Transition):
+    """``S = E[x xᵀ]`` for ``x = [o; o']``, its ``o`` block, and ``L = S_{o'o} S_oo⁺``."""
     d_o = transition.system.d_o
-    observed = transition.stacked("obs", "next_obs")
-    S = transition.second_moment(observed)
+    S = transition.second_moment(OBSERVED)
     S_oo, S_po = S[:d_o, :d_o], S[d_o:, :d_o]
-    L = S_po @ pinv_psd(S_oo)
-    return observed, S, S_oo, L
+    return S, S_oo, S_po @ pinv_psd(S_oo)
 
 
-def _vanishes(matrix: np.ndarray, scale: float) -> bool:
-    return float(np.max(np.abs(matrix), initial=0.0)) <= CONDITION_RTOL * max(scale, 1e-300)
+def _vanishes(matrix: np.ndarray, S_oo: np.ndarray, scale: float) -> bool:
+    """Whether ``matrix · o`` is zero in mean square: ``tr(M S_oo Mᵀ) ≤ CONDITION_RTOL · scale``."""
+    return float(np.sum((matrix @ S_oo) * matrix)) <= CONDITION_RTOL * max(scale, 1e-300)
 
 
 def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solution:
     d_o, d_z = system.d_o, spec.d_z
-    observed, S, S_oo, L = _moments(transition)
+    S, S_oo, L = _moments(transition)
     eye = np.eye(d_o)
     scale = scale_of(np.diag(S))
-    root_oo = psd_sqrt(S_oo)
     learned = spec.fdm_obs_path == "learned"
     L_b = L if learned else eye
     v_map = np.hstack([-L_b, eye])  # v = o' − L_b o, as a map of [o; o']
     delta_map = np.hstack([-eye, eye])  # Δ = o' − o
     innovation = top_eigenspace(v_map @ S @ v_map.T, d_z)
-    L_is_identity = _vanishes((L_b - eye) @ root_oo, scale)
+    L_is_identity = _vanishes(L_b - eye, S_oo, scale)
     if spec.action_loss_weight > 0:
-        return _with_action_head(system, spec, transition, observed, S, L, innovation, L_is_identity, scale)
+        return _with_action_head(system, spec, transition, S, S_oo, L, L_is_identity, scale)
 
     clean = spec.augmentation > 0 or not learned or spec.idm == "tied"
     if spec.augmentation > 0 and learned and not L_is_identity:
         P = innovation.captured @ innovation.captured.T
-        if innovation.tied or not _vanishes((eye - P) @ (L - eye) @ root_oo, scale):
+        if innovation.tied or not _vanishes((eye - P) @ (L - eye), S_oo, scale):
             raise NoClosedForm(
                 "augmentation with L ≠ I: the clean member is not optimal without augmentation, so "
                 "the penalty trades off against reconstruction (math.md R3)"
@@ -170,7 +171,8 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
         return LAMParameters(A, B, C, D)
 
     params = build(innovation.captured)
-    value = population_objective(params, transition, spec)
+    tail = float(np.sum(np.clip(innovation.eigenvalues[innovation.rank:], 0.0, None)))
+    value = ObjectiveValue(tail, 0.0, 0.0, tail)  # Eckart–Young; the clean member pays no penalty
     latent_family = _latent_family(innovation, v_map, delta_map, d_o, d_z, leak=learned and not clean,
                                    spare_space=delta_map if spec.idm == "tied" else np.eye(2 * d_o))
     change_family = _change_family(params, innovation, v_map, separable=L_is_identity)
@@ -231,21 +233,28 @@ def _latent_family(innovation, v_map, delta_map, d_o, d_z, *, leak: bool, spare_
 
 
 def _change_family(params, innovation, v_map, *, separable: bool) -> FeatureFamily:
-    if not innovation.tied:
-        return FeatureFamily(params.predicted_change_map)
-    if separable:  # ô' − o = P v, and P moves only inside the tie
+    """The predicted change ``ô' − o = (L_b − I) o + P v`` over the family.
+
+    When ``L_b = I`` it is ``U Uᵀ v``, which carries exactly the information of ``Uᵀ v``
+    (``U`` is injective), so the features are described by ``d_z`` rows instead of ``d_o``.
+    """
+    if separable and not innovation.tied:
+        return FeatureFamily(innovation.captured.T @ v_map)
+    if separable:  # P moves only inside the tie
         k_t = innovation.tie_dim
         return FeatureFamily(innovation.fixed.T @ v_map, innovation.tie.T @ v_map, k_t, k_t)
+    if not innovation.tied:
+        return FeatureFamily(params.predicted_change_map)
     return FeatureFamily(params.predicted_change_map, bounds="sampled")
 
 
-def _with_action_head(system, spec, transition, observed, S, L, innovation, L_is_identity, scale) -> Solution:
+def _with_action_head(system, spec, transition, S, S_oo, L, L_is_identity, scale) -> Solution:
     """Reduced-rank regression of ``y = [r; √λ a]`` on the innovation ``r`` (math.md R4)."""
     d_o, d_z = system.d_o, spec.d_z
     if spec.fdm_obs_path != "learned" or spec.idm != "free":
         raise NoClosedForm("an action head with a fixed FDM path or a tied IDM has no closed form here")
     S_ao = transition.second_moment("action", "obs")
-    if not _vanishes(S_ao, scale):
+    if float(np.max(np.abs(S_ao), initial=0.0)) > CONDITION_RTOL * scale:
         raise NoClosedForm(
             "the action is correlated with the observation (E[a oᵀ] ≠ 0): the head can use the "
             "leaked observation, so the optimum is not reduced-rank regression on the innovation"
@@ -253,9 +262,10 @@ def _with_action_head(system, spec, transition, observed, S, L, innovation, L_is
     if spec.augmentation > 0 and not L_is_identity:
         raise NoClosedForm("augmentation with L ≠ I and an action head has no closed form here")
     eye = np.eye(d_o)
-    r_map = np.hstack([-L, eye]) @ observed
-    S_r = transition.second_moment(r_map)
-    S_ar = transition.second_moment("action", r_map)
+    r_map = np.hstack([-L, eye])  # r = o' − L o, as a map of x = [o; o']
+    S_r = r_map @ S @ r_map.T
+    S_ar = transition.second_moment("action", OBSERVED) @ r_map.T
+    innovation = top_eigenspace(S_r, d_z)
     weight = np.sqrt(spec.action_loss_weight)
     S_yr = np.vstack([S_r, weight * S_ar])
     regression = S_yr @ pinv_psd(S_r)  # ŷ = regression · r
@@ -284,7 +294,11 @@ def _with_action_head(system, spec, transition, observed, S, L, innovation, L_is
         return LAMParameters(A, B, C, D, H)
 
     params = build(selection.captured)
-    value = population_objective(params, transition, spec)
+    total_y = float(np.trace(S_r) + spec.action_loss_weight * np.trace(transition.second_moment("action")))
+    total = total_y - float(np.sum(selection.eigenvalues[: selection.rank]))  # reduced-rank regression
+    residual = np.eye(d_o) - params.next_obs_map
+    reconstruction = float(np.sum((residual @ S_r) * residual))
+    value = ObjectiveValue(reconstruction, 0.0, (total - reconstruction) / spec.action_loss_weight, total)
     if selection.tied:
         latent_family = FeatureFamily(params.latent_map, bounds="sampled")
         change_family = FeatureFamily(params.predicted_change_map, bounds="sampled")
@@ -328,7 +342,7 @@ def _numeric(system: System, spec: LAMSpec, transition: Transition, reason: str,
     from lamproof.numeric.population import minimize_population
 
     result = minimize_population(transition, spec, seed=seed)
-    observed, S, S_oo, L = _moments(transition)
+    S, S_oo, L = _moments(transition)
     L_b = L if spec.fdm_obs_path == "learned" else np.eye(system.d_o)
     v_map = np.hstack([-L_b, np.eye(system.d_o)])
     innovation = top_eigenspace(v_map @ S @ v_map.T, spec.d_z)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 
 #: An eigenvalue of a PSD matrix counts as zero below ``RANK_RTOL * λ_max``: round-off in the
 #: moments of a float64 system is ~1e-15 relative, so 1e-10 leaves five orders of margin while
@@ -32,10 +33,43 @@ def scale_of(values: np.ndarray) -> float:
 
 
 def pinv_psd(matrix: np.ndarray) -> np.ndarray:
-    """Pseudo-inverse of a PSD matrix, dropping eigenvalues below ``RANK_RTOL``."""
+    """Pseudo-inverse of a PSD matrix, dropping eigenvalues below ``RANK_RTOL``.
+
+    A well-conditioned matrix is inverted through its Cholesky factor (several times faster
+    than the eigen-decomposition at large sizes); anything near-singular takes the eigen route.
+    """
+    if matrix.shape[0] == 0:
+        return matrix.copy()
+    try:
+        factor = np.linalg.cholesky(matrix)
+        if np.min(np.diag(factor)) ** 2 > 1e3 * RANK_RTOL * scale_of(np.diag(matrix)):
+            inverse_factor = scipy.linalg.solve_triangular(factor, np.eye(matrix.shape[0]), lower=True)
+            return inverse_factor.T @ inverse_factor
+    except np.linalg.LinAlgError:
+        pass
     values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
     keep = values > RANK_RTOL * scale_of(values)
     return (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
+
+
+def whitener(matrix: np.ndarray) -> np.ndarray:
+    """``W`` with ``Wᵀ M W = I`` on the range of the PSD matrix ``M`` (columns: ``rank M``).
+
+    Cholesky when ``M`` is well inside the PD cone (fast), else the eigen-decomposition.
+    """
+    n = matrix.shape[0]
+    if n == 0:
+        return np.zeros((0, 0))
+    diag = np.diag(matrix)
+    try:
+        factor = np.linalg.cholesky(matrix)
+        if np.min(np.diag(factor)) ** 2 > 1e3 * RANK_RTOL * scale_of(diag):
+            return scipy.linalg.solve_triangular(factor, np.eye(n), lower=True).T  # Wᵀ M W = I
+    except np.linalg.LinAlgError:
+        pass
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    keep = values > RANK_RTOL * scale_of(values)
+    return vectors[:, keep] / np.sqrt(values[keep])
 
 
 @dataclass(frozen=True)
@@ -48,7 +82,7 @@ class TopEigenspace:
     """
 
     eigenvalues: np.ndarray  # all, descending
-    vectors: np.ndarray  # all, as columns
+    vectors: np.ndarray  # the leading ones, as columns (at least through the tie)
     d: int
     rank: int  # number of captured directions with nonzero eigenvalue (≤ d)
     tie_start: int  # index of the first tied eigenvalue (== rank when there is no tie)
@@ -82,8 +116,20 @@ class TopEigenspace:
 
 
 def top_eigenspace(matrix: np.ndarray, d: int) -> TopEigenspace:
-    values, vectors = eigh_descending(matrix)
+    """All eigenvalues, and eigenvectors for the captured directions, the tie and a little beyond.
+
+    Eigenvalues come from ``eigvalsh``; only the leading block of eigenvectors is computed
+    (``scipy.linalg.eigh`` with ``subset_by_index``), which is what makes large ``d_o`` cheap.
+    """
+    matrix = (matrix + matrix.T) / 2
+    n = matrix.shape[0]
+    values = np.linalg.eigvalsh(matrix)[::-1].copy()
     scale = scale_of(values)
+    level = values[min(d, n) - 1]
+    needed = int(np.sum(values >= level - TIE_RTOL * scale))  # the captured block and its tie
+    count = min(n, needed + 1)
+    _, vectors = scipy.linalg.eigh(matrix, subset_by_index=[n - count, n - 1])
+    vectors = vectors[:, ::-1]
     positive = int(np.sum(values > RANK_RTOL * scale))
     rank = min(d, positive)
     tie_start = tie_stop = rank

@@ -14,6 +14,9 @@ import numpy as np
 from lamproof.lam import LAMSpec
 from lamproof.systems import Transition
 
+#: The variables a LAM sees, stacked: x = [o; o'].
+OBSERVED = ("obs", "next_obs")
+
 
 @dataclass(frozen=True, eq=False)
 class LAMParameters:
@@ -65,14 +68,16 @@ class ObjectiveValue:
 def population_objective(params: LAMParameters, transition: Transition, spec: LAMSpec) -> ObjectiveValue:
     """The exact objective of ``params`` on ``transition`` (math.md §2, §5, §6)."""
     d_o = params.A.shape[0]
-    observed = transition.stacked("obs", "next_obs")
-    error_map = np.hstack([params.obs_map, params.next_obs_map - np.eye(d_o)]) @ observed
-    reconstruction = float(np.trace(transition.second_moment(error_map)))
+    S_xx = transition.second_moment(OBSERVED)  # x = [o; o']
+    error_map = np.hstack([params.obs_map, params.next_obs_map - np.eye(d_o)])  # ô' − o' = error_map · x
+    reconstruction = float(np.sum((error_map @ S_xx) * error_map))
     s2 = spec.augmentation**2
     penalty = s2 * float(np.sum((params.B @ (params.C + params.D)) ** 2) + np.sum((params.A - np.eye(d_o)) ** 2))
     action_loss = 0.0
-    if params.H is not None:
-        action_error = transition.maps["action"] - params.H @ params.latent_map @ observed
-        action_loss = float(np.trace(transition.second_moment(action_error)))
+    if params.H is not None:  # E‖a − H W x‖² with W = [C, D]
+        head = params.H @ params.latent_map
+        S_ax = transition.second_moment("action", OBSERVED)
+        S_aa = transition.second_moment("action")
+        action_loss = float(np.trace(S_aa) - 2 * np.sum(head * S_ax) + np.sum((head @ S_xx) * head))
     total = reconstruction + penalty + spec.action_loss_weight * action_loss
     return ObjectiveValue(reconstruction, penalty, action_loss, total)

@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 
 from lamproof.numeric.closed_form import FeatureFamily, Solution
-from lamproof.numeric.linalg import RANK_RTOL, eigh_descending, pinv_psd, scale_of
-from lamproof.numeric.objective import LAMParameters
+from lamproof.numeric.linalg import RANK_RTOL, pinv_psd, scale_of, whitener
+from lamproof.numeric.objective import OBSERVED, LAMParameters
 from lamproof.systems import Transition
 
 TARGETS = {"action": "action", "observation": "obs", "noise": "noise"}
@@ -45,28 +46,78 @@ class ProbeScore:
                 "bounds": self.bounds}
 
 
-def _source_rows(features: np.ndarray, transition: Transition) -> np.ndarray:
-    return features @ transition.stacked("obs", "next_obs")
+class _Moments:
+    """First and second moments of ``x = [o; o']`` and of each probe target, from a transition."""
+
+    def __init__(self, transition: Transition):
+        self.transition = transition
+        self.mean_x = transition.mean(OBSERVED)
+        self.cov_x = transition.cov(OBSERVED)
+
+    def quad(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """``left · Cov(x) · rightᵀ``, with mostly-zero maps (selectors) multiplied as sparse."""
+        return _product(right, _product(left, self.cov_x).T).T
+
+    def target(self, target: str):
+        """``(mean_t, Cov(t, x), tr Cov(t))`` of a target (by its probe name)."""
+        name = TARGETS[target]
+        t = self.transition
+        return t.mean(name), t.cov(name, OBSERVED), float(np.trace(t.cov(name)))
+
+    def undefined(self, total: float) -> bool:
+        """A target without variance has no fraction of variance to explain."""
+        return total <= RANK_RTOL * scale_of(np.diag(self.cov_x))
+
+
+def _product(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left @ right``, through a sparse copy of ``left`` when at most a tenth of it is nonzero."""
+    if left.size > 4096 and np.count_nonzero(left) * 10 <= left.size:
+        return np.asarray(scipy.sparse.csr_matrix(left) @ right)
+    return left @ right
+
+
+def _moments_of(transition: Transition) -> _Moments:
+    cache = transition._cache
+    if "probe_moments" not in cache:
+        cache["probe_moments"] = _Moments(transition)
+    return cache["probe_moments"]
+
+
+def probe_errors(features: np.ndarray, fit: Transition, score: Transition | None = None,
+                 targets=tuple(TARGETS)) -> dict[str, float | None]:
+    """Fraction of unexplained variance of each target by the best affine probe of ``features @ [o; o']``.
+
+    The probe is fitted on ``fit`` and scored on ``score`` (default: ``fit``); ``None`` for a
+    target without variance on ``score``.
+    """
+    fit_m = _moments_of(fit)
+    score_m = fit_m if score is None else _moments_of(score)
+    features = np.atleast_2d(features)
+    cov_f = features @ fit_m.cov_x @ features.T
+    inverse = pinv_psd(cov_f)
+    mean_f_fit = features @ fit_m.mean_x
+    mean_f_score = features @ score_m.mean_x
+    cov_f_score = cov_f if score_m is fit_m else features @ score_m.cov_x @ features.T
+    out = {}
+    for target in targets:
+        mean_t, cross_fit, _ = fit_m.target(target)
+        coef = cross_fit @ features.T @ inverse
+        intercept = mean_t - coef @ mean_f_fit
+        mean_s, cross_s, total = score_m.target(target)
+        if score_m.undefined(total):
+            out[target] = None
+            continue
+        variance = total - 2 * np.sum(coef * (cross_s @ features.T)) + np.sum((coef @ cov_f_score) * coef)
+        residual_mean = mean_s - coef @ mean_f_score - intercept
+        out[target] = max(float(variance + residual_mean @ residual_mean), 0.0) / total
+    return out
 
 
 def probe_error(features: np.ndarray, target: str, fit: Transition, score: Transition | None = None) -> float | None:
-    """Fraction of unexplained variance of ``target`` by the best affine probe of ``features @ [o; o']``.
-
-    The probe is fitted on ``fit`` and scored on ``score``; ``None`` when the target has no
-    variance on ``score``.
-    """
-    score = fit if score is None else score
-    name = TARGETS[target]
-    f_fit, t_fit = _source_rows(features, fit), fit.maps[name]
-    coef = fit.cov(t_fit, f_fit) @ pinv_psd(fit.cov(f_fit))
-    intercept = fit.mean(t_fit) - coef @ fit.mean(f_fit)
-    error_map = score.maps[name] - coef @ _source_rows(features, score)
-    total = float(np.trace(score.cov(score.maps[name])))
-    if total <= RANK_RTOL * max(1.0, float(np.max(np.abs(score.source_cov), initial=0.0))):
-        return None
-    residual_mean = score.mean(error_map) - intercept
-    error = float(np.trace(score.cov(error_map))) + float(residual_mean @ residual_mean)
-    return max(error, 0.0) / total
+    """:func:`probe_errors` for one target."""
+    if target not in TARGETS:
+        raise ValueError(f"target: must be one of {', '.join(TARGETS)}, got {target!r}")
+    return probe_errors(features, fit, score, targets=(target,))[target]
 
 
 def sample_probe_error(features: np.ndarray, target: str, fit: Transition, score: Transition | None = None,
@@ -86,87 +137,116 @@ def sample_probe_error(features: np.ndarray, target: str, fit: Transition, score
     return float(np.mean(np.sum(residual**2, axis=1))) / total
 
 
-def _explained(target_rows, feature_rows, transition) -> float:
-    if feature_rows.shape[0] == 0:
-        return 0.0
-    cross = transition.cov(target_rows, feature_rows)
-    return float(np.trace(cross @ pinv_psd(transition.cov(feature_rows)) @ cross.T))
+def family_ranges(family: FeatureFamily, transition: Transition, targets=tuple(TARGETS)) -> dict:
+    """Exact (or outer) ``(min, max)`` score of each target over a family described by features.
 
+    Explained variance is ``EV(fixed) + tr((UᵀAU)⁻¹ UᵀXXᵀU)`` for a ``k``-dimensional choice
+    ``U`` inside ``span(free)``, where ``A`` and ``X`` are the covariance of ``free`` and its
+    cross-covariance with the target, both residualized on ``fixed``; its extremes are sums of
+    the top / bottom ``k`` eigenvalues of ``A^{-1/2} X Xᵀ A^{-1/2}`` (Ky Fan).
+    """
+    m = _moments_of(transition)
+    fixed = family.fixed
+    inv_fixed = pinv_psd(m.quad(fixed, fixed))
 
-def _subspace_gains(target_rows, fixed_rows, free_rows, transition) -> tuple[np.ndarray, int]:
-    """Generalized eigenvalues of ``(XXᵀ, A)`` (descending) and the dimension of ``A``'s null space."""
-    stacked = np.vstack([free_rows, fixed_rows])
-    cov = transition.cov(stacked)
-    m = free_rows.shape[0]
-    C_ww, C_wf, C_ff = cov[:m, :m], cov[:m, m:], cov[m:, m:]
-    cross = transition.cov(stacked, target_rows)
-    C_wt, C_ft = cross[:m], cross[m:]
-    if fixed_rows.shape[0]:
-        inv_ff = pinv_psd(C_ff)
-        A = C_ww - C_wf @ inv_ff @ C_wf.T
-        X = C_wt - C_wf @ inv_ff @ C_ft
-    else:
-        A, X = C_ww, C_wt
-    values, vectors = eigh_descending(A)
-    keep = values > RANK_RTOL * scale_of(np.diag(cov)) if cov.size else values > 0
-    whiten = vectors[:, keep] / np.sqrt(values[keep])
-    gains, _ = eigh_descending(whiten.T @ X @ X.T @ whiten) if keep.any() else (np.zeros(0), None)
-    return np.clip(gains, 0.0, None), m - int(keep.sum())
+    def gains(free: np.ndarray, crosses: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+        cov_wf = m.quad(free, fixed)
+        A = m.quad(free, free) - cov_wf @ inv_fixed @ cov_wf.T
+        whiten = whitener(A)
+        out = []
+        for cross in crosses:  # cross = Cov(x, t)
+            X = _product(free, cross) - cov_wf @ inv_fixed @ (fixed @ cross)
+            Y = whiten.T @ X  # gains are the squared singular values of Y
+            small = Y.T @ Y if Y.shape[1] < Y.shape[0] else Y @ Y.T
+            values = np.clip(np.linalg.eigvalsh(small)[::-1], 0.0, None)
+            padded = np.zeros(whiten.shape[1])
+            padded[: min(len(values), len(padded))] = values[: len(padded)]
+            out.append(padded)
+        return out, free.shape[0] - whiten.shape[1]
 
-
-def family_range(family: FeatureFamily, target: str, transition: Transition) -> tuple[float, float] | None:
-    """Exact (or outer) ``(min, max)`` of the score over a family described by features."""
-    name = TARGETS[target]
-    target_rows = transition.maps[name]
-    total = float(np.trace(transition.cov(target_rows)))
-    if total <= RANK_RTOL * max(1.0, float(np.max(np.abs(transition.source_cov), initial=0.0))):
-        return None
-    fixed = _source_rows(family.fixed, transition)
-    base = _explained(target_rows, fixed, transition)
-    gains, null = _subspace_gains(target_rows, fixed, _source_rows(family.free, transition), transition)
-    best = base + float(np.sum(gains[: family.k_max]))
+    results: dict = {}
+    crosses, totals, bases = [], [], []
+    for target in targets:
+        _, cross_tx, total = m.target(target)
+        crosses.append(cross_tx.T)
+        totals.append(total)
+        cf = cross_tx @ fixed.T
+        bases.append(float(np.sum((cf @ inv_fixed) * cf)))
+    best_gains, null = gains(family.free, crosses)
+    worst_gains = best_gains
     if family.free_for_min is not None:
-        gains, null = _subspace_gains(target_rows, fixed, _source_rows(family.free_for_min, transition), transition)
+        worst_gains, null = gains(family.free_for_min, crosses)
     worst_k = max(0, family.k_min - null)
-    worst = base + (float(np.sum(gains[::-1][:worst_k])) if worst_k else 0.0)
-    clip = lambda ev: min(max(1.0 - ev / total, 0.0), 1.0)  # noqa: E731
-    return clip(best), clip(worst)
+    for i, target in enumerate(targets):
+        if m.undefined(totals[i]):
+            results[target] = None
+            continue
+        best = bases[i] + float(np.sum(best_gains[i][: family.k_max]))
+        worst = bases[i] + (float(np.sum(worst_gains[i][::-1][:worst_k])) if worst_k else 0.0)
+        clip = lambda ev, total=totals[i]: min(max(1.0 - ev / total, 0.0), 1.0)  # noqa: E731
+        results[target] = (clip(best), clip(worst))
+    return results
 
 
 def _features(params: LAMParameters, representation: str) -> np.ndarray:
     return params.latent_map if representation == "latent" else params.predicted_change_map
 
 
-def probe(solution: Solution, target: str, representation: str, *, fit: Transition | None = None,
-          score: Transition | None = None, rng: np.random.Generator | None = None) -> ProbeScore:
-    """The probe score of ``target`` read from ``representation`` over the solution's optimal family."""
+def _features(params: LAMParameters, representation: str) -> np.ndarray:
+    return params.latent_map if representation == "latent" else params.predicted_change_map
+
+
+def _check(target: str, representation: str) -> None:
     if target not in TARGETS:
         raise ValueError(f"target: must be one of {', '.join(TARGETS)}, got {target!r}")
     if representation not in REPRESENTATIONS:
         raise ValueError(f"representation: must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
+
+
+def probe_family(solution: Solution, representation: str, *, fit: Transition | None = None,
+                 score: Transition | None = None, targets=tuple(TARGETS),
+                 rng: np.random.Generator | None = None) -> dict[str, ProbeScore]:
+    """Probe scores of several targets read from one representation, over the optimal family."""
+    for target in targets:
+        _check(target, representation)
     fit = solution.transition if fit is None else fit
-    score = fit if score is None else score
-    value = probe_error(_features(solution.parameters, representation), target, fit, score)
-    if value is None:
-        return ProbeScore(None, None, None, None, "undefined")
+    same = score is None or score is fit
     family = solution.latent_family if representation == "latent" else solution.change_family
+    if family is not None and family.determined:  # one member: its (possibly compressed) features
+        values = probe_errors(family.fixed, fit, score, targets)
+        return {t: ProbeScore(v, v, v, True, "exact") if v is not None else _UNDEFINED for t, v in values.items()}
+    values = probe_errors(_features(solution.parameters, representation), fit, score, targets)
     if family is None:
-        return ProbeScore(value, None, None, None, "unknown")
-    if family.determined:
-        return ProbeScore(value, value, value, True, "exact")
-    if family.bounds != "sampled" and fit is score:
-        low, high = family_range(family, target, fit)
-        return ProbeScore(value, low, high, high - low <= IDENTIFIED_ATOL, family.bounds)
+        return {t: ProbeScore(v, None, None, None, "unknown") if v is not None else _UNDEFINED
+                for t, v in values.items()}
+    if family.bounds != "sampled" and same:
+        ranges = family_ranges(family, fit, targets)
+        return {t: ProbeScore(values[t], *ranges[t], ranges[t][1] - ranges[t][0] <= IDENTIFIED_ATOL, family.bounds)
+                if values[t] is not None else _UNDEFINED for t in targets}
     rng = np.random.default_rng(0) if rng is None else rng
-    scores = [value]
+    samples = [values]
     for _ in range(SAMPLED_MEMBERS):
-        member = solution.sample_member(rng)
-        scores.append(probe_error(_features(member, representation), target, fit, score))
-    low, high = min(scores), max(scores)
-    return ProbeScore(value, low, high, high - low <= IDENTIFIED_ATOL, "sampled")
+        samples.append(probe_errors(_features(solution.sample_member(rng), representation), fit, score, targets))
+    out = {}
+    for t in targets:
+        if values[t] is None:
+            out[t] = _UNDEFINED
+            continue
+        low, high = min(s[t] for s in samples), max(s[t] for s in samples)
+        out[t] = ProbeScore(values[t], low, high, high - low <= IDENTIFIED_ATOL, "sampled")
+    return out
+
+
+_UNDEFINED = ProbeScore(None, None, None, None, "undefined")
+
+
+def probe(solution: Solution, target: str, representation: str, *, fit: Transition | None = None,
+          score: Transition | None = None, rng: np.random.Generator | None = None) -> ProbeScore:
+    """The probe score of ``target`` read from ``representation`` over the solution's optimal family."""
+    _check(target, representation)
+    return probe_family(solution, representation, fit=fit, score=score, targets=(target,), rng=rng)[target]
 
 
 def all_probes(solution: Solution, *, fit: Transition | None = None, score: Transition | None = None) -> dict:
     """Every probe of the solve JSON: ``{representation: {target: ProbeScore}}``."""
-    return {rep: {target: probe(solution, target, rep, fit=fit, score=score) for target in TARGETS}
-            for rep in REPRESENTATIONS}
+    return {rep: probe_family(solution, rep, fit=fit, score=score) for rep in REPRESENTATIONS}
