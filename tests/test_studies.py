@@ -218,3 +218,23 @@ def test_reproduce_writes_csv_latex_figure_and_compare_reads_them(capsys, tmp_pa
 def test_compare_missing_file_exits_2(capsys, tmp_path):
     assert main(["compare", str(tmp_path / "no.csv"), str(tmp_path / "no.csv")]) == 2
     assert "no such file" in one_line_error(capsys)
+
+
+def test_latex_tables_compile(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed")
+    from lamproof.studies.outputs import latex_document, latex_table
+
+    fragments = []
+    for name, axes in (("4.1", {"da": [2, 4], "dz": [1, 3]}), ("6", {"dz": [2, 9], "sigma": [0.5], "kappa": [0, 0.1]})):
+        study = get_study(name).with_axes(**axes)
+        frame = pd.DataFrame([closed_form_row(study, c)[0] for c in study.configs()])
+        fragments.append(latex_table(study, frame))
+    (tmp_path / "doc.tex").write_text(latex_document(fragments))
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (tmp_path / "doc.pdf").exists()

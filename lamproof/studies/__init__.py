@@ -13,19 +13,26 @@
 - :mod:`.compare` — a reproduction against a CSV in the authors' format.
 """
 
-from lamproof.studies.compare import compare_files, compare_tables, format_comparison
 from lamproof.studies.definitions import CONFIG_COLUMNS, STUDIES, STUDY_NAMES, Config, Study, get_study, select
 from lamproof.studies.evaluate import closed_form_row, score_parameters
-from lamproof.studies.runner import (
-    AUTHORS_SECONDS_PER_CONFIG,
-    ReproduceReport,
-    StudyResult,
-    TrainingSettings,
-    reproduce,
-    run_closed_form,
-    run_trained,
-    train_config,
-)
+
+# The runner and the comparison need pandas; worker processes import only what they evaluate
+# with, so these load on first use.
+_LAZY = {
+    "compare_files": "compare", "compare_tables": "compare", "format_comparison": "compare",
+    "AUTHORS_SECONDS_PER_CONFIG": "runner", "ReproduceReport": "runner", "StudyResult": "runner",
+    "TrainingSettings": "runner", "reproduce": "runner", "run_closed_form": "runner", "run_trained": "runner",
+    "train_config": "runner",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"lamproof.studies.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'lamproof.studies' has no attribute {name!r}")
+
 
 __all__ = [
     "AUTHORS_SECONDS_PER_CONFIG", "CONFIG_COLUMNS", "STUDIES", "STUDY_NAMES", "Config", "ReproduceReport",

@@ -144,6 +144,11 @@ def closed_form_row(study: Study, config: Config) -> tuple[dict, float]:
     return row, time.perf_counter() - start
 
 
+def closed_form_task(task: tuple[Study, Config]) -> tuple[dict, float]:
+    """:func:`closed_form_row` of a ``(study, config)`` pair (the unit of work of the process pool)."""
+    return closed_form_row(*task)
+
+
 def score_parameters(study: Study, config: Config, params: LAMParameters, *, steps: int | None = None) -> dict:
     """The row of given LAM parameters (e.g. trained ones), scored exactly on the protocol's distributions.
 

@@ -31,7 +31,7 @@ import pandas as pd
 from lamproof.studies import outputs
 from lamproof.studies._threads import single_threaded_blas
 from lamproof.studies.definitions import Config, Study, select
-from lamproof.studies.evaluate import closed_form_row, result_columns, score_parameters
+from lamproof.studies.evaluate import closed_form_task, result_columns, score_parameters
 
 MODES = ("closed-form", "trained", "both")
 
@@ -63,9 +63,7 @@ class StudyResult:
 
 
 # -- closed form ----------------------------------------------------------------------------------
-def _evaluate_task(task: tuple[Study, Config]) -> tuple[dict, float]:
-    study, config = task
-    return closed_form_row(study, config)
+_evaluate_task = closed_form_task  # the workers import lamproof.studies.evaluate only
 
 
 @contextmanager
