@@ -28,6 +28,9 @@ from lamproof.systems import Transition
 #: L-BFGS-B settings: tight enough that independent starts agree to ~1e-9 relative.
 GRADIENT_TOLERANCE = 1e-10
 MAX_ITERATIONS = 50_000
+#: Each start is the best of this many random draws after a short screening run (basin choice).
+SCREEN_CANDIDATES = 8
+SCREEN_ITERATIONS = 150
 #: A start counts as converged when its relative gradient norm is below this.
 CONVERGED_GRADIENT = 1e-6
 
@@ -244,16 +247,31 @@ def objective_and_gradient(transition: Transition, spec: LAMSpec):
     return problem.value_and_gradient, problem.parameters, problem.size
 
 
-def minimize_population(transition: Transition, spec: LAMSpec, *, starts: int = 4, seed: int = 0) -> PopulationResult:
+def minimize_population(
+    transition: Transition,
+    spec: LAMSpec,
+    *,
+    starts: int = 4,
+    seed: int = 0,
+    candidates: int = SCREEN_CANDIDATES,
+) -> PopulationResult:
     """Minimize the exact population objective by L-BFGS-B from ``starts`` random starts.
 
-    Returns the best start. Independent of the closed form, so the two can check each other.
+    The objective has spurious local minima (seen with an action head and a learned ``A``), so
+    each start is the best of ``candidates`` random draws after a short screening run, then
+    polished to tight tolerance. Returns the best start. Independent of the closed form, so the
+    two can check each other.
     """
     problem = _Problem(transition, spec)
     rng = np.random.default_rng(seed)
     best_theta, best_value, totals, best_converged = None, np.inf, [], False
     for _ in range(max(1, int(starts))):
-        theta0 = problem.random_start(rng)
+        screened = [
+            minimize(problem.scaled, problem.random_start(rng), jac=True, method="L-BFGS-B",
+                     options={"maxiter": SCREEN_ITERATIONS, "maxcor": 30})
+            for _ in range(max(1, int(candidates)))
+        ]
+        theta0 = min(screened, key=lambda run: run.fun).x
         result = minimize(
             problem.scaled,
             theta0,
