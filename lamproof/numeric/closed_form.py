@@ -126,6 +126,18 @@ def _moments(transition: Transition):
     return S, S_oo, S_po @ pinv_psd(S_oo)
 
 
+def _innovation_moment(S: np.ndarray, L_b: np.ndarray | None) -> np.ndarray:
+    """``E[v vᵀ]`` for ``v = o' − L_b o`` from the blocks of ``S`` (``L_b = None`` means ``I``).
+
+    For ``L_b = L`` the cross terms collapse (``L S_oo = S_{o'o}``): ``S_{o'o'} − L S_{oo'}``.
+    """
+    d_o = S.shape[0] // 2
+    S_oo, S_op, S_po, S_pp = S[:d_o, :d_o], S[:d_o, d_o:], S[d_o:, :d_o], S[d_o:, d_o:]
+    if L_b is None:
+        return S_pp - S_op - S_po + S_oo
+    return S_pp - L_b @ S_op
+
+
 def _vanishes(matrix: np.ndarray, S_oo: np.ndarray, scale: float) -> bool:
     """Whether ``matrix · o`` is zero in mean square: ``tr(M S_oo Mᵀ) ≤ CONDITION_RTOL · scale``."""
     return float(np.sum((matrix @ S_oo) * matrix)) <= CONDITION_RTOL * max(scale, 1e-300)
@@ -139,9 +151,10 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
     learned = spec.fdm_obs_path == "learned"
     L_b = L if learned else eye
     v_map = np.hstack([-L_b, eye])  # v = o' − L_b o, as a map of [o; o']
+    S_v = _innovation_moment(S, L if learned else None)
     delta_map = np.hstack([-eye, eye])  # Δ = o' − o
-    innovation = top_eigenspace(v_map @ S @ v_map.T, d_z)
-    L_is_identity = _vanishes(L_b - eye, S_oo, scale)
+    innovation = top_eigenspace(S_v, d_z)
+    L_is_identity = not learned or _vanishes(L - eye, S_oo, scale)
     if spec.action_loss_weight > 0:
         return _with_action_head(system, spec, transition, S, S_oo, L, L_is_identity, scale)
 
@@ -263,7 +276,7 @@ def _with_action_head(system, spec, transition, S, S_oo, L, L_is_identity, scale
         raise NoClosedForm("augmentation with L ≠ I and an action head has no closed form here")
     eye = np.eye(d_o)
     r_map = np.hstack([-L, eye])  # r = o' − L o, as a map of x = [o; o']
-    S_r = r_map @ S @ r_map.T
+    S_r = _innovation_moment(S, L)
     S_ar = transition.second_moment("action", OBSERVED) @ r_map.T
     innovation = top_eigenspace(S_r, d_z)
     weight = np.sqrt(spec.action_loss_weight)
@@ -343,9 +356,7 @@ def _numeric(system: System, spec: LAMSpec, transition: Transition, reason: str,
 
     result = minimize_population(transition, spec, seed=seed)
     S, S_oo, L = _moments(transition)
-    L_b = L if spec.fdm_obs_path == "learned" else np.eye(system.d_o)
-    v_map = np.hstack([-L_b, np.eye(system.d_o)])
-    innovation = top_eigenspace(v_map @ S @ v_map.T, spec.d_z)
+    innovation = top_eigenspace(_innovation_moment(S, L if spec.fdm_obs_path == "learned" else None), spec.d_z)
     notes = (f"no closed form: {reason}; optimum by the population minimizer "
              f"({len(result.totals)} starts, converged={result.converged})",)
     return Solution(system, spec, transition, "numeric", result.params, result.objective, innovation, None,
