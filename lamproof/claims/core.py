@@ -262,10 +262,18 @@ def _message(error: BaseException) -> str:
     return f"{kind}: {text}" if text else kind
 
 
-def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True) -> ClaimResult:
+#: Shrinking a counterexample stops after this many seconds (Hypothesis's own limit is 300 s) and
+#: reports the smallest one found so far: a failure that depends on particular numbers (round-off
+#: in a solver, say) may not shrink to simple matrices, and the run must still end in time.
+SHRINK_SECONDS = 20.0
+
+
+def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
+          shrink_seconds: float = SHRINK_SECONDS) -> ClaimResult:
     """Check one claim over ``examples`` random ``(system, spec)`` pairs; never raises for a bad claim.
 
-    ``shrink=False`` reports the first counterexample found without minimizing it (faster).
+    ``shrink=False`` reports the first counterexample found without minimizing it (faster);
+    shrinking stops after ``shrink_seconds``.
     """
     from lamproof.strategies import problems
 
@@ -279,7 +287,7 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True) -> Cl
     except HypothesisException as error:
         return error_result(c.name, f"bad strategy: {error}", statement=c.statement, expect=c.expect, source=c.source)
 
-    state = {"calls": 0, "first_failure": None, "last": None}
+    state = {"calls": 0, "first_failure": None, "last": None, "failed_at": None}
 
     def run(problem):
         state["calls"] += 1
@@ -291,6 +299,7 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True) -> Cl
             state["last"] = (system, spec, error, traceback.format_exc())
             if state["first_failure"] is None:
                 state["first_failure"] = state["calls"]
+                state["failed_at"] = time.perf_counter()
             raise
 
     test = settings(
@@ -301,7 +310,12 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True) -> Cl
     )(hypothesis_seed(seed)(given(strategy)(run)))
 
     verdict, counterexample, error_text, trace = "holds", None, None, None
+    from hypothesis.internal.conjecture import engine  # the shrink time limit lives here
+
+    saved_limit = getattr(engine, "MAX_SHRINKING_SECONDS", None)
     try:
+        if saved_limit is not None:
+            engine.MAX_SHRINKING_SECONDS = shrink_seconds
         test()
     except Unsatisfiable:
         verdict, error_text = "error", "no example satisfied the claim's assumptions (hypothesis.assume)"
@@ -318,10 +332,17 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True) -> Cl
         else:
             verdict, error_text = "error", _message(raised)
             trace = trace or traceback.format_exc()
+    finally:
+        if saved_limit is not None:
+            engine.MAX_SHRINKING_SECONDS = saved_limit
+    note = c.note
+    if state["failed_at"] is not None and time.perf_counter() - state["failed_at"] >= shrink_seconds:
+        note = (note + " " if note else "") + (
+            f"(shrinking stopped after {shrink_seconds:g} s: the counterexample may not be minimal)")
     calls = state["calls"]
     tried = calls if state["first_failure"] is None else state["first_failure"]
     return ClaimResult(c.name, c.statement, c.expect, verdict, tried, calls, time.perf_counter() - start,
-                       counterexample, error_text, c.source, c.note, trace)
+                       counterexample, error_text, c.source, note, trace)
 
 
 def _default_systems():
