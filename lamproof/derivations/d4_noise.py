@@ -94,7 +94,7 @@ def latex() -> str:
         steps=steps,
         result=f"Action probe of $\\hat o' - o$: ${fw.tex(d['action_error_noisy'])}$ on the noisy data, "
                f"${fw.tex(d['action_error_clean'])}$ fitted and scored without noise; "
-               f"$\\min\\ell = {fw.tex(d['optimal_loss'])}$.",
+               "and\n" + fw.display(fw.broken("\\min\\ell", (fam.optimal_loss(ka=k_a).subs(PAPER)), 2)),
         check="Against \\texttt{probe\\_error} of the population minimizer's parameters on the noisy and the "
               "noise-free transitions, and its loss; with \\texttt{--exact}, Cayley-embedded rational systems.",
     )

@@ -84,7 +84,7 @@ def latex() -> str:
                      "$\\Phi \\perp \\Psi$ orthonormal.", "$0 \\le \\chi < 1$, $c\\sigma \\ne 1 - \\chi$."],
         steps=steps,
         result=f"Action probe of $\\hat o' - o$ on the policy's data: ${fw.tex(d['action_error'])}$; "
-               f"$\\min\\ell = {fw.tex(d['optimal_loss'])}$.",
+               "and\n" + fw.display(fw.broken("\\min\\ell", (fam.optimal_loss(ka=k_a).subs(tau, 0)), 2)),
         check="Against \\texttt{probe\\_error} of the population minimizer's parameters and its loss on random "
               "embeddings with random $\\chi$, $\\sigma$, $c$ away from the boundary.",
     )

@@ -57,10 +57,13 @@ def captured_action_dims(dz=d_z, cond=None):
     return Piecewise((k_if_first, actions_first), (k_if_second, True))
 
 
-def optimal_loss(dz=d_z):
-    """The eigenvalue tail ``Σ_{i > d_z} λ_i(S_r)`` of the structured family (``d_o`` dims)."""
+def optimal_loss(dz=d_z, ka=None):
+    """The eigenvalue tail ``Σ_{i > d_z} λ_i(S_r)`` of the structured family (``d_o`` dims).
+
+    ``ka`` replaces the captured action count (e.g. by the symbol ``k_a`` for display).
+    """
     total = d_a * ACTION + d_b * NOISE + (d_o - d_a - d_b) * REST
-    ka = captured_action_dims(dz)
+    ka = captured_action_dims(dz) if ka is None else ka
     kb = Min(dz - ka, d_b)
     rest = Max(dz - ka - kb, 0)
     return total - ka * ACTION - kb * NOISE - rest * REST
