@@ -128,7 +128,11 @@ def top_eigenspace(matrix: np.ndarray, d: int) -> TopEigenspace:
     level = values[min(d, n) - 1]
     needed = int(np.sum(values >= level - TIE_RTOL * scale))  # the captured block and its tie
     count = min(n, needed + 1)
-    _, vectors = scipy.linalg.eigh(matrix, subset_by_index=[n - count, n - 1])
+    # driver "evx": LAPACK's default "evr" can return fewer vectors than asked for inside a
+    # cluster of equal eigenvalues (seen at isotropic noise); check the count all the same.
+    _, vectors = scipy.linalg.eigh(matrix, subset_by_index=[n - count, n - 1], driver="evx")
+    if vectors.shape[1] != count:
+        vectors = np.linalg.eigh(matrix)[1][:, n - count:]
     vectors = vectors[:, ::-1]
     positive = int(np.sum(values > RANK_RTOL * scale))
     rank = min(d, positive)
