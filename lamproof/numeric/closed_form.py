@@ -53,6 +53,9 @@ class FeatureFamily:
     k_max: int = 0
     free_for_min: np.ndarray | None = None
     bounds: str = "exact"
+    #: For ``"sampled"`` families of the predicted change: an orthonormal basis that contains
+    #: every member's change, so members' features can be compressed to ``basisᵀ · map``.
+    column_space: np.ndarray | None = None
 
     @property
     def determined(self) -> bool:
@@ -251,14 +254,17 @@ def _change_family(params, innovation, v_map, *, separable: bool) -> FeatureFami
     When ``L_b = I`` it is ``U Uᵀ v``, which carries exactly the information of ``Uᵀ v``
     (``U`` is injective), so the features are described by ``d_z`` rows instead of ``d_o``.
     """
-    if separable and not innovation.tied:
-        return FeatureFamily(innovation.captured.T @ v_map)
+    if not innovation.tied:
+        return FeatureFamily(innovation.captured.T @ v_map if separable else params.predicted_change_map)
+    # Every member's change lies in range(L_b − I) + span(fixed, tie): a small basis for sampling.
+    d_o = v_map.shape[0]
+    L_b = -v_map[:, :d_o]
+    parts = [innovation.fixed, innovation.tie] if separable else [L_b - np.eye(d_o), innovation.fixed, innovation.tie]
+    basis = orthonormal_basis(np.hstack(parts))
     if separable:  # P moves only inside the tie
         k_t = innovation.tie_dim
-        return FeatureFamily(innovation.fixed.T @ v_map, innovation.tie.T @ v_map, k_t, k_t)
-    if not innovation.tied:
-        return FeatureFamily(params.predicted_change_map)
-    return FeatureFamily(params.predicted_change_map, bounds="sampled")
+        return FeatureFamily(innovation.fixed.T @ v_map, innovation.tie.T @ v_map, k_t, k_t, column_space=basis)
+    return FeatureFamily(params.predicted_change_map, bounds="sampled", column_space=basis)
 
 
 def _with_action_head(system, spec, transition, S, S_oo, L, L_is_identity, scale) -> Solution:

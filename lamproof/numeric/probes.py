@@ -224,9 +224,11 @@ def probe_family(solution: Solution, representation: str, *, fit: Transition | N
         return {t: ProbeScore(values[t], *ranges[t], ranges[t][1] - ranges[t][0] <= IDENTIFIED_ATOL, family.bounds)
                 if values[t] is not None else _UNDEFINED for t in targets}
     rng = np.random.default_rng(0) if rng is None else rng
+    compress = (lambda f: f) if family.column_space is None else (lambda f: family.column_space.T @ f)  # noqa: E731
     samples = [values]
     for _ in range(SAMPLED_MEMBERS):
-        samples.append(probe_errors(_features(solution.sample_member(rng), representation), fit, score, targets))
+        member = _features(solution.sample_member(rng), representation)
+        samples.append(probe_errors(compress(member), fit, score, targets))
     out = {}
     for t in targets:
         if values[t] is None:
