@@ -84,8 +84,8 @@ def _clean(value):
 def conditions_for(solution: Solution) -> dict:
     """Controllability and capture conditions (math.md §8), when the control module provides them."""
     try:
-        from lamproof.control import capture_conditions
-    except ImportError:
+        from lamproof.conditions import capture_conditions
+    except ImportError:  # until the conditions module lands
         return {}
     return {name: condition.as_dict() for name, condition in capture_conditions(solution).items()}
 
