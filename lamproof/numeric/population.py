@@ -12,6 +12,15 @@ The reconstruction error is ``ô' − o' = R x`` with ``R = [A, −I] + B W``, h
     action loss    = tr(S_aa) − 2 tr(H W S_xa) + tr(H W S Wᵀ Hᵀ)
 
 and every evaluation is a handful of small matrix products on moments computed once.
+
+Two facts about the landscape, found with this solver:
+
+- it has spurious local minima (seen with an action head and a learned ``A``, about half of
+  plain random starts on small generic systems), hence the screening of candidates per start;
+- with a learned ``A``, a free IDM, no augmentation, ``λ > 0`` and actions correlated with ``o``
+  (policy feedback ``K ≠ 0``) the infimum is NOT attained: one latent coordinate can carry ``o``
+  for the action head and, scaled down, ``o'`` for an ever larger ``B`` whose ``o`` part ``A``
+  cancels; the weights diverge while the objective creeps down. ``converged`` is then unreliable.
 """
 
 from __future__ import annotations
