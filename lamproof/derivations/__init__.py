@@ -8,6 +8,8 @@ D4        isotropic versus structured noise and the dominance threshold (§3, §
 D5        policy correlation (R5)
 D6        data cleaning
 D7        auxiliary action prediction: reduced-rank regression, threshold, effective weight (R4)
+D8        the multi-step LAM compresses the controllability Gramian (R6)
+D9        capture conditions: capacity, dominance, recoverability and their thresholds (§8)
 ========  ==========================================================================
 
 Every module has ``NAME``, ``SLUG``, ``TITLE``, ``derive()`` (the SymPy steps and results),
@@ -33,6 +35,8 @@ MODULES = {
     "D5": "d5_policy",
     "D6": "d6_cleaning",
     "D7": "d7_action",
+    "D8": "d8_multistep",
+    "D9": "d9_capture",
 }
 NAMES = tuple(MODULES)
 
