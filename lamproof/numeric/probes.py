@@ -215,7 +215,9 @@ def probe_family(solution: Solution, representation: str, *, fit: Transition | N
     if family is not None and family.determined:  # one member: its (possibly compressed) features
         values = probe_errors(family.fixed, fit, score, targets)
         return {t: ProbeScore(v, v, v, True, "exact") if v is not None else _UNDEFINED for t, v in values.items()}
-    values = probe_errors(_features(solution.parameters, representation), fit, score, targets)
+    compress = (lambda f: f) if family is None or family.column_space is None \
+        else (lambda f: family.column_space.T @ f)  # noqa: E731  (same information, fewer rows)
+    values = probe_errors(compress(_features(solution.parameters, representation)), fit, score, targets)
     if family is None:
         return {t: ProbeScore(v, None, None, None, "unknown") if v is not None else _UNDEFINED
                 for t, v in values.items()}
@@ -224,7 +226,6 @@ def probe_family(solution: Solution, representation: str, *, fit: Transition | N
         return {t: ProbeScore(values[t], *ranges[t], ranges[t][1] - ranges[t][0] <= IDENTIFIED_ATOL, family.bounds)
                 if values[t] is not None else _UNDEFINED for t in targets}
     rng = np.random.default_rng(0) if rng is None else rng
-    compress = (lambda f: f) if family.column_space is None else (lambda f: family.column_space.T @ f)  # noqa: E731
     samples = [values]
     for _ in range(SAMPLED_MEMBERS):
         member = _features(solution.sample_member(rng), representation)
