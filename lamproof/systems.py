@@ -228,6 +228,13 @@ class _Segment:
             out += op * means[b] if isinstance(op, float) else op @ means[b]
         return out
 
+    def apply(self, blocks, n: int) -> np.ndarray:
+        """The variable's draws from draws of the source blocks (rows are samples)."""
+        out = np.zeros((n, self.dim))
+        for b, op in self.ops.items():
+            out += op * blocks[b] if isinstance(op, float) else blocks[b] @ op.T
+        return out
+
     def cov(self, other: "_Segment", covs) -> np.ndarray:
         out = np.zeros((self.dim, other.dim))
         for b in self.ops.keys() & other.ops.keys():
@@ -324,8 +331,11 @@ class Transition:
         right = left if right is None else right
         return self.cov(left, right) + np.outer(self.mean(left), self.mean(right))
 
-    def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """``n`` independent draws of every variable, one row each (and the sources under ``"sources"``)."""
+    def sample(self, n: int, rng: np.random.Generator, variables=None) -> dict[str, np.ndarray]:
+        """``n`` independent draws of the variables (default: all), one row each, and the sources.
+
+        The random stream does not depend on ``variables``: asking for fewer only saves work.
+        """
         system = self.system
         k, d_o, d_a = self.horizon, system.d_o, system.d_a
         obs_root, exploration_root, noise_root = system._square_roots
@@ -338,9 +348,11 @@ class Transition:
             standard = rng.standard_normal((n, k * d_o))
         noise = np.hstack([standard[:, j * d_o:(j + 1) * d_o] @ noise_root for j in range(k)])
         noise += np.tile(system.noise_mean, k)
-        sources = np.hstack([obs, exploration, noise])
-        out = {name: sources @ matrix.T for name, matrix in self.maps.items()}
-        out["sources"] = sources
+        blocks = [obs] + [exploration[:, j * d_a:(j + 1) * d_a] for j in range(k)] \
+            + [noise[:, j * d_o:(j + 1) * d_o] for j in range(k)]
+        names = self._segments if variables is None else self._names(tuple(variables))
+        out = {name: np.hstack([segment.apply(blocks, n) for segment in self._segments[name]]) for name in names}
+        out["sources"] = np.hstack(blocks)
         return out
 
 

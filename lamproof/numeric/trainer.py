@@ -138,7 +138,7 @@ class Trainer:
     def _draw_block(self) -> None:
         """``sample_block`` batches of data, shifts and label masks, in one go."""
         rows = self.batch_size * self.sample_block
-        data = self.transition.sample(rows, self.rng)
+        data = self.transition.sample(rows, self.rng, ("obs", "next_obs", "action"))
         block = {"obs": data["obs"], "next_obs": data["next_obs"], "action": data["action"]}
         s = self.spec.augmentation
         # A tied IDM cancels κ₁ and an identity FDM path cancels κ₂ exactly: they are not drawn.
