@@ -19,7 +19,7 @@ import pytest
 
 from lamproof.cli import main
 from lamproof.studies import STUDIES, closed_form_row, compare_tables, get_study
-from lamproof.studies._threads import single_threaded_blas
+from lamproof._blas import single_threaded_blas
 from lamproof.studies.definitions import Config
 
 #: Tolerance of a closed-form value against one of the authors' stochastic-training numbers.
@@ -32,7 +32,7 @@ RECON_SCATTER = 0.01
 
 @pytest.fixture(autouse=True)
 def _small_matrices_single_thread():
-    with single_threaded_blas():  # see lamproof.studies._threads: threads only contend here
+    with single_threaded_blas():  # see lamproof._blas: threads only contend here
         yield
 
 

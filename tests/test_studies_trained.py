@@ -17,7 +17,7 @@ from lamproof.numeric.closed_form import solve
 from lamproof.numeric.objective import LAMParameters
 from lamproof.studies import TrainingSettings, closed_form_row, get_study, run_trained, train_config
 from lamproof.studies import runner
-from lamproof.studies._threads import single_threaded_blas
+from lamproof._blas import single_threaded_blas
 
 
 @pytest.fixture(autouse=True)

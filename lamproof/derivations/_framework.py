@@ -168,7 +168,7 @@ def run_examples(strategy, body: Callable, *, examples: int, seed: int, checker:
     )(hypothesis_seed(seed)(given(strategy)(guarded)))
     # The systems are tiny (d_o ≤ 6): threaded OpenBLAS gains nothing on them and, on a busy
     # machine, its spinning threads made `lamproof verify` ~10x slower (60 s instead of 7 s).
-    from lamproof.studies._threads import single_threaded_blas
+    from lamproof._blas import single_threaded_blas
 
     with single_threaded_blas():
         runner()

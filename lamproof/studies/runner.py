@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from lamproof.studies import outputs
-from lamproof.studies._threads import single_threaded_blas
+from lamproof._blas import single_threaded_blas
 from lamproof.studies.definitions import Config, Study, select
 from lamproof.studies.evaluate import closed_form_task, result_columns, score_parameters
 
