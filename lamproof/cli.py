@@ -249,7 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return args.handler(args)
+        from lamproof._blas import single_threaded_blas
+
+        with single_threaded_blas():  # small matrices: BLAS threads only contend (see _blas)
+            return args.handler(args)
     except (UsageError, ValueError) as error:
         message = " ".join(str(error).split())
         print(f"lamproof: error: {message}", file=sys.stderr)

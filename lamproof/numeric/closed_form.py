@@ -231,9 +231,9 @@ def _perturb_free_parts(C, D, A, B, p, rng, *, leak: bool, tied: bool) -> None:
 def _latent_family(innovation, v_map, delta_map, d_o, d_z, *, leak: bool, spare_space) -> FeatureFamily:
     p, spare = innovation.rank, d_z - innovation.rank
     obs_rows = np.hstack([np.eye(d_o), np.zeros((d_o, d_o))])
-    if leak:  # closure of {D r + N o}: any subspace of span(Uᵀ r, o) of dimension p … d_z
+    if leak:  # closure of {D r + N o}: any subspace of span(Uᵀ r, o) = span(Uᵀ o', o), dims p … d_z
         basis = np.hstack([innovation.fixed, innovation.tie]) if innovation.tied else innovation.captured
-        free = np.vstack([basis.T @ v_map, obs_rows])
+        free = np.vstack([np.hstack([np.zeros((basis.shape[1], d_o)), basis.T]), obs_rows])
         return FeatureFamily(np.zeros((0, 2 * d_o)), free, p, d_z, bounds="outer" if innovation.tied else "exact")
     if not innovation.tied:
         fixed = innovation.captured.T @ delta_map
