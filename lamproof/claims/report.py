@@ -49,13 +49,14 @@ def render_text(results: list[ClaimResult], *, builtin: bool = False) -> str:
             lines.append(f"   solve file: {json.dumps(ce.solve_file)}")
         if r.note:
             lines.append(f"   note: {' '.join(r.note.split())}")
-    failing = sum(1 for r in results if (not r.meets_expectation if builtin else r.verdict != "holds"))
+    failing = sum(1 for r in results if not r.meets_expectation)
     lines.append("")
     if builtin:
         lines.append(f"{len(results) - failing} of {len(results)} claims meet their expectation")
     else:
         counts = {v: sum(r.verdict == v for r in results) for v in ("holds", "fails", "error")}
-        lines.append(f"{counts['holds']} hold, {counts['fails']} fail, {counts['error']} error")
+        lines.append(f"{counts['holds']} hold, {counts['fails']} fail, {counts['error']} error; "
+                     f"{len(results) - failing} of {len(results)} meet their expectation")
     return "\n".join(lines)
 
 
