@@ -276,7 +276,8 @@ def _with_action_head(system, spec, transition, S, S_oo, L, L_is_identity, scale
     if float(np.max(np.abs(S_ao), initial=0.0)) > CONDITION_RTOL * scale:
         raise NoClosedForm(
             "the action is correlated with the observation (E[a oᵀ] ≠ 0): the head can use the "
-            "leaked observation, so the optimum is not reduced-rank regression on the innovation"
+            "leaked observation, so the optimum is not reduced-rank regression on the innovation; with a "
+            "learned FDM and a free IDM the infimum need not be attained (weights can grow without bound)"
         )
     if spec.augmentation > 0 and not L_is_identity:
         raise NoClosedForm("augmentation with L ≠ I and an action head has no closed form here")
