@@ -71,6 +71,14 @@ def dims(min_o: int = 2, max_o: int = 6):
         lambda n: st.tuples(st.just(n), st.integers(1, n), st.integers(1, n)))
 
 
+def noise_dims(min_noise: int = 1, max_o: int = 6):
+    """Strategy for ``(d_o, d_a, d_b, d_z)``: actions and ``d_b ≥ min_noise`` noise directions fit in ``d_o``."""
+    def with_dims(n):
+        return st.integers(1, n - 1).flatmap(lambda na: st.tuples(
+            st.just(n), st.just(na), st.integers(min_noise, n - na), st.integers(1, n)))
+    return st.integers(2, max_o).flatmap(with_dims)
+
+
 def away_from(values: list[float], lo: float, hi: float, margin: float = 0.1):
     """Floats in ``[lo, hi]`` at least ``margin`` from each of ``values`` (phase boundaries)."""
     return st.floats(lo, hi, allow_nan=False).filter(lambda x: all(abs(x - v) >= margin for v in values))

@@ -101,11 +101,8 @@ def latex() -> str:
 
 
 def _cases():
-    def with_dims(n):
-        return st.integers(1, n - 1).flatmap(lambda na: st.tuples(
-            st.just(n), st.just(na), st.integers(0, n - na), st.integers(1, n)))
     return st.fixed_dictionaries({
-        "dims": st.integers(2, 6).flatmap(with_dims),
+        "dims": sysm.noise_dims(0),
         "sigma": sysm.away_from([1.0], 0.0, 2.5, 0.15),
         "tau": st.floats(0.0, 1.0, allow_nan=False),
         "seed": fw.generator_seeds(),

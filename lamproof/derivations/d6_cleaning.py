@@ -91,11 +91,8 @@ def latex() -> str:
 
 
 def _cases():
-    def with_dims(n):
-        return st.integers(1, n - 1).flatmap(lambda na: st.tuples(
-            st.just(n), st.just(na), st.integers(1, n - na), st.integers(1, n)))
     return st.fixed_dictionaries({
-        "dims": st.integers(2, 6).flatmap(with_dims),
+        "dims": sysm.noise_dims(1),
         "chi": st.floats(0.0, 0.7, allow_nan=False),
         "sigma": st.floats(0.5, 3.0, allow_nan=False),
         "clean": st.floats(0.0, 1.0, allow_nan=False),

@@ -103,11 +103,8 @@ def latex() -> str:
 
 
 def _cases():
-    def with_dims(n):
-        return st.integers(1, n - 1).flatmap(lambda na: st.tuples(
-            st.just(n), st.just(na), st.integers(1, n - na), st.integers(1, n)))
     return st.fixed_dictionaries({
-        "dims": st.integers(2, 6).flatmap(with_dims),
+        "dims": sysm.noise_dims(1),
         "sigma": st.floats(0.5, 2.5, allow_nan=False),
         # λ = 0 (no head) or clearly positive: at λ ≈ 0 the head's pull is below the minimizer's tolerance
         "lambda": st.one_of(st.just(0.0), st.floats(0.1, 4.0, allow_nan=False)),

@@ -140,11 +140,8 @@ def _general_case(case, checker: fw.Checker) -> None:
 
 
 def _family_cases():
-    def with_dims(n):
-        return st.integers(1, n - 1).flatmap(lambda na: st.tuples(
-            st.just(n), st.just(na), st.integers(1, n - na), st.integers(1, n)))
     return st.fixed_dictionaries({
-        "dims": st.integers(2, 6).flatmap(with_dims),
+        "dims": sysm.noise_dims(1),
         "chi": st.floats(0.0, 0.6, allow_nan=False),
         "sigma": st.floats(0.3, 2.5, allow_nan=False),
         "clean": st.floats(0.2, 1.0, allow_nan=False),
