@@ -99,58 +99,17 @@ def _cmd_latex(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    import shutil
-    import subprocess
-    import tempfile
-    from pathlib import Path
+    from lamproof.report import CompileError, compile_pdf, write_report
 
-    from lamproof import derivations
-
-    out = Path(args.out)
-    if out.suffix != ".tex":
-        raise UsageError(f"--out: expected a .tex file name, got {args.out!r}")
-    if not out.parent.is_dir():
-        raise UsageError(f"--out: directory {str(out.parent)!r} does not exist")
-    extra = _studies_tex(Path(args.studies), out.parent) if args.studies else ""
-    text = derivations.document(extra=extra)
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"--out: cannot write {args.out!r} ({error.strerror or error})") from None
-    print(out)
+    tex = write_report(args.out, studies=args.studies)
+    print(tex)
     if args.pdf:
-        if shutil.which("pdflatex") is None:
-            raise UsageError("--pdf: pdflatex is not installed")
-        with tempfile.TemporaryDirectory() as build:
-            for _ in range(2):  # twice, for the references
-                run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
-                                      f"-output-directory={build}", str(out.resolve())],
-                                     cwd=out.parent, capture_output=True, text=True)
-                if run.returncode != 0:
-                    tail = " ".join(run.stdout.splitlines()[-5:])
-                    print(f"lamproof: pdflatex failed: {tail}", file=sys.stderr)
-                    return 1
-            pdf = out.with_suffix(".pdf")
-            shutil.copyfile(Path(build) / (out.stem + ".pdf"), pdf)
-        print(pdf)
+        try:
+            print(compile_pdf(tex))
+        except CompileError as error:
+            print(f"lamproof: pdflatex failed: {error}", file=sys.stderr)
+            return 1
     return 0
-
-
-def _studies_tex(folder, out_dir) -> str:
-    """LaTeX for a reproduce --out folder: its ``*.tex`` tables inlined, its figures included."""
-    import os
-
-    if not folder.is_dir():
-        raise UsageError(f"--studies: {str(folder)!r} is not a directory")
-    parts = ["\\clearpage\n\\section{Simulation studies}\n"]
-    for table in sorted(folder.rglob("*.tex")):
-        parts.append(f"\\subsection*{{{table.stem.replace('_', ' ')}}}\n{table.read_text(encoding='utf-8')}\n")
-    for figure in sorted([*folder.rglob("*.pdf"), *folder.rglob("*.png")]):
-        relative = os.path.relpath(figure.resolve(), out_dir.resolve()).replace(os.sep, "/")
-        parts.append("\\begin{figure}[h]\\centering\n"
-                     f"\\includegraphics[width=0.8\\linewidth]{{{relative}}}\n"
-                     f"\\caption{{{figure.stem.replace('_', ' ')}}}\n\\end{{figure}}\n")
-    return "".join(parts) if len(parts) > 1 else ""
 
 
 # -- reproduce (the paper's studies) -------------------------------------------------------------

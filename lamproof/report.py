@@ -1,0 +1,65 @@
+"""``lamproof report``: one LaTeX document with every derivation and, optionally, a reproduction.
+
+Writing and compiling only; the content comes from :mod:`lamproof.derivations` and from the
+tables and figures that ``lamproof reproduce`` wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+class CompileError(RuntimeError):
+    """pdflatex ran and failed; the message holds the end of its transcript."""
+
+
+def studies_section(folder: Path, out_dir: Path) -> str:
+    """LaTeX for a ``reproduce --out`` folder: its ``*.tex`` tables inlined, its figures included."""
+    if not folder.is_dir():
+        raise ValueError(f"--studies: {str(folder)!r} is not a directory")
+    parts = ["\\clearpage\n\\section{Simulation studies}\n"]
+    for table in sorted(folder.rglob("*.tex")):
+        parts.append(f"\\subsection*{{{table.stem.replace('_', ' ')}}}\n{table.read_text(encoding='utf-8')}\n")
+    for figure in sorted([*folder.rglob("*.pdf"), *folder.rglob("*.png")]):
+        relative = os.path.relpath(figure.resolve(), out_dir.resolve()).replace(os.sep, "/")
+        parts.append("\\begin{figure}[h]\\centering\n"
+                     f"\\includegraphics[width=0.8\\linewidth]{{{relative}}}\n"
+                     f"\\caption{{{figure.stem.replace('_', ' ')}}}\n\\end{{figure}}\n")
+    return "".join(parts) if len(parts) > 1 else ""
+
+
+def write_report(out: str | Path, *, studies: str | Path | None = None) -> Path:
+    """Write the document to ``out`` (a ``.tex`` path in an existing directory)."""
+    from lamproof import derivations
+
+    out = Path(out)
+    if out.suffix != ".tex":
+        raise ValueError(f"--out: expected a .tex file name, got {str(out)!r}")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out: directory {str(out.parent)!r} does not exist")
+    extra = studies_section(Path(studies), out.parent) if studies else ""
+    try:
+        out.write_text(derivations.document(extra=extra), encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"--out: cannot write {str(out)!r} ({error.strerror or error})") from None
+    return out
+
+
+def compile_pdf(tex: Path) -> Path:
+    """Run pdflatex twice (for references) in a scratch directory; the PDF lands beside ``tex``."""
+    if shutil.which("pdflatex") is None:
+        raise ValueError("--pdf: pdflatex is not installed")
+    with tempfile.TemporaryDirectory() as build:
+        for _ in range(2):
+            run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                                  f"-output-directory={build}", str(tex.resolve())],
+                                 cwd=tex.parent, capture_output=True, text=True)
+            if run.returncode != 0:
+                raise CompileError(" ".join(run.stdout.splitlines()[-5:]))
+        pdf = tex.with_suffix(".pdf")
+        shutil.copyfile(Path(build) / (tex.stem + ".pdf"), pdf)
+    return pdf
