@@ -49,7 +49,6 @@ from functools import cache
 
 import numpy as np
 import scipy.linalg
-import sympy
 
 from lamproof import control
 from lamproof._validation import as_int
@@ -471,6 +470,8 @@ def family_thresholds() -> dict[str, sympy.Expr]:
     loss (``χ = 0``) actions first iff ``λ > λ*`` (``1 + λ > c²σ²``); drift first iff ``s > s*``
     (needs ``δ > 1``).
     """
+    import sympy
+
     from lamproof.symbolic import families as fam
 
     sigma_star, _ = fam.dominance_threshold()
@@ -496,6 +497,8 @@ def family_action_captured(*, head: bool = False) -> sympy.Boolean:
     """``action_captured`` in the structured family: ``d_z ≥ d_a`` and the actions beat the noise
     (``(1 − χ)² > c²σ²``; with an action head and ``χ = 0``: ``1 + λ > c²σ²``), or the latent has
     room for both blocks (``d_z ≥ d_a + d_b``)."""
+    import sympy
+
     from lamproof.symbolic import families as fam
 
     beats = (1 + fam.lam > fam.c**2 * fam.sigma**2) if head else ((1 - fam.chi) ** 2 > fam.c**2 * fam.sigma**2)

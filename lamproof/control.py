@@ -22,8 +22,6 @@ from fractions import Fraction
 
 import numpy as np
 import scipy.linalg
-import sympy
-from sympy.physics.control import StateSpace
 
 from lamproof._validation import as_covariance, as_int, as_matrix, as_real
 from lamproof.systems import System, psd_sqrt
@@ -337,6 +335,8 @@ def infinite_noise_gramian(system: System) -> np.ndarray:
 
 # -- exact (SymPy) -----------------------------------------------------------------------------
 def _exact_entry(value, name: str) -> sympy.Rational:
+    import sympy
+
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name}: expected numbers, got a boolean")
     if isinstance(value, (numbers.Integral, Fraction)):
@@ -362,6 +362,8 @@ def _exact_entry(value, name: str) -> sympy.Rational:
 
 def exact_matrix(value, name: str, shape: tuple[int | None, int | None] = (None, None)) -> sympy.Matrix:
     """``value`` as a SymPy matrix of Rationals; floats are taken at their exact binary value."""
+    import sympy
+
     if isinstance(value, str):
         raise ValueError(f"{name}: expected a matrix, got the string {value!r}")
     if isinstance(value, sympy.MatrixBase):
@@ -387,6 +389,8 @@ def _exact_square(value, name: str = "dynamics") -> sympy.Matrix:
 
 
 def _exact_pair(F, B) -> StateSpace:
+    from sympy.physics.control import StateSpace
+
     F = _exact_square(F)
     B = exact_matrix(B, "input_matrix")
     if B.rows != F.rows:
@@ -398,6 +402,8 @@ def _exact_pair(F, B) -> StateSpace:
 
 def exact_kalman_matrix(dynamics, input_matrix, steps: int | None = None) -> sympy.Matrix:
     """Exact ``[B, F B, …, F^{steps−1} B]``; ``steps = n`` is ``StateSpace.controllability_matrix``."""
+    import sympy
+
     ss = _exact_pair(dynamics, input_matrix)
     F, B = ss.state_matrix, ss.input_matrix
     k = _steps(steps, F.rows)
@@ -421,6 +427,8 @@ def exact_is_controllable(dynamics, input_matrix) -> bool:
 
 def exact_controllable_subspace(dynamics, input_matrix) -> sympy.Matrix:
     """Exact basis (columns, not orthonormalized) of the controllable subspace, via ``StateSpace``."""
+    import sympy
+
     ss = _exact_pair(dynamics, input_matrix)
     columns = ss.controllable_subspace()
     return sympy.Matrix.hstack(*columns) if columns else sympy.zeros(ss.num_states, 0)
@@ -428,6 +436,8 @@ def exact_controllable_subspace(dynamics, input_matrix) -> sympy.Matrix:
 
 def exact_gramian(dynamics, input_cov, steps: int) -> sympy.Matrix:
     """Exact ``Σ_{j<k} F^j Q (F^j)ᵀ`` with rational ``F`` and symmetric PSD rational ``Q``."""
+    import sympy
+
     F = _exact_square(dynamics)
     Q = exact_matrix(input_cov, "input_cov", (F.rows, F.rows))
     if Q != Q.T:
