@@ -100,8 +100,12 @@ class Solution:
 
     @property
     def captured(self) -> np.ndarray:
-        """Orthonormal basis of the range of ``M₂``: the change directions the latent carries."""
-        return orthonormal_basis(self.parameters.next_obs_map)
+        """Orthonormal basis of the range of ``M₂ = B D``: the change directions the latent carries.
+
+        With ``Dᵀ = Q R`` (``Q`` orthonormal columns), ``range(B D) = range(B Rᵀ)``: d_o × d_z work.
+        """
+        _, R = np.linalg.qr(self.parameters.D.T)
+        return orthonormal_basis(self.parameters.B @ R.T)
 
 
 def solve(system: System, spec: LAMSpec, *, allow_numeric: bool = True, seed: int = 0) -> Solution:
