@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 from lamproof import LAMSpec, all_probes, paper_system, probe, solve
-from lamproof.numeric.objective import OBSERVED
 from lamproof.numeric.probes import TARGETS, probe_error, probe_errors, sample_probe_error
 from lamproof.strategies import lam_specs, problems, systems
 
@@ -184,4 +183,3 @@ def test_probe_arguments_are_validated():
     with pytest.raises(ValueError, match="^representation:"):
         probe(sol, "action", "z")
     assert probe_errors(sol.parameters.latent_map, sol.transition)["noise"] is None  # no noise: undefined
-    assert OBSERVED == ("obs", "next_obs")

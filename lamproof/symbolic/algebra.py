@@ -156,6 +156,17 @@ def _reduce_cyclic(factors: Factors, rules: Rules) -> Factors:
     return seq
 
 
+def split_traces(term: sympy.Expr) -> tuple[sympy.Expr, list]:
+    """A product term as ``(scalar coefficient, [its Trace factors])``."""
+    coeff, traces = sympy.Integer(1), []
+    for factor in Mul.make_args(term):
+        if isinstance(factor, Trace):
+            traces.append(factor)
+        else:
+            coeff *= factor
+    return coeff, traces
+
+
 def trace_terms(expr, rules: Rules = NO_RULES) -> dict[Factors, sympy.Expr]:
     """``{canonical trace factors: coefficient}`` of a scalar built from traces (``()`` for scalars).
 
@@ -165,12 +176,7 @@ def trace_terms(expr, rules: Rules = NO_RULES) -> dict[Factors, sympy.Expr]:
     """
     out: dict[Factors, sympy.Expr] = {}
     for term in Add.make_args(sympy.expand(expr)):
-        coeff, traces = sympy.Integer(1), []
-        for factor in Mul.make_args(term):
-            if isinstance(factor, Trace):
-                traces.append(factor)
-            else:
-                coeff *= factor
+        coeff, traces = split_traces(term)
         if not traces:
             out[()] = out.get((), sympy.Integer(0)) + coeff
             continue

@@ -18,10 +18,10 @@ from functools import lru_cache
 
 import numpy as np
 import sympy
-from sympy import Add, Identity, Inverse, MatrixSymbol, Mul, Trace, ZeroMatrix
+from sympy import Add, Identity, Inverse, MatrixSymbol, Trace, ZeroMatrix
 from sympy.printing.numpy import NumPyPrinter
 
-from lamproof.symbolic.algebra import Rules, is_zero_matrix, is_zero_scalar, residual_text
+from lamproof.symbolic.algebra import Rules, is_zero_matrix, is_zero_scalar, residual_text, split_traces
 
 #: Dimension symbols.
 d_o, d_z, d_a = sympy.symbols("d_o d_z d_a", integer=True, positive=True)
@@ -115,12 +115,7 @@ def gradient(expr, X: MatrixSymbol):
         raise ValueError(f"X: expected a MatrixSymbol, got {type(X).__name__}")
     parts = []
     for term in Add.make_args(expr):
-        coeff, traces = sympy.Integer(1), []
-        for factor in Mul.make_args(term):
-            if isinstance(factor, Trace):
-                traces.append(factor)
-            else:
-                coeff *= factor
+        coeff, traces = split_traces(term)
         if not traces:
             continue
         if len(traces) != 1:
