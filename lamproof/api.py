@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import Solution, solve
 from lamproof.numeric.probes import all_probes
@@ -27,25 +28,25 @@ def parse_spec_text(text: str, *, fmt: str) -> tuple[System, LAMSpec]:
     try:
         data = json.loads(text) if fmt == "json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ValueError(f"file: not valid {fmt.upper()} ({error})") from None
+        raise InputError(f"file: not valid {fmt.upper()} ({error})") from None
     return spec_from_dict(data)
 
 
 def spec_from_dict(data: Any) -> tuple[System, LAMSpec]:
     if not isinstance(data, dict):
-        raise ValueError("file: expected a table with 'system' and 'lam'")
+        raise InputError("file: expected a table with 'system' and 'lam'")
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
-        raise ValueError(f"{unknown[0]}: unknown top-level key (known: system, lam)")
+        raise InputError(f"{unknown[0]}: unknown top-level key (known: system, lam)")
     for key in TOP_LEVEL_KEYS:
         if key not in data:
-            raise ValueError(f"{key}: required table is missing")
+            raise InputError(f"{key}: required table is missing")
     system = System.from_dict(data["system"])
     spec = LAMSpec.from_dict(data["lam"])
     try:
         spec.check_for(system.d_o)
-    except ValueError as error:
-        raise ValueError(f"lam.{error}") from None
+    except InputError as error:
+        raise InputError(f"lam.{error}") from None
     return system, spec
 
 
@@ -55,7 +56,7 @@ def load_spec_file(path: str | Path) -> tuple[System, LAMSpec]:
     try:
         text = path.read_text()
     except OSError as error:
-        raise ValueError(f"file: cannot read {str(path)!r} ({error.strerror})") from None
+        raise InputError(f"file: cannot read {str(path)!r} ({error.strerror})") from None
     return parse_spec_text(text, fmt="toml" if path.suffix.lower() == ".toml" else "json")
 
 

@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 
+from lamproof.errors import InputError
+
 
 class UsageError(Exception):
     """Bad input or usage: printed as one line, exit code 2."""
@@ -132,7 +134,13 @@ def _cmd_compare(args) -> int:
 
 # -- check (claims) ------------------------------------------------------------------------------
 def _cmd_check(args) -> int:
-    from lamproof.claims import builtin_claims, check_all, load_claims, render_json, render_text
+    from lamproof.claims import (
+        builtin_claims,
+        check_all,
+        load_claims,
+        render_json,
+        render_text,
+    )
 
     if args.builtin == bool(args.file):
         raise UsageError("check: give either a claims file (FILE.py) or --builtin")
@@ -212,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with single_threaded_blas():  # small matrices: BLAS threads only contend (see _blas)
             return args.handler(args)
-    except (UsageError, ValueError) as error:
+    except (UsageError, InputError) as error:
         message = " ".join(str(error).split())
         print(f"lamproof: error: {message}", file=sys.stderr)
         return 2

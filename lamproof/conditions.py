@@ -52,6 +52,7 @@ import scipy.linalg
 
 from lamproof import control
 from lamproof._validation import as_int
+from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import NoClosedForm, Solution, solve
 from lamproof.numeric.linalg import RANK_RTOL, pinv_psd, scale_of
@@ -173,7 +174,7 @@ def _reach(system: System, k: int) -> _Reach:
     factor = _kalman_factor(F, B, k)
     action_factor = _kalman_factor(F, G, k)
     if not _finite(factor, action_factor):
-        raise ValueError(f"closed_loop: F_cl^j G overflows float64 within horizon {k}; rescale the system")
+        raise InputError(f"closed_loop: F_cl^j G overflows float64 within horizon {k}; rescale the system")
     basis, values = _range(factor)
     _, action_values = _range(action_factor)
     e_values = np.linalg.eigvalsh(system.exploration_cov)
@@ -252,7 +253,7 @@ def system_conditions(system: System, horizon: int | str = 1, d_z: int | None = 
     (``ValueError`` naming ``closed_loop`` otherwise). ``d_z`` adds the capacity condition.
     """
     if not isinstance(system, System):
-        raise ValueError(f"system: expected a lamproof System, got {type(system).__name__}")
+        raise InputError(f"system: expected a lamproof System, got {type(system).__name__}")
     out = {"controllable": _controllable(system)}
     if horizon == "infinite":
         W = control.infinite_action_gramian(system)  # ValueError naming closed_loop if unstable
@@ -267,7 +268,7 @@ def system_conditions(system: System, horizon: int | str = 1, d_z: int | None = 
                        int(np.sum(e_values > _RTOL * scale_of(e_values))))
     else:
         if isinstance(horizon, str):
-            raise ValueError(f"horizon: expected a positive integer or 'infinite', got {horizon!r}")
+            raise InputError(f"horizon: expected a positive integer or 'infinite', got {horizon!r}")
         reach = _reach(system, as_int(horizon, "horizon", minimum=1))
     out["excitation"] = _excitation(reach, system.d_a)
     if d_z is not None:
@@ -444,7 +445,7 @@ def _rank_rows(matrix: np.ndarray, scale: float) -> int:
 def capture_conditions(solution: Solution) -> dict[str, Condition]:
     """Every capture condition of a solved LAM (math.md §8), each with a margin and a reason."""
     if not isinstance(solution, Solution):
-        raise ValueError(f"solution: expected a lamproof Solution, got {type(solution).__name__}")
+        raise InputError(f"solution: expected a lamproof Solution, got {type(solution).__name__}")
     system, spec = solution.system, solution.spec
     reach = _reach(system, spec.horizon)
     out = {"controllable": _controllable(system), "excitation": _excitation(reach, system.d_a),
@@ -530,9 +531,9 @@ def _bisect(predicate, low: float, high: float) -> float:
 
 def _check_problem(system, spec) -> None:
     if not isinstance(system, System):
-        raise ValueError(f"system: expected a lamproof System, got {type(system).__name__}")
+        raise InputError(f"system: expected a lamproof System, got {type(system).__name__}")
     if not isinstance(spec, LAMSpec):
-        raise ValueError(f"spec: expected a lamproof LAMSpec, got {type(spec).__name__}")
+        raise InputError(f"spec: expected a lamproof LAMSpec, got {type(spec).__name__}")
     spec.check_for(system.d_o)
 
 
@@ -550,7 +551,7 @@ def cleaning_threshold(system: System, spec: LAMSpec) -> Threshold:
         try:
             return bool(_captured(scaled, spec))
         except NoClosedForm:
-            raise ValueError("spec: this system and LAM have no closed form; thresholds need one") from None
+            raise InputError("spec: this system and LAM have no closed form; thresholds need one") from None
 
     now = captured(1.0)
     if not np.any(system.noise_cov) and not np.any(system.noise_mean):
@@ -580,7 +581,7 @@ def action_weight_threshold(system: System, spec: LAMSpec) -> Threshold:
         try:
             return bool(_captured(system, LAMSpec(**{**spec.to_dict(), "action_loss_weight": weight})))
         except NoClosedForm:
-            raise ValueError("spec: an action head has no closed form for this system "
+            raise InputError("spec: an action head has no closed form for this system "
                              "(E[a oᵀ] ≠ 0 or a fixed/tied variant)") from None
 
     weight = spec.action_loss_weight

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.linalg
 
 from lamproof._validation import as_covariance, as_int, as_matrix, as_real
+from lamproof.errors import InputError
 from lamproof.systems import System, psd_sqrt
 
 __all__ = [
@@ -77,9 +78,9 @@ _EPS = np.finfo(np.float64).eps
 def _square(value, name: str = "dynamics") -> np.ndarray:
     F = as_matrix(value, name, (None, None))
     if F.shape[0] != F.shape[1]:
-        raise ValueError(f"{name}: must be square, got shape {F.shape}")
+        raise InputError(f"{name}: must be square, got shape {F.shape}")
     if F.shape[0] < 1:
-        raise ValueError(f"{name}: must have at least one row, got shape {F.shape}")
+        raise InputError(f"{name}: must have at least one row, got shape {F.shape}")
     return F
 
 
@@ -88,9 +89,9 @@ def _pair(F, B) -> tuple[np.ndarray, np.ndarray]:
     n = F.shape[0]
     B = as_matrix(B, "input_matrix", (None, None))
     if B.shape[0] != n:
-        raise ValueError(f"input_matrix: must have {n} rows like dynamics, got shape {B.shape}")
+        raise InputError(f"input_matrix: must have {n} rows like dynamics, got shape {B.shape}")
     if B.shape[1] < 1:
-        raise ValueError(f"input_matrix: must have at least one column, got shape {B.shape}")
+        raise InputError(f"input_matrix: must have at least one column, got shape {B.shape}")
     return F, B
 
 
@@ -128,7 +129,7 @@ def kalman_matrix(dynamics, input_matrix, steps: int | None = None) -> np.ndarra
 def _finite_kalman(F: np.ndarray, B: np.ndarray, steps: int) -> np.ndarray:
     matrix = np.hstack(_krylov_blocks(F, B, steps))
     if not np.all(np.isfinite(matrix)):
-        raise ValueError(f"dynamics: F^j B overflows float64 within {steps} steps; rescale the system")
+        raise InputError(f"dynamics: F^j B overflows float64 within {steps} steps; rescale the system")
     return matrix
 
 
@@ -267,7 +268,7 @@ def spectral_radius(dynamics) -> float:
 def _stable(F: np.ndarray, name: str) -> None:
     radius = float(np.max(np.abs(np.linalg.eigvals(F))))
     if radius >= 1.0 - STABILITY_MARGIN:
-        raise ValueError(
+        raise InputError(
             f"{name}: spectral radius {radius:.6g} >= 1, unstable: no infinite-horizon Gramian "
             f"(Σ_j F^j Q F^jᵀ diverges); use a finite horizon"
         )
@@ -288,7 +289,7 @@ def infinite_gramian(dynamics, input_cov, *, name: str = "dynamics") -> np.ndarr
 # -- the System's pair -------------------------------------------------------------------------
 def _system(system) -> System:
     if not isinstance(system, System):
-        raise ValueError(f"system: expected a lamproof System, got {type(system).__name__}")
+        raise InputError(f"system: expected a lamproof System, got {type(system).__name__}")
     return system
 
 
@@ -338,25 +339,25 @@ def _exact_entry(value, name: str) -> sympy.Rational:
     import sympy
 
     if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected numbers, got a boolean")
+        raise InputError(f"{name}: expected numbers, got a boolean")
     if isinstance(value, (numbers.Integral, Fraction)):
         return sympy.Rational(value)
     if isinstance(value, (float, np.floating)):
         if not np.isfinite(value):
-            raise ValueError(f"{name}: contains NaN or infinite entries")
+            raise InputError(f"{name}: contains NaN or infinite entries")
         return sympy.Rational(float(value))      # the float's exact binary value, no rounding
     try:
         entry = sympy.sympify(value, strict=True)
     except (sympy.SympifyError, TypeError):
-        raise ValueError(f"{name}: entry {value!r} is not a number") from None
+        raise InputError(f"{name}: entry {value!r} is not a number") from None
     if isinstance(entry, sympy.Float):
         if not entry.is_finite:
-            raise ValueError(f"{name}: contains NaN or infinite entries")
+            raise InputError(f"{name}: contains NaN or infinite entries")
         return sympy.Rational(entry)
     if entry is sympy.nan or entry.has(sympy.oo, sympy.zoo, -sympy.oo, sympy.nan):
-        raise ValueError(f"{name}: contains NaN or infinite entries")
+        raise InputError(f"{name}: contains NaN or infinite entries")
     if not entry.is_Rational:
-        raise ValueError(f"{name}: entry {entry} is not rational (exact routines need rationals)")
+        raise InputError(f"{name}: entry {entry} is not rational (exact routines need rationals)")
     return entry
 
 
@@ -365,18 +366,18 @@ def exact_matrix(value, name: str, shape: tuple[int | None, int | None] = (None,
     import sympy
 
     if isinstance(value, str):
-        raise ValueError(f"{name}: expected a matrix, got the string {value!r}")
+        raise InputError(f"{name}: expected a matrix, got the string {value!r}")
     if isinstance(value, sympy.MatrixBase):
         rows = value.tolist()
     else:
         array = np.asarray(value, dtype=object)
         if array.ndim != 2:
-            raise ValueError(f"{name}: expected a matrix, got an array of shape {array.shape}")
+            raise InputError(f"{name}: expected a matrix, got an array of shape {array.shape}")
         rows = array.tolist()
     matrix = sympy.Matrix([[_exact_entry(v, name) for v in row] for row in rows]) if rows else sympy.zeros(0, 0)
     for want, got in zip(shape, matrix.shape):
         if want is not None and want != got:
-            raise ValueError(f"{name}: expected shape {tuple('any' if s is None else s for s in shape)}, "
+            raise InputError(f"{name}: expected shape {tuple('any' if s is None else s for s in shape)}, "
                              f"got {matrix.shape}")
     return matrix
 
@@ -384,7 +385,7 @@ def exact_matrix(value, name: str, shape: tuple[int | None, int | None] = (None,
 def _exact_square(value, name: str = "dynamics") -> sympy.Matrix:
     F = exact_matrix(value, name)
     if F.rows != F.cols or F.rows < 1:
-        raise ValueError(f"{name}: must be square with at least one row, got shape {F.shape}")
+        raise InputError(f"{name}: must be square with at least one row, got shape {F.shape}")
     return F
 
 
@@ -394,9 +395,9 @@ def _exact_pair(F, B) -> StateSpace:
     F = _exact_square(F)
     B = exact_matrix(B, "input_matrix")
     if B.rows != F.rows:
-        raise ValueError(f"input_matrix: must have {F.rows} rows like dynamics, got shape {B.shape}")
+        raise InputError(f"input_matrix: must have {F.rows} rows like dynamics, got shape {B.shape}")
     if B.cols < 1:
-        raise ValueError(f"input_matrix: must have at least one column, got shape {B.shape}")
+        raise InputError(f"input_matrix: must have at least one column, got shape {B.shape}")
     return StateSpace(F, B)
 
 
@@ -441,9 +442,9 @@ def exact_gramian(dynamics, input_cov, steps: int) -> sympy.Matrix:
     F = _exact_square(dynamics)
     Q = exact_matrix(input_cov, "input_cov", (F.rows, F.rows))
     if Q != Q.T:
-        raise ValueError("input_cov: covariance is not symmetric")
+        raise InputError("input_cov: covariance is not symmetric")
     if not Q.is_positive_semidefinite:
-        raise ValueError("input_cov: covariance is not positive semi-definite")
+        raise InputError("input_cov: covariance is not positive semi-definite")
     k = as_int(steps, "steps", minimum=1)
     total, term = sympy.zeros(F.rows, F.rows), Q
     for j in range(k):

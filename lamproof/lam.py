@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Mapping
 
 from lamproof._validation import as_choice, as_int, as_real
+from lamproof.errors import InputError
 
 FDM_OBS_PATHS = ("learned", "identity")
 IDM_KINDS = ("free", "tied")
@@ -50,23 +51,23 @@ class LAMSpec:
     def check_for(self, d_o: int) -> "LAMSpec":
         """Refuse a latent larger than the observation: ``d_z`` must lie in ``[1, d_o]``."""
         if self.d_z > d_o:
-            raise ValueError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {self.d_z}")
+            raise InputError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {self.d_z}")
         return self
 
     @classmethod
     def from_dict(cls, table: Mapping, prefix: str = "lam.") -> "LAMSpec":
         if not isinstance(table, Mapping):
-            raise ValueError(f"{prefix.rstrip('.')}: expected a table of fields")
+            raise InputError(f"{prefix.rstrip('.')}: expected a table of fields")
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(table) - set(known))
         if unknown:
-            raise ValueError(f"{prefix}{unknown[0]}: unknown field (known: {', '.join(known)})")
+            raise InputError(f"{prefix}{unknown[0]}: unknown field (known: {', '.join(known)})")
         if "d_z" not in table:
-            raise ValueError(f"{prefix}d_z: required field is missing")
+            raise InputError(f"{prefix}d_z: required field is missing")
         try:
             return cls(**table)
-        except ValueError as error:
-            raise ValueError(f"{prefix}{error}") from None
+        except InputError as error:
+            raise InputError(f"{prefix}{error}") from None
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

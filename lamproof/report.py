@@ -12,6 +12,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from lamproof.errors import InputError
+
 
 class CompileError(RuntimeError):
     """pdflatex ran and failed; the message holds the end of its transcript."""
@@ -20,7 +22,7 @@ class CompileError(RuntimeError):
 def studies_section(folder: Path, out_dir: Path) -> str:
     """LaTeX for a ``reproduce --out`` folder: its ``*.tex`` tables inlined, its figures included."""
     if not folder.is_dir():
-        raise ValueError(f"--studies: {str(folder)!r} is not a directory")
+        raise InputError(f"--studies: {str(folder)!r} is not a directory")
     parts = ["\\clearpage\n\\section{Simulation studies}\n"]
     for table in sorted(folder.rglob("*.tex")):
         parts.append(f"\\subsection*{{{table.stem.replace('_', ' ')}}}\n{table.read_text(encoding='utf-8')}\n")
@@ -38,21 +40,21 @@ def write_report(out: str | Path, *, studies: str | Path | None = None) -> Path:
 
     out = Path(out)
     if out.suffix != ".tex":
-        raise ValueError(f"--out: expected a .tex file name, got {str(out)!r}")
+        raise InputError(f"--out: expected a .tex file name, got {str(out)!r}")
     if not out.parent.is_dir():
-        raise ValueError(f"--out: directory {str(out.parent)!r} does not exist")
+        raise InputError(f"--out: directory {str(out.parent)!r} does not exist")
     extra = studies_section(Path(studies), out.parent) if studies else ""
     try:
         out.write_text(derivations.document(extra=extra), encoding="utf-8")
     except OSError as error:
-        raise ValueError(f"--out: cannot write {str(out)!r} ({error.strerror or error})") from None
+        raise InputError(f"--out: cannot write {str(out)!r} ({error.strerror or error})") from None
     return out
 
 
 def compile_pdf(tex: Path) -> Path:
     """Run pdflatex twice (for references) in a scratch directory; the PDF lands beside ``tex``."""
     if shutil.which("pdflatex") is None:
-        raise ValueError("--pdf: pdflatex is not installed")
+        raise InputError("--pdf: pdflatex is not installed")
     with tempfile.TemporaryDirectory() as build:
         for _ in range(2):
             run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",

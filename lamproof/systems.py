@@ -18,7 +18,15 @@ from typing import Mapping
 import numpy as np
 from scipy.linalg import block_diag
 
-from lamproof._validation import as_choice, as_covariance, as_int, as_matrix, as_real, as_vector
+from lamproof._validation import (
+    as_choice,
+    as_covariance,
+    as_int,
+    as_matrix,
+    as_real,
+    as_vector,
+)
+from lamproof.errors import InputError
 
 NOISE_DISTRIBUTIONS = ("gaussian", "uniform")
 
@@ -35,7 +43,7 @@ def _identity_or(value, name: str, size: int, *, covariance: bool) -> np.ndarray
     if value is None or (isinstance(value, str) and value == "identity"):
         return np.eye(size)
     if isinstance(value, str):
-        raise ValueError(f"{name}: the only string accepted is 'identity', got {value!r}")
+        raise InputError(f"{name}: the only string accepted is 'identity', got {value!r}")
     if covariance:
         return as_covariance(value, name, size)
     return as_matrix(value, name, (size, size))
@@ -72,7 +80,7 @@ class System:
         G = as_matrix(action_matrix, "action_matrix", (None, None))
         d_o, d_a = G.shape
         if d_o < 1 or d_a < 1:
-            raise ValueError(f"action_matrix: needs at least one row and one column, got shape {G.shape}")
+            raise InputError(f"action_matrix: needs at least one row and one column, got shape {G.shape}")
         self.action_matrix = G
         self.obs_mean = np.zeros(d_o) if obs_mean is None else as_vector(obs_mean, "obs_mean", d_o)
         self.obs_cov = _identity_or(obs_cov, "obs_cov", d_o, covariance=True)
@@ -125,17 +133,17 @@ class System:
     def from_dict(cls, table: Mapping, prefix: str = "system.") -> "System":
         """Build from a solve file's ``system`` table; unknown keys and bad values name the field."""
         if not isinstance(table, Mapping):
-            raise ValueError(f"{prefix.rstrip('.')}: expected a table of fields")
+            raise InputError(f"{prefix.rstrip('.')}: expected a table of fields")
         unknown = sorted(set(table) - set(SYSTEM_FIELDS))
         if unknown:
-            raise ValueError(f"{prefix}{unknown[0]}: unknown field (known: {', '.join(SYSTEM_FIELDS)})")
+            raise InputError(f"{prefix}{unknown[0]}: unknown field (known: {', '.join(SYSTEM_FIELDS)})")
         if "action_matrix" not in table:
-            raise ValueError(f"{prefix}action_matrix: required field is missing")
+            raise InputError(f"{prefix}action_matrix: required field is missing")
         kwargs = dict(table)
         try:
             return cls(kwargs.pop("action_matrix"), **kwargs)
-        except ValueError as error:
-            raise ValueError(f"{prefix}{error}") from None
+        except InputError as error:
+            raise InputError(f"{prefix}{error}") from None
 
     def __repr__(self) -> str:
         return f"System(d_o={self.d_o}, d_a={self.d_a}, noise={self.noise_distribution})"
@@ -289,7 +297,7 @@ class Transition:
         if isinstance(variable, tuple) and all(isinstance(v, str) for v in variable):
             for name in variable:
                 if name not in self._segments:
-                    raise ValueError(f"variable: unknown name {name!r} (known: {', '.join(VARIABLES)})")
+                    raise InputError(f"variable: unknown name {name!r} (known: {', '.join(VARIABLES)})")
             return variable
         return None
 

@@ -8,7 +8,16 @@
 """
 
 from lamproof.claims.core import (
-    TOLERANCE, Claim, ClaimResult, Counterexample, as_claim, assert_close, check, check_all, claim, describe,
+    TOLERANCE,
+    Claim,
+    ClaimResult,
+    Counterexample,
+    as_claim,
+    assert_close,
+    check,
+    check_all,
+    claim,
+    describe,
 )
 from lamproof.claims.files import load_claims
 from lamproof.claims.report import render_json, render_text

@@ -33,6 +33,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException, InvalidArgument, Unsatisfiable
 
+from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.systems import System
@@ -96,7 +97,7 @@ def claim(function=None, *, systems=None, specs=None, expect: str = "true", name
     function's docstring, ``name`` to its name.
     """
     if expect not in EXPECTATIONS:
-        raise ValueError(f"expect: must be 'true' or 'false', got {expect!r}")
+        raise InputError(f"expect: must be 'true' or 'false', got {expect!r}")
     if systems is not None and not isinstance(systems, st.SearchStrategy):
         raise InvalidArgument(f"systems={systems!r} must be a Hypothesis strategy of Systems")
     if specs is not None and not (isinstance(specs, st.SearchStrategy) or callable(specs)):
@@ -310,7 +311,9 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
     )(hypothesis_seed(seed)(given(strategy)(run)))
 
     verdict, counterexample, error_text, trace = "holds", None, None, None
-    from hypothesis.internal.conjecture import engine  # the shrink time limit lives here
+    from hypothesis.internal.conjecture import (
+        engine,  # the shrink time limit lives here
+    )
 
     saved_limit = getattr(engine, "MAX_SHRINKING_SECONDS", None)
     try:

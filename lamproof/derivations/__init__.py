@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 
 from lamproof.derivations._framework import VerificationReport
+from lamproof.errors import InputError
 
 MODULES = {
     "D1": "d1_pca",
@@ -47,13 +48,13 @@ __all__ = ["NAMES", "MODULES", "VerificationReport", "get", "resolve", "verify",
 def resolve(name: str) -> str:
     """The canonical name (``D1`` …) of a derivation given as ``D1``, ``d1``, its slug or module."""
     if not isinstance(name, str):
-        raise ValueError(f"name: expected a derivation name, got {name!r}")
+        raise InputError(f"name: expected a derivation name, got {name!r}")
     key = name.strip()
     for canonical, module in MODULES.items():
         slug = module.split("_", 1)[1]
         if key.upper() == canonical or key.lower() in (module, slug):
             return canonical
-    raise ValueError(f"name: unknown derivation {name!r} (known: {', '.join(NAMES)})")
+    raise InputError(f"name: unknown derivation {name!r} (known: {', '.join(NAMES)})")
 
 
 def get(name: str) -> ModuleType:
@@ -64,7 +65,7 @@ def verify(names=None, *, examples: int | None = None, seed: int = 0, exact: boo
     """Run the checks of the named derivations (all by default), in order."""
     chosen = [resolve(n) for n in names] if names else list(NAMES)
     if examples is not None and (isinstance(examples, bool) or not isinstance(examples, int) or examples < 1):
-        raise ValueError(f"examples: expected a positive integer, got {examples!r}")
+        raise InputError(f"examples: expected a positive integer, got {examples!r}")
     return [get(n).verify(examples=examples, seed=seed, exact=exact) for n in chosen]
 
 

@@ -20,6 +20,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from lamproof.errors import InputError
+
 #: Failures kept in a report (the count is always exact).
 MAX_FAILURES_SHOWN = 10
 
@@ -153,7 +155,7 @@ def run_examples(strategy, body: Callable, *, examples: int, seed: int, checker:
     exception inside ``body`` is recorded as a failure of the check ``"runs"``.
     """
     if not isinstance(examples, int) or examples < 1:
-        raise ValueError(f"examples: expected a positive integer, got {examples!r}")
+        raise InputError(f"examples: expected a positive integer, got {examples!r}")
 
     def guarded(case):
         checker.examples += 1

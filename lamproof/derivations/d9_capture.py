@@ -37,7 +37,12 @@ import sympy
 from hypothesis import strategies as st
 
 from lamproof import control
-from lamproof.conditions import capture_conditions, cleaning_threshold, family_action_captured, family_thresholds
+from lamproof.conditions import (
+    capture_conditions,
+    cleaning_threshold,
+    family_action_captured,
+    family_thresholds,
+)
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec

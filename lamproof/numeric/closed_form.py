@@ -20,8 +20,16 @@ from typing import Callable
 
 import numpy as np
 
+from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
-from lamproof.numeric.linalg import RANK_RTOL, TopEigenspace, orthonormal_basis, pinv_psd, scale_of, top_eigenspace
+from lamproof.numeric.linalg import (
+    RANK_RTOL,
+    TopEigenspace,
+    orthonormal_basis,
+    pinv_psd,
+    scale_of,
+    top_eigenspace,
+)
 from lamproof.numeric.objective import OBSERVED, LAMParameters, ObjectiveValue
 from lamproof.systems import System, Transition
 
@@ -111,9 +119,9 @@ class Solution:
 def solve(system: System, spec: LAMSpec, *, allow_numeric: bool = True, seed: int = 0) -> Solution:
     """The optimal LAM: in closed form where one exists, else by the population minimizer."""
     if not isinstance(system, System):
-        raise ValueError("system: expected a lamproof System")
+        raise InputError("system: expected a lamproof System")
     if not isinstance(spec, LAMSpec):
-        raise ValueError("spec: expected a lamproof LAMSpec")
+        raise InputError("spec: expected a lamproof LAMSpec")
     spec.check_for(system.d_o)
     transition = system.transition(spec.horizon)
     try:

@@ -30,8 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
+from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
-from lamproof.numeric.objective import LAMParameters, ObjectiveValue, population_objective
+from lamproof.numeric.objective import (
+    LAMParameters,
+    ObjectiveValue,
+    population_objective,
+)
 from lamproof.systems import Transition
 
 #: L-BFGS-B settings: tight enough that independent starts agree to ~1e-9 relative.
@@ -68,7 +73,7 @@ class _Problem:
     def __init__(self, transition: Transition, spec: LAMSpec):
         d_o = transition.system.d_o
         if spec.d_z > d_o:
-            raise ValueError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {spec.d_z}")
+            raise InputError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {spec.d_z}")
         self.d_o, self.d_z = d_o, spec.d_z
         self.learn_A = spec.fdm_obs_path == "learned"
         self.tied = spec.idm == "tied"

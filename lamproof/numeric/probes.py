@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 
+from lamproof.errors import InputError
 from lamproof.numeric.closed_form import FeatureFamily, Solution
 from lamproof.numeric.linalg import RANK_RTOL, pinv_psd, scale_of, whitener
 from lamproof.numeric.objective import OBSERVED, LAMParameters
@@ -119,7 +120,7 @@ def probe_errors(features: np.ndarray, fit: Transition, score: Transition | None
 def probe_error(features: np.ndarray, target: str, fit: Transition, score: Transition | None = None) -> float | None:
     """:func:`probe_errors` for one target."""
     if target not in TARGETS:
-        raise ValueError(f"target: must be one of {', '.join(TARGETS)}, got {target!r}")
+        raise InputError(f"target: must be one of {', '.join(TARGETS)}, got {target!r}")
     return probe_errors(features, fit, score, targets=(target,))[target]
 
 
@@ -201,9 +202,9 @@ def _features(params: LAMParameters, representation: str) -> np.ndarray:
 
 def _check(target: str, representation: str) -> None:
     if target not in TARGETS:
-        raise ValueError(f"target: must be one of {', '.join(TARGETS)}, got {target!r}")
+        raise InputError(f"target: must be one of {', '.join(TARGETS)}, got {target!r}")
     if representation not in REPRESENTATIONS:
-        raise ValueError(f"representation: must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
+        raise InputError(f"representation: must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
 
 
 def probe_family(solution: Solution, representation: str, *, fit: Transition | None = None,

@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from lamproof.errors import InputError
 from lamproof.lam import LAMSpec, effective_action_weight
 from lamproof.numeric.objective import LAMParameters
 from lamproof.systems import System
@@ -63,9 +64,9 @@ class Trainer:
         self.labeled_fraction = None if labeled_fraction is None else float(labeled_fraction)
         self.sample_block = int(sample_block)
         if self.batch_size < 1 or self.sample_block < 1:
-            raise ValueError("batch_size: must be at least 1")
+            raise InputError("batch_size: must be at least 1")
         if self.labeled_fraction is not None and not 0.0 <= self.labeled_fraction <= 1.0:
-            raise ValueError(f"labeled_fraction: must be in [0, 1], got {labeled_fraction}")
+            raise InputError(f"labeled_fraction: must be in [0, 1], got {labeled_fraction}")
         self.transition = system.transition(spec.horizon)
         self.rng = np.random.default_rng(seed)
         self.step_count = 0
@@ -307,7 +308,7 @@ class Trainer:
         trainer = cls(system, spec, seed=0, **config)
         theta = np.asarray(state["theta"], dtype=np.float64)
         if theta.shape != trainer.theta.shape:
-            raise ValueError(f"state: {theta.size} parameters do not fit this system and spec ({trainer.size})")
+            raise InputError(f"state: {theta.size} parameters do not fit this system and spec ({trainer.size})")
         trainer.theta[...] = theta
         trainer.adam_m[...] = state["adam_m"]
         trainer.adam_v[...] = state["adam_v"]

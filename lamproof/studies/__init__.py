@@ -13,7 +13,15 @@
 - :mod:`.compare` — a reproduction against a CSV in the authors' format.
 """
 
-from lamproof.studies.definitions import CONFIG_COLUMNS, STUDIES, STUDY_NAMES, Config, Study, get_study, select
+from lamproof.studies.definitions import (
+    CONFIG_COLUMNS,
+    STUDIES,
+    STUDY_NAMES,
+    Config,
+    Study,
+    get_study,
+    select,
+)
 from lamproof.studies.evaluate import closed_form_row, score_parameters
 
 # The runner and the comparison need pandas; worker processes import only what they evaluate

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lamproof.errors import InputError
 from lamproof.studies.definitions import CONFIG_COLUMNS
 
 #: Columns that describe a run rather than measure it.
@@ -31,9 +32,9 @@ def read_table(path: str | Path, name: str) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path)
     except FileNotFoundError:
-        raise ValueError(f"{name}: no such file {str(path)!r}") from None
+        raise InputError(f"{name}: no such file {str(path)!r}") from None
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise ValueError(f"{name}: cannot read {str(path)!r} as CSV ({type(error).__name__})") from None
+        raise InputError(f"{name}: cannot read {str(path)!r} as CSV ({type(error).__name__})") from None
     return frame
 
 
@@ -41,14 +42,14 @@ def compare_tables(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[pd.DataFra
     """Per shared numeric column: matched rows, mean and max |ours − theirs|, and in-range counts."""
     keys = [c for c in CONFIG_COLUMNS if c in ours.columns and c in theirs.columns]
     if not keys:
-        raise ValueError("theirs: no configuration column in common with ours "
+        raise InputError("theirs: no configuration column in common with ours "
                          f"(expected some of {', '.join(CONFIG_COLUMNS)})")
     left, right = ours.copy(), theirs.copy()
     for frame in (left, right):
         for key in keys:
             frame[key] = pd.to_numeric(frame[key], errors="coerce").round(MATCH_DECIMALS)
     if left.duplicated(keys).any():
-        raise ValueError(f"ours: configurations repeat on {', '.join(keys)}; cannot match rows")
+        raise InputError(f"ours: configurations repeat on {', '.join(keys)}; cannot match rows")
     merged = right.merge(left, on=keys, how="inner", suffixes=("_theirs", "_ours"))
     skip = set(keys) | set(METADATA_COLUMNS)
     shared = [c for c in theirs.columns if c in ours.columns and c not in skip

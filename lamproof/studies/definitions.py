@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Mapping
 
+from lamproof.errors import InputError
 from lamproof.lam import LAMSpec, effective_action_weight
 from lamproof.systems import System, paper_system
 
@@ -118,7 +119,7 @@ class Study:
         """The same protocol on other axes (e.g. a reduced sweep for a quick check)."""
         unknown = sorted(set(axes) - set(self.axes))
         if unknown:
-            raise ValueError(f"{unknown[0]}: not an axis of study {self.name} (axes: {', '.join(self.axes)})")
+            raise InputError(f"{unknown[0]}: not an axis of study {self.name} (axes: {', '.join(self.axes)})")
         merged = dict(self.axes)
         for name, values in axes.items():
             merged[name] = tuple(values) if isinstance(values, (list, tuple, range)) else (values,)
@@ -238,7 +239,7 @@ def get_study(name: str) -> Study:
     """The study called ``name`` (``4.1 4.2 4.3 5 6 7``); a leading ``§``/``sec`` is accepted."""
     key = str(name).strip().removeprefix("§").removeprefix("sec").replace("_", ".")
     if key not in STUDIES:
-        raise ValueError(f"study: unknown study {name!r} (known: {', '.join(STUDY_NAMES)}, all)")
+        raise InputError(f"study: unknown study {name!r} (known: {', '.join(STUDY_NAMES)}, all)")
     return STUDIES[key]
 
 

@@ -28,8 +28,9 @@ from typing import Callable, TextIO
 import numpy as np
 import pandas as pd
 
-from lamproof.studies import outputs
 from lamproof._blas import single_threaded_blas
+from lamproof.errors import InputError
+from lamproof.studies import outputs
 from lamproof.studies.definitions import Config, Study, select
 from lamproof.studies.evaluate import closed_form_task, result_columns, score_parameters
 
@@ -174,7 +175,7 @@ def _load_trainer():
     try:
         from lamproof.numeric.trainer import Trainer
     except ImportError:
-        raise ValueError("mode: trained mode needs lamproof.numeric.trainer, which is not available") from None
+        raise InputError("mode: trained mode needs lamproof.numeric.trainer, which is not available") from None
     return Trainer
 
 
@@ -298,7 +299,7 @@ def prepare_out_dir(out_dir: Path) -> Path:
         probe_file.unlink()
     except OSError as error:
         reason = error.strerror or type(error).__name__
-        raise ValueError(f"--out: cannot write to {str(out_dir)!r} ({reason})") from None
+        raise InputError(f"--out: cannot write to {str(out_dir)!r} ({reason})") from None
     return out_dir
 
 
@@ -363,7 +364,7 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
     stream = sys.stderr if stream is None else stream
     studies = select(study)
     if mode not in MODES:
-        raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
+        raise InputError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     modes = ["closed-form", "trained"] if mode == "both" else [mode]
     notices = []
     if plot and not outputs.have_matplotlib():
@@ -375,7 +376,7 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
             for m in modes:
                 for path in output_paths(s, m, out_dir, plot=plot).values():
                     if path.exists():
-                        raise ValueError(f"--out: {str(path)!r} exists (use --force to overwrite)")
+                        raise InputError(f"--out: {str(path)!r} exists (use --force to overwrite)")
     if "trained" in modes:
         _load_trainer()
     for notice in notices:

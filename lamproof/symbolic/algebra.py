@@ -20,7 +20,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sympy
-from sympy import Add, Identity, Inverse, MatAdd, MatMul, MatrixSymbol, Mul, Trace, Transpose, ZeroMatrix
+from sympy import (
+    Add,
+    Identity,
+    Inverse,
+    MatAdd,
+    MatMul,
+    MatrixSymbol,
+    Mul,
+    Trace,
+    Transpose,
+    ZeroMatrix,
+)
+
+from lamproof.errors import InputError
 
 Atom = sympy.Basic
 Factors = tuple
@@ -100,7 +113,7 @@ def _atoms_of(matrices: list) -> list:
         if isinstance(m, MatMul):  # nested products after doit()
             c, inner = m.as_coeff_matrices()
             if c != 1:
-                raise ValueError(f"expression: unexpected scalar inside a product: {m}")
+                raise InputError(f"expression: unexpected scalar inside a product: {m}")
             out.extend(_atoms_of(list(inner)))
             continue
         if isinstance(m, Transpose) and isinstance(m.arg, MatMul):
@@ -109,7 +122,7 @@ def _atoms_of(matrices: list) -> list:
         if isinstance(m, (MatrixSymbol, Transpose, Inverse)):
             out.append(m)
             continue
-        raise ValueError(f"expression: cannot put {type(m).__name__} {m} into normal form")
+        raise InputError(f"expression: cannot put {type(m).__name__} {m} into normal form")
     return out
 
 
@@ -181,7 +194,7 @@ def trace_terms(expr, rules: Rules = NO_RULES) -> dict[Factors, sympy.Expr]:
             out[()] = out.get((), sympy.Integer(0)) + coeff
             continue
         if len(traces) != 1:
-            raise ValueError(f"expression: products of traces are not supported: {term}")
+            raise InputError(f"expression: products of traces are not supported: {term}")
         inner = terms(traces[0].arg, rules)
         for factors, c in inner.items():
             if not factors:  # trace of an identity block

@@ -16,6 +16,7 @@ import numpy as np
 import sympy
 from sympy import Matrix, Rational, eye, zeros
 
+from lamproof.errors import InputError
 from lamproof.systems import System
 
 
@@ -23,7 +24,7 @@ def _as_exact_matrix(value, name: str) -> Matrix:
     m = Matrix(value)
     for entry in m:
         if not (entry.is_Rational):
-            raise ValueError(f"{name}: entries must be rational, got {entry}")
+            raise InputError(f"{name}: entries must be rational, got {entry}")
     return m
 
 
@@ -31,9 +32,9 @@ def cayley(skew) -> Matrix:
     """The rational orthogonal matrix ``(I − K)(I + K)⁻¹`` of a rational skew-symmetric ``K``."""
     K = _as_exact_matrix(skew, "skew")
     if K.rows != K.cols:
-        raise ValueError(f"skew: expected a square matrix, got shape {K.shape}")
+        raise InputError(f"skew: expected a square matrix, got shape {K.shape}")
     if K.T != -K:
-        raise ValueError("skew: matrix is not skew-symmetric (Kᵀ ≠ −K)")
+        raise InputError("skew: matrix is not skew-symmetric (Kᵀ ≠ −K)")
     identity = eye(K.rows)
     return (identity - K) * (identity + K).inv()
 
@@ -51,7 +52,7 @@ def random_skew(n: int, rng: np.random.Generator, scale: int = 3) -> Matrix:
 def rational_orthogonal(n: int, rng: np.random.Generator) -> Matrix:
     """A random ``n × n`` rational orthogonal matrix (Cayley transform of a random skew matrix)."""
     if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: expected a positive integer, got {n!r}")
+        raise InputError(f"n: expected a positive integer, got {n!r}")
     return cayley(random_skew(n, rng))
 
 
@@ -80,23 +81,23 @@ class ExactSystem:
         def square(value, name, size, default):
             M = default if value is None else _as_exact_matrix(value, name)
             if M.shape != (size, size):
-                raise ValueError(f"{name}: expected shape ({size}, {size}), got {M.shape}")
+                raise InputError(f"{name}: expected shape ({size}, {size}), got {M.shape}")
             return M
         F = square(F, "F", n, eye(n))
         K = zeros(m, n) if K is None else _as_exact_matrix(K, "K")
         if K.shape != (m, n):
-            raise ValueError(f"K: expected shape ({m}, {n}), got {K.shape}")
+            raise InputError(f"K: expected shape ({m}, {n}), got {K.shape}")
         Sigma_o = square(Sigma_o, "Sigma_o", n, eye(n))
         Sigma_e = square(Sigma_e, "Sigma_e", m, eye(m))
         Sigma_n = square(Sigma_n, "Sigma_n", n, zeros(n, n))
         for name, S in (("Sigma_o", Sigma_o), ("Sigma_e", Sigma_e), ("Sigma_n", Sigma_n)):
             if S.T != S:
-                raise ValueError(f"{name}: covariance is not symmetric")
+                raise InputError(f"{name}: covariance is not symmetric")
         mu_o = zeros(n, 1) if mu_o is None else _as_exact_matrix(mu_o, "mu_o")
         mu_n = zeros(n, 1) if mu_n is None else _as_exact_matrix(mu_n, "mu_n")
         for name, mu in (("mu_o", mu_o), ("mu_n", mu_n)):
             if mu.shape != (n, 1):
-                raise ValueError(f"{name}: expected a column of length {n}, got shape {mu.shape}")
+                raise InputError(f"{name}: expected a column of length {n}, got shape {mu.shape}")
         return cls(G, F, K, Sigma_o, Sigma_e, Sigma_n, mu_o, mu_n)
 
     @property
@@ -168,7 +169,7 @@ def exact_innovation(system: ExactSystem, fdm_obs_path: str = "learned") -> tupl
 def exact_spectrum(S: Matrix) -> list:
     """Eigenvalues of a symmetric rational matrix, descending, with multiplicity (exact)."""
     if S.rows != S.cols:
-        raise ValueError(f"S: expected a square matrix, got shape {S.shape}")
+        raise InputError(f"S: expected a square matrix, got shape {S.shape}")
     values = []
     for value, mult in S.eigenvals().items():
         values.extend([sympy.nsimplify(value)] * mult)
@@ -183,9 +184,9 @@ def exact_top_space(S: Matrix, d: int) -> Matrix:
     """
     spectrum = exact_spectrum(S)
     if not isinstance(d, int) or not 1 <= d <= S.rows:
-        raise ValueError(f"d: must be an integer in [1, {S.rows}], got {d!r}")
+        raise InputError(f"d: must be an integer in [1, {S.rows}], got {d!r}")
     if d < len(spectrum) and spectrum[d - 1] == spectrum[d] and spectrum[d - 1] != 0:
-        raise ValueError(f"d: eigenvalue tie at {d} ({spectrum[d - 1]}): the top space is not unique")
+        raise InputError(f"d: eigenvalue tie at {d} ({spectrum[d - 1]}): the top space is not unique")
     columns = []
     for value in sorted(set(v for v in spectrum[:d] if v != 0), key=lambda v: -float(v)):
         columns.extend((S - value * eye(S.rows)).nullspace())
@@ -206,7 +207,7 @@ def exact_canonical(system: ExactSystem, V: Matrix, d_z: int, fdm_obs_path: str 
     L, _ = exact_innovation(system, fdm_obs_path)
     p = V.cols
     if p > d_z:
-        raise ValueError(f"V: has {p} columns, more than d_z = {d_z}")
+        raise InputError(f"V: has {p} columns, more than d_z = {d_z}")
     B = Matrix.hstack(V, zeros(n, d_z - p)) if p else zeros(n, d_z)
     D = Matrix.vstack((V.T * V).inv() * V.T, zeros(d_z - p, n)) if p else zeros(d_z, n)
     return {"A": L, "B": B, "C": -D * L, "D": D}
@@ -255,7 +256,7 @@ def exact_objective_value(expr, values: dict, dims: dict):
     for symbol, value in values.items():
         want = tuple(int(d.xreplace(concrete)) for d in symbol.shape)
         if tuple(value.shape) != want:
-            raise ValueError(f"{symbol}: expected shape {want}, got {tuple(value.shape)}")
+            raise InputError(f"{symbol}: expected shape {want}, got {tuple(value.shape)}")
         env[symbol] = Matrix(value)
     result = _explicit(expr, env, concrete)
     if isinstance(result, sympy.MatrixBase):
@@ -265,11 +266,19 @@ def exact_objective_value(expr, values: dict, dims: dict):
 
 def _explicit(expr, env: dict, dims: dict):
     """Evaluate a matrix-expression tree with explicit SymPy matrices (exact, no ``doit`` guesswork)."""
-    from sympy.matrices.expressions import (Identity, Inverse, MatAdd, MatMul, MatrixSymbol, Trace,
-                                            Transpose, ZeroMatrix)
+    from sympy.matrices.expressions import (
+        Identity,
+        Inverse,
+        MatAdd,
+        MatMul,
+        MatrixSymbol,
+        Trace,
+        Transpose,
+        ZeroMatrix,
+    )
     if isinstance(expr, MatrixSymbol):
         if expr not in env:
-            raise ValueError(f"values: no matrix given for {expr}")
+            raise InputError(f"values: no matrix given for {expr}")
         return env[expr]
     if isinstance(expr, Identity):
         return eye(int(expr.rows.xreplace(dims)))
@@ -298,4 +307,4 @@ def _explicit(expr, env: dict, dims: dict):
         return _explicit(expr.base, env, dims) ** _explicit(expr.exp, env, dims)
     if isinstance(expr, sympy.Expr):
         return expr.xreplace(dims)
-    raise ValueError(f"expr: cannot evaluate {type(expr).__name__}")
+    raise InputError(f"expr: cannot evaluate {type(expr).__name__}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sympy
 from sympy import Max, Min, Piecewise, Rational, symbols
 
+from lamproof.errors import InputError
+
 sigma, tau, chi, c, rho = symbols("sigma tau chi c rho", nonnegative=True)
 lam = symbols("lambda", nonnegative=True)
 d_o, d_a, d_b, d_z, k_a = symbols("d_o d_a d_b d_z k_a", integer=True, positive=True)
@@ -32,7 +34,7 @@ def block_spectrum(sizes=(2, 2, 1)) -> dict:
     """
     for name, size in zip(("d_a", "d_b", "rest"), sizes):
         if not isinstance(size, int) or size < 1:
-            raise ValueError(f"sizes: {name} must be a positive integer, got {size!r}")
+            raise InputError(f"sizes: {name} must be a positive integer, got {size!r}")
     n_a, n_b, n_r = sizes
     frame_values = [(1 - chi) ** 2] * n_a + [c**2 * sigma**2] * n_b + [0] * n_r
     S_r = sympy.diag(*frame_values) + tau**2 * sympy.eye(n_a + n_b + n_r)
@@ -109,12 +111,12 @@ def policy_transfer_error(dz=d_z):
 def exact_rational(value, name: str) -> sympy.Rational:
     """A float or int as an exact rational (floats by their decimal text, ``0.1 → 1/10``)."""
     if isinstance(value, bool):
-        raise ValueError(f"{name}: expected a number, got {value!r}")
+        raise InputError(f"{name}: expected a number, got {value!r}")
     if isinstance(value, (int, sympy.Integer, sympy.Rational)):
         return sympy.Rational(value)
     if isinstance(value, float):
         return sympy.Rational(repr(value))
-    raise ValueError(f"{name}: expected a number, got {value!r}")
+    raise InputError(f"{name}: expected a number, got {value!r}")
 
 
 __all__ = [

@@ -21,7 +21,14 @@ import sympy
 from sympy import Add, Identity, Inverse, MatrixSymbol, Trace, ZeroMatrix
 from sympy.printing.numpy import NumPyPrinter
 
-from lamproof.symbolic.algebra import Rules, is_zero_matrix, is_zero_scalar, residual_text, split_traces
+from lamproof.errors import InputError
+from lamproof.symbolic.algebra import (
+    Rules,
+    is_zero_matrix,
+    is_zero_scalar,
+    residual_text,
+    split_traces,
+)
 
 #: Dimension symbols.
 d_o, d_z, d_a = sympy.symbols("d_o d_z d_a", integer=True, positive=True)
@@ -73,9 +80,9 @@ def objective(*, fdm_obs_path: str = "learned", idm: str = "free", augmentation:
     adds ``λ E‖a − Hz‖²``.
     """
     if fdm_obs_path not in ("learned", "identity"):
-        raise ValueError(f"fdm_obs_path: must be 'learned' or 'identity', got {fdm_obs_path!r}")
+        raise InputError(f"fdm_obs_path: must be 'learned' or 'identity', got {fdm_obs_path!r}")
     if idm not in ("free", "tied"):
-        raise ValueError(f"idm: must be 'free' or 'tied', got {idm!r}")
+        raise InputError(f"idm: must be 'free' or 'tied', got {idm!r}")
     S = moments(n, m)
     P = parameters(n, k, m)
     I = Identity(n)
@@ -112,14 +119,14 @@ def gradient(expr, X: MatrixSymbol):
     them, so the sum is split here.)
     """
     if not isinstance(X, MatrixSymbol):
-        raise ValueError(f"X: expected a MatrixSymbol, got {type(X).__name__}")
+        raise InputError(f"X: expected a MatrixSymbol, got {type(X).__name__}")
     parts = []
     for term in Add.make_args(expr):
         coeff, traces = split_traces(term)
         if not traces:
             continue
         if len(traces) != 1:
-            raise ValueError(f"expr: products of traces are not supported: {term}")
+            raise InputError(f"expr: products of traces are not supported: {term}")
         if X not in traces[0].arg.atoms(MatrixSymbol):
             continue
         d = traces[0].diff(X)
@@ -205,7 +212,7 @@ def canonical_candidate(obj: Objective, *, family: bool = False) -> Candidate:
     """
     v = obj.variant
     if v["action_head"]:
-        raise ValueError("obj: the action head's optimum is reduced-rank regression (D7), not this candidate")
+        raise InputError("obj: the action head's optimum is reduced-rank regression (D7), not this candidate")
     n, k = obj.free["B"].shape
     X = optimum_symbols(n, k)
     S = obj.moments
@@ -301,7 +308,7 @@ def _check_shape(value, symbol, name: str) -> np.ndarray:
     array = np.asarray(value, dtype=np.float64)
     want = tuple(int(x) for x in symbol.shape)
     if array.shape != want:
-        raise ValueError(f"{name}: expected shape {want}, got {array.shape}")
+        raise InputError(f"{name}: expected shape {want}, got {array.shape}")
     return array
 
 
@@ -315,7 +322,7 @@ def lambdify_matrix(expr, args: list):
     """
     for a in args:
         if not isinstance(a, (MatrixSymbol, sympy.Symbol)):
-            raise ValueError(f"args: expected matrix or scalar symbols, got {type(a).__name__}")
+            raise InputError(f"args: expected matrix or scalar symbols, got {type(a).__name__}")
     renamed = {a: (MatrixSymbol(f"x{i}", *a.shape) if isinstance(a, MatrixSymbol) else sympy.Symbol(f"x{i}"))
                for i, a in enumerate(args)}
     expr_r = expr.xreplace(renamed)
@@ -335,7 +342,7 @@ def lambdify_matrix(expr, args: list):
 
     def evaluate(*values):
         if len(values) != len(args):
-            raise ValueError(f"values: expected {len(args)} arrays ({', '.join(names)}), got {len(values)}")
+            raise InputError(f"values: expected {len(args)} arrays ({', '.join(names)}), got {len(values)}")
         bound: dict = {}
         checked = []
         for value, a, name in zip(values, args, names):
@@ -344,7 +351,7 @@ def lambdify_matrix(expr, args: list):
                 continue
             array = np.asarray(value, dtype=np.float64)
             if array.ndim != 2:
-                raise ValueError(f"{name}: expected a matrix, got an array of shape {array.shape}")
+                raise InputError(f"{name}: expected a matrix, got an array of shape {array.shape}")
             for axis, dim in enumerate(a.shape):
                 size = array.shape[axis]
                 if dim.is_Integer:
@@ -355,7 +362,7 @@ def lambdify_matrix(expr, args: list):
                     bound[dim], ok = size, True
                 if not ok:
                     want = tuple(int(d) if d.is_Integer else bound.get(d, str(d)) for d in a.shape)
-                    raise ValueError(f"{name}: expected shape {want}, got {array.shape}")
+                    raise InputError(f"{name}: expected shape {want}, got {array.shape}")
             checked.append(array)
         eye_values = []
         for I in eyes:
@@ -377,12 +384,12 @@ def innovation_moment(S_oo, S_op, S_pp) -> np.ndarray:
     for name, value in (("S_oo", S_oo), ("S_op", S_op), ("S_pp", S_pp)):
         a = np.asarray(value, dtype=np.float64)
         if a.ndim != 2 or a.shape[0] != a.shape[1]:
-            raise ValueError(f"{name}: expected a square matrix, got shape {a.shape}")
+            raise InputError(f"{name}: expected a square matrix, got shape {a.shape}")
         arrays[name] = a
     n = arrays["S_oo"].shape[0]
     for name in ("S_op", "S_pp"):
         if arrays[name].shape[0] != n:
-            raise ValueError(f"{name}: expected shape ({n}, {n}) to match S_oo, got {arrays[name].shape}")
+            raise InputError(f"{name}: expected shape ({n}, {n}) to match S_oo, got {arrays[name].shape}")
     return _innovation_function()(arrays["S_oo"], arrays["S_op"], arrays["S_pp"])
 
 
