@@ -30,8 +30,10 @@ from lamproof.errors import InputError
 
 NOISE_DISTRIBUTIONS = ("gaussian", "uniform")
 
-#: Names of the variables of a transition, the targets a probe can read.
-VARIABLES = ("obs", "next_obs", "action", "exploration", "noise")
+#: Names of the variables of a transition, the targets a probe can read. ``obs`` is the LAM's
+#: first input (a stack of frames when the LAM has a context window), ``current_obs`` the frame
+#: ``o_t`` the prediction starts from (the same variable here, where the context is one frame).
+VARIABLES = ("obs", "current_obs", "next_obs", "action", "exploration", "noise")
 
 SYSTEM_FIELDS = (
     "action_matrix", "obs_mean", "obs_cov", "dynamics", "policy_gain",
@@ -173,6 +175,7 @@ class System:
             noises.append(eps_j)
         segments = {
             "obs": [_Segment(d_o, {0: 1.0})],
+            "current_obs": [_Segment(d_o, {0: 1.0})],
             "next_obs": [current],
             "action": actions,
             "exploration": explorations,
@@ -276,6 +279,24 @@ class Transition:
 
     def __repr__(self) -> str:
         return f"Transition(horizon={self.horizon}, {self.system!r})"
+
+    @property
+    def frame_selector(self) -> np.ndarray:
+        """``E`` (``d_o × d_c``) with ``o_t = E · obs``: the current frame within the LAM's first input.
+
+        The identity FDM path is ``A = E`` and the tied IDM reads ``o' − E · obs``. Here the first
+        input is the single frame ``o_t``, so ``E = I``; a context window stacks frames before it.
+        """
+        return np.eye(self.system.d_o)
+
+    @property
+    def frame_shift(self) -> np.ndarray:
+        """``S`` (``d_c × d_o``) with ``obs + S κ`` the first input with every frame shifted by ``κ``.
+
+        Augmentation adds one shared draw to every frame, so its penalty reads ``C S`` and ``A S``.
+        Here ``S = I``.
+        """
+        return np.eye(self.system.d_o)
 
     @cached_property
     def source_mean(self) -> np.ndarray:
