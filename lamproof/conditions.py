@@ -52,7 +52,7 @@ import scipy.linalg
 
 from lamproof import control
 from lamproof._validation import as_int
-from lamproof.errors import InputError
+from lamproof.errors import IllConditioned, InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import NoClosedForm, Solution, solve
 from lamproof.numeric.linalg import RANK_RTOL, pinv_psd, scale_of
@@ -519,10 +519,19 @@ def _captured(system: System, spec: LAMSpec) -> bool | None:
 
 
 def _bisect(predicate, low: float, high: float) -> float:
-    """The boundary in ``[low, high]`` where ``predicate`` (True at ``low``) turns False at ``high``."""
+    """The boundary in ``[low, high]`` where ``predicate`` (True at ``low``) turns False at ``high``.
+
+    Close enough to the boundary the competing eigenvalues tie to within float64's resolution and
+    the solver refuses (:class:`IllConditioned`): that point is the boundary, as well as float64
+    can locate it.
+    """
     while high - low > BISECTION_RTOL * max(1.0, abs(high)):
         middle = (low + high) / 2
-        if predicate(middle):
+        try:
+            above = predicate(middle)
+        except IllConditioned:
+            return middle
+        if above:
             low = middle
         else:
             high = middle

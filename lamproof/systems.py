@@ -51,6 +51,33 @@ def _identity_or(value, name: str, size: int, *, covariance: bool) -> np.ndarray
     return as_matrix(value, name, (size, size))
 
 
+#: An eigenvalue of a covariance typed by a user counts as zero below this many ``n·eps·λ_max``:
+#: ``eigh`` returns the eigenvalues of a symmetric ``n × n`` matrix with an absolute error of a few
+#: ``n·eps·λ_max``, so anything smaller cannot be told from an exact zero (a rank-deficient
+#: ``σ²ΨΨᵀ``), while every eigenvalue above it is kept (``diag(1, 1e-12)`` is full rank).
+COVARIANCE_ROUNDOFF = 16.0
+
+
+def root_factor(cov: np.ndarray) -> np.ndarray:
+    """``R`` with ``R Rᵀ = cov`` and one column per nonzero eigenvalue (see :data:`COVARIANCE_ROUNDOFF`).
+
+    A diagonal covariance keeps its exact square roots; any other goes through ``eigh``.
+    """
+    n = cov.shape[0]
+    if n == 0:
+        return np.zeros((0, 0))
+    diagonal = np.diag(cov)
+    if not np.any(cov - np.diag(diagonal)):
+        values, vectors = diagonal, None
+    else:
+        values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    cut = COVARIANCE_ROUNDOFF * n * np.finfo(float).eps * float(np.max(np.abs(values), initial=0.0))
+    keep = values > cut
+    if vectors is None:
+        return np.eye(n)[:, keep] * np.sqrt(values[keep])
+    return vectors[:, keep] * np.sqrt(values[keep])
+
+
 def psd_sqrt(cov: np.ndarray) -> np.ndarray:
     """Symmetric square root of a PSD matrix (negative round-off eigenvalues clipped to 0)."""
     eigenvalues, vectors = np.linalg.eigh(cov)
@@ -246,6 +273,19 @@ class _Segment:
             out += op * blocks[b] if isinstance(op, float) else blocks[b] @ op.T
         return out
 
+    def factor(self, roots, means) -> np.ndarray:
+        """The variable's square-root factor: ``op_b R_b`` per block, then its mean (see ``Transition.factor``)."""
+        blocks = []
+        for b, root in enumerate(roots):
+            op = self.ops.get(b)
+            if op is None:
+                blocks.append(np.zeros((self.dim, root.shape[1])))
+            elif isinstance(op, float):
+                blocks.append(op * root)
+            else:
+                blocks.append(op @ root)
+        return np.hstack(blocks + [self.mean(means)[:, None]])
+
     def cov(self, other: "_Segment", covs) -> np.ndarray:
         out = np.zeros((self.dim, other.dim))
         for b in self.ops.keys() & other.ops.keys():
@@ -305,6 +345,40 @@ class Transition:
     @cached_property
     def source_cov(self) -> np.ndarray:
         return block_diag(*self._covs)
+
+    @cached_property
+    def source_roots(self) -> tuple[np.ndarray, ...]:
+        """Per source block ``b``, a factor ``R_b`` with ``R_b R_bᵀ = Σ_b`` (:func:`root_factor`)."""
+        return tuple(root_factor(cov) for cov in self._covs)
+
+    @cached_property
+    def white_size(self) -> int:
+        """Columns of a :meth:`factor`: the white source coordinates, then one constant column."""
+        return sum(root.shape[1] for root in self.source_roots) + 1
+
+    def factor(self, variable, *, mean: bool = True) -> np.ndarray:
+        """A square-root factor ``X`` of a variable in white source coordinates.
+
+        ``X Xᵀ = E[v vᵀ]`` with ``mean=True`` (the last column is ``E v``: what a bias-free learner
+        sees), ``X Xᵀ = Cov(v)`` with ``mean=False`` (that column dropped: what an affine probe
+        sees). Factors of different variables share their columns, so ``X_u X_vᵀ`` is their cross
+        moment. Working with factors rather than their products keeps the small directions that
+        squaring would drown in round-off. ``variable`` is a name, a tuple of names, or a dense map
+        of the stacked sources.
+        """
+        names = self._names(variable)
+        if names is None:
+            dense = np.asarray(variable, dtype=np.float64)
+            offsets = np.cumsum((0,) + tuple(self._sizes))
+            blocks = [dense[:, offsets[b]:offsets[b + 1]] @ root for b, root in enumerate(self.source_roots)]
+            full = np.hstack(blocks + [(dense @ self.source_mean)[:, None]])
+        else:
+            key = ("factor", names)
+            if key not in self._cache:
+                parts = [segment.factor(self.source_roots, self._means) for n in names for segment in self._segments[n]]
+                self._cache[key] = np.vstack(parts) if parts else np.zeros((0, self.white_size))
+            full = self._cache[key]
+        return full if mean else full[:, :-1]
 
     @cached_property
     def maps(self) -> Mapping[str, np.ndarray]:

@@ -24,6 +24,7 @@ from lamproof.conditions import (Condition, action_weight_threshold, capture_con
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.population import minimize_population
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL
 from lamproof.numeric.probes import probe_error
 from lamproof.strategies import lam_specs, problems, systems
 from lamproof.systems import System, paper_system
@@ -66,7 +67,7 @@ def _check_against_minimizer(system: System, spec: LAMSpec, seed: int) -> None:
     elif predicted_miss > CLEAR:
         assert miss > CLEAR / 2, conditions["action_captured"]
     recoverable = conditions["actions_recoverable"].holds
-    probe = probe_error(result.params.predicted_change_map, "action", solution.transition)
+    probe = probe_error(result.params.predicted_change_map, "action", solution.transition, rtol=NUMERIC_FEATURE_RTOL)
     predicted = probe_error(solution.parameters.predicted_change_map, "action", solution.transition)
     if probe is None or recoverable is None:
         return

@@ -94,7 +94,7 @@ def test_leakage_range_is_tight(seed):
                             policy_gain=0.3 * rng.standard_normal((2, 4)))
     sol = solve(system, LAMSpec(1))
     family = sol.latent_family
-    assert family.bounds == "exact" and family.free is not None
+    assert family.exact and family.free is not None
     free = family.free  # rows: Uᵀ r and o, as maps of x
 
     for target in TARGETS:
@@ -120,16 +120,16 @@ def test_tie_range_is_tight():
                     noise_cov=np.outer(psi, psi))
     sol = solve(system, LAMSpec(2))
     assert not sol.unique
-    fam = sol.change_family
-    fixed, tie = fam.fixed, fam.free
+    fam = sol.change_family  # the tie choice q moves one captured direction inside the tied plane
     for target in ("action", "noise"):
         score = probe(sol, target, "predicted_change")
+        assert score.bounds == "exact"
 
         def objective(x, target=target):
-            q = x / np.linalg.norm(x)
-            return probe_error(np.vstack([fixed, q @ tie]), target, sol.transition)
+            q = (x / np.linalg.norm(x))[:, None]
+            return probe_error(fam.features(q), target, sol.transition)
 
-        low, high = _optimized_extremes(objective, tie.shape[0], rng)
+        low, high = _optimized_extremes(objective, fam.tie.m, rng)
         assert score.min < score.max  # a real range: which tied direction is kept matters
         assert low == pytest.approx(score.min, abs=1e-6) and high == pytest.approx(score.max, abs=1e-6)
 

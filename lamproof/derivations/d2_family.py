@@ -36,6 +36,7 @@ from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.objective import LAMParameters, population_objective
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe, probe_error
 from lamproof.symbolic import objective as so
 from lamproof.symbolic.algebra import is_zero_matrix
@@ -140,11 +141,11 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     L = S[n_o:, :n_o] @ np.linalg.inv(S[:n_o, :n_o])
     clean = _member(p, -(p.C + p.D @ L))
     checker.close("clean member: observation probe max", fw.evaluate(results["observation_max"], values),
-                  probe_error(clean.latent_map, "observation", t), atol=fw.PROBE_ATOL, context=context)
+                  probe_error(clean.latent_map, "observation", t, rtol=NUMERIC), atol=fw.PROBE_ATOL, context=context)
     V = np.linalg.qr(rng.standard_normal((n_o, n_z)))[0]  # Σ_o = I: any orthonormal V is a top eigenbasis
     leaky = _member(clean, LEAK_SCALE * V.T)
     checker.close("leaky member: observation probe min", fw.evaluate(results["observation_min"], values),
-                  probe_error(leaky.latent_map, "observation", t), atol=fw.PROBE_ATOL, context=context)
+                  probe_error(leaky.latent_map, "observation", t, rtol=NUMERIC), atol=fw.PROBE_ATOL, context=context)
     # the closed-form solver's exact family range (the other route for the range)
     score = probe(solve(system, spec), "observation", "latent")
     if score.bounds == "exact":
@@ -153,8 +154,8 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
         checker.close("closed-form family range (max)", fw.evaluate(results["observation_max"], values),
                       score.max, atol=1e-9, context=context)
     # the predicted change does not depend on the member
-    before = probe_error(p.predicted_change_map, "action", t)
-    after = probe_error(leaky.predicted_change_map, "action", t)
+    before = probe_error(p.predicted_change_map, "action", t, rtol=NUMERIC)
+    after = probe_error(leaky.predicted_change_map, "action", t, rtol=NUMERIC)
     checker.close("predicted change identical across members", before, after, atol=fw.PROBE_ATOL, context=context)
 
 

@@ -38,6 +38,7 @@ from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.objective import LAMParameters
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
 from lamproof.symbolic import objective as so
 from lamproof.symbolic.families import chi, d_a, d_o
@@ -156,7 +157,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     S_r = so.innovation_moment(S[:n_o, :n_o], S[:n_o, n_o:], S[n_o:, n_o:])
     E = np.hstack([-np.eye(n_o), np.eye(n_o)])
     S_delta = E @ S @ E.T
-    latent_obs = probe_error(result.params.latent_map, "observation", t)
+    latent_obs = probe_error(result.params.latent_map, "observation", t, rtol=NUMERIC)
     if kind == "L = I":
         checker.close("L = I: objective is the PCA tail", _tail(S_r, n_z), result.objective.total, context=context)
         checker.close("L = I: observation probe of z", float(results["observation_error_clean"]), latent_obs,

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
 from lamproof.symbolic import exact as ex
 from lamproof.symbolic import families as fam
@@ -112,7 +113,7 @@ def _cases():
 def _probe(features, transition) -> float:
     if features.shape[0] == 0:  # nothing of the representation survives: nothing is explained
         return 1.0
-    return probe_error(features, "action", transition)
+    return probe_error(features, "action", transition, rtol=NUMERIC)
 
 
 def _numeric_case(case, results, checker: fw.Checker) -> None:
@@ -125,7 +126,8 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     features = result.params.predicted_change_map
     context = f"case {case}"
     checker.close("action probe, noisy data", _formula(results, "action_error_noisy", values),
-                  probe_error(features, "action", system.transition()), atol=fw.PROBE_ATOL, context=context)
+                  probe_error(features, "action", system.transition(), rtol=NUMERIC), atol=fw.PROBE_ATOL,
+                  context=context)
     checker.close("action probe, noise-free data", _formula(results, "action_error_clean", values),
                   _probe(fw.significant_features(features, system.transition(), clean.transition()),
                          clean.transition()), atol=fw.PROBE_ATOL, context=context)

@@ -33,6 +33,7 @@ from sympy import Max, symbols
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
 from lamproof.symbolic import exact as ex
 from lamproof.symbolic.families import chi, d_a, d_z
@@ -122,7 +123,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     values = {chi: x, d_a: n_a, d_z: n_z}
     formula = fw.evaluate(results["action_error"], values)
     measured = probe_error(result.params.predicted_change_map, "action", system.transition(),
-                           random_actions.transition())
+                           random_actions.transition(), rtol=NUMERIC)
     context = f"case {case}"
     checker.close("transfer probe error", formula, measured, atol=fw.PROBE_ATOL, context=context)
     checker.close("optimal loss", fw.evaluate(results["optimal_loss"], values), result.objective.reconstruction,

@@ -29,6 +29,7 @@ from sympy import symbols
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
 from lamproof.symbolic import families as fam
 from lamproof.symbolic.families import c, chi, d_a, d_b, d_o, d_z, k_a, sigma, tau
@@ -108,7 +109,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     result = sysm.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
     ka = fw.evaluate(results["captured_actions"], values)
     formula = fw.evaluate(results["action_error"], {**values, k_a: ka})
-    measured = probe_error(result.params.predicted_change_map, "action", system.transition())
+    measured = probe_error(result.params.predicted_change_map, "action", system.transition(), rtol=NUMERIC)
     context = f"case {case}"
     checker.close("action probe on the policy's data", formula, measured, atol=fw.PROBE_ATOL, context=context)
     checker.close("optimal loss", fw.evaluate(results["optimal_loss"], values), result.objective.reconstruction,

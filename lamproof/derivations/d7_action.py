@@ -33,6 +33,7 @@ from scipy.stats import binom
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
 from lamproof.symbolic import families as fam
 from lamproof.symbolic.families import batch, d_a, d_b, d_o, d_z, k_a, lam, rho, sigma
@@ -127,7 +128,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
                   result.objective.total, context=context)
     if case["lambda"] > 0:  # without a head the latent's action content is the PCA one (D4)
         checker.close("action probe of z", fw.evaluate(results["action_error"], {**values, k_a: ka}),
-                      probe_error(result.params.latent_map, "action", system.transition()),
+                      probe_error(result.params.latent_map, "action", system.transition(), rtol=NUMERIC),
                       atol=fw.PROBE_ATOL, context=context)
     # the effective weight: (d_o/d_a) · P(the batch holds at least one labeled sample)
     n = case["batch"]

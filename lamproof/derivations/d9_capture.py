@@ -47,6 +47,7 @@ from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
 from lamproof.strategies import lam_specs, problems, systems
 from lamproof.symbolic import families as fam
@@ -134,7 +135,7 @@ def _general_case(case, checker: fw.Checker) -> None:
         checker.close("captured ⇒ minimizer misses none of u", miss, 0.0, atol=ZERO, context=context)
     elif _miss(solution.parameters.next_obs_map, system, spec.horizon) > CLEAR:
         checker.holds("not captured ⇒ minimizer misses part of u", miss > CLEAR / 2, context=f"miss {miss:.3g} ({context})")
-    probe = probe_error(result.params.predicted_change_map, "action", solution.transition)
+    probe = probe_error(result.params.predicted_change_map, "action", solution.transition, rtol=NUMERIC)
     if probe is None or recoverable is None:
         return
     if recoverable:

@@ -1,15 +1,22 @@
-"""The exact optimum of the linear LAM (math.md R1–R4), and a description of the whole optimal family.
+"""The exact optimum of the linear LAM, and a description of the whole optimal family.
 
-Write ``v = o' − L_b o`` for what the latent must explain: ``L_b = L = S_{o'o} S_oo⁺`` (the best
-linear prediction of ``o'`` from ``o``) when the FDM learns ``A``, ``L_b = I`` when ``A = I``.
-Because ``E[v oᵀ] = 0`` for ``L_b = L``, the loss splits into a part that ``A`` zeroes and
+The LAM sees ``x = [obs; o']``: its first input ``obs`` (the frame ``o_t``, or a stack of frames
+ending with it; ``o_t = E · obs``) and the frame it predicts, ``o'``. Write ``v = o' − L_b obs``
+for what the latent must explain: ``L_b = L``, the best linear prediction of ``o'`` from ``obs``,
+when the FDM learns ``A``; ``L_b = E`` when its observation path is the identity. Because
+``E[v obsᵀ] = 0`` for ``L_b = L``, the loss splits into a part that ``A`` zeroes and
 ``tr((M₂ − I) S_v (M₂ − I)ᵀ)``, so the optimum is ``M₂ = P``, the projector on a top-``d_z``
 eigenspace of ``S_v`` (Eckart–Young), and the minimal loss is the eigenvalue tail.
-With ``A = I`` the same argument runs with ``v = Δ = o' − o``.
 
-An auxiliary action loss turns the problem into reduced-rank regression of ``[r; √λ a]`` on
-``r`` (exact when ``E[a oᵀ] = 0``); augmentation adds a penalty that is zero on the clean member
-``C = −D, A = I`` (exact when that member is optimal without it). Everything else falls back to
+Everything is computed on square-root factors (:meth:`lamproof.systems.Transition.factor`): the
+innovation's factor is the projection ``V = X_{o'} (I − Π_{row X_obs})``, not a difference of
+second moments, so a direction of tiny variance that the dynamics amplify (``Σ_o = diag(1,
+1e-12)``, ``F = diag(1, 1e6)``) is regressed out, not cut. Ranks and ties are decided relative to
+their own scale (:mod:`lamproof.numeric.tolerances`); what float64 cannot decide is refused.
+
+An auxiliary action loss turns the problem into reduced-rank regression of ``[v; √λ a]`` on
+``v`` (exact when ``E[a obsᵀ] = 0``); augmentation adds a penalty that is zero on the clean member
+``C = −D E, A = E`` (exact when that member is optimal without it). Everything else falls back to
 the population minimizer of :mod:`lamproof.numeric.population`, and the solution says so.
 """
 
@@ -20,54 +27,21 @@ from typing import Callable
 
 import numpy as np
 
-from lamproof.errors import InputError
+from lamproof.errors import IllConditioned, InputError
 from lamproof.lam import LAMSpec
+from lamproof.numeric.families import (
+    DriftTieFamily, Family, PointFamily, SubspaceFamily, TieChoice, full_column_rank, transform_latent,
+)
 from lamproof.numeric.linalg import (
-    RANK_RTOL,
-    TopEigenspace,
-    orthonormal_basis,
-    pinv_psd,
-    scale_of,
-    top_eigenspace,
+    TopEigenspace, canonical_tie, kernel_basis, orthonormal_basis, project_out, row_scales, row_space, settle_grey, top_eigenspace,
 )
 from lamproof.numeric.objective import OBSERVED, LAMParameters, ObjectiveValue
+from lamproof.numeric.tolerances import ACTION_WEIGHT_RATIO_MAX, DECISION_RTOL, ROUNDOFF_RTOL
 from lamproof.systems import System, Transition
-
-#: A mean-square residual such as ``E‖(L − I) o‖²`` counts as zero below ``CONDITION_RTOL`` times
-#: the scale of the moments. The conditions that select a closed form hold exactly (round-off
-#: ~1e-30 relative) or fail by a visible amount; 1e-12 only treats effects below 1e-6 in
-#: root-mean-square as absent.
-CONDITION_RTOL = 1e-12
 
 
 class NoClosedForm(Exception):
     """This system and spec have no closed-form optimum here; the message says why."""
-
-
-@dataclass(frozen=True)
-class FeatureFamily:
-    """A representation's features over the optimal family, as maps of ``[o; o']``.
-
-    Every member's features span ``fixed`` plus a subspace of dimension ``k`` in
-    ``[k_min, k_max]`` of the span of ``free`` (of ``free_for_min`` for the smallest ``k``).
-    ``bounds`` says what a range computed from this description is: ``"exact"`` (the infimum
-    and supremum over the closure of the family), ``"outer"`` (contains the family's range),
-    or ``"sampled"`` (no such description: the range is that of sampled members).
-    """
-
-    fixed: np.ndarray
-    free: np.ndarray | None = None
-    k_min: int = 0
-    k_max: int = 0
-    free_for_min: np.ndarray | None = None
-    bounds: str = "exact"
-    #: For ``"sampled"`` families of the predicted change: an orthonormal basis that contains
-    #: every member's change, so members' features can be compressed to ``basisᵀ · map``.
-    column_space: np.ndarray | None = None
-
-    @property
-    def determined(self) -> bool:
-        return self.free is None and self.bounds == "exact"
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,12 +54,13 @@ class Solution:
     method: str  # "closed-form" | "numeric"
     parameters: LAMParameters  # the canonical member
     value: ObjectiveValue
-    innovation: TopEigenspace  # eigen-structure of S_v, v = o' − L_b o
+    innovation: TopEigenspace  # eigen-structure of S_v, v = o' − L_b obs
     selection: TopEigenspace | None  # the operator whose top eigenspace is the latent
-    latent_family: FeatureFamily | None  # None: not known (numeric solution)
-    change_family: FeatureFamily | None
+    latent_family: Family | None  # None: not known (numeric solution)
+    change_family: Family | None
     sample_member: Callable[[np.random.Generator], LAMParameters] | None = field(repr=False, default=None)
     notes: tuple[str, ...] = ()
+    innovation_factor: np.ndarray | None = field(repr=False, default=None)  # V with S_v = V Vᵀ
 
     @property
     def optimal_loss(self) -> float:
@@ -107,6 +82,12 @@ class Solution:
         return not self.selection.tied
 
     @property
+    def innovation_operator(self) -> np.ndarray:
+        """``S_v = E[v vᵀ]``, the operator whose top eigenspace the latent captures (no action head)."""
+        V = self.innovation_factor
+        return V @ V.T
+
+    @property
     def captured(self) -> np.ndarray:
         """Orthonormal basis of the range of ``M₂ = B D``: the change directions the latent carries.
 
@@ -116,14 +97,19 @@ class Solution:
         return orthonormal_basis(self.parameters.B @ R.T)
 
 
-def solve(system: System, spec: LAMSpec, *, allow_numeric: bool = True, seed: int = 0) -> Solution:
-    """The optimal LAM: in closed form where one exists, else by the population minimizer."""
+def solve(system: System, spec: LAMSpec, *, allow_numeric: bool = True, seed: int = 0,
+          transition: Transition | None = None) -> Solution:
+    """The optimal LAM: in closed form where one exists, else by the population minimizer.
+
+    Raises :class:`~lamproof.errors.IllConditioned` when float64 cannot decide a rank or a tie the
+    answer depends on.
+    """
     if not isinstance(system, System):
         raise InputError("system: expected a lamproof System")
     if not isinstance(spec, LAMSpec):
         raise InputError("spec: expected a lamproof LAMSpec")
     spec.check_for(system.d_o)
-    transition = system.transition(spec.horizon)
+    transition = system.transition(spec.horizon) if transition is None else transition
     try:
         return _closed_form(system, spec, transition)
     except NoClosedForm as reason:
@@ -132,251 +118,457 @@ def solve(system: System, spec: LAMSpec, *, allow_numeric: bool = True, seed: in
         return _numeric(system, spec, transition, str(reason), seed)
 
 
-# -- the closed form -----------------------------------------------------------------------------
-def _moments(transition: Transition):
-    """``S = E[x xᵀ]`` for ``x = [o; o']``, its ``o`` block, and ``L = S_{o'o} S_oo⁺``."""
-    d_o = transition.system.d_o
-    S = transition.second_moment(OBSERVED)
-    S_oo, S_po = S[:d_o, :d_o], S[d_o:, :d_o]
-    return S, S_oo, S_po @ pinv_psd(S_oo)
+# -- moments -----------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class _Moments:
+    """Factors of ``x = [obs; o']`` (second moments), the regression ``L`` and the innovation ``V``."""
+
+    X: np.ndarray  # (d_c + d_o) × white, with the constant column
+    d_c: int
+    d_o: int
+    E: np.ndarray  # o_t = E obs
+    L: np.ndarray  # best linear prediction of o' from obs (d_o × d_c)
+    scale: float  # size of the ingredients of V (Frobenius norm of o' 's factor)
+
+    @property
+    def X_c(self) -> np.ndarray:
+        return self.X[: self.d_c]
+
+    @property
+    def X_p(self) -> np.ndarray:
+        return self.X[self.d_c:]
+
+    def innovation(self, L_b: np.ndarray) -> np.ndarray:
+        return self.X_p - L_b @ self.X_c
+
+    @property
+    def drift_scale(self) -> float:
+        """The size of what a drift ``(L − E) obs`` is a difference of (``L obs`` and ``E obs``)."""
+        return self.scale + float(np.linalg.norm(self.E @ self.X_c))
+
+    def significant(self, M: np.ndarray) -> np.ndarray:
+        """``M`` with the output directions of ``M · obs`` that are round-off removed.
+
+        A drift computed as a difference (``L − E``, or its part outside a subspace) carries
+        round-off of ``eps`` times its ingredients in every direction; left as is, a probe would read
+        those directions as (tiny but exact) signal. Their size is judged against
+        :attr:`drift_scale` through the SVD of ``M X_obs``, so the cleaning does not depend on the basis.
+        """
+        if not np.any(M):
+            return M
+        u, s, _ = np.linalg.svd(M @ self.X_c, full_matrices=False)
+        keep = u[:, s > ROUNDOFF_RTOL * self.drift_scale]
+        return keep @ (keep.T @ M)
+
+    def orderings(self, L_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Matrices on ``o'``-space that order a tied eigenspace (:func:`canonical_tie`): the drift's
+        second moment, then ``o'``'s."""
+        drift = (L_b - self.E) @ self.X_c
+        return drift @ drift.T, self.X_p @ self.X_p.T
+
+    def state(self, M: np.ndarray) -> str:
+        """Whether the drift-like ``M · obs`` is ``"zero"``, ``"real"`` or ``"grey"`` in mean square,
+        relative to what it is a difference of (``L obs`` and ``E obs``: the factors of ``o'`` and ``o_t``)."""
+        size = float(np.linalg.norm(M @ self.X_c))
+        reference = self.drift_scale
+        if size <= ROUNDOFF_RTOL * reference:
+            return "zero"
+        return "real" if size >= DECISION_RTOL * reference else "grey"
+
+    def vanishes(self, M: np.ndarray, what: str) -> bool:
+        """:meth:`state`, refusing (:class:`IllConditioned`, naming ``what``) where it is undecidable."""
+        state = self.state(M)
+        if state == "grey":
+            raise IllConditioned(f"{what}: its size lies between round-off and signal; float64 cannot decide "
+                                 "whether it vanishes")
+        return state == "zero"
 
 
-def _innovation_moment(S: np.ndarray, L_b: np.ndarray | None) -> np.ndarray:
-    """``E[v vᵀ]`` for ``v = o' − L_b o`` from the blocks of ``S`` (``L_b = None`` means ``I``).
+def _regression(X_c: np.ndarray, X_p: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """``L`` with ``L X_c = X_p Π_basis``: the best linear prediction of ``o'`` from ``obs``.
 
-    For ``L_b = L`` the cross terms collapse (``L S_oo = S_{o'o}``): ``S_{o'o'} − L S_{oo'}``.
+    Solved through the row-scaled factor (``X_c = Dg · X̃``, ``X̃`` well conditioned on ``basis``),
+    so that a direction of tiny but real variance is inverted, not cut by a singular-value floor.
     """
-    d_o = S.shape[0] // 2
-    S_oo, S_op, S_po, S_pp = S[:d_o, :d_o], S[:d_o, d_o:], S[d_o:, :d_o], S[d_o:, d_o:]
-    if L_b is None:
-        return S_pp - S_op - S_po + S_oo
-    return S_pp - L_b @ S_op
+    d_c, d_o = X_c.shape[0], X_p.shape[0]
+    if basis.shape[1] == 0:
+        return np.zeros((d_o, d_c))
+    scales = np.linalg.norm(X_c, axis=1)
+    inverse = np.divide(1.0, scales, out=np.zeros_like(scales), where=scales > 0)
+    u, s, vt = np.linalg.svd(inverse[:, None] * (X_c @ basis), full_matrices=False)
+    return ((X_p @ basis) @ (vt.T / s) @ u.T) * inverse[None, :]
 
 
-def _vanishes(matrix: np.ndarray, S_oo: np.ndarray, scale: float) -> bool:
-    """Whether ``matrix · o`` is zero in mean square: ``tr(M S_oo Mᵀ) ≤ CONDITION_RTOL · scale``."""
-    return float(np.sum((matrix @ S_oo) * matrix)) <= CONDITION_RTOL * max(scale, 1e-300)
+def _moments(transition: Transition) -> _Moments:
+    X = transition.factor(OBSERVED)
+    E = transition.frame_selector
+    d_o, d_c = E.shape
+    X_c, X_p = X[:d_c], X[d_c:]
+    space = row_space(X_c)
+
+    settle_grey(space, lambda basis: project_out(X_p, basis),
+                "obs: the second moment of the LAM's first input (regressing o' on it)")
+    L = _regression(X_c, X_p, space.basis)
+    scale = float(np.linalg.norm(X_p)) or float(np.linalg.norm(X_c)) or 1.0
+    m = _Moments(X, d_c, d_o, E, L, scale)
+    # L = E + drift, with the round-off directions of the drift removed (exactly E when it has none)
+    return _Moments(X, d_c, d_o, E, E + m.significant(L - E), scale)
 
 
+# -- the closed form -----------------------------------------------------------------------------------
 def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solution:
-    d_o, d_z = system.d_o, spec.d_z
-    S, S_oo, L = _moments(transition)
-    eye = np.eye(d_o)
-    scale = scale_of(np.diag(S))
+    m = _moments(transition)
+    d_c, d_o, d_z, E, L = m.d_c, m.d_o, spec.d_z, m.E, m.L
     learned = spec.fdm_obs_path == "learned"
-    L_b = L if learned else eye
-    v_map = np.hstack([-L_b, eye])  # v = o' − L_b o, as a map of [o; o']
-    S_v = _innovation_moment(S, L if learned else None)
-    delta_map = np.hstack([-eye, eye])  # Δ = o' − o
-    innovation = top_eigenspace(S_v, d_z)
-    L_is_identity = not learned or _vanishes(L - eye, S_oo, scale)
+    L_b = L if learned else E
+    V = m.innovation(L_b)
+    innovation = top_eigenspace(V, d_z, scale=m.scale, what="innovation second moment S_v (its rank or tie at d_z)")
+    innovation = canonical_tie(innovation, *m.orderings(L_b))
+    drift_free = lambda: not learned or m.vanishes(L - E, "observation drift (L − E) obs")  # noqa: E731
     if spec.action_loss_weight > 0:
-        return _with_action_head(system, spec, transition, S, S_oo, L, L_is_identity, scale)
+        return _with_action_head(system, spec, transition, m, V, innovation, drift_free)
 
     clean = spec.augmentation > 0 or not learned or spec.idm == "tied"
-    if spec.augmentation > 0 and learned and not L_is_identity:
+    if spec.augmentation > 0 and learned and not drift_free():
         P = innovation.captured @ innovation.captured.T
-        if innovation.tied or not _vanishes((eye - P) @ (L - eye), S_oo, scale):
+        if innovation.tied or not m.vanishes((np.eye(d_o) - P) @ (L - E), "uncaptured drift (I − P)(L − E) obs"):
             raise NoClosedForm(
-                "augmentation with L ≠ I: the clean member is not optimal without augmentation, so "
-                "the penalty trades off against reconstruction (math.md R3)"
+                "augmentation with L ≠ E: the clean member is not optimal without augmentation, so "
+                "the penalty trades off against reconstruction (docs/theory.md, augmentation)"
             )
+    leak = learned and not clean
 
-    def build(U: np.ndarray, rng: np.random.Generator | None = None) -> LAMParameters:
+    def build(U: np.ndarray) -> LAMParameters:
         p = U.shape[1]
         B = np.zeros((d_o, d_z))
         B[:, :p] = U
         D = np.zeros((d_z, d_o))
         D[:p] = U.T
         P = U @ U.T
-        if learned and not clean:  # free IDM, learned A: z = Uᵀ r, A = L; any o may ride along
+        if leak:  # free IDM, learned A: z = Uᵀ v; any obs may ride along (see the latent family)
             C, A = -D @ L, L.copy()
-        else:  # the clean latent z = Uᵀ(o' − o)
-            C = -D.copy()
-            A = eye.copy() if (not learned or spec.augmentation > 0) else (eye - P) @ L + P
-        if rng is not None:
-            _perturb_free_parts(C, D, A, B, p, rng, leak=learned and not clean, tied=spec.idm == "tied")
+        else:  # the clean latent z = Uᵀ(o' − E obs)
+            C = -D @ E
+            A = E.copy() if (not learned or spec.augmentation > 0) else (np.eye(d_o) - P) @ L + P @ E
         return LAMParameters(A, B, C, D)
 
     params = build(innovation.captured)
-    tail = float(np.sum(np.clip(innovation.eigenvalues[innovation.rank:], 0.0, None)))
+    tail = float(np.sum(innovation.eigenvalues[innovation.rank:]))
     value = ObjectiveValue(tail, 0.0, 0.0, tail)  # Eckart–Young; the clean member pays no penalty
-    latent_family = _latent_family(innovation, v_map, delta_map, d_o, d_z, leak=learned and not clean,
-                                   spare_space=delta_map if spec.idm == "tied" else np.eye(2 * d_o))
-    change_family = _change_family(params, innovation, v_map, separable=L_is_identity)
+    v_map = np.hstack([-L_b, np.eye(d_o)])
+    delta_map = np.hstack([-E, np.eye(d_o)])
+    tie = _tie_choice(innovation, build)
+    latent = _latent_family(innovation, build, params, L, v_map, delta_map, d_c, d_z, leak=leak,
+                            tied_idm=spec.idm == "tied")
+    change = _change_family(innovation, params, L_b - E, v_map, tie, m)
     notes = []
     if innovation.tied:
-        notes.append(
-            f"eigenvalue tie at d_z={d_z}: any {innovation.tie_dim} of {innovation.tie.shape[1]} tied "
-            "directions may be captured"
-        )
-    if learned and not clean:
-        notes.append("observation leakage is free: z = D r + N o is optimal for every N (math.md R2)")
+        notes.append(f"eigenvalue tie at d_z={d_z}: any {innovation.tie_dim} of {innovation.tie.shape[1]} tied "
+                     "directions may be captured")
+    if leak:
+        notes.append("observation leakage is free: z = D v + N obs is optimal for every N (docs/theory.md, leakage)")
     if innovation.rank < d_z:
         notes.append(f"{d_z - innovation.rank} latent dimension(s) carry nothing the loss needs and are free")
+
+    def sample(rng: np.random.Generator) -> LAMParameters:
+        member = build(_random_tie_choice(innovation, rng))
+        return _perturb(member, rng, p=innovation.rank, d_z=d_z, leak=leak, tied=spec.idm == "tied", E=E)
+
     return Solution(system, spec, transition, "closed-form", params, value, innovation, innovation,
-                    latent_family, change_family, lambda rng: build(_random_tie_choice(innovation, rng), rng),
-                    tuple(notes))
+                    latent, change, sample, tuple(notes), V)
+
+
+def _tie_choice(space: TopEigenspace, build: Callable[[np.ndarray], LAMParameters]) -> TieChoice | None:
+    if not space.tied:
+        return None
+    fixed, tie = space.fixed, space.tie
+    return TieChoice(tie.shape[1], space.tie_dim, lambda Q: build(np.hstack([fixed, tie @ Q])))
 
 
 def _random_tie_choice(space: TopEigenspace, rng: np.random.Generator) -> np.ndarray:
     """A captured basis with a uniformly random choice inside the tied eigenspace."""
     if not space.tied:
         return space.captured
-    tie = space.tie
-    q, _ = np.linalg.qr(rng.standard_normal((tie.shape[1], space.tie_dim)))
-    return np.hstack([space.fixed, tie @ q])
+    q, _ = np.linalg.qr(rng.standard_normal((space.tie.shape[1], space.tie_dim)))
+    return np.hstack([space.fixed, space.tie @ q])
 
 
-def _perturb_free_parts(C, D, A, B, p, rng, *, leak: bool, tied: bool) -> None:
-    """Move a member along the free directions of the family, in place (for sampled ranges)."""
-    d_z, d_o = D.shape
-    if leak:  # z gains N o; A cancels it: A ← A − B N
-        N = rng.standard_normal((d_z, d_o)) * rng.choice([0.1, 1.0, 10.0])
-        C += N
-        A -= B @ N
-    spare = slice(p, d_z)  # latent dimensions that B ignores
-    D[spare] = rng.standard_normal((d_z - p, d_o))
-    C[spare] = -D[spare] if tied else rng.standard_normal((d_z - p, d_o))
+def _perturb(params: LAMParameters, rng, *, p: int, d_z: int, leak: bool, tied: bool, E: np.ndarray,
+             head_kernel: np.ndarray | None = None) -> LAMParameters:
+    """A random member near ``params``: leakage along the free directions and random spare rows."""
+    d_c = params.C.shape[1]
+    width = d_c + params.D.shape[1]
+    rows = []
+    if leak:
+        scale = rng.choice([0.1, 1.0, 10.0])
+        N_obs = rng.standard_normal((p, d_c)) * scale
+        if head_kernel is not None:  # with an action head only the head's blind directions may leak
+            N_obs = head_kernel @ (head_kernel.T @ N_obs)
+        rows.append(np.hstack([N_obs, np.zeros((p, width - d_c))]))
+    else:
+        rows.append(np.zeros((p, width)))
+    spare = d_z - p
+    if spare:
+        if tied:
+            D_s = rng.standard_normal((spare, width - d_c))
+            rows.append(np.hstack([-D_s @ E, D_s]))
+        else:
+            rows.append(rng.standard_normal((spare, width)))
+    T = np.vstack([np.eye(p), np.zeros((spare, p))])
+    return transform_latent(params, T, np.vstack(rows), d_z)
 
 
-def _latent_family(innovation, v_map, delta_map, d_o, d_z, *, leak: bool, spare_space) -> FeatureFamily:
+def _spare_rows(spare_space: np.ndarray, p: int, d_z: int, params: LAMParameters):
+    """Members whose spare latent coordinates (those the FDM ignores) are ``Y @ spare_space``."""
+
+    def member(Y: np.ndarray) -> LAMParameters:
+        k = Y.shape[0]
+        T = np.vstack([np.eye(p), np.zeros((k, p))])
+        N = np.vstack([np.zeros((p, spare_space.shape[1])), Y @ spare_space])
+        return transform_latent(params, T, N, d_z)
+
+    return member
+
+
+def _leak_member(params: LAMParameters, U: np.ndarray, L: np.ndarray, d_c: int, d_z: int):
+    """Members of the leakage family with latent ``α Uᵀ o' + β obs`` (``Y = [α, β]``)."""
+    p = U.shape[1]
+
+    def member(Y: np.ndarray) -> LAMParameters:
+        alpha, beta = full_column_rank(Y[:, :p]), Y[:, p:]
+        width = params.D.shape[1]
+        N = np.hstack([alpha @ U.T @ L + beta, np.zeros((Y.shape[0], width))])
+        return transform_latent(params, alpha, N, d_z)
+
+    return member
+
+
+def _latent_family(innovation, build, params, L, v_map, delta_map, d_c, d_z, *, leak: bool, tied_idm: bool) -> Family:
     p, spare = innovation.rank, d_z - innovation.rank
-    obs_rows = np.hstack([np.eye(d_o), np.zeros((d_o, d_o))])
-    if leak:  # closure of {D r + N o}: any subspace of span(Uᵀ r, o) = span(Uᵀ o', o), dims p … d_z
-        basis = np.hstack([innovation.fixed, innovation.tie]) if innovation.tied else innovation.captured
-        free = np.vstack([np.hstack([np.zeros((basis.shape[1], d_o)), basis.T]), obs_rows])
-        return FeatureFamily(np.zeros((0, 2 * d_o)), free, p, d_z, bounds="outer" if innovation.tied else "exact")
-    if not innovation.tied:
-        fixed = innovation.captured.T @ delta_map
+    obs_rows = np.hstack([np.eye(d_c), np.zeros((d_c, v_map.shape[0]))])
+    next_rows = np.hstack([np.zeros((v_map.shape[0], d_c)), np.eye(v_map.shape[0])])
+    spare_space = delta_map if tied_idm else np.eye(d_c + v_map.shape[0])
+
+    def for_basis(U: np.ndarray, member: LAMParameters) -> Family:
+        """The exact family once the captured basis ``U`` is chosen."""
+        if leak:  # closure of {Uᵀ v + N obs}: any k-subspace of span(Uᵀ o', obs), p ≤ k ≤ d_z
+            free = np.vstack([U.T @ next_rows, obs_rows])
+            return SubspaceFamily(np.zeros((0, free.shape[1])), free, p, d_z, member,
+                                  _leak_member(member, U, L, d_c, d_z))
+        fixed = U.T @ delta_map
         if spare == 0:
-            return FeatureFamily(fixed)
-        return FeatureFamily(fixed, spare_space, 0, spare)
-    fixed = innovation.fixed.T @ delta_map
-    tie_rows = innovation.tie.T @ delta_map
-    k_t = innovation.tie_dim
-    if spare == 0:
-        return FeatureFamily(fixed, tie_rows, k_t, k_t)
-    return FeatureFamily(fixed, spare_space, k_t, k_t + spare, free_for_min=tie_rows, bounds="outer")
+            return PointFamily(fixed, member)
+        return SubspaceFamily(fixed, spare_space, 0, spare, member, _spare_rows(spare_space, p, d_z, member))
 
-
-def _change_family(params, innovation, v_map, *, separable: bool) -> FeatureFamily:
-    """The predicted change ``ô' − o = (L_b − I) o + P v`` over the family.
-
-    When ``L_b = I`` it is ``U Uᵀ v``, which carries exactly the information of ``Uᵀ v``
-    (``U`` is injective), so the features are described by ``d_z`` rows instead of ``d_o``.
-    """
     if not innovation.tied:
-        return FeatureFamily(innovation.captured.T @ v_map if separable else params.predicted_change_map)
-    # Every member's change lies in range(L_b − I) + span(fixed, tie): a small basis for sampling.
-    d_o = v_map.shape[0]
-    L_b = -v_map[:, :d_o]
-    parts = [innovation.fixed, innovation.tie] if separable else [L_b - np.eye(d_o), innovation.fixed, innovation.tie]
-    basis = orthonormal_basis(np.hstack(parts))
-    if separable:  # P moves only inside the tie
-        k_t = innovation.tie_dim
-        return FeatureFamily(innovation.fixed.T @ v_map, innovation.tie.T @ v_map, k_t, k_t, column_space=basis)
-    return FeatureFamily(params.predicted_change_map, bounds="sampled", column_space=basis)
+        return for_basis(innovation.captured, params)
+    tie = _tie_choice(innovation, build)
+    fixed_u, tie_u, k_t = innovation.fixed, innovation.tie, innovation.tie_dim
+
+    def split(Q: np.ndarray) -> Family:
+        U = np.hstack([fixed_u, tie_u @ Q])
+        return for_basis(U, build(U))
+
+    if leak:  # every member lies in span(fixed, tie)ᵀ o' + obs: outer
+        free = np.vstack([np.hstack([fixed_u, tie_u]).T @ next_rows, obs_rows])
+        # in innovation coordinates (uncorrelated with obs) for the symmetry certificate
+        parts = (np.vstack([fixed_u.T @ v_map, obs_rows]), np.zeros((0, free.shape[1])), tie_u.T @ v_map)
+        return SubspaceFamily(np.zeros((0, free.shape[1])), free, p, d_z, params, exact=False, tie=tie, split=split,
+                              parts=parts)
+    fixed = fixed_u.T @ delta_map
+    tie_rows = tie_u.T @ delta_map
+    if spare == 0:
+        return SubspaceFamily(fixed, tie_rows, k_t, k_t, params,
+                              lambda Y: tie.build(orthonormal_basis(Y.T)), tie=tie, split=split,
+                              parts=(fixed, np.zeros((0, fixed.shape[1])), tie_rows))
+    return SubspaceFamily(fixed, spare_space, k_t, k_t + spare, params, exact=False, free_for_min=tie_rows,
+                          tie=tie, split=split)
 
 
-def _with_action_head(system, spec, transition, S, S_oo, L, L_is_identity, scale) -> Solution:
-    """Reduced-rank regression of ``y = [r; √λ a]`` on the innovation ``r`` (math.md R4)."""
-    d_o, d_z = system.d_o, spec.d_z
+def _change_family(innovation, params, drift, v_map, tie: TieChoice | None, m: _Moments) -> Family:
+    """The predicted change ``ô' − o_t = (L_b − E) obs + P v`` over the family.
+
+    With a tie, write the change in the coordinates of the fixed captured directions ``U_f``, the
+    tied eigenspace ``W`` and the rest: the first and last do not depend on the choice ``Q``
+    (rows ``φ``); the tie coordinates are ``n + Q Qᵀ w`` with ``n = Wᵀ (L_b − E) obs`` and
+    ``w = Wᵀ v`` (:class:`DriftTieFamily`). Where ``n`` carries nothing beyond ``φ`` on a probe's
+    distribution the members' features are ``φ`` plus ``Qᵀ w``, a subspace family; the probes
+    decide that per distribution.
+    """
+    d_o, d_c = drift.shape
+    drift_map = np.hstack([drift, np.zeros((d_o, d_o))])
+    if not innovation.tied:
+        U = innovation.captured
+        if not np.any(drift):  # identity path with E obs = o_t exactly: Uᵀ v carries the same information
+            return PointFamily(U.T @ v_map, params)
+        return PointFamily(_compressed(params.predicted_change_map, drift, U), params)
+    W, U_f = innovation.tie, innovation.fixed
+    outside = m.significant(drift - W @ (W.T @ drift))  # the drift beyond the tie (differences: cleaned)
+    inside = m.significant(W @ (W.T @ drift))
+    phi = np.hstack([outside, np.zeros((d_o, d_o))]) + U_f @ (U_f.T @ v_map)
+    phi = _compressed(phi, outside, U_f)
+    return DriftTieFamily(phi, W.T @ np.hstack([inside, np.zeros((d_o, d_o))]), W.T @ v_map, tie, params)
+
+
+def _compressed(rows: np.ndarray, drift: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """Rows of a change map, re-expressed in an orthonormal basis of the space they move in.
+
+    A predicted change lies in ``range(drift) + range(U)``; projecting its ``d_o`` rows onto an
+    orthonormal basis of (a superset of) that space keeps the information and makes the probes'
+    work small. Columns are normalized first, so a small but real drift is kept.
+    """
+    columns = np.hstack([drift, U])
+    norms = np.linalg.norm(columns, axis=0)
+    columns = columns[:, norms > 0] / norms[norms > 0]
+    if columns.shape[1] == 0:
+        return np.zeros((0, rows.shape[1]))
+    u, s, _ = np.linalg.svd(columns, full_matrices=False)
+    return u[:, s > ROUNDOFF_RTOL * s[0]].T @ rows
+
+
+# -- the action head: reduced-rank regression ------------------------------------------------------------
+def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drift_free) -> Solution:
+    """Reduced-rank regression of ``y = [v; √λ a]`` on the innovation ``v``."""
+    d_c, d_o, d_z, E, L = m.d_c, m.d_o, spec.d_z, m.E, m.L
     if spec.fdm_obs_path != "learned" or spec.idm != "free":
         raise NoClosedForm("an action head with a fixed FDM path or a tied IDM has no closed form here")
-    S_ao = transition.second_moment("action", "obs")
-    if float(np.max(np.abs(S_ao), initial=0.0)) > CONDITION_RTOL * scale:
+    A_f = transition.factor("action")
+    correlation = A_f @ m.X_c.T
+    reference = float(np.linalg.norm(A_f)) * float(np.linalg.norm(m.X_c))
+    if float(np.linalg.norm(correlation)) > ROUNDOFF_RTOL * max(reference, np.finfo(float).tiny):
         raise NoClosedForm(
-            "the action is correlated with the observation (E[a oᵀ] ≠ 0): the head can use the "
+            "the action is correlated with the observation (E[a obsᵀ] ≠ 0): the head can use the "
             "leaked observation, so the optimum is not reduced-rank regression on the innovation; with a "
             "learned FDM and a free IDM the infimum need not be attained (weights can grow without bound)"
         )
-    if spec.augmentation > 0 and not L_is_identity:
-        raise NoClosedForm("augmentation with L ≠ I and an action head has no closed form here")
-    eye = np.eye(d_o)
-    r_map = np.hstack([-L, eye])  # r = o' − L o, as a map of x = [o; o']
-    S_r = _innovation_moment(S, L)
-    S_ar = transition.second_moment("action", OBSERVED) @ r_map.T
-    innovation = top_eigenspace(S_r, d_z)
+    if spec.augmentation > 0 and not drift_free():
+        raise NoClosedForm("augmentation with L ≠ E and an action head has no closed form here")
     weight = np.sqrt(spec.action_loss_weight)
-    S_yr = np.vstack([S_r, weight * S_ar])
-    regression = S_yr @ pinv_psd(S_r)  # ŷ = regression · r
-    selection = top_eigenspace(regression @ S_yr.T, d_z)
-    n_actions = S_ar.shape[0]
+    space = row_space(V, row_scales(np.eye(d_o), V) + ROUNDOFF_RTOL * m.scale)
+    Pv = space.basis  # orthonormal basis of row(V) in white coordinates
+    A_hat = (A_f @ Pv) @ Pv.T  # the part of the action the innovation can predict
+    ratio = spec.action_loss_weight * float(np.sum(A_hat**2)) / max(float(np.sum(V**2)), np.finfo(float).tiny)
+    if ratio > ACTION_WEIGHT_RATIO_MAX:
+        raise IllConditioned(
+            f"lam.action_loss_weight: λ = {spec.action_loss_weight:g} weighs the action term {ratio:.3g} times the "
+            f"reconstruction term (resolvable up to {ACTION_WEIGHT_RATIO_MAX:g}); float64 cannot resolve the "
+            "reconstruction part of the objective next to it")
+    Y = np.vstack([V, weight * A_hat])
+    selection = top_eigenspace(Y, d_z, scale=max(m.scale, weight * float(np.linalg.norm(A_f))),
+                               what="reduced-rank regression operator (its rank or tie at d_z)")
+    drift_order, next_order = m.orderings(L)
+    n_act = A_f.shape[0]
+    selection = canonical_tie(selection, *(np.block([[M, np.zeros((d_o, n_act))], [np.zeros((n_act, d_o)),
+                                                                                  np.zeros((n_act, n_act))]])
+                                           for M in (drift_order, next_order)), Y @ Y.T)
+    u, s, vt = np.linalg.svd(V @ Pv, full_matrices=False)  # v = (V Pv) ξ on row(V)
+    to_xi = (vt.T / s) @ u.T  # ξ = to_xi v: no singular-value floor, every kept direction is real
+    n_actions = A_f.shape[0]
     augmented = spec.augmentation > 0
 
-    def build(V: np.ndarray, rng: np.random.Generator | None = None) -> LAMParameters:
-        p = V.shape[1]
+    def build(U: np.ndarray) -> LAMParameters:
+        """The member whose latent reads the selected directions ``U`` (columns in y-space)."""
+        p = U.shape[1]
         D = np.zeros((d_z, d_o))
-        D[:p] = V.T @ regression
+        D[:p] = (U.T @ (Y @ Pv)) @ to_xi  # z = Uᵀ ŷ, ŷ = Y Π_V ξ as a map of v
         B = np.zeros((d_o, d_z))
-        B[:, :p] = V[:d_o]
+        B[:, :p] = U[:d_o]
         H = np.zeros((n_actions, d_z))
-        H[:, :p] = V[d_o:] / weight
-        C = -D if augmented else -D @ L
-        A = eye.copy() if augmented else L.copy()
-        if rng is not None:
-            _perturb_free_parts(C, D, A, B, p, rng, leak=False, tied=False)
-            if not augmented:  # leakage N o is free where H does not look: z ← z + Π_ker(H) N o
-                kernel = _kernel_basis(H[:, :p], p)
-                N = np.zeros((d_z, d_o))
-                N[:p] = kernel @ kernel.T @ rng.standard_normal((p, d_o)) * rng.choice([0.1, 1.0, 10.0])
-                C += N
-                A -= B @ N
+        H[:, :p] = U[d_o:] / weight
+        C = -D @ E if augmented else -D @ L
+        A = E.copy() if augmented else L.copy()
         return LAMParameters(A, B, C, D, H)
 
     params = build(selection.captured)
-    total_y = float(np.trace(S_r) + spec.action_loss_weight * np.trace(transition.second_moment("action")))
-    total = total_y - float(np.sum(selection.eigenvalues[: selection.rank]))  # reduced-rank regression
-    residual = np.eye(d_o) - params.next_obs_map
-    reconstruction = float(np.sum((residual @ S_r) * residual))
-    value = ObjectiveValue(reconstruction, 0.0, (total - reconstruction) / spec.action_loss_weight, total)
-    if selection.tied:
-        latent_family = FeatureFamily(params.latent_map, bounds="sampled")
-        change_family = FeatureFamily(params.predicted_change_map, bounds="sampled")
-    else:
-        p = selection.rank
-        latent_rows = params.latent_map[:p]
-        kernel = _kernel_basis(params.H[:, :p], p)
-        leak_dims = 0 if augmented else kernel.shape[1]
-        spare = d_z - p
-        seen = orthonormal_basis(params.H[:, :p].T) if leak_dims else np.eye(p)
-        fixed = seen.T @ latent_rows
+    M2 = params.B @ params.D
+    reconstruction = float(np.sum(((np.eye(d_o) - M2) @ V) ** 2))
+    action_loss = float(np.sum((A_f - params.H @ (params.D @ V)) ** 2))
+    value = ObjectiveValue(reconstruction, 0.0, action_loss, reconstruction + spec.action_loss_weight * action_loss)
+    p = selection.rank
+    tie = _tie_choice(selection, build)
+    latent_rows = lambda member: np.hstack([member.C, member.D])[:p]  # noqa: E731
+    obs_rows = np.hstack([np.eye(d_c), np.zeros((d_c, d_o))])
+
+    def latent_for(U: np.ndarray, member: LAMParameters) -> Family:
+        rows = latent_rows(member)
+        H_p = member.H[:, :p]
+        kern = kernel_basis(H_p) if not augmented else np.zeros((p, 0))
+        leak_dims, spare = kern.shape[1], d_z - p
+        seen = orthonormal_basis(H_p.T) if leak_dims else np.eye(p)
+        fixed = seen.T @ rows
         if leak_dims == 0 and spare == 0:
-            latent_family = FeatureFamily(fixed)
-        elif leak_dims == 0:
-            latent_family = FeatureFamily(fixed, np.eye(2 * d_o), 0, spare)
+            return PointFamily(fixed, member)
+        if leak_dims == 0:
+            space_rows = np.eye(d_c + d_o)
+            return SubspaceFamily(fixed, space_rows, 0, spare, member, _spare_rows(space_rows, p, d_z, member))
+        free = np.vstack([kern.T @ rows, obs_rows])
+
+        def leak_member(Yc: np.ndarray) -> LAMParameters:  # z' = [seenᵀ z; α kernᵀ z + β obs]
+            alpha, beta = full_column_rank(Yc[:, :leak_dims]), Yc[:, leak_dims:]
+            T = np.vstack([seen.T, alpha @ kern.T])
+            N = np.vstack([np.zeros((seen.shape[1], d_c + d_o)),
+                           np.hstack([beta, np.zeros((beta.shape[0], d_o))])])
+            return transform_latent(member, T, N, d_z)
+
+        return SubspaceFamily(fixed, free, leak_dims, leak_dims + spare, member, leak_member, exact=spare == 0)
+
+    v_rows = np.hstack([-L, np.eye(d_o)])
+    to_rows = (Y @ Pv) @ to_xi @ v_rows  # y-direction u ↦ the x-map of its latent coordinate uᵀ ŷ
+
+    def change_for(member: LAMParameters) -> PointFamily:
+        return PointFamily(_compressed(member.predicted_change_map, L - E, member.B), member)
+
+    if not selection.tied:
+        latent, change = latent_for(selection.captured, params), change_for(params)
+    else:
+        fixed_u, tie_u, k_t = selection.fixed, selection.tie, selection.tie_dim
+        choose = lambda Y_: tie.build(orthonormal_basis(Y_.T))  # noqa: E731
+
+        def split_latent(Q):
+            U = np.hstack([fixed_u, tie_u @ Q])
+            return latent_for(U, build(U))
+
+        fixed_rows, tie_rows = fixed_u.T @ to_rows, tie_u.T @ to_rows
+        spare = d_z - p
+        if augmented and spare == 0:  # z = (fixed, Qᵀ tie) rows exactly: a subspace family
+            latent = SubspaceFamily(fixed_rows, tie_rows, k_t, k_t, params, choose, tie=tie, split=split_latent,
+                                    parts=(fixed_rows, np.zeros((0, fixed_rows.shape[1])), tie_rows))
+        else:  # leakage in the head's blind directions or spare dimensions: outer
+            extra = [np.eye(d_c + d_o)] if spare else ([obs_rows] if not augmented else [])
+            every = np.vstack([fixed_rows, tie_rows, *extra])
+            latent = SubspaceFamily(np.zeros((0, every.shape[1])), every, p, d_z, params, exact=False, tie=tie,
+                                    split=split_latent)
+        decoders = np.hstack([fixed_u, tie_u])[:d_o]
+        injective = orthonormal_basis(decoders).shape[1] == decoders.shape[1]
+        if injective and drift_free():  # ô' − o_t = B D v with B injective: it carries exactly D v
+            change = SubspaceFamily(fixed_rows, tie_rows, k_t, k_t, params, choose, tie=tie,
+                                    parts=(fixed_rows, np.zeros((0, fixed_rows.shape[1])), tie_rows))
         else:
-            obs_rows = np.hstack([eye, np.zeros((d_o, d_o))])
-            free = np.vstack([kernel.T @ latent_rows, obs_rows])
-            latent_family = FeatureFamily(fixed, free, leak_dims, leak_dims + spare,
-                                          bounds="outer" if spare else "exact")
-        change_family = FeatureFamily(params.predicted_change_map)
-    notes = [f"reduced-rank regression of [r; √λ a] on r with λ = {spec.action_loss_weight:g}"]
+            change = SubspaceFamily(np.zeros((0, d_c + d_o)), np.eye(d_c + d_o), 0, d_c + d_o, params, exact=False,
+                                    tie=tie, split=lambda Q: change_for(build(np.hstack([fixed_u, tie_u @ Q]))))
+    notes = [f"reduced-rank regression of [v; √λ a] on v with λ = {spec.action_loss_weight:g}"]
     if selection.tied:
         notes.append("eigenvalue tie in the reduced-rank regression: the optimum is a family")
+
+    def sample(rng: np.random.Generator) -> LAMParameters:
+        member = build(_random_tie_choice(selection, rng))
+        kern = kernel_basis(member.H[:, :p]) if not augmented else None
+        return _perturb(member, rng, p=p, d_z=d_z, leak=not augmented and kern.shape[1] > 0, tied=False, E=E,
+                        head_kernel=kern)
+
     return Solution(system, spec, transition, "closed-form", params, value, innovation, selection,
-                    latent_family, change_family, lambda rng: build(_random_tie_choice(selection, rng), rng),
-                    tuple(notes))
+                    latent, change, sample, tuple(notes), V)
 
 
-def _kernel_basis(matrix: np.ndarray, size: int) -> np.ndarray:
-    """Orthonormal basis of the null space of ``matrix`` (columns in ``R^size``)."""
-    if size == 0:
-        return np.zeros((0, 0))
-    _, s, vt = np.linalg.svd(matrix, full_matrices=True)
-    rank = int(np.sum(s**2 > RANK_RTOL * scale_of(s**2))) if s.size else 0
-    return vt[rank:].T
-
-
-# -- the numeric fallback ------------------------------------------------------------------------
+# -- the numeric fallback ------------------------------------------------------------------------------
 def _numeric(system: System, spec: LAMSpec, transition: Transition, reason: str, seed: int) -> Solution:
     from lamproof.numeric.population import minimize_population
 
     result = minimize_population(transition, spec, seed=seed)
-    S, S_oo, L = _moments(transition)
-    innovation = top_eigenspace(_innovation_moment(S, L if spec.fdm_obs_path == "learned" else None), spec.d_z)
+    m = _moments(transition)
+    V = m.innovation(m.L if spec.fdm_obs_path == "learned" else m.E)
+    innovation = top_eigenspace(V, spec.d_z, scale=m.scale, what="innovation second moment S_v")
     notes = (f"no closed form: {reason}; optimum by the population minimizer "
              f"({len(result.totals)} starts, converged={result.converged})",)
     return Solution(system, spec, transition, "numeric", result.params, result.objective, innovation, None,
-                    None, None, None, notes)
+                    None, None, None, notes, V)

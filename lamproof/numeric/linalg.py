@@ -1,7 +1,11 @@
-"""Small linear-algebra pieces with their tolerances named once.
+"""Linear algebra on square-root factors, with every rank and tie decision made relative to its scale.
 
-The tolerances are relative to the largest eigenvalue of the matrix at hand, so they do not
-depend on the units of the data.
+A factor ``X`` (rows: variables, columns: white source coordinates, see
+:meth:`lamproof.systems.Transition.factor`) stands for the moment ``X Xᵀ``. Regression becomes
+projection (the residual of ``Y`` on ``X`` is ``Y (I − Π_row X)``), and an explained variance is
+the squared norm of a projection. Decisions follow :mod:`lamproof.numeric.tolerances`: round-off,
+real, or undecidable; an undecidable decision that changes the answer raises
+:class:`lamproof.errors.IllConditioned`.
 """
 
 from __future__ import annotations
@@ -11,67 +15,121 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-#: An eigenvalue of a PSD matrix counts as zero below ``RANK_RTOL * λ_max``: round-off in the
-#: moments of a float64 system is ~1e-15 relative, so 1e-10 leaves five orders of margin while
-#: keeping genuinely small directions (1e-6 relative and above) as nonzero.
+from lamproof.errors import IllConditioned
+from lamproof.numeric.tolerances import DECISION_RTOL, MATTERS_RTOL, ROUNDOFF_RTOL
+
+#: Kept for the capture conditions: an eigenvalue of a PSD matrix counts as zero below
+#: ``RANK_RTOL · λ_max`` (the conditions decide ranks of Gramians, which square the factor).
 RANK_RTOL = 1e-10
-
-#: Two eigenvalues are tied when they differ by less than ``TIE_RTOL * λ_max``. Ties in the
-#: paper's systems are exact (isotropic blocks), so round-off (~1e-14) is all that separates
-#: them; 1e-8 is well above it and well below any gap that a user would call a gap.
-TIE_RTOL = 1e-8
-
-
-def eigh_descending(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (descending) and orthonormal eigenvectors of a symmetric matrix."""
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    return values[::-1].copy(), vectors[:, ::-1].copy()
 
 
 def scale_of(values: np.ndarray) -> float:
+    """The largest absolute value (at least the smallest positive float, so it can divide)."""
     return float(max(np.max(np.abs(values), initial=0.0), np.finfo(float).tiny))
 
 
 def pinv_psd(matrix: np.ndarray) -> np.ndarray:
-    """Pseudo-inverse of a PSD matrix, dropping eigenvalues below ``RANK_RTOL``.
-
-    A well-conditioned matrix is inverted through its Cholesky factor (several times faster
-    than the eigen-decomposition at large sizes); anything near-singular takes the eigen route.
-    """
+    """Pseudo-inverse of a PSD matrix, dropping eigenvalues below ``RANK_RTOL · λ_max``."""
     if matrix.shape[0] == 0:
         return matrix.copy()
-    try:
-        factor = np.linalg.cholesky(matrix)
-        if np.min(np.diag(factor)) ** 2 > 1e3 * RANK_RTOL * scale_of(np.diag(matrix)):
-            inverse_factor = scipy.linalg.solve_triangular(factor, np.eye(matrix.shape[0]), lower=True)
-            return inverse_factor.T @ inverse_factor
-    except np.linalg.LinAlgError:
-        pass
     values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
     keep = values > RANK_RTOL * scale_of(values)
     return (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
 
 
-def whitener(matrix: np.ndarray) -> np.ndarray:
-    """``W`` with ``Wᵀ M W = I`` on the range of the PSD matrix ``M`` (columns: ``rank M``).
+# -- row spaces of factors -------------------------------------------------------------------------
+def row_scales(weights: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """Per row of ``weights @ factor``, the size of the terms it sums: ``‖ |w_i| · |X| ‖``.
 
-    Cholesky when ``M`` is well inside the PD cone (fast), else the eigen-decomposition.
+    A row that cancels to round-off is small against this scale however large the factor, and a
+    row that selects a tiny but exact variable is not (its terms are tiny too).
     """
-    n = matrix.shape[0]
-    if n == 0:
+    return np.linalg.norm(np.abs(weights) @ np.abs(factor), axis=1)
+
+
+@dataclass(frozen=True)
+class RowSpace:
+    """Orthonormal bases (columns, in factor coordinates) of a factor's row space.
+
+    ``basis`` spans the directions that are certainly there; ``grey`` those float64 cannot tell
+    from round-off (relative singular value between ``ROUNDOFF_RTOL`` and ``DECISION_RTOL``).
+    """
+
+    basis: np.ndarray
+    grey: np.ndarray
+    values: np.ndarray  # the relative singular values of the kept directions
+
+    @property
+    def rank(self) -> int:
+        return self.basis.shape[1]
+
+
+def row_space(factor: np.ndarray, scales: np.ndarray | None = None) -> RowSpace:
+    """The row space of ``factor``, each row first divided by its scale (default: its norm).
+
+    Dividing by the scale of each row's ingredients (:func:`row_scales`) makes the decision
+    independent of the rows' units; singular values of the scaled factor are then compared with
+    the tolerances directly.
+    """
+    n = factor.shape[1]
+    if factor.shape[0] == 0:
+        return RowSpace(np.zeros((n, 0)), np.zeros((n, 0)), np.zeros(0))
+    scales = np.linalg.norm(factor, axis=1) if scales is None else np.asarray(scales, dtype=float)
+    live = scales > 0
+    if not np.any(live):
+        return RowSpace(np.zeros((n, 0)), np.zeros((n, 0)), np.zeros(0))
+    scaled = factor[live] / scales[live, None]
+    _, s, vt = np.linalg.svd(scaled, full_matrices=False)
+    clear = s > DECISION_RTOL
+    grey = (s > ROUNDOFF_RTOL) & ~clear
+    return RowSpace(vt[clear].T, vt[grey].T, s[clear])
+
+
+def project_out(factor: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """``factor (I − B Bᵀ)``: the part of each row orthogonal to the orthonormal columns ``B``."""
+    if basis.shape[1] == 0:
+        return factor.copy()
+    return factor - (factor @ basis) @ basis.T
+
+
+def settle_grey(space: RowSpace, answer, what: str):
+    """``answer(basis)`` with the undecidable directions of ``space`` dropped, after checking that
+    keeping them gives the same answer (else :class:`IllConditioned` naming ``what``).
+
+    ``answer`` returns an array; "the same" is within ``MATTERS_RTOL`` of its largest entry.
+    """
+    without = answer(space.basis)
+    if space.grey.shape[1] == 0:
+        return without
+    with_grey = answer(np.hstack([space.basis, space.grey]))
+    reference = max(scale_of(np.asarray(without)), scale_of(np.asarray(with_grey)))
+    if np.max(np.abs(np.asarray(with_grey) - np.asarray(without)), initial=0.0) > MATTERS_RTOL * reference:
+        raise IllConditioned(
+            f"{what}: {space.grey.shape[1]} direction(s) lie between round-off and signal "
+            f"(relative size {ROUNDOFF_RTOL:g}–{DECISION_RTOL:g}) and change the answer; float64 cannot decide")
+    return without
+
+
+def orthonormal_basis(matrix: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the column space (relative singular values above ``DECISION_RTOL``)."""
+    if matrix.size == 0:
+        return np.zeros((matrix.shape[0], 0))
+    u, s, _ = np.linalg.svd(matrix, full_matrices=False)
+    keep = s > DECISION_RTOL * scale_of(s) if s.size else np.zeros(0, dtype=bool)
+    return u[:, keep]
+
+
+def kernel_basis(matrix: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the null space of ``matrix`` (columns; the same rank rule)."""
+    size = matrix.shape[1]
+    if size == 0:
         return np.zeros((0, 0))
-    diag = np.diag(matrix)
-    try:
-        factor = np.linalg.cholesky(matrix)
-        if np.min(np.diag(factor)) ** 2 > 1e3 * RANK_RTOL * scale_of(diag):
-            return scipy.linalg.solve_triangular(factor, np.eye(n), lower=True).T  # Wᵀ M W = I
-    except np.linalg.LinAlgError:
-        pass
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    keep = values > RANK_RTOL * scale_of(values)
-    return vectors[:, keep] / np.sqrt(values[keep])
+    _, s, vt = np.linalg.svd(matrix, full_matrices=True)
+    rank = int(np.sum(s > DECISION_RTOL * scale_of(s))) if s.size else 0
+    return vt[rank:].T
 
 
+# -- spectra ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TopEigenspace:
     """The top-``d`` eigenspace of a PSD operator, with its ties and its zero tail made explicit.
@@ -115,39 +173,107 @@ class TopEigenspace:
         return float(self.eigenvalues[self.d - 1] - self.eigenvalues[self.d])
 
 
-def top_eigenspace(matrix: np.ndarray, d: int) -> TopEigenspace:
-    """All eigenvalues, and eigenvectors for the captured directions, the tie and a little beyond.
+class _Grey(Exception):
+    """A decision of :func:`_structure` fell between round-off and signal."""
 
-    Eigenvalues come from ``eigvalsh``; only the leading block of eigenvectors is computed
-    (``scipy.linalg.eigh`` with ``subset_by_index``), which is what makes large ``d_o`` cheap.
-    """
-    matrix = (matrix + matrix.T) / 2
-    n = matrix.shape[0]
-    values = np.linalg.eigvalsh(matrix)[::-1].copy()
-    scale = scale_of(values)
-    level = values[min(d, n) - 1]
-    needed = int(np.sum(values >= level - TIE_RTOL * scale))  # the captured block and its tie
-    count = min(n, needed + 1)
-    # driver "evx": LAPACK's default "evr" can return fewer vectors than asked for inside a
-    # cluster of equal eigenvalues (seen at isotropic noise); check the count all the same.
-    _, vectors = scipy.linalg.eigh(matrix, subset_by_index=[n - count, n - 1], driver="evx")
-    if vectors.shape[1] != count:
-        vectors = np.linalg.eigh(matrix)[1][:, n - count:]
-    vectors = vectors[:, ::-1]
-    positive = int(np.sum(values > RANK_RTOL * scale))
-    rank = min(d, positive)
+
+def _classify(value: float, scale: float) -> bool:
+    """``False`` for round-off, ``True`` for real; :class:`_Grey` in between."""
+    if value <= ROUNDOFF_RTOL * scale:
+        return False
+    if value >= DECISION_RTOL * scale:
+        return True
+    raise _Grey
+
+
+def _structure(levels: np.ndarray, d: int, scale: float) -> tuple[int, int, int]:
+    """``(rank, tie_start, tie_stop)`` from descending ``levels`` (singular values or eigenvalues)."""
+    n = len(levels)
+    top = min(d, n)
+    positive = [i for i in range(min(top + 1, n)) if _classify(levels[i], scale)]
+    rank = sum(1 for i in positive if i < top)
+    if rank < top or d >= n:
+        return rank, rank, rank
+    level = levels[d - 1]
     tie_start = tie_stop = rank
-    if rank == d and d < len(values) and values[d - 1] - values[d] <= TIE_RTOL * scale:
-        level = values[d - 1]
-        tied = np.flatnonzero(np.abs(values - level) <= TIE_RTOL * scale)
-        tie_start, tie_stop = int(tied[0]), int(tied[-1]) + 1
-    return TopEigenspace(values, vectors, d, rank, tie_start, tie_stop)
+    if not _classify(level - levels[d], scale):  # λ_d ties with λ_{d+1}
+        tied = [i for i in range(n) if not _classify(abs(levels[i] - level), scale)]
+        tie_start, tie_stop = tied[0], tied[-1] + 1
+    return rank, tie_start, tie_stop
 
 
-def orthonormal_basis(matrix: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of the column space (SVD, ``RANK_RTOL`` on singular values squared)."""
-    if matrix.size == 0:
-        return np.zeros((matrix.shape[0], 0))
-    u, s, _ = np.linalg.svd(matrix, full_matrices=False)
-    keep = s**2 > RANK_RTOL * scale_of(s**2)
-    return u[:, keep]
+def top_eigenspace(factor: np.ndarray, d: int, *, scale: float | None = None, what: str = "spectrum") -> TopEigenspace:
+    """The top-``d`` eigenspace of ``S = V Vᵀ`` from its factor ``V`` (rows: the operator's space).
+
+    ``scale`` is the size of ``V``'s ingredients (default ``‖V‖₂``): ``V``'s entries carry a
+    round-off of ``eps`` times it. The fast path decides ranks and ties on the eigenvalues of the
+    Gram matrix (absolute error ``eps·‖V‖²``); where a decision is undecidable there, the singular
+    values of ``V`` itself (absolute error ``eps·scale``) decide; where they cannot either,
+    :class:`IllConditioned` names ``what``.
+    """
+    rows = factor.shape[0]
+    gram = factor @ factor.T
+    values = np.linalg.eigvalsh(gram)[::-1].copy() if rows else np.zeros(0)
+    norm = float(np.sqrt(max(values[0], 0.0))) if rows else 0.0
+    ingredients = max(norm, scale or 0.0, np.finfo(float).tiny)
+    try:
+        rank, tie_start, tie_stop = _structure(np.clip(values, 0.0, None), d, norm * ingredients)
+        accurate = None
+    except _Grey:
+        u, s, _ = np.linalg.svd(factor, full_matrices=True)
+        singular = np.zeros(rows)
+        singular[: s.size] = s
+        try:
+            rank, tie_start, tie_stop = _structure(singular, d, ingredients)
+        except _Grey:
+            raise IllConditioned(
+                f"{what}: eigenvalue {min(d, rows)} (or its gap to the next) lies between round-off and "
+                "signal; float64 cannot decide the rank or the tie the answer depends on") from None
+        values, accurate = singular**2, u
+    needed = max(tie_stop, rank) + 1
+    count = min(rows, needed)
+    if accurate is not None:
+        vectors = accurate[:, :count]
+    elif count == 0:
+        vectors = np.zeros((rows, 0))
+    else:
+        # evx: LAPACK's default "evr" can return fewer vectors than asked for inside a cluster of
+        # equal eigenvalues (seen at isotropic noise); check the count all the same.
+        _, vectors = scipy.linalg.eigh(gram, subset_by_index=[rows - count, rows - 1], driver="evx")
+        if vectors.shape[1] != count:
+            vectors = np.linalg.eigh(gram)[1][:, rows - count:]
+        vectors = vectors[:, ::-1]
+    return TopEigenspace(np.clip(values, 0.0, None), vectors, d, rank, tie_start, tie_stop)
+
+
+def canonical_tie(space: TopEigenspace, *orderings: np.ndarray) -> TopEigenspace:
+    """``space`` with its tied eigenvectors rotated into a basis that does not depend on coordinates.
+
+    ``eigh`` returns an arbitrary basis of a tied eigenspace ``W``, so "the first ``k`` tied
+    directions" would change with the observation basis or the units. Each ordering ``M`` (a PSD
+    matrix on the same space, given in the same coordinates) sorts ``W`` by the eigenvectors of
+    ``Wᵀ M W``, the first that separates the ``k``-th tied direction from the next decides. The
+    choice then turns with the coordinates, so the canonical member is the same member in every
+    description of the problem.
+    """
+    if not space.tied:
+        return space
+    W = space.tie
+    k = space.tie_dim
+    for M in orderings:
+        values, vectors = np.linalg.eigh(W.T @ M @ W)
+        values, vectors = values[::-1], vectors[:, ::-1]
+        scale = max(float(np.max(np.abs(values), initial=0.0)), np.finfo(float).tiny)
+        if k < len(values) and values[k - 1] - values[k] > DECISION_RTOL * scale:
+            W = W @ vectors
+            break
+    vectors = space.vectors.copy()
+    vectors[:, space.tie_start:space.tie_stop] = W
+    return TopEigenspace(space.eigenvalues, vectors, space.d, space.rank, space.tie_start, space.tie_stop)
+
+
+def top_eigenspace_of(matrix: np.ndarray, d: int, *, what: str = "spectrum") -> TopEigenspace:
+    """:func:`top_eigenspace` of a PSD matrix given as such (its symmetric square root as factor)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    root = vectors * np.sqrt(np.clip(values, 0.0, None))
+    return top_eigenspace(root, d, what=what)

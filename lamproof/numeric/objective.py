@@ -48,6 +48,13 @@ class LAMParameters:
         """``[M₁ − I, M₂]``: the predicted change ``ô' − o`` as a map of ``[o; o']``."""
         return np.hstack([self.obs_map - np.eye(self.A.shape[0]), self.next_obs_map])
 
+    @property
+    def predicted_change_ingredients(self) -> np.ndarray:
+        """``[|A| + |B||C| + I, |B||D|]``: the size of the terms each entry of
+        :attr:`predicted_change_map` sums, so that an entry that cancels to round-off is seen as such."""
+        B = np.abs(self.B)
+        return np.hstack([np.abs(self.A) + B @ np.abs(self.C) + np.eye(self.A.shape[0]), B @ np.abs(self.D)])
+
     def as_dict(self) -> dict[str, np.ndarray]:
         out = {"A": self.A, "B": self.B, "C": self.C, "D": self.D}
         if self.H is not None:

@@ -33,6 +33,7 @@ import numpy as np
 from lamproof.numeric import probes as _probes
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.objective import LAMParameters, population_objective
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL
 from lamproof.studies.definitions import Config, Study
 from lamproof.systems import Transition
 
@@ -82,16 +83,13 @@ def _grouped_probes(study: Study) -> dict[str, list[tuple[str, str]]]:
 
 
 def _probe_scores(solution, representation: str, targets: list[str], fit, score) -> dict:
-    """Every target of one representation from one solution (batched where the probe module can)."""
-    if hasattr(_probes, "probe_family"):
-        return _probes.probe_family(solution, representation, fit=fit, score=score, targets=tuple(targets))
-    return {t: _probes.probe(solution, t, representation, fit=fit, score=score) for t in targets}
+    """Every target of one representation from one solution, over its optimal family."""
+    return _probes.probe_family(solution, representation, fit=fit, score=score, targets=tuple(targets))
 
 
 def _probe_values(features, targets: list[str], fit, score) -> dict:
-    if hasattr(_probes, "probe_errors"):
-        return _probes.probe_errors(features, fit, score, tuple(targets))
-    return {t: _probes.probe_error(features, t, fit, score) for t in targets}
+    """Exact probes of parameters found numerically (trained): optimizer noise dropped (``rtol``)."""
+    return _probes.probe_errors(features, fit, score, tuple(targets), rtol=NUMERIC_FEATURE_RTOL)
 
 
 def _base_row(study: Study, config: Config, steps: int | None) -> dict:
