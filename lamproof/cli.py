@@ -1,6 +1,11 @@
 """``lamproof``: the command-line front end. Parsing, calling and printing; no mathematics.
 
-Exit codes: 0 holds, 1 a check or claim failed, 2 bad input or usage (one line on stderr).
+Exit codes: 0 holds, 1 a check or claim failed, 2 bad input or usage, 3 internal error.
+
+Bad input is an :class:`~lamproof.errors.InputError` (or a usage error): exactly one line on
+stderr, ``lamproof: error: <field>: …`` (``file: …`` for the file itself), exit code 2. Any other
+exception is a bug in lamproof, never passed off as bad input: its traceback is printed, then
+``lamproof: internal error: …``, exit code 3. Ctrl-C prints ``lamproof: interrupted``, exit 130.
 """
 
 from __future__ import annotations
@@ -8,8 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 
 from lamproof.errors import InputError
+
+
+#: Exit code of an exception that is neither bad input nor usage: a bug in lamproof.
+INTERNAL_ERROR = 3
 
 
 class UsageError(Exception):
@@ -227,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lamproof: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug, not bad input: show where it happened
+        traceback.print_exc()
+        message = " ".join(f"{type(error).__name__}: {error}".split())
+        print(f"lamproof: internal error (a bug in lamproof, not bad input): {message}", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":
