@@ -69,7 +69,7 @@ def spec_from_dict(data: Any) -> tuple[System, LAMSpec]:
 
 
 def load_spec_file(path: str | Path) -> tuple[System, LAMSpec]:
-    """Read a ``.json`` or ``.toml`` solve file (other endings are tried as JSON)."""
+    """Read a ``.json`` or ``.toml`` solve file (other endings are tried as JSON), UTF-8 text."""
     path = Path(path)
     try:
         data = path.read_bytes()
