@@ -89,6 +89,10 @@ def _check_entries(value, name: str, ndim: int) -> None:
         if isinstance(item, (list, tuple)):
             if depth >= ndim:
                 raise InputError(f"{name}: nested deeper than a {kind}{at}")
+            if all(type(x) in (int, float) for x in item):  # a row of plain numbers: the common case
+                if any(type(x) is int and abs(x) > _FLOAT64_MAX for x in item):
+                    stack.extend((x, depth + 1, where + (i,)) for i, x in enumerate(item) if type(x) is int)
+                continue
             nested = [isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.ndim > 0) for x in item]
             if any(nested) and not all(nested):
                 raise InputError(f"{name}: mixes numbers and lists{at}")
