@@ -134,7 +134,7 @@ def as_array(value, name: str, ndim: int) -> np.ndarray:
 def as_matrix(value, name: str, shape: tuple[int | None, int | None]) -> np.ndarray:
     """A finite float64 matrix whose shape matches ``shape`` (``None`` matches any size)."""
     array = as_array(value, name, 2)
-    for axis, (want, got) in enumerate(zip(shape, array.shape)):
+    for want, got in zip(shape, array.shape, strict=True):
         if want is not None and want != got:
             raise InputError(f"{name}: expected shape {_shape_text(shape)}, got {array.shape}")
     return array
