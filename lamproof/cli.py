@@ -5,13 +5,15 @@ Exit codes: 0 holds, 1 a check or claim failed, 2 bad input or usage, 3 internal
 Bad input is an :class:`~lamproof.errors.InputError` (or a usage error): exactly one line on
 stderr, ``lamproof: error: <field>: …`` (``file: …`` for the file itself), exit code 2. Any other
 exception is a bug in lamproof, never passed off as bad input: its traceback is printed, then
-``lamproof: internal error: …``, exit code 3. Ctrl-C prints ``lamproof: interrupted``, exit 130.
+``lamproof: internal error: …``, exit code 3. Ctrl-C prints ``lamproof: interrupted``, exit 130;
+a closed stdout (``lamproof … | head``) ends quietly with 141, as a shell's SIGPIPE would.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 
@@ -244,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lamproof: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (`lamproof … | head`): not a bug
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 141
     except Exception as error:  # a bug, not bad input: show where it happened
         traceback.print_exc()
         message = " ".join(f"{type(error).__name__}: {error}".split())

@@ -284,3 +284,15 @@ def test_a_valid_file_still_solves(tmp_path, capsys):
     assert main(["solve", str(path)]) == 0
     out, err = capsys.readouterr()
     assert err == "" and json.loads(out)["optimal_loss"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_closed_stdout_is_not_an_internal_error(tmp_path):
+    # `lamproof solve file | head -1`: the reader goes away; lamproof ends quietly with 141
+    path = tmp_path / "ok.toml"
+    path.write_text(toml())
+    script = shutil.which("lamproof")
+    proc = subprocess.Popen([*([script] if script else [sys.executable, "-m", "lamproof.cli"]), "solve", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before anything is written
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141 and err == ""

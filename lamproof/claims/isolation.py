@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 from multiprocessing.connection import wait
@@ -65,6 +66,8 @@ def _run_child(source, start, total, results, *, examples, seed, shrink, timeout
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(sender, source, start, examples, seed, shrink), daemon=True)
+    sys.stdout.flush()  # or the child would inherit, and print again, what is still buffered
+    sys.stderr.flush()
     process.start()
     sender.close()
     running = None  # (index, (name, statement, expect, source)) of the claim being checked
@@ -169,7 +172,9 @@ def _child(sender, source, start, examples, seed, shrink) -> None:
         sender.send(("done",))
     finally:
         sender.close()
-        os._exit(0)  # no atexit handlers or buffered output of the parent run twice
+        sys.stdout.flush()  # what the claims printed
+        sys.stderr.flush()
+        os._exit(0)  # no atexit handlers of the parent run twice
 
 
 def _check(item, examples, seed, shrink) -> ClaimResult:
