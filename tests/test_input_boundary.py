@@ -294,5 +294,6 @@ def test_a_closed_stdout_is_not_an_internal_error(tmp_path):
     proc = subprocess.Popen([*([script] if script else [sys.executable, "-m", "lamproof.cli"]), "solve", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     proc.stdout.close()  # before anything is written
-    err = proc.stderr.read()
+    with proc.stderr:
+        err = proc.stderr.read()
     assert proc.wait(timeout=60) == 141 and err == ""
