@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lamproof._validation import show
 from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import Solution, solve
@@ -23,11 +24,28 @@ from lamproof.systems import System
 TOP_LEVEL_KEYS = ("system", "lam")
 
 
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object, refusing a repeated key (``json`` would keep the last one silently)."""
+    table = {}
+    for key, value in pairs:
+        if key in table:
+            raise InputError(f"file: duplicate key {show(key)} in a JSON object")
+        table[key] = value
+    return table
+
+
 def parse_spec_text(text: str, *, fmt: str) -> tuple[System, LAMSpec]:
-    """Parse a solve file's text (``fmt`` is ``"json"`` or ``"toml"``) into a System and a LAMSpec."""
+    """Parse a solve file's text (``fmt`` is ``"json"`` or ``"toml"``) into a System and a LAMSpec.
+
+    Duplicate keys are refused in both formats (TOML's parser refuses them itself).
+    """
     try:
-        data = json.loads(text) if fmt == "json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+        data = json.loads(text, object_pairs_hook=_unique_keys) if fmt == "json" else tomllib.loads(text)
+    except RecursionError:
+        raise InputError(f"file: not valid {fmt.upper()} (nested too deeply)") from None
+    except ValueError as error:  # JSONDecodeError, TOMLDecodeError, an integer of over 4300 digits
+        if isinstance(error, InputError):
+            raise
         raise InputError(f"file: not valid {fmt.upper()} ({error})") from None
     return spec_from_dict(data)
 
@@ -51,12 +69,17 @@ def spec_from_dict(data: Any) -> tuple[System, LAMSpec]:
 
 
 def load_spec_file(path: str | Path) -> tuple[System, LAMSpec]:
-    """Read a ``.json`` or ``.toml`` solve file (other endings are tried as JSON)."""
+    """Read a ``.json`` or ``.toml`` solve file (other endings are tried as JSON), UTF-8 text."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as error:
-        raise InputError(f"file: cannot read {str(path)!r} ({error.strerror})") from None
+        raise InputError(f"file: cannot read {str(path)!r} ({error.strerror or type(error).__name__})") from None
+    try:
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is accepted
+    except UnicodeDecodeError as error:
+        raise InputError(f"file: {str(path)!r} is not UTF-8 text (byte {data[error.start]:#04x} at offset "
+                         f"{error.start})") from None
     return parse_spec_text(text, fmt="toml" if path.suffix.lower() == ".toml" else "json")
 
 
@@ -113,4 +136,9 @@ def solution_to_dict(solution: Solution) -> dict:
 
 def solve_file(path: str | Path) -> dict:
     system, spec = load_spec_file(path)
-    return solution_to_dict(solve(system, spec))
+    try:
+        return solution_to_dict(solve(system, spec))
+    except InputError as error:  # the transition names the horizon; in a file it is lam.horizon
+        if str(error).startswith("horizon:"):
+            raise type(error)(f"lam.{error}") from None
+        raise

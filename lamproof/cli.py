@@ -1,15 +1,26 @@
 """``lamproof``: the command-line front end. Parsing, calling and printing; no mathematics.
 
-Exit codes: 0 holds, 1 a check or claim failed, 2 bad input or usage (one line on stderr).
+Exit codes: 0 holds, 1 a check or claim failed, 2 bad input or usage, 3 internal error.
+
+Bad input is an :class:`~lamproof.errors.InputError` (or a usage error): exactly one line on
+stderr, ``lamproof: error: <field>: …`` (``file: …`` for the file itself), exit code 2. Any other
+exception is a bug in lamproof, never passed off as bad input: its traceback is printed, then
+``lamproof: internal error: …``, exit code 3. Ctrl-C prints ``lamproof: interrupted``, exit 130;
+a closed stdout (``lamproof … | head``) ends quietly with 141, as a shell's SIGPIPE would.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 
 from lamproof.errors import InputError
+
+#: Exit code of an exception that is neither bad input nor usage: a bug in lamproof.
+INTERNAL_ERROR = 3
 
 
 class UsageError(Exception):
@@ -28,6 +39,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
 
 
@@ -134,29 +155,25 @@ def _cmd_compare(args) -> int:
 
 # -- check (claims) ------------------------------------------------------------------------------
 def _cmd_check(args) -> int:
-    from lamproof.claims import (
-        builtin_claims,
-        check_all,
-        load_claims,
-        render_json,
-        render_text,
-    )
+    from pathlib import Path
+
+    from lamproof.claims import builtin_claims, render_json, render_text
+    from lamproof.claims.isolation import DEFAULT_TIMEOUT, check_isolated
 
     if args.builtin == bool(args.file):
         raise UsageError("check: give either a claims file (FILE.py) or --builtin")
     if args.builtin:
-        claims, examples = builtin_claims(), args.examples or 50
+        source, examples = builtin_claims(), args.examples or 50
     else:
-        try:
-            claims = load_claims(args.file)
-        except FileNotFoundError as error:
-            raise UsageError(str(error)) from None
-        if not claims:
-            raise UsageError(f"file: no claims in {args.file!r} (decorate with @claim or name functions claim_*)")
-        examples = args.examples or 100
+        if not Path(args.file).is_file():
+            raise UsageError(f"file: no such file {args.file!r}")
+        source, examples = args.file, args.examples or 100
     progress = sys.stderr.isatty() and args.format == "text"
-    results = check_all(claims, examples=examples, seed=args.seed,
-                        on_result=(lambda r: print(f"  {r.name}: {r.verdict}", file=sys.stderr)) if progress else None)
+    # each claim (and the file's import) runs in a child process with args.timeout seconds
+    results = check_isolated(source, examples=examples, seed=args.seed, timeout=args.timeout or DEFAULT_TIMEOUT,
+                             on_result=(lambda r: print(f"  {r.name}: {r.verdict}", file=sys.stderr)) if progress else None)
+    if not results:
+        raise UsageError(f"file: no claims in {args.file!r} (decorate with @claim or name functions claim_*)")
     render = render_json if args.format == "json" else render_text
     print(render(results, builtin=args.builtin))
     # A claim fails when it does not do what it declares: undecorated claims expect to hold,
@@ -209,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=_positive_int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
+                   help="stop a claim (or the file's import) after this long and report a timeout (default 60)")
     p.set_defaults(handler=_cmd_check)
     return parser
 
@@ -227,6 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lamproof: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (`lamproof … | head`): not a bug
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 141
+    except Exception as error:  # a bug, not bad input: show where it happened
+        traceback.print_exc()
+        message = " ".join(f"{type(error).__name__}: {error}".split())
+        print(f"lamproof: internal error (a bug in lamproof, not bad input): {message}", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

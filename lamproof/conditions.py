@@ -51,7 +51,7 @@ import numpy as np
 import scipy.linalg
 
 from lamproof import control
-from lamproof._validation import as_int
+from lamproof._validation import MAX_HORIZON, as_int
 from lamproof.errors import IllConditioned, InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import NoClosedForm, Solution, solve
@@ -269,7 +269,7 @@ def system_conditions(system: System, horizon: int | str = 1, d_z: int | None = 
     else:
         if isinstance(horizon, str):
             raise InputError(f"horizon: expected a positive integer or 'infinite', got {horizon!r}")
-        reach = _reach(system, as_int(horizon, "horizon", minimum=1))
+        reach = _reach(system, as_int(horizon, "horizon", minimum=1, maximum=MAX_HORIZON))
     out["excitation"] = _excitation(reach, system.d_a)
     if d_z is not None:
         out["capacity"] = _capacity(reach, LAMSpec(d_z).check_for(system.d_o).d_z)

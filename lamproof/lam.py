@@ -13,7 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Mapping
 
-from lamproof._validation import as_choice, as_int, as_real
+from lamproof._validation import (
+    MAX_ACTION_WEIGHT,
+    MAX_HORIZON,
+    MAX_MAGNITUDE,
+    as_choice,
+    as_int,
+    as_real,
+    show,
+)
 from lamproof.errors import InputError
 
 FDM_OBS_PATHS = ("learned", "identity")
@@ -28,7 +36,9 @@ class LAMSpec:
     ``d_z`` latent size (checked against ``d_o`` by :meth:`check_for`); ``fdm_obs_path`` whether
     the FDM learns ``A`` or fixes it to the identity; ``idm`` free ``(C, D)`` or tied ``D = −C``;
     ``augmentation`` the scale ``s`` of the shared Gaussian shifts ``κ₁, κ₂ ~ N(0, s² I)``;
-    ``action_loss_weight`` ``λ`` of the auxiliary action loss; ``horizon`` ``k``.
+    ``action_loss_weight`` ``λ`` of the auxiliary action loss; ``horizon`` ``k``. Bounds:
+    ``s ≤`` :data:`~lamproof._validation.MAX_MAGNITUDE`, ``λ ≤`` ``MAX_ACTION_WEIGHT``,
+    ``k ≤`` ``MAX_HORIZON`` (reasons beside the constants).
     """
 
     d_z: int
@@ -42,16 +52,17 @@ class LAMSpec:
         object.__setattr__(self, "d_z", as_int(self.d_z, "d_z", minimum=1))
         object.__setattr__(self, "fdm_obs_path", as_choice(self.fdm_obs_path, "fdm_obs_path", FDM_OBS_PATHS))
         object.__setattr__(self, "idm", as_choice(self.idm, "idm", IDM_KINDS))
-        object.__setattr__(self, "augmentation", as_real(self.augmentation, "augmentation", minimum=0.0))
         object.__setattr__(
-            self, "action_loss_weight", as_real(self.action_loss_weight, "action_loss_weight", minimum=0.0)
+            self, "augmentation", as_real(self.augmentation, "augmentation", minimum=0.0, maximum=MAX_MAGNITUDE)
         )
-        object.__setattr__(self, "horizon", as_int(self.horizon, "horizon", minimum=1))
+        object.__setattr__(self, "action_loss_weight", as_real(
+            self.action_loss_weight, "action_loss_weight", minimum=0.0, maximum=MAX_ACTION_WEIGHT))
+        object.__setattr__(self, "horizon", as_int(self.horizon, "horizon", minimum=1, maximum=MAX_HORIZON))
 
     def check_for(self, d_o: int) -> "LAMSpec":
         """Refuse a latent larger than the observation: ``d_z`` must lie in ``[1, d_o]``."""
         if self.d_z > d_o:
-            raise InputError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {self.d_z}")
+            raise InputError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {show(self.d_z)}")
         return self
 
     @classmethod

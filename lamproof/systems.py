@@ -19,12 +19,17 @@ import numpy as np
 from scipy.linalg import block_diag
 
 from lamproof._validation import (
+    MAX_DIM,
+    MAX_HORIZON,
+    MAX_MOMENT,
+    MAX_SOURCES,
     as_choice,
     as_covariance,
     as_int,
     as_matrix,
     as_real,
     as_vector,
+    check_magnitude,
 )
 from lamproof.errors import InputError
 
@@ -110,6 +115,8 @@ class System:
         d_o, d_a = G.shape
         if d_o < 1 or d_a < 1:
             raise InputError(f"action_matrix: needs at least one row and one column, got shape {G.shape}")
+        if max(d_o, d_a) > MAX_DIM:
+            raise InputError(f"action_matrix: shape {G.shape} exceeds the largest dimension accepted, {MAX_DIM}")
         self.action_matrix = G
         self.obs_mean = np.zeros(d_o) if obs_mean is None else as_vector(obs_mean, "obs_mean", d_o)
         self.obs_cov = _identity_or(obs_cov, "obs_cov", d_o, covariance=True)
@@ -121,7 +128,8 @@ class System:
         self.noise_mean = np.zeros(d_o) if noise_mean is None else as_vector(noise_mean, "noise_mean", d_o)
         self.noise_cov = np.zeros((d_o, d_o)) if noise_cov is None else as_covariance(noise_cov, "noise_cov", d_o)
         self.noise_distribution = as_choice(noise_distribution, "noise_distribution", NOISE_DISTRIBUTIONS)
-        for array in self._arrays():
+        for name, array in zip(SYSTEM_FIELDS, self._arrays(), strict=False):
+            check_magnitude(array, name)
             array.setflags(write=False)
 
     # -- description -------------------------------------------------------------------------
@@ -179,9 +187,17 @@ class System:
 
     # -- the k-step transition ---------------------------------------------------------------
     def transition(self, horizon: int = 1) -> "Transition":
-        """The variables of ``o_0 → o_k`` as linear maps of the independent sources."""
-        k = as_int(horizon, "horizon", minimum=1)
+        """The variables of ``o_0 → o_k`` as linear maps of the independent sources.
+
+        Refuses (``horizon: …``, or ``system: …`` when one step is already too much) a horizon
+        whose sources exceed ``MAX_SOURCES`` or whose moments or maps ``F_cl^j G`` exceed
+        ``MAX_MOMENT``, before they overflow float64 (see :func:`_moment_bound`).
+        """
+        k = as_int(horizon, "horizon", minimum=1, maximum=MAX_HORIZON)
         d_o, d_a = self.d_o, self.d_a
+        if d_o + k * (d_a + d_o) > MAX_SOURCES:
+            raise InputError(f"horizon: {k} steps of d_o = {d_o}, d_a = {d_a} make {d_o + k * (d_a + d_o)} "
+                             f"sources, more than the {MAX_SOURCES} accepted")
         # Source blocks: o, then e_0 … e_{k-1}, then ε_0 … ε_{k-1}; each variable is built as
         # a map per block (see _Segment), so identity and zero blocks cost nothing.
         sizes = [d_o] + [d_a] * k + [d_o] * k
@@ -197,6 +213,13 @@ class System:
             eps_j = _Segment(d_o, {1 + k + j: 1.0})
             a_j = current.times(K, d_a).plus(e_j)
             current = current.times(F, d_o).plus(a_j.times(G, d_o)).plus(eps_j)
+            bound = max(_moment_bound(a_j, sizes, covs, means), _moment_bound(current, sizes, covs, means))
+            if not bound <= MAX_MOMENT:  # also NaN
+                where = "system" if j == 0 else f"horizon: {k} steps"
+                raise InputError(f"{where}: second moments or maps F_cl^j G of step {j + 1} reach about "
+                                 f"{bound:.1e}, above the {MAX_MOMENT:g} float64 can carry through the solver "
+                                 f"(the scales multiply{'' if j == 0 else ' and grow with the horizon'}; "
+                                 f"change units{'' if j == 0 else ' or shorten the horizon'})")
             actions.append(a_j)
             explorations.append(e_j)
             noises.append(eps_j)
@@ -209,6 +232,27 @@ class System:
             "noise": noises,
         }
         return Transition(k, tuple(sizes), tuple(covs), tuple(means), segments, self)
+
+
+def _moment_bound(segment: _Segment, sizes, covs, means) -> float:
+    """An upper bound on ``|E[x xᵀ]|`` entrywise for the variable ``x = Σ_b op_b s_b``, and on its maps.
+
+    Per source block ``b`` (size ``n``): a row of ``op_b`` has norm at most ``√n·max|op_b|`` (``|c|``
+    for a scalar op), ``λ_max(Σ_b) ≤ n·max|Σ_b|`` and ``|μ_b| ≤ √n·max|μ_b|``; by Cauchy–Schwarz
+    ``|E[x_i x_j]| ≤ max_i E[x_i²] ≤ (Σ_b ‖row‖·√λ_max)² + (Σ_b ‖row‖·|μ_b|)²``. Only maxima are
+    taken, so the bound itself cannot overflow before it exceeds :data:`MAX_MOMENT`.
+    """
+    spread = drift = largest_op = 0.0
+    for b, op in segment.ops.items():
+        n = sizes[b]
+        top = abs(op) if isinstance(op, float) else float(np.max(np.abs(op), initial=0.0))
+        row = top if isinstance(op, float) else np.sqrt(n) * top
+        largest_op = max(largest_op, top)
+        spread += row * np.sqrt(n * float(np.max(np.abs(covs[b]), initial=0.0)))
+        drift += row * np.sqrt(n) * float(np.max(np.abs(means[b]), initial=0.0))
+    if not (spread <= MAX_MOMENT and drift <= MAX_MOMENT):
+        return max(spread, drift) if np.isfinite(max(spread, drift)) else np.inf
+    return max(spread**2 + drift**2, largest_op)
 
 
 def _compose(left, right):

@@ -255,6 +255,10 @@ def sympy_text(x: float) -> str:
 
 
 # -- checking --------------------------------------------------------------------------------------
+class ClaimExit(Exception):
+    """``SystemExit`` raised inside a claim, reported as that claim's error."""
+
+
 def _message(error: BaseException) -> str:
     text = str(error).strip()
     kind = type(error).__name__
@@ -295,7 +299,10 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
         system, spec = problem
         try:
             solution = solve(system, spec)
-            c.function(system, spec, solution)
+            try:
+                c.function(system, spec, solution)
+            except SystemExit as stop:  # an error of this claim, not the end of the whole check
+                raise ClaimExit(f"sys.exit({stop.code!r}) called inside the claim") from None
         except Exception as error:
             state["last"] = (system, spec, error, traceback.format_exc())
             if state["first_failure"] is None:

@@ -302,8 +302,13 @@ class Trainer:
 
     @classmethod
     def from_state(cls, system: System, spec: LAMSpec, state, **overrides) -> "Trainer":
-        """Resume from :meth:`state` (or the ``np.load`` of its savez); ``overrides`` change e.g. ``lr``."""
+        """Resume from :meth:`state` (or the ``np.load`` of its savez); ``overrides`` change e.g. ``lr``.
+
+        ``seed`` may be passed like the constructor's (a caller resuming with the arguments it
+        started with); it is ignored, since the saved generator state replaces it.
+        """
         config = json.loads(str(np.asarray(state["config"])))
+        overrides.pop("seed", None)
         config.update(overrides)
         trainer = cls(system, spec, seed=0, **config)
         theta = np.asarray(state["theta"], dtype=np.float64)

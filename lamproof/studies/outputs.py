@@ -25,12 +25,24 @@ _HEADERS = {"do": "$d_o$", "da": "$d_a$", "dz": "$d_z$", "db": "$d_b$", "sigma":
             "act_mse": "action", "obs_mse": "observation", "noi_mse": "noise"}
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it: put it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``."""
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``.
+
+    The file gets the mode an ordinary ``open(path, "w")`` would give, ``0o666 & ~umask``
+    (``mkstemp`` creates it private, 0600).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
@@ -42,7 +54,7 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    write_atomic(path, lambda tmp: tmp.write_text(text))
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
