@@ -6,12 +6,18 @@
 
 No bias terms anywhere. ``horizon = k`` predicts ``o_k`` from ``o_0`` and one latent, and the
 action head predicts the ``k`` actions ``a_0 … a_{k-1}``.
+
+``context = T`` makes the first input the stack ``obs = [o_{t−T+1}; …; o_t]`` (``d_c = T·d_o``):
+``z = C·obs + D o_{t+k}``, ``ô_{t+k} = A·obs + B z``; the identity path is ``A = E`` (copies
+``o_t``), the tied IDM ``z = D(o_{t+k} − E·obs)`` (``C = −D E``), and augmentation shifts every
+frame and ``o_{t+k}`` by one ``κ₁`` and every frame by one ``κ₂``, adding
+``s²‖B(C S + D)‖²_F + s²‖A S − I‖²_F`` (``E``, ``S``: :class:`lamproof.systems.Transition`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Mapping
 
 from lamproof._validation import as_choice, as_int, as_real
 from lamproof.errors import InputError
@@ -19,6 +25,17 @@ from lamproof.errors import InputError
 FDM_OBS_PATHS = ("learned", "identity")
 IDM_KINDS = ("free", "tied")
 PAPER_BATCH_SIZE = 128
+
+#: Bounds on the window a LAM reads. A ``k``-step transition builds its source maps with
+#: O((T + k)²) products of ``n × n`` matrices, and a context of ``T`` frames has a ``d_c × d_c``
+#: covariance (``d_c = T·d_o``) that the solver inverts in O(d_c³):
+#: ``horizon ≤ MAX_HORIZON`` and ``context ≤ MAX_CONTEXT`` keep the first in the thousands of
+#: products; for ``T > 1``, :meth:`LAMSpec.check_for` bounds ``d_c ≤ MAX_CONTEXT_DIM`` (a 4096²
+#: inverse takes a few seconds) and the window's stacked frames ``(T + k)·d_o ≤ MAX_WINDOW_DIM``.
+MAX_HORIZON = 64
+MAX_CONTEXT = 32
+MAX_CONTEXT_DIM = 4096
+MAX_WINDOW_DIM = 8192
 
 
 @dataclass(frozen=True)
@@ -28,7 +45,9 @@ class LAMSpec:
     ``d_z`` latent size (checked against ``d_o`` by :meth:`check_for`); ``fdm_obs_path`` whether
     the FDM learns ``A`` or fixes it to the identity; ``idm`` free ``(C, D)`` or tied ``D = −C``;
     ``augmentation`` the scale ``s`` of the shared Gaussian shifts ``κ₁, κ₂ ~ N(0, s² I)``;
-    ``action_loss_weight`` ``λ`` of the auxiliary action loss; ``horizon`` ``k``.
+    ``action_loss_weight`` ``λ`` of the auxiliary action loss; ``horizon`` ``k`` (at most
+    :data:`MAX_HORIZON`); ``context`` ``T``, the frames up to and including ``o_t`` that the
+    IDM and FDM read (at most :data:`MAX_CONTEXT`).
     """
 
     d_z: int
@@ -37,6 +56,7 @@ class LAMSpec:
     augmentation: float = 0.0
     action_loss_weight: float = 0.0
     horizon: int = 1
+    context: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "d_z", as_int(self.d_z, "d_z", minimum=1))
@@ -46,16 +66,24 @@ class LAMSpec:
         object.__setattr__(
             self, "action_loss_weight", as_real(self.action_loss_weight, "action_loss_weight", minimum=0.0)
         )
-        object.__setattr__(self, "horizon", as_int(self.horizon, "horizon", minimum=1))
+        object.__setattr__(self, "horizon", as_int(self.horizon, "horizon", minimum=1, maximum=MAX_HORIZON))
+        object.__setattr__(self, "context", as_int(self.context, "context", minimum=1, maximum=MAX_CONTEXT))
 
-    def check_for(self, d_o: int) -> "LAMSpec":
-        """Refuse a latent larger than the observation: ``d_z`` must lie in ``[1, d_o]``."""
+    def check_for(self, d_o: int) -> LAMSpec:
+        """Refuse a latent larger than the observation (``d_z`` in ``[1, d_o]``) and a context
+        window (``T > 1``) beyond :data:`MAX_CONTEXT_DIM` or :data:`MAX_WINDOW_DIM`."""
         if self.d_z > d_o:
             raise InputError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {self.d_z}")
+        if self.context > 1 and self.context * d_o > MAX_CONTEXT_DIM:
+            raise InputError(f"context: context·d_o = {self.context}·{d_o} exceeds {MAX_CONTEXT_DIM} "
+                             "(the context covariance is inverted)")
+        if self.context > 1 and (self.context + self.horizon) * d_o > MAX_WINDOW_DIM:
+            raise InputError(f"horizon: (context + horizon)·d_o = ({self.context} + {self.horizon})·{d_o} "
+                             f"exceeds {MAX_WINDOW_DIM} (the window's source maps)")
         return self
 
     @classmethod
-    def from_dict(cls, table: Mapping, prefix: str = "lam.") -> "LAMSpec":
+    def from_dict(cls, table: Mapping, prefix: str = "lam.") -> LAMSpec:
         if not isinstance(table, Mapping):
             raise InputError(f"{prefix.rstrip('.')}: expected a table of fields")
         known = [f.name for f in fields(cls)]

@@ -58,6 +58,8 @@ class Trainer:
         sample_block: int = SAMPLE_BLOCK,
     ):
         spec.check_for(system.d_o)
+        if spec.context != 1:
+            raise InputError(f"context: the trainer reads one frame (context = 1), got {spec.context}")
         self.system, self.spec = system, spec
         self.batch_size = int(batch_size)
         self.lr = float(lr)
