@@ -36,7 +36,8 @@ from lamproof.errors import InputError
 from lamproof.numeric.linalg import pinv_psd
 from lamproof.systems import NOISE_DISTRIBUTIONS, System, Transition, _Segment, psd_sqrt
 
-__all__ = ["STATE_SPACE_FIELDS", "WINDOW_VARIABLES", "StateSpaceSystem", "WindowTransition", "windows"]
+__all__ = ["STATE_SPACE_FIELDS", "WINDOW_VARIABLES", "StateSpaceSystem", "WindowTransition", "windows",
+           "random_walk_with_exogenous"]
 
 #: Fields of the ``state_space`` table of a solve file, in the order of the constructor.
 STATE_SPACE_FIELDS = (
@@ -406,6 +407,8 @@ class WindowTransition(Transition):
     horizon's exploration and exogenous innovations, for :meth:`Transition.cov_from`.
     """
 
+    dense_pairs = 64
+
     def __init__(self, system: StateSpaceSystem, context: int, horizon: int):
         T, k = context, horizon
         n, d_o, d_a = system.n, system.d_o, system.d_a
@@ -532,3 +535,26 @@ def windows(trajectories: Mapping[str, np.ndarray], context: int, horizon: int, 
         parts["next_state"].append(state[:, now + k])
     return {name: np.concatenate(values) for name, values in parts.items()}
 
+
+
+def random_walk_with_exogenous(gain: float = 1.0, action_var: float = 1.0, persistence: float = 0.5,
+                               exo_var: float = 1.0, *, initial_var: float = 1.0) -> StateSpaceSystem:
+    """The scalar example: an endogenous random walk beside a stationary exogenous AR(1), both observed.
+
+    ``s' = s + g a``, ``x' = e x + η`` with ``a ~ (0, σ_a²)``, ``η ~ (0, σ_η²)``, ``o = [s; x]``;
+    the explicit initial distribution has ``Var s = initial_var`` and the stationary
+    ``Var x = σ_η²/(1 − e²)``. Actions come first for ``A`` learned iff ``g²σ_a² > σ_η²`` and for
+    ``A = I`` iff ``g²σ_a² > 2σ_η²/(1 + e)`` (derivation D11).
+    """
+    from lamproof._validation import as_real
+
+    g = as_real(gain, "gain")
+    s_a = as_real(action_var, "action_var", minimum=0.0)
+    e = as_real(persistence, "persistence", minimum=-1.0, maximum=1.0)
+    if abs(e) >= 1.0:
+        raise InputError(f"persistence: the exogenous AR(1) must be stationary, |e| < 1, got {persistence!r}")
+    s_eta = as_real(exo_var, "exo_var", minimum=0.0)
+    v0 = as_real(initial_var, "initial_var", minimum=0.0)
+    return StateSpaceSystem(np.diag([1.0, e]), [[g], [0.0]], process_noise_cov=np.diag([0.0, s_eta]),
+                            exploration_cov=[[s_a]], exogenous=[1],
+                            initial={"mean": [0.0, 0.0], "cov": np.diag([v0, s_eta / (1.0 - e * e)])})
