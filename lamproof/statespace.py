@@ -357,17 +357,23 @@ class StateSpaceSystem:
         :meth:`_ahead`. Exact for every ``T``; equal to the window's innovation second moment when
         every mean is zero.
         """
-        T = as_int(context, "context", minimum=1)
+        return self.filtered_innovations(context, horizon)[-1]
+
+    def filtered_innovations(self, max_context: int, horizon: int = 1) -> list[np.ndarray]:
+        """:meth:`filtered_innovation` for ``T = 1 … max_context`` in one pass of the recursion."""
+        T = as_int(max_context, "context", minimum=1)
         k = as_int(horizon, "horizon", minimum=1)
         F, H = self.dynamics, self.observation
         Q, R = self._filter_noise()
         P = self.initial_cov.copy()
+        out = []
         for _ in range(T):
             S = H @ P @ H.T + R
             gain = F @ P @ H.T @ pinv_psd(S)
             P = F @ P @ F.T + Q - gain @ S @ gain.T
             P = (P + P.T) / 2
-        return self._ahead(P, k)
+            out.append(self._ahead(P, k))
+        return out
 
     def kalman_innovation(self, horizon: int = 1) -> np.ndarray:
         """The steady-state innovation covariance ``H P Hᵀ + Σ_v`` (``k = 1``), ``P`` from the filter DARE.
