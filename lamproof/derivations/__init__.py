@@ -43,6 +43,7 @@ MODULES = {
     "D8": "d8_multistep",
     "D9": "d9_capture",
     "D10": "d10_context",
+    "D11": "d11_exogenous",
 }
 NAMES = tuple(MODULES)
 
