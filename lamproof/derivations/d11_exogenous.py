@@ -16,10 +16,11 @@ Scalar example (endogenous random walk ``s' = s + g a``, exogenous AR(1) with pe
     A learned:  k g²σ_a² > σ_η² (1 − e^{2k}) / (1 − e²)       (k = 1: g²σ_a² > σ_η²)
     A = I:      k g²σ_a² > 2σ_η² (1 − eᵏ) / (1 − e²)          (k = 1: g²σ_a² > 2σ_η²/(1 + e))
 
-The exogenous part is bounded (by ``σ_η²/(1 − e²)`` resp. twice that) while the controllable part
-grows like ``k``, so the smallest horizon ``k*`` at which actions come first exists for every
-``g σ_a > 0``, satisfies ``k* ≤ ⌈c σ_η²/((1 − e²) g²σ_a²)⌉`` (``c = 1`` learned, ``2`` for ``A = I``),
-and ``k*_I ≥ k*_L``: a fixed FDM path never needs a shorter horizon.
+The exogenous part is bounded (by ``Σ_x = σ_η²/(1 − e²)``, resp. ``2Σ_x(1 + max(0, −e))``: an
+oscillating ``x`` moves most in one step) while the controllable part grows like ``k``, so the
+smallest horizon ``k*`` at which actions come first exists for every ``g σ_a > 0``, satisfies
+``k* ≤ ⌊c Σ_x/(g²σ_a²)⌋ + 1`` (``c = 1`` learned, ``c = 2(1 + max(0, −e))`` for ``A = I``), and
+``k*_I ≥ k*_L``: a fixed FDM path never needs a shorter horizon.
 
 Assumptions. ``T = 1`` (``x`` observed; a context adds nothing for a Markov, fully observed
 state); the endogenous part independent of ``x``; zero means.
@@ -102,8 +103,8 @@ def derive() -> dict:
         "limits": {"learned": sigma_x, "identity": 2 * sigma_x},
         "limit_check": bounds == {"learned": sigma_x.subs(e, sympy.Rational(1, 2)),
                                   "identity": 2 * sigma_x.subs(e, sympy.Rational(1, 2))},
-        "k_bound": {path: limit / (g**2 * s_a) for path, limit in
-                    {"learned": sigma_x, "identity": 2 * sigma_x}.items()},
+        "k_bound": {path: sympy.floor(bound / (g**2 * s_a)) + 1 for path, bound in
+                    {"learned": sigma_x, "identity": 2 * sigma_x * (1 + sympy.Max(0, -e))}.items()},
     }
 
 
@@ -127,9 +128,11 @@ def latex() -> str:
         f"$\\sigma_a^2 = {fw.tex(d['thresholds']['learned'])}$ ($A$ learned) and "
         f"$\\sigma_a^2 = {fw.tex(d['thresholds']['identity'])}$ ($A = I$).",
         "As $k\\to\\infty$ the exogenous parts tend to $\\Sigma_x$ and $2\\Sigma_x$ "
-        f"({'limits verified' if d['limit_check'] else 'limits NOT verified'}) from below, so $m(k) > 0$ as soon as "
-        "$k g^2\\sigma_a^2$ exceeds the limit: $k^* \\le \\lceil c\\,\\Sigma_x/(g^2\\sigma_a^2)\\rceil$; and "
-        "$m_I \\le m_L$ gives $k^*_I \\ge k^*_L$.",
+        f"({'limits verified' if d['limit_check'] else 'limits NOT verified'}); $X_L < \\Sigma_x$ for every $k$, and "
+        "$X_I \\le 2\\Sigma_x(1 + \\max(0, -e))$ (an oscillating $x$ moves most in one step). So $m(k) > 0$ as soon "
+        "as $k g^2\\sigma_a^2$ exceeds that bound: $k^* \\le \\lfloor c\\,\\Sigma_x/(g^2\\sigma_a^2)\\rfloor + 1$ "
+        "with $c = 1$ ($A$ learned) or $c = 2(1 + \\max(0, -e))$ ($A = I$); and $m_I \\le m_L$ gives "
+        "$k^*_I \\ge k^*_L$.",
     ]
     return fw.section(
         NAME, TITLE,
@@ -183,7 +186,7 @@ def _numeric_case(case, checker: fw.Checker, results: dict) -> None:
     for p in ("learned", "identity"):
         scan = next((kk for kk in range(1, 65) if fw.evaluate(results["margins"][p], {**values, k: kk}) > 0), None)
         checker.holds(f"k* ({p}) = first positive margin", found[p] == scan, context=f"{found[p]} vs {scan} ({context})")
-        bound = int(np.ceil(fw.evaluate(results["k_bound"][p], values))) + 1
+        bound = int(fw.evaluate(results["k_bound"][p], values))
         checker.holds(f"k* ({p}) ≤ the bound", scan is None or scan <= bound, context=f"{scan} vs {bound} ({context})")
     if found["learned"] is not None and found["identity"] is not None:
         checker.holds("k*_I ≥ k*_L", found["identity"] >= found["learned"], context=context)
