@@ -44,6 +44,7 @@ MODULES = {
     "D9": "d9_capture",
     "D10": "d10_context",
     "D11": "d11_exogenous",
+    "D12": "d12_inverse",
 }
 NAMES = tuple(MODULES)
 
