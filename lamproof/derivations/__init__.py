@@ -45,6 +45,7 @@ MODULES = {
     "D10": "d10_context",
     "D11": "d11_exogenous",
     "D12": "d12_inverse",
+    "D13": "d13_loading",
 }
 NAMES = tuple(MODULES)
 

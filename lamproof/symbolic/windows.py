@@ -91,11 +91,14 @@ def exact_stationary_cov(F, Q) -> sympy.Matrix:
 
 
 def exact_innovation(window: ExactWindow) -> sympy.Matrix:
-    """``S_v = S_{o'o'} − S_{o'c} S_cc⁻¹ S_{co'}`` of the window, exactly (``S_cc`` invertible)."""
+    """``S_v = S_{o'o'} − S_{o'c} S_cc⁻¹ S_{co'}`` of the window, exactly (``S_cc`` invertible).
+
+    Entries are left unsimplified; compare with ``sympy.cancel`` of a difference.
+    """
     S_cc = window.stack_cov(window.obs, window.obs)
     S_pc = window.stack_cov([window.next_obs], window.obs)
     S_pp = window.cov(window.next_obs, window.next_obs)
-    return (S_pp - S_pc * S_cc.inv() * S_pc.T).applyfunc(sympy.cancel)
+    return S_pp - S_pc * S_cc.inv() * S_pc.T
 
 
 def riccati_step(P, F, H, Q, R):
