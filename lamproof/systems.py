@@ -382,7 +382,10 @@ class Transition:
     def _map(self, variable) -> np.ndarray:
         names = self._names(variable)
         if names is not None:
-            return np.vstack([self.maps[name] for name in names])
+            key = ("map", names)
+            if key not in self._cache:
+                self._cache[key] = np.vstack([self.maps[name] for name in names])
+            return self._cache[key]
         return np.asarray(variable, dtype=np.float64)
 
     def stacked(self, *variables) -> np.ndarray:
