@@ -500,12 +500,13 @@ def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool
 
 
 def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation=0.0,
-              action_loss_weight=0.0, horizon=1) -> st.SearchStrategy[LAMSpec]:
+              action_loss_weight=0.0, horizon=1, context=1) -> st.SearchStrategy[LAMSpec]:
     """:class:`lamproof.LAMSpec` s for observations of size ``d_o`` (an int or a strategy).
 
     ``d_z``: ``None`` (any of ``1..d_o``, shrinking to 1), an int or a strategy. Every other
     field is a fixed value or a strategy; ``fdm_obs_path`` and ``idm`` also accept ``"any"``;
-    ``augmentation`` and ``action_loss_weight`` accept a ``(low, high)`` range.
+    ``augmentation`` and ``action_loss_weight`` accept a ``(low, high)`` range; ``horizon`` and
+    ``context`` (frames the LAM reads) are ints or strategies.
     """
     _check_int(d_o, "d_o", 1)
     if d_z is not None:
@@ -534,12 +535,15 @@ def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation
     weights = real(action_loss_weight, "action_loss_weight")
     _check_int(horizon, "horizon", 1)
     horizons = _ints(horizon)
+    _check_int(context, "context", 1)
+    contexts = _ints(context)
 
     def build(draw):
         o = _draw_int(draw, d_o, "d_o", 1)
         z = draw(st.integers(1, o)) if d_z is None else _draw_int(draw, d_z, "d_z", 1, o)
         try:
-            return LAMSpec(z, draw(paths), draw(idms), draw(augs), draw(weights), _draw_int(draw, horizons, "horizon", 1))
+            return LAMSpec(z, draw(paths), draw(idms), draw(augs), draw(weights), _draw_int(draw, horizons, "horizon", 1),
+                           context=_draw_int(draw, contexts, "context", 1))
         except ValueError as error:
             raise InvalidArgument(f"lam_specs(): {error}") from None
 
@@ -548,7 +552,7 @@ def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation
 
 def problems(systems_strategy=None, specs=None) -> st.SearchStrategy[tuple[System, LAMSpec]]:
     """``(system, spec)`` pairs: ``specs`` is a strategy, or a function ``system -> strategy``
-    (default ``lambda s: lam_specs(s.d_o)``)."""
+    (default ``lambda s: lam_specs(s.d_o)``). Systems may be state-space systems."""
     systems_strategy = systems() if systems_strategy is None else systems_strategy
     if not _is_strategy(systems_strategy):
         raise InvalidArgument(f"systems={systems_strategy!r} must be a strategy of Systems")
@@ -558,9 +562,11 @@ def problems(systems_strategy=None, specs=None) -> st.SearchStrategy[tuple[Syste
         raise InvalidArgument(f"specs={specs!r} must be a strategy or a function of the system")
 
     def build(draw):
+        from lamproof.statespace import StateSpaceSystem
+
         system = draw(systems_strategy)
-        if not isinstance(system, System):
-            raise InvalidArgument(f"the systems strategy drew {system!r}, not a lamproof System")
+        if not isinstance(system, (System, StateSpaceSystem)):
+            raise InvalidArgument(f"the systems strategy drew {system!r}, not a lamproof System or StateSpaceSystem")
         spec = draw(specs if _is_strategy(specs) else specs(system))
         if not isinstance(spec, LAMSpec):
             raise InvalidArgument(f"the specs strategy drew {spec!r}, not a LAMSpec")
