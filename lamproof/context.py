@@ -50,8 +50,15 @@ class Innovation:
 
 
 def innovation(transition: Transition, fdm_obs_path: str = "learned") -> Innovation:
-    """The innovation a LAM on ``transition`` must explain (module docstring)."""
+    """The innovation a LAM on ``transition`` must explain (module docstring); cached on the transition."""
     as_choice(fdm_obs_path, "fdm_obs_path", FDM_OBS_PATHS)
+    key = ("innovation", fdm_obs_path)
+    if key not in transition._cache:
+        transition._cache[key] = _innovation(transition, fdm_obs_path)
+    return transition._cache[key]
+
+
+def _innovation(transition: Transition, fdm_obs_path: str) -> Innovation:
     d_c, d_o = transition.d_c, transition.d_o
     S = transition.second_moment(("obs", "next_obs"))
     S_cc, S_pc, S_pp = S[:d_c, :d_c], S[d_c:, :d_c], S[d_c:, d_c:]

@@ -40,7 +40,7 @@ import numpy as np
 
 from lamproof._validation import as_int
 from lamproof.conditions import CONTAINMENT_TOL, Condition
-from lamproof.context import Innovation, innovation
+from lamproof.context import innovation
 from lamproof.errors import InputError
 from lamproof.lam import MAX_HORIZON
 from lamproof.numeric.linalg import RANK_RTOL, pinv_psd, scale_of, top_eigenspace
@@ -48,14 +48,6 @@ from lamproof.systems import Transition
 
 __all__ = ["LoadingRange", "HorizonResult", "action_operator", "exogenous_operator", "exogenous_loading",
            "exogenous_loading_range", "latent_consistency", "action_first", "action_first_horizon"]
-
-
-def _innovation(transition: Transition, fdm_obs_path: str) -> Innovation:
-    cache = transition._cache
-    key = ("innovation", fdm_obs_path)
-    if key not in cache:
-        cache[key] = innovation(transition, fdm_obs_path)
-    return cache[key]
 
 
 def _columns(transition: Transition, name: str) -> np.ndarray:
@@ -69,13 +61,13 @@ def _columns(transition: Transition, name: str) -> np.ndarray:
 
 def action_operator(transition: Transition, fdm_obs_path: str = "learned") -> np.ndarray:
     """``S_act``: the part of ``S_v`` that the horizon's exploration contributes."""
-    inn = _innovation(transition, fdm_obs_path)
+    inn = innovation(transition, fdm_obs_path)
     return transition.cov_from(inn.source_map(transition), _columns(transition, "exploration"))
 
 
 def exogenous_operator(transition: Transition, fdm_obs_path: str = "learned") -> np.ndarray:
     """``S_exo``: the part of ``S_v`` that the horizon's exogenous process noise contributes."""
-    inn = _innovation(transition, fdm_obs_path)
+    inn = innovation(transition, fdm_obs_path)
     return transition.cov_from(inn.source_map(transition), _columns(transition, "exogenous"))
 
 
@@ -89,7 +81,7 @@ def exogenous_loading(transition: Transition, captured: np.ndarray, fdm_obs_path
         raise InputError(f"captured: expected a {transition.d_o} x p basis of frame directions, "
                          f"got shape {captured.shape}")
     q, _ = np.linalg.qr(captured) if captured.shape[1] else (captured, None)
-    S_v = _innovation(transition, fdm_obs_path).operator
+    S_v = innovation(transition, fdm_obs_path).operator
     total = float(np.sum((q.T @ S_v) * q.T))
     if total <= RANK_RTOL * scale_of(np.diag(S_v)):
         return None
@@ -125,7 +117,7 @@ def exogenous_loading_range(transition: Transition, d_z: int, fdm_obs_path: str 
     augmentation only where it keeps the clean member).
     """
     d_z = as_int(d_z, "d_z", minimum=1, maximum=transition.d_o)
-    S_v = _innovation(transition, fdm_obs_path).operator
+    S_v = innovation(transition, fdm_obs_path).operator
     space = top_eigenspace(S_v, d_z)
     total = float(np.sum(space.eigenvalues[: space.rank]))
     if space.rank == 0 or total <= RANK_RTOL * scale_of(space.eigenvalues):
@@ -165,7 +157,7 @@ def action_first(transition: Transition, fdm_obs_path: str = "learned", d_z: int
     ``d_z ≥ r``: that they lie in the top ``d_z``. ``holds`` is ``None`` when an eigenvalue tie at
     the boundary lets some optimal members keep them and others not.
     """
-    inn = _innovation(transition, fdm_obs_path)
+    inn = innovation(transition, fdm_obs_path)
     S_v = inn.operator
     S_act = action_operator(transition, fdm_obs_path)
     values, vectors = np.linalg.eigh((S_act + S_act.T) / 2)
