@@ -31,6 +31,7 @@ Check. The population minimizer (never given ``v``) on drawn scalars: the loadin
 space and the consistency of the clean latent on it against the formulas, ``d_z ∈ {1, 2}``, both
 FDM paths; with an action head (``A = I``, tied IDM: no leakage) the consistency of its latent
 against ``1[λ < λ*]``; a random mixed observation with ``W = I − M_x M_x⁺``: loading 0.
+``exact=True``: rational scalars, the two-direction loading from exact window maps, zero tolerance.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from lamproof.lam import LAMSpec
 from lamproof.numeric.linalg import orthonormal_basis
 from lamproof.numeric.population import minimize_population
 from lamproof.statespace import StateSpaceSystem, random_walk_with_exogenous
+from lamproof.symbolic.windows import exact_window
 
 NAME = "D13"
 SLUG = "loading"
@@ -182,6 +184,29 @@ def _numeric_case(case, checker: fw.Checker, results: dict) -> None:
                   or 0.0, 0.0, atol=RATIO_ATOL, context=context)
 
 
+def _exact_case(rng: np.random.Generator, results: dict, checker: fw.Checker) -> None:
+    """Rational scalars: the loading with both directions captured, from exact window maps."""
+    gv = sympy.Rational(int(rng.integers(1, 4)), 2)
+    av = sympy.Rational(int(rng.integers(1, 5)), 2)
+    ev = sympy.Rational(int(rng.integers(-3, 4)), 4)
+    sv = sympy.Rational(int(rng.integers(1, 5)), 2)
+    F, G, H, K = sympy.diag(1, ev), sympy.Matrix([[gv], [0]]), sympy.eye(2), sympy.zeros(1, 2)
+    Sw, Sv, Se = sympy.diag(0, sv), sympy.zeros(2, 2), sympy.Matrix([[av]])
+    window = exact_window(F, G, H, K, Sw, Sv, Se, sympy.diag(1, sv / (1 - ev**2)), 1, 1)
+    now, nxt = window.frames[0], window.next_obs
+    S_oo, S_po = window.cov(now, now), window.cov(nxt, now)
+    zero = sympy.zeros(2, 2)
+    for path, L in (("learned", S_po * S_oo.inv()), ("identity", sympy.eye(2))):
+        v = {src: nxt.get(src, zero[:, :M.cols]) - L * now.get(src, zero[:, :M.cols])
+             for src, M in {**now, **nxt}.items()}
+        total = window.cov(v, v).trace()
+        exo_map = v[("w", 0)][:, 1:]  # the exogenous coordinate of the horizon's process noise
+        exo = (exo_map * Sw[1:, 1:] * exo_map.T).trace()
+        formula = results["loading_two"][path].subs({g: gv, s_a: av, e: ev, s_eta: sv})
+        checker.equal(f"exact: loading with both directions ({path})", formula, sympy.cancel(exo / total),
+                      context=f"g={gv} σa²={av} e={ev} ση²={sv}")
+
+
 def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
            ) -> fw.VerificationReport:
     examples = DEFAULT_EXAMPLES if examples is None else examples
@@ -190,4 +215,8 @@ def verify(examples: int | None = None, seed: int = 0, exact: bool = False, resu
     checker.holds("regression operator's action eigenvalue = g²σ_a² + λσ_a² (symbolic)", d["action_eigenvalue_found"])
     fw.run_examples(_cases(), lambda case: _numeric_case(case, checker, d), examples=examples, seed=seed,
                     checker=checker)
+    if exact:
+        rng = np.random.default_rng(seed)
+        for _ in range(min(examples, 4)):
+            _exact_case(rng, d, checker)
     return checker.report(exact)
