@@ -124,7 +124,8 @@ def latex() -> str:
                "endogenous-focused $W$; the action head flips the latent at $\\lambda^*$.",
         check="The population minimizer's captured space and latent on drawn scalars (loading, consistency, $d_z \\in "
               "\\{1, 2\\}$, both FDM paths, with and without an action head), and a random mixed observation under "
-              "$W = I - M_x M_x^{+}$.",
+              "$W = I - M_x M_x^{+}$; with \\texttt{--exact}, the two-direction loading of rational scalars from exact "
+              "window maps, zero tolerance.",
     )
 
 
