@@ -709,12 +709,12 @@ def kalman_form_systems(n_controllable=None, n_coupled=None, n_exogenous=None, d
     """Fully observed systems in controllability form ``s = [c; u; x]`` (for inverse-model claims).
 
     ``F = [[F_cc, F_cu, 0], [0, F_uu, 0], [0, 0, F_xx]]``, ``G = [G_c; 0; 0]``, ``H = I``, ``K = 0``,
-    block-diagonal positive definite ``Σ_w`` (``process_noise=False``: none), stationary start. ``(F_cc, G_c)`` is controllable, and every coupled
-    coordinate drives ``c`` eventually (``(F_uu, F_cu)`` observable), so ``u`` is exactly "what
-    couples into the controllable part"; ``x`` is exogenous and drives nothing. ``singular``:
-    ``True`` makes ``F_cc`` nilpotent (Levine et al.'s case, shrinking to ``F_cc = 0``),
-    ``False`` invertible, ``None`` draws. Dimensions default to ``1 … 3``, ``0 … 2``, ``0 … 2``
-    and ``d_a`` to ``1 … n_c``.
+    block-diagonal positive definite ``Σ_w`` (``process_noise=False``: none), stationary start.
+    ``(F_cc, G_c)`` is controllable, and every coupled coordinate drives ``c`` eventually
+    (``(F_uu, F_cu)`` observable), so ``u`` is exactly "what couples into the controllable part";
+    ``x`` is exogenous and drives nothing. ``singular``: ``True`` makes ``F_cc`` nilpotent (Levine
+    et al.'s case, shrinking to ``F_cc = 0``), ``False`` invertible, ``None`` draws. Dimensions
+    default to ``1 … 3``, ``0 … 2``, ``0 … 2`` and ``d_a`` to ``1 … n_c``.
     """
     for name, value in (("n_controllable", n_controllable), ("n_coupled", n_coupled), ("n_exogenous", n_exogenous),
                         ("d_a", d_a)):

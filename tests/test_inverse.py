@@ -132,7 +132,8 @@ def _stationary(F, Q):
 
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_inverse_model_equals_the_exact_rational_model(k):
-    """The closed form Σ_a Gᵀ F^{k−1}ᵀ W_k⁻¹ (s_{t+k} − Fᵏ s_t) (Efroni et al.'s linear form, D12), in rationals, vs the window."""
+    """The closed form Σ_a Gᵀ F^{k−1}ᵀ W_k⁻¹ (s_{t+k} − Fᵏ s_t) (Efroni et al.'s linear form, D12), in
+    rationals, against the window."""
     F = sympy.Matrix([[sympy.Rational(1, 2), sympy.Rational(1, 3), 0], [0, sympy.Rational(-1, 4), 0],
                       [0, 0, sympy.Rational(2, 3)]])
     G = sympy.Matrix([[1], [1], [0]])

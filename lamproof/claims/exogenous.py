@@ -160,8 +160,9 @@ def longer_context_lowers_loading(system, spec, solution):
 @_register(
     systems=_scalar_systems(),
     specs=lambda s: lam_specs(s.d_o, d_z=1, fdm_obs_path="any", horizon=st.integers(1, 4)),
-    statement="Endogenous random walk beside an exogenous AR(1): actions come first iff k g²σ_a² > σ_η²(1 − e^{2k})/"
-              "(1 − e²) (A learned) or > 2σ_η²(1 − eᵏ)/(1 − e²) (A = I); at k = 1, g²σ_a² > σ_η² and > 2σ_η²/(1+e).",
+    statement="Endogenous random walk beside an exogenous AR(1): actions come first iff "
+              "k g²σ_a² > σ_η²(1 − e^{2k})/(1 − e²) (A learned) or > 2σ_η²(1 − eᵏ)/(1 − e²) (A = I); "
+              "at k = 1, g²σ_a² > σ_η² and > 2σ_η²/(1+e).",
 )
 def scalar_action_first_thresholds(system, spec, solution):
     g, s_a = system.action_matrix[0, 0], system.exploration_cov[0, 0]
