@@ -6,12 +6,18 @@
 
 No bias terms anywhere. ``horizon = k`` predicts ``o_k`` from ``o_0`` and one latent, and the
 action head predicts the ``k`` actions ``a_0 … a_{k-1}``.
+
+``context = T`` makes the first input the stack ``obs = [o_{t−T+1}; …; o_t]`` (``d_c = T·d_o``):
+``z = C·obs + D o_{t+k}``, ``ô_{t+k} = A·obs + B z``; the identity path is ``A = E`` (copies
+``o_t``), the tied IDM ``z = D(o_{t+k} − E·obs)`` (``C = −D E``), and augmentation shifts every
+frame and ``o_{t+k}`` by one ``κ₁`` and every frame by one ``κ₂``, adding
+``s²‖B(C S + D)‖²_F + s²‖A S − I‖²_F`` (``E``, ``S``: :class:`lamproof.systems.Transition`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Mapping
 
 from lamproof._validation import (
     MAX_ACTION_WEIGHT,
@@ -28,6 +34,17 @@ FDM_OBS_PATHS = ("learned", "identity")
 IDM_KINDS = ("free", "tied")
 PAPER_BATCH_SIZE = 128
 
+#: Bounds on the window a LAM reads (the horizon's own bound, ``MAX_HORIZON``, lives with the other
+#: input bounds in :mod:`lamproof._validation`). A ``k``-step window of ``T`` frames builds its
+#: source maps with O((T + k)²) products of ``n × n`` matrices, and its context has a
+#: ``d_c × d_c`` covariance (``d_c = T·d_o``) that the solver factors in O(d_c³):
+#: ``context ≤ MAX_CONTEXT`` keeps the first in the thousands of products; for ``T > 1``,
+#: :meth:`LAMSpec.check_for` bounds ``d_c ≤ MAX_CONTEXT_DIM`` (a 4096² factorization takes a few
+#: seconds) and the window's stacked frames ``(T + k)·d_o ≤ MAX_WINDOW_DIM``.
+MAX_CONTEXT = 32
+MAX_CONTEXT_DIM = 4096
+MAX_WINDOW_DIM = 8192
+
 
 @dataclass(frozen=True)
 class LAMSpec:
@@ -38,7 +55,8 @@ class LAMSpec:
     ``augmentation`` the scale ``s`` of the shared Gaussian shifts ``κ₁, κ₂ ~ N(0, s² I)``;
     ``action_loss_weight`` ``λ`` of the auxiliary action loss; ``horizon`` ``k``. Bounds:
     ``s ≤`` :data:`~lamproof._validation.MAX_MAGNITUDE`, ``λ ≤`` ``MAX_ACTION_WEIGHT``,
-    ``k ≤`` ``MAX_HORIZON`` (reasons beside the constants).
+    ``k ≤`` ``MAX_HORIZON``; ``context`` ``T``, the frames up to and including ``o_t`` that the IDM and
+    FDM read, ``T ≤`` ``MAX_CONTEXT`` (reasons beside the constants).
     """
 
     d_z: int
@@ -47,6 +65,7 @@ class LAMSpec:
     augmentation: float = 0.0
     action_loss_weight: float = 0.0
     horizon: int = 1
+    context: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "d_z", as_int(self.d_z, "d_z", minimum=1))
@@ -58,15 +77,23 @@ class LAMSpec:
         object.__setattr__(self, "action_loss_weight", as_real(
             self.action_loss_weight, "action_loss_weight", minimum=0.0, maximum=MAX_ACTION_WEIGHT))
         object.__setattr__(self, "horizon", as_int(self.horizon, "horizon", minimum=1, maximum=MAX_HORIZON))
+        object.__setattr__(self, "context", as_int(self.context, "context", minimum=1, maximum=MAX_CONTEXT))
 
-    def check_for(self, d_o: int) -> "LAMSpec":
-        """Refuse a latent larger than the observation: ``d_z`` must lie in ``[1, d_o]``."""
+    def check_for(self, d_o: int) -> LAMSpec:
+        """Refuse a latent larger than the observation (``d_z`` in ``[1, d_o]``) and a context
+        window (``T > 1``) beyond :data:`MAX_CONTEXT_DIM` or :data:`MAX_WINDOW_DIM`."""
         if self.d_z > d_o:
             raise InputError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {show(self.d_z)}")
+        if self.context > 1 and self.context * d_o > MAX_CONTEXT_DIM:
+            raise InputError(f"context: context·d_o = {self.context}·{d_o} exceeds {MAX_CONTEXT_DIM} "
+                             "(the context covariance is inverted)")
+        if self.context > 1 and (self.context + self.horizon) * d_o > MAX_WINDOW_DIM:
+            raise InputError(f"horizon: (context + horizon)·d_o = ({self.context} + {self.horizon})·{d_o} "
+                             f"exceeds {MAX_WINDOW_DIM} (the window's source maps)")
         return self
 
     @classmethod
-    def from_dict(cls, table: Mapping, prefix: str = "lam.") -> "LAMSpec":
+    def from_dict(cls, table: Mapping, prefix: str = "lam.") -> LAMSpec:
         if not isinstance(table, Mapping):
             raise InputError(f"{prefix.rstrip('.')}: expected a table of fields")
         known = [f.name for f in fields(cls)]

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
+from hypothesis import reject
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -40,6 +41,7 @@ __all__ = [
     "NOISE_KINDS", "Noise", "Policy",
     "dimensions", "integer_matrices", "psd_matrices", "orthonormal_matrices",
     "rational_orthogonal_matrices", "cayley", "policies", "noises", "systems", "lam_specs", "problems",
+    "state_space_systems", "kalman_form_systems",
 ]
 
 #: Noise families a system can be drawn with.
@@ -61,12 +63,12 @@ def _drawing(draw, build):
     return build(draw)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _int_list(low: int, high: int, size: int) -> st.SearchStrategy[list[int]]:
     return st.lists(st.integers(low, high), min_size=size, max_size=size)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _float_list(low: float, high: float, size: int) -> st.SearchStrategy[list[float]]:
     return st.lists(_floats(low, high), min_size=size, max_size=size)
 
@@ -140,7 +142,7 @@ def _sigma_strategy(sigma) -> st.SearchStrategy[float]:
     return _floats(low, high)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _floats(low: float, high: float) -> st.SearchStrategy[float]:
     """Floats in ``[low, high]`` that shrink to the simplest value (an integer when there is one)."""
     if low == high:
@@ -227,7 +229,7 @@ def rational_orthogonal_matrices(n, *, exact: bool = False):
     return _drawing(build)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _signed_permutations(n: int) -> st.SearchStrategy[np.ndarray]:
     """Signed permutation matrices; shrink to the identity."""
     return st.tuples(st.permutations(list(range(n))), st.lists(st.booleans(), min_size=n, max_size=n)).map(
@@ -498,12 +500,13 @@ def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool
 
 
 def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation=0.0,
-              action_loss_weight=0.0, horizon=1) -> st.SearchStrategy[LAMSpec]:
+              action_loss_weight=0.0, horizon=1, context=1) -> st.SearchStrategy[LAMSpec]:
     """:class:`lamproof.LAMSpec` s for observations of size ``d_o`` (an int or a strategy).
 
     ``d_z``: ``None`` (any of ``1..d_o``, shrinking to 1), an int or a strategy. Every other
     field is a fixed value or a strategy; ``fdm_obs_path`` and ``idm`` also accept ``"any"``;
-    ``augmentation`` and ``action_loss_weight`` accept a ``(low, high)`` range.
+    ``augmentation`` and ``action_loss_weight`` accept a ``(low, high)`` range; ``horizon`` and
+    ``context`` (frames the LAM reads) are ints or strategies.
     """
     _check_int(d_o, "d_o", 1)
     if d_z is not None:
@@ -532,12 +535,15 @@ def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation
     weights = real(action_loss_weight, "action_loss_weight")
     _check_int(horizon, "horizon", 1)
     horizons = _ints(horizon)
+    _check_int(context, "context", 1)
+    contexts = _ints(context)
 
     def build(draw):
         o = _draw_int(draw, d_o, "d_o", 1)
         z = draw(st.integers(1, o)) if d_z is None else _draw_int(draw, d_z, "d_z", 1, o)
         try:
-            return LAMSpec(z, draw(paths), draw(idms), draw(augs), draw(weights), _draw_int(draw, horizons, "horizon", 1))
+            return LAMSpec(z, draw(paths), draw(idms), draw(augs), draw(weights), _draw_int(draw, horizons, "horizon", 1),
+                           context=_draw_int(draw, contexts, "context", 1))
         except ValueError as error:
             raise InvalidArgument(f"lam_specs(): {error}") from None
 
@@ -546,7 +552,7 @@ def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation
 
 def problems(systems_strategy=None, specs=None) -> st.SearchStrategy[tuple[System, LAMSpec]]:
     """``(system, spec)`` pairs: ``specs`` is a strategy, or a function ``system -> strategy``
-    (default ``lambda s: lam_specs(s.d_o)``)."""
+    (default ``lambda s: lam_specs(s.d_o)``). Systems may be state-space systems."""
     systems_strategy = systems() if systems_strategy is None else systems_strategy
     if not _is_strategy(systems_strategy):
         raise InvalidArgument(f"systems={systems_strategy!r} must be a strategy of Systems")
@@ -556,14 +562,196 @@ def problems(systems_strategy=None, specs=None) -> st.SearchStrategy[tuple[Syste
         raise InvalidArgument(f"specs={specs!r} must be a strategy or a function of the system")
 
     def build(draw):
+        from lamproof.statespace import StateSpaceSystem
+
         system = draw(systems_strategy)
-        if not isinstance(system, System):
-            raise InvalidArgument(f"the systems strategy drew {system!r}, not a lamproof System")
+        if not isinstance(system, (System, StateSpaceSystem)):
+            raise InvalidArgument(f"the systems strategy drew {system!r}, not a lamproof System or StateSpaceSystem")
         spec = draw(specs if _is_strategy(specs) else specs(system))
         if not isinstance(spec, LAMSpec):
             raise InvalidArgument(f"the specs strategy drew {spec!r}, not a LAMSpec")
         if spec.d_z > system.d_o:
             raise InvalidArgument(f"the specs strategy drew d_z={spec.d_z} > d_o={system.d_o}")
         return system, spec
+
+    return _drawing(build)
+
+
+# -- state-space systems ---------------------------------------------------------------------------
+#: Diagonal entries of the triangular factor of a drawn stable block: quarters in ``[-3/4, 3/4]``,
+#: so every drawn dynamics block has spectral radius at most 3/4 (the stationary covariance exists
+#: and windows forget their start at a visible rate).
+STABLE_DIAGONAL = (-3, 3)
+#: How a drawn state-space system starts: its stationary distribution or an explicit PSD one.
+INITIAL_KINDS = ("stationary", "explicit")
+
+
+def _draw_stable(draw, size: int, *, invertible: bool = False, nilpotent: bool = False) -> np.ndarray:
+    """``Q T Qᵀ`` with ``T`` upper triangular (diagonal: quarters in ``[-3/4, 3/4]``, nonzero when
+    ``invertible``, zero when ``nilpotent``; above it half-integers in ``[-1, 1]``), ``Q`` rational
+    orthogonal: spectral radius ≤ 3/4. Shrinks to ``T`` = 0 (or ``I/4`` when invertible)."""
+    if size == 0:
+        return np.zeros((0, 0))
+    T = np.zeros((size, size))
+    if not nilpotent:
+        low, high = STABLE_DIAGONAL
+        values = draw(_int_list(low, high, size))
+        if invertible:
+            values = [v if v != 0 else 1 for v in values]
+        T[np.diag_indices(size)] = np.array(values, dtype=np.float64) / 4
+    upper = np.triu_indices(size, 1)
+    T[upper] = np.array(draw(_int_list(-2, 2, len(upper[0]))), dtype=np.float64) / 2
+    Q = cayley(_draw_skew(draw, size))
+    return Q @ T @ Q.T
+
+
+def _draw_initial(draw, n: int, kind: str, with_mean: bool):
+    if kind == "stationary":
+        return "stationary"
+    cov = _draw_psd(draw, n, None, 4.0, 1.0)
+    mean = _draw_int_matrix(draw, 1, n, -2, 2, 0.5)[0] if with_mean else np.zeros(n)
+    return {"mean": mean, "cov": cov}
+
+
+def _stabilized_gain(F: np.ndarray, G: np.ndarray, H: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Halve a drawn policy gain until the closed loop ``F + G K H`` is stable (``F`` is): a
+    deterministic repair, so shrinking ``K`` towards 0 stays meaningful."""
+    for _ in range(60):
+        if np.max(np.abs(np.linalg.eigvals(F + G @ K @ H))) < 0.95:
+            return K
+        K = K / 2
+    return np.zeros_like(K)
+
+
+def state_space_systems(n=None, d_a=None, d_o=None, *, exogenous=None, observation: str = "identity",
+                        observation_noise: bool | None = False, process_noise: bool | None = True,
+                        feedback: bool | None = False, coupling: bool | None = False,
+                        initial: str | None = "stationary", means: bool | None = False):
+    """:class:`lamproof.statespace.StateSpaceSystem` s with stable dynamics and exogenous coordinates.
+
+    The state is ``[s_n; x]``: ``n`` (default ``dimensions(1, 4)``) coordinates, the last
+    ``exogenous`` of them (int or strategy; default ``0 … n−1``) exogenous. ``F`` is block
+    triangular with stable diagonal blocks (spectral radius ≤ 3/4; :func:`_draw_stable`); the
+    exogenous block drives the rest only with ``coupling``. ``G`` has orthonormal columns on the
+    endogenous rows (``d_a ≤ n − n_x``, default drawn). ``observation``: ``"identity"``
+    (``d_o = n``) or ``"generic"`` (half-integer ``H``, ``d_o`` default ``1 … n + 1``).
+    ``process_noise``: block-diagonal PSD ``Σ_w`` (the exogenous block uncorrelated with the
+    rest); ``observation_noise``: PSD ``Σ_v``; ``feedback``: a half-integer ``K`` halved until
+    ``F + GKH`` is stable; ``initial``: ``"stationary"``, ``"explicit"`` or ``None`` (drawn);
+    ``means``: nonzero ``μ_w`` and initial mean. Flags ``None`` are drawn (shrinking to
+    ``False``). Shrinks to ``n = 1``, ``F = 0``, ``G = 1``, ``H = I``, identity covariances.
+    """
+    n = dimensions(1, 4) if n is None else n
+    _check_int(n, "n", 1)
+    if d_a is not None:
+        _check_int(d_a, "d_a", 1)
+    if d_o is not None:
+        _check_int(d_o, "d_o", 1)
+    if exogenous is not None:
+        _check_int(exogenous, "exogenous", 0)
+    if observation not in ("identity", "generic"):
+        raise InvalidArgument(f"observation={observation!r} must be 'identity' or 'generic'")
+    if observation == "identity" and d_o is not None and not _is_strategy(d_o) and not _is_strategy(n) and d_o != n:
+        raise InvalidArgument(f"d_o={d_o} must equal n={n} with observation='identity'")
+    for name, value in (("observation_noise", observation_noise), ("process_noise", process_noise),
+                        ("feedback", feedback), ("coupling", coupling), ("means", means)):
+        _check_flag(value, name)
+    if initial is not None and initial not in INITIAL_KINDS:
+        raise InvalidArgument(f"initial={initial!r} must be one of {', '.join(INITIAL_KINDS)} or None")
+
+    def build(draw):
+        from lamproof.statespace import StateSpaceSystem
+
+        flags = {name: _flag(draw, value) for name, value in (
+            ("observation_noise", observation_noise), ("process_noise", process_noise), ("feedback", feedback),
+            ("coupling", coupling), ("means", means))}
+        kind = draw(st.sampled_from(INITIAL_KINDS)) if initial is None else initial
+        size = _draw_int(draw, n, "n", 1)
+        n_x = draw(st.integers(0, size - 1)) if exogenous is None else _draw_int(draw, exogenous, "exogenous", 0, size - 1)
+        n_n = size - n_x
+        a = draw(st.integers(1, n_n)) if d_a is None else _draw_int(draw, d_a, "d_a", 1, n_n)
+        F = np.zeros((size, size))
+        F[:n_n, :n_n] = _draw_stable(draw, n_n)
+        F[n_n:, n_n:] = _draw_stable(draw, n_x)
+        if flags["coupling"] and n_x:
+            F[:n_n, n_n:] = _draw_int_matrix(draw, n_n, n_x, -2, 2, 0.5)
+        G = np.zeros((size, a))
+        G[:n_n] = _orthogonal(draw, n_n)[:, :a]
+        if observation == "identity":
+            if d_o is not None:
+                _draw_int(draw, d_o, "d_o", size, size)
+            H = np.eye(size)
+        else:
+            o = draw(st.integers(1, size + 1)) if d_o is None else _draw_int(draw, d_o, "d_o", 1)
+            H = np.eye(o, size) + _draw_int_matrix(draw, o, size, -2, 2, 0.5)
+        kwargs: dict = {"observation": H, "exogenous": list(range(n_n, size))}
+        if flags["process_noise"]:
+            cov = np.zeros((size, size))
+            cov[:n_n, :n_n] = _draw_psd(draw, n_n, None, 4.0, 1.0)
+            if n_x:
+                cov[n_n:, n_n:] = _draw_psd(draw, n_x, None, 4.0, 1.0)
+            kwargs["process_noise_cov"] = cov
+        if flags["observation_noise"]:
+            kwargs["observation_noise_cov"] = _draw_psd(draw, H.shape[0], None, 4.0, 0.5)
+        if flags["means"]:
+            kwargs["process_noise_mean"] = _draw_int_matrix(draw, 1, size, -2, 2, 0.5)[0]
+        if flags["feedback"]:
+            K = _draw_int_matrix(draw, a, H.shape[0], -2, 2, 0.5)
+            kwargs["policy_gain"] = _stabilized_gain(F, G, H, K)
+        kwargs["initial"] = _draw_initial(draw, size, kind, flags["means"])
+        return StateSpaceSystem(F, G, **kwargs)
+
+    return _drawing(build)
+
+
+def kalman_form_systems(n_controllable=None, n_coupled=None, n_exogenous=None, d_a=None, *,
+                        singular: bool | None = None, process_noise: bool = True):
+    """Fully observed systems in controllability form ``s = [c; u; x]`` (for inverse-model claims).
+
+    ``F = [[F_cc, F_cu, 0], [0, F_uu, 0], [0, 0, F_xx]]``, ``G = [G_c; 0; 0]``, ``H = I``, ``K = 0``,
+    block-diagonal positive definite ``Σ_w`` (``process_noise=False``: none), stationary start.
+    ``(F_cc, G_c)`` is controllable, and every coupled coordinate drives ``c`` eventually
+    (``(F_uu, F_cu)`` observable), so ``u`` is exactly "what couples into the controllable part";
+    ``x`` is exogenous and drives nothing. ``singular``: ``True`` makes ``F_cc`` nilpotent (Levine
+    et al.'s case, shrinking to ``F_cc = 0``), ``False`` invertible, ``None`` draws. Dimensions
+    default to ``1 … 3``, ``0 … 2``, ``0 … 2`` and ``d_a`` to ``1 … n_c``.
+    """
+    for name, value in (("n_controllable", n_controllable), ("n_coupled", n_coupled), ("n_exogenous", n_exogenous),
+                        ("d_a", d_a)):
+        if value is not None:
+            _check_int(value, name, 1 if name in ("n_controllable", "d_a") else 0)
+    _check_flag(singular, "singular")
+    if not isinstance(process_noise, bool):
+        raise InvalidArgument(f"process_noise={process_noise!r} must be a bool")
+
+    def build(draw):
+        from lamproof import control
+        from lamproof.statespace import StateSpaceSystem
+
+        nil = _flag(draw, singular)
+        c = draw(st.integers(1, 3)) if n_controllable is None else _draw_int(draw, n_controllable, "n_controllable", 1)
+        u = draw(st.integers(0, 2)) if n_coupled is None else _draw_int(draw, n_coupled, "n_coupled", 0)
+        x = draw(st.integers(0, 2)) if n_exogenous is None else _draw_int(draw, n_exogenous, "n_exogenous", 0)
+        a = draw(st.integers(1, c)) if d_a is None else _draw_int(draw, d_a, "d_a", 1)
+        size = c + u + x
+        F = np.zeros((size, size))
+        F[:c, :c] = _draw_stable(draw, c, invertible=not nil, nilpotent=nil)
+        F[c:c + u, c:c + u] = _draw_stable(draw, u)
+        F[c + u:, c + u:] = _draw_stable(draw, x)
+        F[:c, c:c + u] = _draw_int_matrix(draw, c, u, -2, 2, 0.5)
+        G = np.zeros((size, a))
+        G[:c] = _draw_int_matrix(draw, c, a, -2, 2, 1.0) + np.eye(c, a)
+        if control.kalman_rank(F[:c, :c], G[:c]) < c:
+            reject()
+        if u and control.kalman_rank(F[c:c + u, c:c + u].T, F[:c, c:c + u].T) < u:
+            reject()
+        kwargs: dict = {"exogenous": list(range(c + u, size))}
+        if process_noise:
+            cov = np.zeros((size, size))
+            for lo, hi in ((0, c), (c, c + u), (c + u, size)):
+                if hi > lo:  # full rank: a coordinate without variance carries nothing to read
+                    cov[lo:hi, lo:hi] = _draw_psd(draw, hi - lo, hi - lo, 4.0, 1.0)
+            kwargs["process_noise_cov"] = cov
+        return StateSpaceSystem(F, G, **kwargs)
 
     return _drawing(build)

@@ -10,10 +10,10 @@ second moment is exact. The module knows nothing of latent action models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 from scipy.linalg import block_diag
@@ -155,7 +155,7 @@ class System:
         return (self.action_matrix, self.obs_mean, self.obs_cov, self.dynamics, self.policy_gain,
                 self.exploration_cov, self.noise_mean, self.noise_cov)
 
-    def replace(self, **changes) -> "System":
+    def replace(self, **changes) -> System:
         """A copy with some fields changed (validated again)."""
         fields = {name: getattr(self, name) for name in SYSTEM_FIELDS}
         fields.update(changes)
@@ -167,7 +167,7 @@ class System:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
 
     @classmethod
-    def from_dict(cls, table: Mapping, prefix: str = "system.") -> "System":
+    def from_dict(cls, table: Mapping, prefix: str = "system.") -> System:
         """Build from a solve file's ``system`` table; unknown keys and bad values name the field."""
         if not isinstance(table, Mapping):
             raise InputError(f"{prefix.rstrip('.')}: expected a table of fields")
@@ -186,14 +186,21 @@ class System:
         return f"System(d_o={self.d_o}, d_a={self.d_a}, noise={self.noise_distribution})"
 
     # -- the k-step transition ---------------------------------------------------------------
-    def transition(self, horizon: int = 1) -> "Transition":
+    def transition(self, horizon: int = 1, context: int = 1) -> Transition:
         """The variables of ``o_0 → o_k`` as linear maps of the independent sources.
 
         Refuses (``horizon: …``, or ``system: …`` when one step is already too much) a horizon
         whose sources exceed ``MAX_SOURCES`` or whose moments or maps ``F_cl^j G`` exceed
-        ``MAX_MOMENT``, before they overflow float64 (see :func:`_moment_bound`).
+        ``MAX_MOMENT``, before they overflow float64 (see :func:`_moment_bound`). ``context = T > 1``
+        gives the window of ``T`` frames up to ``o_t`` and ``o_{t+k}``: the System is then the
+        state-space system with ``H = I``, no observation noise and the explicit initial distribution
+        ``o ~ (μ_o, Σ_o)`` at the window's first frame (:meth:`~lamproof.statespace.StateSpaceSystem.from_system`).
         """
         k = as_int(horizon, "horizon", minimum=1, maximum=MAX_HORIZON)
+        if as_int(context, "context", minimum=1) > 1:
+            from lamproof.statespace import StateSpaceSystem
+
+            return StateSpaceSystem.from_system(self).transition(k, context)
         d_o, d_a = self.d_o, self.d_a
         if d_o + k * (d_a + d_o) > MAX_SOURCES:
             raise InputError(f"horizon: {k} steps of d_o = {d_o}, d_a = {d_a} make {d_o + k * (d_a + d_o)} "
@@ -231,7 +238,24 @@ class System:
             "exploration": explorations,
             "noise": noises,
         }
-        return Transition(k, tuple(sizes), tuple(covs), tuple(means), segments, self)
+        return Transition(k, tuple(sizes), tuple(covs), tuple(means), segments, self,
+                          draw=lambda n, rng: self._draw_sources(k, n, rng))
+
+    def _draw_sources(self, k: int, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """``n`` draws of the source blocks of a ``k``-step transition (rows are samples)."""
+        d_o, d_a = self.d_o, self.d_a
+        obs_root, exploration_root, noise_root = self._square_roots
+        obs = rng.standard_normal((n, d_o)) @ obs_root + self.obs_mean
+        exploration = np.hstack([rng.standard_normal((n, d_a)) @ exploration_root for _ in range(k)])
+        if self.noise_distribution == "uniform":
+            # i.i.d. uniform coordinates on [-√3, √3]: zero mean, unit variance.
+            standard = rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=(n, k * d_o))
+        else:
+            standard = rng.standard_normal((n, k * d_o))
+        noise = np.hstack([standard[:, j * d_o:(j + 1) * d_o] @ noise_root for j in range(k)])
+        noise += np.tile(self.noise_mean, k)
+        return [obs] + [exploration[:, j * d_a:(j + 1) * d_a] for j in range(k)] \
+            + [noise[:, j * d_o:(j + 1) * d_o] for j in range(k)]
 
 
 def _moment_bound(segment: _Segment, sizes, covs, means) -> float:
@@ -285,13 +309,13 @@ class _Segment:
     dim: int
     ops: dict
 
-    def times(self, matrix, dim: int) -> "_Segment":
+    def times(self, matrix, dim: int) -> _Segment:
         """``matrix @ self`` (``matrix`` a matrix, a scalar, or None for zero)."""
         if matrix is None:
             return _Segment(dim, {})
         return _Segment(dim, {b: _compose(matrix, op) for b, op in self.ops.items()})
 
-    def plus(self, other: "_Segment") -> "_Segment":
+    def plus(self, other: _Segment) -> _Segment:
         ops = dict(self.ops)
         for b, op in other.ops.items():
             ops[b] = _add(ops.get(b), op)
@@ -330,7 +354,7 @@ class _Segment:
                 blocks.append(op @ root)
         return np.hstack(blocks + [self.mean(means)[:, None]])
 
-    def cov(self, other: "_Segment", covs) -> np.ndarray:
+    def cov(self, other: _Segment, covs) -> np.ndarray:
         out = np.zeros((self.dim, other.dim))
         for b in self.ops.keys() & other.ops.keys():
             left, right, cov = self.ops[b], other.ops[b], covs[b]
@@ -346,41 +370,71 @@ class _Segment:
 
 
 class Transition:
-    """A ``k``-step transition: named variables as linear maps of independent source blocks.
+    """A transition or window: named variables as linear maps of independent source blocks.
 
-    The sources are ``o``, ``e_0 … e_{k-1}``, ``ε_0 … ε_{k-1}`` with the system's means and
-    covariances. Moments of named variables (``"obs"``, ``("obs", "next_obs")``, …) are computed
-    block by block and cached; any other linear function is given as a dense map of the stacked
-    sources (:meth:`stacked`, :attr:`maps`).
+    The sources of a :meth:`System.transition` are ``o``, ``e_0 … e_{k-1}``, ``ε_0 … ε_{k-1}``
+    with the system's means and covariances; a state-space window
+    (:class:`lamproof.statespace.WindowTransition`) has its own blocks. Moments of named
+    variables (``"obs"``, ``("obs", "next_obs")``, …) are computed block by block and cached;
+    any other linear function is given as a dense map of the stacked sources (:meth:`stacked`,
+    :attr:`maps`).
+
+    ``context`` is the number of frames ``T`` stacked in ``obs`` (its dimension ``d_c = T·d_o``),
+    ``horizon`` the number of steps ``k`` from the current frame ``o_t`` to ``next_obs``;
+    ``draw(n, rng)`` returns ``n`` draws of every source block (what :meth:`sample` maps).
     """
 
-    def __init__(self, horizon, sizes, covs, means, segments, system):
+    #: Named covariances with more segment pairs than this are formed from the dense source maps
+    #: (``None``: always block by block). A long window has O((T + k)²) pairs sharing O(T + k)
+    #: blocks each, where one dense product is an order of magnitude faster.
+    dense_pairs: int | None = None
+
+    def __init__(self, horizon, sizes, covs, means, segments, system, *, draw=None, context: int = 1):
         self.horizon = horizon
+        self.context = context
         self.system = system
         self._sizes, self._covs, self._means = sizes, covs, means
         self._segments = segments
+        self._draw = draw
         self._cache: dict = {}
 
     def __repr__(self) -> str:
-        return f"Transition(horizon={self.horizon}, {self.system!r})"
+        window = f"context={self.context}, " if self.context != 1 else ""
+        return f"{type(self).__name__}({window}horizon={self.horizon}, {self.system!r})"
+
+    @property
+    def d_o(self) -> int:
+        """Dimension of one frame (``current_obs``, ``next_obs``)."""
+        return self._segments["next_obs"][0].dim
+
+    @property
+    def d_c(self) -> int:
+        """Dimension of the LAM's first input ``obs``: ``T · d_o``."""
+        return sum(segment.dim for segment in self._segments["obs"])
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """The names this transition knows (:data:`VARIABLES`, and more for a state-space window)."""
+        return tuple(self._segments)
 
     @property
     def frame_selector(self) -> np.ndarray:
         """``E`` (``d_o × d_c``) with ``o_t = E · obs``: the current frame within the LAM's first input.
 
-        The identity FDM path is ``A = E`` and the tied IDM reads ``o' − E · obs``. Here the first
-        input is the single frame ``o_t``, so ``E = I``; a context window stacks frames before it.
+        The identity FDM path is ``A = E`` and the tied IDM reads ``o' − E · obs``. With one frame
+        ``E = I``; a context window of ``T`` frames has ``E = [0 … 0 I]``.
         """
-        return np.eye(self.system.d_o)
+        d_o = self.d_o
+        return np.hstack([np.zeros((d_o, self.d_c - d_o)), np.eye(d_o)])
 
     @property
     def frame_shift(self) -> np.ndarray:
         """``S`` (``d_c × d_o``) with ``obs + S κ`` the first input with every frame shifted by ``κ``.
 
         Augmentation adds one shared draw to every frame, so its penalty reads ``C S`` and ``A S``.
-        Here ``S = I``.
+        ``S = [I; …; I]``, the identity for one frame.
         """
-        return np.eye(self.system.d_o)
+        return np.tile(np.eye(self.d_o), (self.d_c // self.d_o, 1))
 
     @cached_property
     def source_mean(self) -> np.ndarray:
@@ -436,14 +490,17 @@ class Transition:
         if isinstance(variable, tuple) and all(isinstance(v, str) for v in variable):
             for name in variable:
                 if name not in self._segments:
-                    raise InputError(f"variable: unknown name {name!r} (known: {', '.join(VARIABLES)})")
+                    raise InputError(f"variable: unknown name {name!r} (known: {', '.join(self._segments)})")
             return variable
         return None
 
     def _map(self, variable) -> np.ndarray:
         names = self._names(variable)
         if names is not None:
-            return np.vstack([self.maps[name] for name in names])
+            key = ("map", names)
+            if key not in self._cache:
+                self._cache[key] = np.vstack([self.maps[name] for name in names])
+            return self._cache[key]
         return np.asarray(variable, dtype=np.float64)
 
     def stacked(self, *variables) -> np.ndarray:
@@ -468,9 +525,14 @@ class Transition:
             return T1 @ self.source_cov @ T2.T
         key = ("cov", left_names, right_names)
         if key not in self._cache:
-            rows = [[a.cov(b, self._covs) for n2 in right_names for b in self._segments[n2]]
-                    for n1 in left_names for a in self._segments[n1]]
-            self._cache[key] = np.block(rows)
+            pairs = sum(len(self._segments[n]) for n in left_names) * sum(len(self._segments[n]) for n in right_names)
+            if self.dense_pairs is not None and pairs > self.dense_pairs:
+                T1, T2 = self._map(left_names), self._map(right_names)
+                self._cache[key] = T1 @ self.source_cov @ T2.T
+            else:
+                rows = [[a.cov(b, self._covs) for n2 in right_names for b in self._segments[n2]]
+                        for n1 in left_names for a in self._segments[n1]]
+                self._cache[key] = np.block(rows)
         return self._cache[key]
 
     def second_moment(self, left, right=None) -> np.ndarray:
@@ -478,25 +540,40 @@ class Transition:
         right = left if right is None else right
         return self.cov(left, right) + np.outer(self.mean(left), self.mean(right))
 
+    # -- attribution to sources --------------------------------------------------------------
+    def source_columns(self, blocks) -> np.ndarray:
+        """Indices of the stacked sources that belong to the given source blocks."""
+        offsets = np.cumsum((0,) + tuple(self._sizes))
+        return np.concatenate([np.arange(offsets[b], offsets[b + 1]) for b in blocks]) if len(blocks) \
+            else np.zeros(0, dtype=int)
+
+    def blocks_of(self, name: str) -> tuple[int, ...]:
+        """The source blocks a variable reads (for a source variable such as ``exploration``: its own)."""
+        self._names(name)
+        return tuple(sorted({b for segment in self._segments[name] for b in segment.ops}))
+
+    def cov_from(self, variable, columns) -> np.ndarray:
+        """The part of ``Cov(variable)`` that the source coordinates ``columns`` contribute.
+
+        ``M_S Σ_SS M_Sᵀ`` for the dense map ``M`` of ``variable`` restricted to ``S = columns``.
+        Sources in ``S`` must be uncorrelated with the others (true for whole blocks, and for the
+        exogenous coordinates of a state-space window's process noise), so that contributions of
+        disjoint sets add up to the covariance.
+        """
+        M = self._map(variable)[:, columns]
+        return M @ self.source_cov[np.ix_(columns, columns)] @ M.T
+
+    # -- sampling ----------------------------------------------------------------------------
+    def sample_sources(self, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """``n`` independent draws of every source block (rows are samples)."""
+        return self._draw(n, rng)
+
     def sample(self, n: int, rng: np.random.Generator, variables=None) -> dict[str, np.ndarray]:
         """``n`` independent draws of the variables (default: all), one row each, and the sources.
 
         The random stream does not depend on ``variables``: asking for fewer only saves work.
         """
-        system = self.system
-        k, d_o, d_a = self.horizon, system.d_o, system.d_a
-        obs_root, exploration_root, noise_root = system._square_roots
-        obs = rng.standard_normal((n, d_o)) @ obs_root + system.obs_mean
-        exploration = np.hstack([rng.standard_normal((n, d_a)) @ exploration_root for _ in range(k)])
-        if system.noise_distribution == "uniform":
-            # i.i.d. uniform coordinates on [-√3, √3]: zero mean, unit variance.
-            standard = rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=(n, k * d_o))
-        else:
-            standard = rng.standard_normal((n, k * d_o))
-        noise = np.hstack([standard[:, j * d_o:(j + 1) * d_o] @ noise_root for j in range(k)])
-        noise += np.tile(system.noise_mean, k)
-        blocks = [obs] + [exploration[:, j * d_a:(j + 1) * d_a] for j in range(k)] \
-            + [noise[:, j * d_o:(j + 1) * d_o] for j in range(k)]
+        blocks = self.sample_sources(n, rng)
         names = self._segments if variables is None else self._names(tuple(variables))
         out = {name: np.hstack([segment.apply(blocks, n) for segment in self._segments[name]]) for name in names}
         out["sources"] = np.hstack(blocks)

@@ -10,6 +10,10 @@ D6        data cleaning
 D7        auxiliary action prediction: reduced-rank regression, threshold, effective weight (R4)
 D8        the multi-step LAM compresses the controllability Gramian (R6)
 D9        capture conditions: capacity, dominance, recoverability and their thresholds (§8)
+D10       a context window: the LAM compresses the Kalman innovation; its T → ∞ limit
+D11       exogenous state: when actions come first (A learned vs A = I), general case, k*
+D12       multi-step inverse models: exogenous invariance, AC-State, Levine's failure and repair
+D13       exogenous loading and latent consistency: reconstruction, endogenous focus, action loss
 ========  ==========================================================================
 
 Every module has ``NAME``, ``SLUG``, ``TITLE``, ``derive()`` (the SymPy steps and results),
@@ -38,6 +42,10 @@ MODULES = {
     "D7": "d7_action",
     "D8": "d8_multistep",
     "D9": "d9_capture",
+    "D10": "d10_context",
+    "D11": "d11_exogenous",
+    "D12": "d12_inverse",
+    "D13": "d13_loading",
 }
 NAMES = tuple(MODULES)
 

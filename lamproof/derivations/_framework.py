@@ -107,6 +107,17 @@ class Checker:
         error = 0.0 if ok else abs(float(difference))
         self._record(check, error, ok, f"formula {formula} vs exact {computed} ({context})")
 
+    def sampled(self, check: str, estimate, exact, *, atol: float, context: str = "") -> None:
+        """A Monte Carlo estimate within ``atol·max(1, |exact|)`` of the exact value.
+
+        Passes or fails like :meth:`close`, but its error (statistical, ~1/√n) is not folded into
+        ``worst_error``, which reports how closely the deterministic routes agree.
+        """
+        f, g = float(estimate), float(exact)
+        error = abs(f - g) / max(1.0, abs(g))
+        ok = bool(np.isfinite(f) and np.isfinite(g) and error <= atol)
+        self._record(check, 0.0, ok, f"sampled {f:.6g} vs exact {g:.6g}, error {error:.3g} > {atol:g} ({context})")
+
     def holds(self, check: str, ok: bool, *, error: float = 0.0, context: str = "") -> None:
         self._record(check, error, bool(ok), context or "does not hold")
 

@@ -14,13 +14,22 @@ import numpy as np
 from lamproof.lam import LAMSpec
 from lamproof.systems import Transition
 
-#: The variables a LAM sees, stacked: x = [o; o'].
+#: The variables a LAM sees, stacked: x = [o; o'] (with a context window, x = [obs; o_{t+k}]).
 OBSERVED = ("obs", "next_obs")
+
+
+def frame_selector(d_o: int, d_c: int) -> np.ndarray:
+    """``E = [0 … 0 I]`` (``d_o × d_c``): the current frame, the last of the LAM's first input."""
+    return np.hstack([np.zeros((d_o, d_c - d_o)), np.eye(d_o)])
 
 
 @dataclass(frozen=True, eq=False)
 class LAMParameters:
-    """``z = C o + D o'``, ``ô' = A o + B z``, ``â = H z`` (``H`` is ``None`` without an action head)."""
+    """``z = C o + D o'``, ``ô' = A o + B z``, ``â = H z`` (``H`` is ``None`` without an action head).
+
+    With a context window ``o`` is the stack of ``T`` frames: ``A`` is ``d_o × d_c`` and ``C``
+    is ``d_z × d_c``, and the current frame is the last one (``E = [0 … 0 I]``).
+    """
 
     A: np.ndarray
     B: np.ndarray
@@ -45,8 +54,8 @@ class LAMParameters:
 
     @property
     def predicted_change_map(self) -> np.ndarray:
-        """``[M₁ − I, M₂]``: the predicted change ``ô' − o`` as a map of ``[o; o']``."""
-        return np.hstack([self.obs_map - np.eye(self.A.shape[0]), self.next_obs_map])
+        """``[M₁ − E, M₂]``: the predicted change ``ô' − o_t`` as a map of ``[o; o']`` (``E = I`` for one frame)."""
+        return np.hstack([self.obs_map - frame_selector(*self.A.shape), self.next_obs_map])
 
     @property
     def predicted_change_ingredients(self) -> np.ndarray:
@@ -67,19 +76,28 @@ class ObjectiveValue:
     """The parts of the population objective (sums over dimensions, expectations exact)."""
 
     reconstruction: float  # E‖ô' − o'‖² on un-augmented inputs
-    augmentation_penalty: float  # s²‖B(C + D)‖²_F + s²‖A − I‖²_F
+    augmentation_penalty: float  # s²‖B(C S + D)‖²_F + s²‖A S − I‖²_F (S = I for one frame)
     action_loss: float  # E‖a − H z‖² (0 without a head)
     total: float  # reconstruction + penalty + λ·action_loss
 
 
 def population_objective(params: LAMParameters, transition: Transition, spec: LAMSpec) -> ObjectiveValue:
-    """The exact objective of ``params`` on ``transition`` (math.md §2, §5, §6)."""
+    """The exact objective of ``params`` on ``transition`` (math.md §2, §5, §6).
+
+    With a context window the augmentation penalty reads the frame shift ``S`` of the transition:
+    every frame and ``o'`` move with one ``κ₁``, every frame with one ``κ₂``.
+    """
     d_o = params.A.shape[0]
     S_xx = transition.second_moment(OBSERVED)  # x = [o; o']
     error_map = np.hstack([params.obs_map, params.next_obs_map - np.eye(d_o)])  # ô' − o' = error_map · x
     reconstruction = float(np.sum((error_map @ S_xx) * error_map))
     s2 = spec.augmentation**2
-    penalty = s2 * float(np.sum((params.B @ (params.C + params.D)) ** 2) + np.sum((params.A - np.eye(d_o)) ** 2))
+    if params.A.shape[1] == d_o:  # one frame: S = I
+        penalty = s2 * float(np.sum((params.B @ (params.C + params.D)) ** 2) + np.sum((params.A - np.eye(d_o)) ** 2))
+    else:
+        shift = transition.frame_shift
+        penalty = s2 * float(np.sum((params.B @ (params.C @ shift + params.D)) ** 2)
+                             + np.sum((params.A @ shift - np.eye(d_o)) ** 2))
     action_loss = 0.0
     if params.H is not None:  # E‖a − H W x‖² with W = [C, D]
         head = params.H @ params.latent_map

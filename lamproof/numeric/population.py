@@ -13,6 +13,11 @@ The reconstruction error is ``ô' − o' = R x`` with ``R = [A, −I] + B W``, h
 
 and every evaluation is a handful of small matrix products on moments computed once.
 
+With a context window ``o`` is the stack of ``T`` frames (``d_c = T·d_o``, the transition's
+``frame_selector`` ``E`` and ``frame_shift`` ``Sh``): the identity path is ``A = E``, the tied IDM
+``D = −C₀``, ``C = C₀ E`` (free ``C₀``, ``d_z × d_o``), and the penalty is
+``s²‖B(C Sh + D)‖²_F + s²‖A Sh − I‖²_F``. One frame is ``E = Sh = I``.
+
 Two facts about the landscape, found with this solver:
 
 - it has spurious local minima (seen with an action head and a learned ``A``, about half of
@@ -71,10 +76,13 @@ class _Problem:
     """
 
     def __init__(self, transition: Transition, spec: LAMSpec):
-        d_o = transition.system.d_o
+        d_o, d_c = transition.d_o, transition.d_c
         if spec.d_z > d_o:
             raise InputError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {spec.d_z}")
-        self.d_o, self.d_z = d_o, spec.d_z
+        self.d_o, self.d_c, self.d_z = d_o, d_c, spec.d_z
+        self.windowed = d_c != d_o
+        self.E = transition.frame_selector
+        self.shift = transition.frame_shift
         self.learn_A = spec.fdm_obs_path == "learned"
         self.tied = spec.idm == "tied"
         self.s2 = spec.augmentation**2
@@ -87,19 +95,20 @@ class _Problem:
         if self.has_head:
             self.S_ax = transition.second_moment(actions, observed)
             self.trace_S_aa = float(np.trace(transition.second_moment(actions)))
-        # The loss of the trivial model ô' = o (A = I, B = 0): the natural unit of the objective.
-        trivial = np.trace(self.S[d_o:, d_o:]) - 2 * np.trace(self.S[:d_o, d_o:]) + np.trace(self.S[:d_o, :d_o])
+        # The loss of the trivial model ô' = o_t (A = E, B = 0): the natural unit of the objective.
+        now = slice(d_c - d_o, d_c)
+        trivial = np.trace(self.S[d_c:, d_c:]) - 2 * np.trace(self.S[now, d_c:]) + np.trace(self.S[now, now])
         scale = trivial + (self.weight * self.trace_S_aa if self.has_head else 0.0)
         self.scale = float(scale) if scale > 0 else 1.0
         # Layout: (name, shape, fan_in) of every optimized matrix, in the flat vector's order.
         d_z = self.d_z
         layout = []
         if self.learn_A:
-            layout.append(("A", (d_o, d_o), d_o + d_z))
-        layout.append(("B", (d_o, d_z), d_o + d_z))
-        layout.append(("C", (d_z, d_o), 2 * d_o))
+            layout.append(("A", (d_o, d_c), d_c + d_z))
+        layout.append(("B", (d_o, d_z), d_c + d_z))
+        layout.append(("C", (d_z, d_o) if self.tied else (d_z, d_c), d_c + d_o))
         if not self.tied:
-            layout.append(("D", (d_z, d_o), 2 * d_o))
+            layout.append(("D", (d_z, d_o), d_c + d_o))
         if self.has_head:
             layout.append(("H", (self.d_act, d_z), d_z))
         self.layout = layout
@@ -124,9 +133,11 @@ class _Problem:
     def parameters(self, theta: np.ndarray) -> LAMParameters:
         """The model's parameters from an (unpreconditioned) flat vector."""
         parts = {k: v.copy() for k, v in self.unpack(np.asarray(theta, dtype=np.float64)).items()}
-        A = parts["A"] if self.learn_A else np.eye(self.d_o)
+        A = parts["A"] if self.learn_A else (self.E.copy() if self.windowed else np.eye(self.d_o))
         C = parts["C"]
         D = -C if self.tied else parts["D"]
+        if self.tied and self.windowed:  # z = D(o' − E obs): C = −D E
+            C = C @ self.E
         return LAMParameters(A=A, B=parts["B"], C=C, D=D, H=parts.get("H"))
 
     # -- preconditioning ---------------------------------------------------------------------
@@ -137,8 +148,7 @@ class _Problem:
         ill-conditioned systems. Inputs are whitened with their augmented second moment; a
         small ridge keeps the factor bounded where that moment is singular.
         """
-        d_o, s2 = self.d_o, self.s2
-        eye = np.eye(d_o)
+        d_o, d_c, s2 = self.d_o, self.d_c, self.s2
 
         def inverse_root(M: np.ndarray) -> np.ndarray:
             values, vectors = np.linalg.eigh((M + M.T) / 2)
@@ -147,19 +157,31 @@ class _Problem:
 
         S = self.S
         factors = {}
-        if self.learn_A:
-            factors["A"] = inverse_root(S[:d_o, :d_o] + s2 * eye)
-        if self.tied:
-            difference = S[:d_o, :d_o] - S[:d_o, d_o:] - S[d_o:, :d_o] + S[d_o:, d_o:]
-            factors["C"] = inverse_root(difference)
-        else:
-            shared = s2 * np.block([[eye, eye], [eye, eye]])
-            factors["W"] = inverse_root(S + shared)
+        if not self.windowed:
+            eye = np.eye(d_o)
+            if self.learn_A:
+                factors["A"] = inverse_root(S[:d_o, :d_o] + s2 * eye)
+            if self.tied:
+                difference = S[:d_o, :d_o] - S[:d_o, d_o:] - S[d_o:, :d_o] + S[d_o:, d_o:]
+                factors["C"] = inverse_root(difference)
+            else:
+                shared = s2 * np.block([[eye, eye], [eye, eye]])
+                factors["W"] = inverse_root(S + shared)
+        else:  # the same whitening of each layer's (augmented) input, for a stack of frames
+            shift = self.shift
+            if self.learn_A:
+                factors["A"] = inverse_root(S[:d_c, :d_c] + s2 * shift @ shift.T)
+            if self.tied:
+                change = np.hstack([-self.E, np.eye(d_o)])
+                factors["C"] = inverse_root(change @ S @ change.T)
+            else:
+                both = np.vstack([shift, np.eye(d_o)])
+                factors["W"] = inverse_root(S + s2 * both @ both.T)
         self.factors = factors
 
     def to_model(self, theta_tilde: np.ndarray) -> np.ndarray:
         """Preconditioned flat vector → model flat vector."""
-        d_o = self.d_o
+        d_o = self.d_c  # the split of W = [C, D]
         tilde = self.unpack(theta_tilde)
         out = {name: value for name, value in tilde.items()}
         if "A" in self.factors:
@@ -173,7 +195,7 @@ class _Problem:
 
     def gradient_to_tilde(self, gradient: np.ndarray) -> np.ndarray:
         """Chain rule for :meth:`to_model` (every factor is symmetric)."""
-        d_o = self.d_o
+        d_o = self.d_c  # the split of W = [C, D]
         grads = self.unpack(gradient)
         out = dict(grads)
         if "A" in self.factors:
@@ -187,39 +209,49 @@ class _Problem:
 
     # -- objective ---------------------------------------------------------------------------
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """The true (unscaled) objective and its gradient with respect to ``theta``."""
-        d_o = self.d_o
+        """The true (unscaled) objective and its gradient with respect to ``theta``.
+
+        A context window multiplies by ``E`` and ``Sh`` where one frame has the identity; the
+        one-frame path skips those products, so it computes exactly what it did before windows.
+        """
+        d_o, d_c, windowed = self.d_o, self.d_c, self.windowed
+        E, shift = self.E, self.shift
         p = self.unpack(theta)
         A = p["A"] if self.learn_A else None
         B, C = p["B"], p["C"]
         D = -C if self.tied else p["D"]
+        if self.tied and windowed:  # free C₀: D = −C₀, C = C₀ E
+            C = C @ E
         W = np.hstack([C, D])
         S = self.S
 
         R = B @ W
         identity = np.eye(d_o)
-        R[:, :d_o] += identity if A is None else A
-        R[:, d_o:] -= identity
+        if A is None:
+            R[:, d_c - d_o:d_c] += identity
+        else:
+            R[:, :d_c] += A
+        R[:, d_c:] -= identity
         RS = R @ S
         value = float(np.sum(R * RS))
         grad_R = 2.0 * RS
         grad_W = B.T @ grad_R
         grad_B = grad_R @ W.T
-        grad_A = grad_R[:, :d_o].copy() if A is not None else None
+        grad_A = grad_R[:, :d_c].copy() if A is not None else None
 
         if self.s2 > 0:
-            if not self.tied:  # with D = −C the term B(C + D) vanishes identically
-                U = C + D
+            if not self.tied:  # with C = −D E the term B(C Sh + D) vanishes identically (E Sh = I)
+                U = (C @ shift if windowed else C) + D
                 BU = B @ U
                 value += self.s2 * float(np.sum(BU * BU))
                 grad_B += 2.0 * self.s2 * BU @ U.T
                 grad_U = 2.0 * self.s2 * B.T @ BU
-                grad_W[:, :d_o] += grad_U
-                grad_W[:, d_o:] += grad_U
+                grad_W[:, :d_c] += grad_U @ shift.T if windowed else grad_U
+                grad_W[:, d_c:] += grad_U
             if A is not None:
-                A_minus_I = A - identity
+                A_minus_I = (A @ shift if windowed else A) - identity
                 value += self.s2 * float(np.sum(A_minus_I * A_minus_I))
-                grad_A += 2.0 * self.s2 * A_minus_I
+                grad_A += 2.0 * self.s2 * (A_minus_I @ shift.T if windowed else A_minus_I)
 
         grad_H = None
         if self.has_head:
@@ -236,10 +268,10 @@ class _Problem:
         if A is not None:
             grads["A"] = grad_A
         if self.tied:
-            grads["C"] = grad_W[:, :d_o] - grad_W[:, d_o:]
+            grads["C"] = (grad_W[:, :d_c] @ E.T if windowed else grad_W[:, :d_c]) - grad_W[:, d_c:]
         else:
-            grads["C"] = grad_W[:, :d_o]
-            grads["D"] = grad_W[:, d_o:]
+            grads["C"] = grad_W[:, :d_c]
+            grads["D"] = grad_W[:, d_c:]
         if grad_H is not None:
             grads["H"] = grad_H
         gradient = np.concatenate([grads[name].ravel() for name, _, _ in self.layout])

@@ -3,7 +3,8 @@
 The second independent route to the optimum (next to :mod:`lamproof.numeric.population`): it
 never uses the closed form, it only sees samples. What it reproduces from the paper's code:
 
-- fresh minibatches each step (default 128) from ``system.transition(spec.horizon).sample``;
+- fresh minibatches each step (default 128) from ``system.transition(spec.horizon).sample``
+  (with ``spec.context = T > 1``, windows of ``T`` frames: a System or a StateSpaceSystem);
 - bias-free linear layers with PyTorch's ``nn.Linear`` initialisation, U(±1/sqrt(fan_in)):
   the IDM is one layer on ``[o, o']`` (fan_in 2·d_o; tied: ``z = C(o − o')``, fan_in d_o), the
   FDM one layer on ``[o, z]`` (identity path: ``ô' = o + B z``), the action head ``â = H z``;
@@ -67,7 +68,9 @@ class Trainer:
             raise InputError("batch_size: must be at least 1")
         if self.labeled_fraction is not None and not 0.0 <= self.labeled_fraction <= 1.0:
             raise InputError(f"labeled_fraction: must be in [0, 1], got {labeled_fraction}")
-        self.transition = system.transition(spec.horizon)
+        # one frame: System.transition(k), as before; a context window: the window of T frames
+        self.transition = system.transition(spec.horizon) if spec.context == 1 \
+            else system.transition(spec.horizon, spec.context)
         self.rng = np.random.default_rng(seed)
         self.step_count = 0
         self.last_loss = float("nan")
@@ -94,12 +97,13 @@ class Trainer:
     def _layout(self) -> None:
         """Shapes and fan-ins of the layers, in the order of the flat parameter vector."""
         d_o, d_z, spec = self.system.d_o, self.spec.d_z, self.spec
-        self.d_o, self.d_z = d_o, d_z
+        d_c = self.transition.d_c  # the FDM's and IDM's first input: T frames
+        self.d_o, self.d_c, self.d_z = d_o, d_c, d_z
         self.d_act = self.system.d_a * spec.horizon
         self.tied = spec.idm == "tied"
         self.learn_A = spec.fdm_obs_path == "learned"
-        layers = [("idm", (d_z, d_o) if self.tied else (d_z, 2 * d_o))]
-        layers.append(("fdm", (d_o, d_o + d_z) if self.learn_A else (d_o, d_z)))
+        layers = [("idm", (d_z, d_o) if self.tied else (d_z, d_c + d_o))]
+        layers.append(("fdm", (d_o, d_c + d_z) if self.learn_A else (d_o, d_z)))
         if self.has_head:
             layers.append(("head", (self.d_act, d_z)))
         self._layers = layers
@@ -124,11 +128,11 @@ class Trainer:
 
     def _allocate(self) -> None:
         """Work buffers, so that a step allocates as little as possible."""
-        n, d_o, d_z = self.batch_size, self.d_o, self.d_z
+        n, d_o, d_c, d_z = self.batch_size, self.d_o, self.d_c, self.d_z
         self.grad = np.zeros(self.size)
         self.g = self._views(self.grad)
-        self._idm_in = np.empty((n, d_o if self.tied else 2 * d_o))
-        self._fdm_in = np.empty((n, d_o + d_z)) if self.learn_A else None
+        self._idm_in = np.empty((n, d_o if self.tied else d_c + d_o))
+        self._fdm_in = np.empty((n, d_c + d_z)) if self.learn_A else None
         self._pred = np.empty((n, d_o))
         self._dz = np.empty((n, d_z))
         self._z = np.empty((n, d_z))
@@ -162,34 +166,38 @@ class Trainer:
     # -- one step -----------------------------------------------------------------------------
     def _loss_and_gradient(self, batch: dict[str, np.ndarray]) -> float:
         """Forward pass, loss, and manual backprop into ``self.grad``."""
-        n, d_o = self.batch_size, self.d_o
+        n, d_o, d_c = self.batch_size, self.d_o, self.d_c
+        frames = d_c // d_o  # a shift κ moves every frame of the context
         p, g = self.p, self.g
         o, o_next = batch["obs"], batch["next_obs"]
+        o_now = o if frames == 1 else o[:, d_c - d_o:]
         x = self._idm_in
         if self.tied:
-            np.subtract(o, o_next, out=x)
+            np.subtract(o_now, o_next, out=x)
         elif "kappa1" in batch:
-            np.add(o, batch["kappa1"], out=x[:, :d_o])
-            np.add(o_next, batch["kappa1"], out=x[:, d_o:])
+            shift = batch["kappa1"] if frames == 1 else np.tile(batch["kappa1"], frames)
+            np.add(o, shift, out=x[:, :d_c])
+            np.add(o_next, batch["kappa1"], out=x[:, d_c:])
         else:
-            x[:, :d_o] = o
-            x[:, d_o:] = o_next
+            x[:, :d_c] = o
+            x[:, d_c:] = o_next
         if self.learn_A:
             y = self._fdm_in
-            z = y[:, d_o:]
+            z = y[:, d_c:]
             np.matmul(x, p["idm"].T, out=z)
             if "kappa2" in batch:
-                np.add(o, batch["kappa2"], out=y[:, :d_o])
+                shift = batch["kappa2"] if frames == 1 else np.tile(batch["kappa2"], frames)
+                np.add(o, shift, out=y[:, :d_c])
             else:
-                y[:, :d_o] = o
+                y[:, :d_c] = o
             np.matmul(y, p["fdm"].T, out=self._pred)
             if "kappa2" in batch:
                 self._pred -= batch["kappa2"]
-            B = p["fdm"][:, d_o:]
+            B = p["fdm"][:, d_c:]
         else:
             z = np.matmul(x, p["idm"].T, out=self._z)
             np.matmul(z, p["fdm"].T, out=self._pred)
-            self._pred += o
+            self._pred += o_now
             B = p["fdm"]
         error = self._pred
         error -= o_next
@@ -267,16 +275,18 @@ class Trainer:
     @property
     def params(self) -> LAMParameters:
         """The current weights as :class:`LAMParameters` (copies)."""
-        d_o, p = self.d_o, self.p
-        if self.tied:
+        d_o, d_c, p = self.d_o, self.d_c, self.p
+        if self.tied:  # z = C₀(o_t − o'): D = −C₀, C = C₀ E
             C = p["idm"].copy()
             D = -C
+            if d_c != d_o:
+                C = C @ self.transition.frame_selector
         else:
-            C, D = p["idm"][:, :d_o].copy(), p["idm"][:, d_o:].copy()
+            C, D = p["idm"][:, :d_c].copy(), p["idm"][:, d_c:].copy()
         if self.learn_A:
-            A, B = p["fdm"][:, :d_o].copy(), p["fdm"][:, d_o:].copy()
+            A, B = p["fdm"][:, :d_c].copy(), p["fdm"][:, d_c:].copy()
         else:
-            A, B = np.eye(d_o), p["fdm"].copy()
+            A, B = (np.eye(d_o) if d_c == d_o else self.transition.frame_selector), p["fdm"].copy()
         H = p["head"].copy() if self.has_head else None
         return LAMParameters(A=A, B=B, C=C, D=D, H=H)
 
