@@ -27,8 +27,8 @@ with ``W = [C, D]``), ``Z = W S Wᵀ``, the reconstruction ``tr(R S Rᵀ)`` with
 block is stored as ``αI + U Vᵀ`` (:class:`StructuredBlock`): in the paper's systems it is the
 identity plus a low-rank part, so a step costs three ``d_o × d_o × d_z`` products and
 ``O(d_o²)`` element-wise work instead of ``O(d_o³)``. The augmentation penalty
-``s²‖B(C + D)‖² + s²‖A − I‖²`` and the action loss ``λ E‖a − H W x‖²`` add terms in ``d_z``-sized
-matrices only.
+``s²‖B(C + D)‖² + s²‖A − I‖² (+ λs²‖H(C + D)‖²)`` and the action loss ``λ E‖a − H W x‖²`` add
+terms in ``d_z``-sized matrices only.
 
 Batches. Configurations that share a system and a LAM variant and differ in ``d_z``, ``s`` or
 ``λ`` are integrated together: latent sizes are padded with zero units, which stay exactly zero
@@ -39,8 +39,8 @@ from zero moments is ``0/(0 + eps) = 0``), and ``s²``, ``λ`` act per configura
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -137,7 +137,7 @@ class DynamicsSettings:
             steps = [as_int(s, f"record[{i}]", minimum=0) for i, s in enumerate(self.record)]
             if not steps:
                 raise InputError("record: must list at least one step")
-            if any(b <= a for a, b in zip(steps, steps[1:])):
+            if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
                 raise InputError(f"record: must be strictly increasing, got {list(self.record)}")
             if steps[-1] > self.steps:
                 raise InputError(f"record: step {steps[-1]} lies past steps = {self.steps}")
@@ -151,7 +151,7 @@ class DynamicsSettings:
         return log_steps(self.steps, DEFAULT_RECORDS)
 
     @classmethod
-    def from_dict(cls, table: Mapping, prefix: str = "dynamics.") -> "DynamicsSettings":
+    def from_dict(cls, table: Mapping, prefix: str = "dynamics.") -> DynamicsSettings:
         if not isinstance(table, Mapping):
             raise InputError(f"{prefix.rstrip('.')}: expected a table of fields")
         unknown = sorted(set(table) - set(DYNAMICS_FIELDS))
@@ -338,7 +338,7 @@ class Moments:
     S_xa: np.ndarray  # E[x aᵀ], (2 d_o, d_act)
 
     @classmethod
-    def of(cls, transition: Transition) -> "Moments":
+    def of(cls, transition: Transition) -> Moments:
         cache = transition._cache
         if "dynamics_moments" not in cache:
             S = transition.second_moment(OBSERVED)
@@ -425,7 +425,7 @@ class Engine:
         """One flat vector from the members' parameters (latent sizes padded with zeros)."""
         flat = np.zeros(self.size)
         v, d = self.views(flat), self.d_o
-        for i, (p, z) in enumerate(zip(params, self.d_zs)):
+        for i, (p, z) in enumerate(zip(params, self.d_zs, strict=True)):
             if self.learned:
                 v["A"][i] = p.A
             v["B"][i, :, :z] = p.B
@@ -441,7 +441,7 @@ class Engine:
     def unpack(self, flat: np.ndarray) -> list[LAMParameters]:
         v, d = self.views(flat), self.d_o
         out = []
-        for i, (spec, z) in enumerate(zip(self.specs, self.d_zs)):
+        for i, (spec, z) in enumerate(zip(self.specs, self.d_zs, strict=True)):
             A = v["A"][i].copy() if self.learned else np.eye(d)
             B = v["B"][i, :, :z].copy()
             if self.tied:
@@ -510,6 +510,12 @@ class Engine:
             S_za = W @ self._S_xa
             np.multiply(c, H @ (gZ / g) - S_za.transpose(0, 2, 1), out=q["H"])
             gW += c * (Ht @ (H @ Y - self._S_xa.T))
+            if self.any_s2 and not self.tied:  # the head reads the augmented latent: λ s²‖H(C + D)‖²/d_o
+                HU = H @ U
+                q["H"] += (c * self.s2) * (HU @ U.transpose(0, 2, 1))
+                gU = (c * self.s2) * (Ht @ HU)
+                gW[:, :, :d] += gU
+                gW[:, :, d:] += gU
         if self.tied:
             np.subtract(gW[:, :, :d], gW[:, :, d:], out=q["C"])
         return self.grad
@@ -597,7 +603,7 @@ def _flow(engine: Engine, lr: float, records: tuple[int, ...], keep, progress) -
     result = solve_ivp(rhs, (0.0, horizon), theta, t_eval=times, rtol=FLOW_RTOL, atol=FLOW_ATOL)
     if not result.success:  # pragma: no cover - solve_ivp fails only on non-finite gradients
         raise InputError(f"dynamics.lr: gradient flow failed ({result.message})")
-    for step, column in zip(records, result.y.T):
+    for step, column in zip(records, result.y.T, strict=True):
         keep(step, column)
 
 
