@@ -1,7 +1,9 @@
 """The interface users script against: solve files in, the solve JSON out (architecture.md).
 
 A solve file (JSON or TOML, same structure) has two tables, ``system`` and ``lam``; see
-:meth:`lamproof.systems.System.from_dict` and :meth:`lamproof.lam.LAMSpec.from_dict`.
+:meth:`lamproof.systems.System.from_dict` and :meth:`lamproof.lam.LAMSpec.from_dict`. A dynamics
+file (``lamproof dynamics``) adds a third, ``dynamics``
+(:meth:`lamproof.numeric.dynamics.DynamicsSettings.from_dict`); ``lamproof solve`` refuses it.
 """
 
 from __future__ import annotations
@@ -23,21 +25,27 @@ from lamproof.systems import System
 TOP_LEVEL_KEYS = ("system", "lam")
 
 
-def parse_spec_text(text: str, *, fmt: str) -> tuple[System, LAMSpec]:
-    """Parse a solve file's text (``fmt`` is ``"json"`` or ``"toml"``) into a System and a LAMSpec."""
+def _parse_text(text: str, fmt: str) -> Any:
     try:
-        data = json.loads(text) if fmt == "json" else tomllib.loads(text)
+        return json.loads(text) if fmt == "json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
         raise InputError(f"file: not valid {fmt.upper()} ({error})") from None
-    return spec_from_dict(data)
 
 
-def spec_from_dict(data: Any) -> tuple[System, LAMSpec]:
+def parse_spec_text(text: str, *, fmt: str) -> tuple[System, LAMSpec]:
+    """Parse a solve file's text (``fmt`` is ``"json"`` or ``"toml"``) into a System and a LAMSpec."""
+    return spec_from_dict(_parse_text(text, fmt))
+
+
+def spec_from_dict(data: Any, *, extra: tuple[str, ...] = ()) -> tuple[System, LAMSpec]:
+    """The System and LAMSpec of a file's tables; top-level keys other than ``system``, ``lam``
+    and the optional ``extra`` tables (which the caller reads) are refused."""
     if not isinstance(data, dict):
         raise InputError("file: expected a table with 'system' and 'lam'")
-    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
+    known = TOP_LEVEL_KEYS + tuple(extra)
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise InputError(f"{unknown[0]}: unknown top-level key (known: system, lam)")
+        raise InputError(f"{unknown[0]}: unknown top-level key (known: {', '.join(known)})")
     for key in TOP_LEVEL_KEYS:
         if key not in data:
             raise InputError(f"{key}: required table is missing")
@@ -50,14 +58,19 @@ def spec_from_dict(data: Any) -> tuple[System, LAMSpec]:
     return system, spec
 
 
-def load_spec_file(path: str | Path) -> tuple[System, LAMSpec]:
-    """Read a ``.json`` or ``.toml`` solve file (other endings are tried as JSON)."""
+def _read(path: str | Path) -> Any:
+    """A ``.json`` or ``.toml`` file's tables (other endings are tried as JSON)."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as error:
         raise InputError(f"file: cannot read {str(path)!r} ({error.strerror})") from None
-    return parse_spec_text(text, fmt="toml" if path.suffix.lower() == ".toml" else "json")
+    return _parse_text(text, "toml" if path.suffix.lower() == ".toml" else "json")
+
+
+def load_spec_file(path: str | Path) -> tuple[System, LAMSpec]:
+    """Read a ``.json`` or ``.toml`` solve file (other endings are tried as JSON)."""
+    return spec_from_dict(_read(path))
 
 
 def spec_to_dict(system: System, spec: LAMSpec) -> dict:
@@ -114,3 +127,33 @@ def solution_to_dict(solution: Solution) -> dict:
 def solve_file(path: str | Path) -> dict:
     system, spec = load_spec_file(path)
     return solution_to_dict(solve(system, spec))
+
+
+# -- dynamics files ----------------------------------------------------------------------------------
+def dynamics_from_dict(data: Any):
+    """``(system, spec, settings)`` of a dynamics file: a solve file plus an optional ``dynamics`` table.
+
+    Explicit initial matrices are checked against the system and the LAM here, once.
+    """
+    from lamproof.numeric.dynamics import DynamicsSettings, initial_parameters
+
+    system, spec = spec_from_dict(data, extra=("dynamics",))
+    settings = DynamicsSettings.from_dict(data.get("dynamics", {}))
+    if not isinstance(settings.init, str):
+        try:
+            initial_parameters(system, spec, settings)
+        except InputError as error:
+            raise InputError(f"dynamics.{error}") from None
+    return system, spec, settings
+
+
+def load_dynamics_file(path: str | Path):
+    return dynamics_from_dict(_read(path))
+
+
+def dynamics_file(path: str | Path, *, progress=None) -> dict:
+    """The ``lamproof dynamics`` JSON of a file (see :func:`lamproof.trajectory.analyze`)."""
+    from lamproof.trajectory import analyze
+
+    system, spec, settings = load_dynamics_file(path)
+    return _clean(analyze(system, spec, settings, progress=progress))

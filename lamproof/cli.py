@@ -72,6 +72,26 @@ def _solve_text(result: dict) -> str:
     return "\n".join(lines)
 
 
+# -- dynamics ------------------------------------------------------------------------------------
+def _cmd_dynamics(args) -> int:
+    from lamproof.api import dynamics_file
+    from lamproof.trajectory import plot, text_table
+
+    if args.plot:
+        from lamproof.studies.outputs import have_matplotlib
+
+        if not have_matplotlib():
+            raise UsageError("--plot: matplotlib is not installed (pip install 'lamproof[plot]')")
+    report = dynamics_file(args.file)
+    if args.plot:
+        try:
+            plot(report, args.plot)
+        except OSError as error:
+            raise UsageError(f"--plot: cannot write {args.plot!r} ({error.strerror or error})") from None
+    print(json.dumps(report, indent=2) if args.format == "json" else text_table(report))
+    return 0
+
+
 # -- verify / latex / report (symbolic derivations) ----------------------------------------------
 def _cmd_verify(args) -> int:
     from lamproof import derivations
@@ -172,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--format", choices=("json", "text"), default="json")
     p.set_defaults(handler=_cmd_solve)
+
+    p = sub.add_parser("dynamics", help="population learning dynamics of a system + LAM + [dynamics] file")
+    p.add_argument("file")
+    p.add_argument("--format", choices=("json", "text"), default="json")
+    p.add_argument("--plot", metavar="OUT.png", default=None, help="draw loss and probes against steps")
+    p.set_defaults(handler=_cmd_dynamics)
 
     p = sub.add_parser("verify", help="run the derivations' checks")
     p.add_argument("names", nargs="*")

@@ -73,13 +73,35 @@ def test_gradient_is_the_derivative_of_the_exact_objective(problem, seed):
 @pytest.mark.parametrize("kwargs", [dict(noise="isotropic", sigma=0.5), dict(noise="structured", sigma=2.0),
                                     dict(chi=0.4), dict(noise="uniform", sigma=1.0)])
 def test_paper_moments_are_identity_plus_low_rank_and_products_are_exact(kwargs):
-    system = paper_system(24, 3, noise_dim=3, **kwargs) if kwargs.get("noise") == "structured" \
-        else paper_system(24, 3, **kwargs)
+    system = paper_system(40, 3, noise_dim=3, **kwargs) if kwargs.get("noise") == "structured" \
+        else paper_system(40, 3, **kwargs)
     S = system.transition().second_moment(("obs", "next_obs"))
     structured = dyn.StructuredMoment(S)
     assert structured.U is not None and structured.rank <= 8  # Φ, Ψ, P, the noise mean: low rank
-    X = np.random.default_rng(0).standard_normal((3, 5, 48))
+    X = np.random.default_rng(0).standard_normal((3, 5, 80))
     assert np.allclose(structured.right(X), X @ S, rtol=0, atol=1e-12 * np.abs(X @ S).max())
+
+
+@pytest.mark.parametrize("kwargs, spec", [
+    (dict(noise="isotropic", sigma=0.5), LAMSpec(3, augmentation=0.4, action_loss_weight=0.8)),
+    (dict(chi=0.4), LAMSpec(2, augmentation=0.2)),
+    (dict(noise="uniform", sigma=1.0), LAMSpec(4, fdm_obs_path="identity", action_loss_weight=1.0)),
+    (dict(noise="isotropic", sigma=0.3), LAMSpec(3, idm="tied", augmentation=0.5)),
+])
+def test_structured_gradient_has_the_right_directional_derivatives(kwargs, spec):
+    """The structured (identity + low rank) path, at d_o = 40, along random directions."""
+    system = paper_system(40, 3, **kwargs)
+    engine = dyn.Engine(system.transition(), [spec, LAMSpec(1, fdm_obs_path=spec.fdm_obs_path, idm=spec.idm)])
+    assert engine.moments.S.U is not None  # the structured path is the one under test
+    rng = np.random.default_rng(0)
+    flat = _random_point(engine, rng) * 0.3
+    engine.theta[...] = flat
+    gradient = engine.gradient().copy()
+    for _ in range(3):
+        direction = _random_point(engine, rng)
+        h = 1e-5
+        numeric = (_objective(engine, flat + h * direction) - _objective(engine, flat - h * direction)) / (2 * h)
+        assert gradient @ direction == pytest.approx(numeric, rel=1e-6, abs=1e-9)
 
 
 def test_expected_minibatch_gradient_is_the_engine_gradient():

@@ -74,6 +74,9 @@ LOW_RANK_FRACTION = 0.5
 #: a float64 product could resolve.
 RANK_RTOL = 1e-12
 
+#: Below this ``d_o`` a dense product with ``S`` costs less than the structured one's extra calls.
+DENSE_BELOW = 32
+
 #: Eigenvalues within this fraction of the block's scale count as one (finding the identity part α).
 TIE_RTOL = 1e-9
 
@@ -308,7 +311,7 @@ class StructuredMoment:
         scale = max(1.0, float(np.max(np.abs(np.linalg.eigvalsh(S)))))
         keep = np.abs(values) > RANK_RTOL * scale
         self.rank = int(np.sum(keep))
-        if self.rank <= LOW_RANK_FRACTION * 2 * d:
+        if self.rank <= LOW_RANK_FRACTION * 2 * d and d > DENSE_BELOW:
             self.U, self.V = vectors[:, keep] * values[keep], vectors[:, keep].copy()
             self._KT = self.K.T.copy()
         else:
