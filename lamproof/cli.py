@@ -217,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="reproduce the paper's simulation studies")
     p.add_argument("study", help="4.1 4.2 4.3 5 6 7 or all")
-    p.add_argument("--mode", choices=("closed-form", "trained", "both"), default="closed-form")
+    p.add_argument("--mode", choices=("closed-form", "trained", "dynamics", "both"), default="closed-form",
+                   help="dynamics: population Adam from the trainer's initial point, at the paper's step counts")
     p.add_argument("--out", default="out")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the paper's)")
