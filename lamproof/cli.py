@@ -146,9 +146,20 @@ def _cmd_reproduce(args) -> int:
 
 def _cmd_compare(args) -> int:
     from lamproof.studies import compare_files, format_comparison
+    from lamproof.studies.compare import compare_many, format_sources
 
-    table, info = compare_files(args.ours, args.theirs)
-    print(format_comparison(table, info))
+    if len(args.files) < 2:
+        raise UsageError("compare: give at least two CSV files (OURS… THEIRS)")
+    *ours, theirs = args.files
+    for path in ours:
+        table, info = compare_files(path, theirs)
+        if len(ours) > 1:
+            print(f"== {path} vs {theirs}")
+        print(format_comparison(table, info))
+    if len(ours) > 1 or args.rows:
+        merged, pairs, info = compare_many(args.files)
+        print()
+        print(format_sources(merged, pairs, info, rows=args.rows))
     return 0
 
 
@@ -225,9 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plot", action="store_true")
     p.set_defaults(handler=_cmd_reproduce)
 
-    p = sub.add_parser("compare", help="score a reproduction CSV against one in the authors' format")
-    p.add_argument("ours")
-    p.add_argument("theirs")
+    p = sub.add_parser("compare", help="score reproduction CSVs (closed form, dynamics, trained) against one in "
+                                       "the authors' format, and set them side by side")
+    p.add_argument("files", nargs="+", metavar="OURS… THEIRS",
+                   help="one or more reproductions, then the reference (e.g. the authors' log)")
+    p.add_argument("--rows", action="store_true", help="also print every matched configuration side by side")
     p.set_defaults(handler=_cmd_compare)
 
     p = sub.add_parser("check", help="check claims about LAMs across random systems")
