@@ -262,3 +262,31 @@ def test_default_records_are_log_spaced_with_zero_and_the_last():
     assert records[0] == 0 and records[-1] == 10_000 and 25 <= len(records) <= 31
     assert list(records) == sorted(set(records))
     assert dyn.DynamicsSettings(steps=1).records == (0, 1)
+
+
+# -- the derivations' checks can fail -------------------------------------------------------------
+def test_d14_catches_a_wrong_learning_rate_in_the_sigmoid():
+    import sympy
+
+    from lamproof import derivations
+
+    module = derivations.get("D14")
+    wrong = dict(module.derive())
+    wrong["solution"] = wrong["solution"].subs(module.lam, 2 * module.lam)  # κ = 8λ/d_o
+    report = module.verify(examples=1, results=wrong)
+    assert not report.passed
+    assert any("logistic" in failure for failure in report.failures)
+    assert isinstance(wrong["solution"], sympy.Expr)
+
+
+def test_d15_catches_a_rate_linear_in_s():
+    from lamproof import derivations
+
+    module = derivations.get("D15")
+    wrong = dict(module.derive())
+    wrong["slow"] = module.s  # curvature ∝ s instead of s²
+    wrong["rate_adam"] = wrong["rate_adam"] / module.s  # ∝ s
+    report = module.verify(examples=1, results=wrong)
+    assert not report.passed
+    assert any("Richardson" in failure for failure in report.failures)
+    assert any("noise-dominated" in failure for failure in report.failures)

@@ -10,7 +10,11 @@ D6        data cleaning
 D7        auxiliary action prediction: reduced-rank regression, threshold, effective weight (R4)
 D8        the multi-step LAM compresses the controllability Gramian (R6)
 D9        capture conditions: capacity, dominance, recoverability and their thresholds (§8)
+D14       learning order and time: sigmoidal modes under gradient flow, where Adam departs
+D15       augmentation removes leakage at a rate ∝ s²: the steps it needs, and §6's s = 0.01
 ========  ==========================================================================
+
+(D10–D13 are reserved for the state-space derivations.)
 
 Every module has ``NAME``, ``SLUG``, ``TITLE``, ``derive()`` (the SymPy steps and results),
 ``latex()`` (its section of the report, committed as the ``.tex`` beside it) and
@@ -38,6 +42,8 @@ MODULES = {
     "D7": "d7_action",
     "D8": "d8_multistep",
     "D9": "d9_capture",
+    "D14": "d14_learning_time",
+    "D15": "d15_leakage_rate",
 }
 NAMES = tuple(MODULES)
 

@@ -488,7 +488,7 @@ class Engine:
                 diagonal += self._minus_diag
             else:
                 gA += self._minus_S21
-            np.matmul(Bt, g * A, out=left[:, :, :d])
+            np.matmul(g * Bt, A, out=left[:, :, :d])
             np.matmul(A, gY1.transpose(0, 2, 1), out=q["B"])  # g·A Y₁ᵀ
         else:
             np.multiply(Bt, g, out=left[:, :, :d])
