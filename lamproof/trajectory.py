@@ -46,6 +46,10 @@ HOLDS_RTOL = 1e-6
 #: Groups whose eigenvalue is below this fraction of the largest carry nothing to learn.
 ZERO_RTOL = 1e-9
 
+#: Feature directions with less than this fraction of the representation's largest variance are
+#: dropped before probing a trajectory (see :func:`resolved`).
+RESOLUTION = 1e-6
+
 #: A group is "acquired" when its captured fraction reaches this fraction of its optimal value.
 HALF = 0.5
 
@@ -54,10 +58,25 @@ def _features(params: LAMParameters, representation: str) -> np.ndarray:
     return params.latent_map if representation == "latent" else params.predicted_change_map
 
 
+def resolved(features: np.ndarray, transition: Transition) -> np.ndarray:
+    """The combinations of ``features`` that carry at least ``RESOLUTION`` of their largest variance.
+
+    A trajectory's parameters are never exactly optimal: ``ô' − o`` keeps residuals ``(A − I + BC + P) o``
+    of any size in directions where the optimum's features vanish, and an exact, scale-free probe
+    reads the observation from them (its value then jumps with round-off). A probe trained on
+    samples cannot find such directions either, so they are dropped.
+    """
+    cov = transition.cov(features @ transition.stacked(*OBSERVED))
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    keep = values > RESOLUTION * max(float(values[-1]), 1e-300)
+    return vectors[:, keep].T @ features
+
+
 def score(params: LAMParameters, transition: Transition, spec: LAMSpec) -> dict:
-    """Loss (``E‖ô' − o'‖²``, summed over dimensions), objective and every probe of ``params``."""
+    """Loss (``E‖ô' − o'‖²``, summed over dimensions), objective and every probe of ``params``
+    (probes on :func:`resolved` features)."""
     value = population_objective(params, transition, spec)
-    probes = {rep: probe_errors(_features(params, rep), transition) for rep in REPRESENTATIONS}
+    probes = {rep: probe_errors(resolved(_features(params, rep), transition), transition) for rep in REPRESENTATIONS}
     return {"loss": value.reconstruction, "objective": value.total, "probes": probes}
 
 
@@ -163,6 +182,7 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
 
     # -- steps to each probe's optimal range ---------------------------------------------------------
     probe_steps: dict = {}
+    outer: list[str] = []
     for rep in REPRESENTATIONS:
         probe_steps[rep] = {}
         for target in TARGETS:
@@ -177,7 +197,9 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
                              "unknown, so the step is to its canonical member's value")
             probe_steps[rep][target] = _first_for_good(grid, [d <= eps for d in distances])
             if best.bounds == "outer":
-                notes.append(f"{rep}.{target}: the optimal range is an outer bound, so the step may be early")
+                outer.append(f"{rep}.{target}")
+    if outer:
+        notes.append(f"{', '.join(outer)}: the optimal range is an outer bound, so the step may be early")
 
     # -- order of acquisition ----------------------------------------------------------------------
     groups = _innovation_groups(transition, spec)
