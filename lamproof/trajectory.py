@@ -162,7 +162,7 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
     solution = solve(system, spec)
     optimal = all_probes(solution)
     recorded = settings.records
-    grid = sorted(set(recorded) | set(log_steps(recorded[-1], GRID_POINTS)))
+    grid = sorted(set(recorded) | set(log_steps(settings.steps, GRID_POINTS)))
     trajectory = population_dynamics(system, spec, settings, records=grid, progress=progress)
     transition = trajectory.transition
     scores = [score(p, transition, spec) for p in trajectory.params]
