@@ -134,3 +134,9 @@ def test_compare_sets_several_sources_side_by_side(tmp_path, capsys):
     line = next(row for row in out.splitlines() if row.strip().startswith("closed-form vs theirs"))
     assert "0.0350" in line  # mean |0.5 − 0.55|, |0 − 0.02|
     assert main(["compare", paths[0]]) == 2
+    # two runs of one method are told apart by their step count
+    dynamics.assign(iter=5000).to_csv(tmp_path / "short.csv", index=False)
+    dynamics.assign(iter=20000).to_csv(tmp_path / "long.csv", index=False)
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "short.csv"), str(tmp_path / "long.csv"), paths[2]]) == 0
+    assert "dynamics-adam@5000 vs dynamics-adam@20000" in capsys.readouterr().out

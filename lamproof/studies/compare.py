@@ -170,4 +170,9 @@ def compare_many(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame, d
     for i, path in enumerate(paths):
         frame = read_table(path, f"files[{i}]")
         frames.append((source_label(frame, "theirs" if i == len(paths) - 1 else Path(path).stem), frame))
+    labels = [label for label, _ in frames]
+    for i, (label, frame) in enumerate(frames):  # two runs of one method: tell them apart by length or file
+        if labels.count(label) > 1:
+            steps = frame["iter"].dropna().unique() if "iter" in frame.columns else []
+            frames[i] = (f"{label}@{int(steps[0])}" if len(steps) == 1 else f"{label}:{paths[i]}", frame)
     return compare_sources(frames)
