@@ -3,7 +3,9 @@
 A solve file (JSON or TOML, same structure) has two tables, ``system`` and ``lam``; see
 :meth:`lamproof.systems.System.from_dict` and :meth:`lamproof.lam.LAMSpec.from_dict`. A
 ``state_space`` table (:meth:`lamproof.statespace.StateSpaceSystem.from_dict`) may replace
-``system``: a file has exactly one of the two.
+``system``: a file has exactly one of the two. A dynamics file (``lamproof dynamics``) adds a
+third, ``dynamics`` (:meth:`lamproof.numeric.dynamics.DynamicsSettings.from_dict`); ``lamproof
+solve`` refuses it.
 """
 
 from __future__ import annotations
@@ -38,11 +40,8 @@ def _unique_keys(pairs: list) -> dict:
     return table
 
 
-def parse_spec_text(text: str, *, fmt: str) -> tuple[System | StateSpaceSystem, LAMSpec]:
-    """Parse a solve file's text (``fmt`` is ``"json"`` or ``"toml"``) into a system and a LAMSpec.
-
-    Duplicate keys are refused in both formats (TOML's parser refuses them itself).
-    """
+def _parse_text(text: str, fmt: str) -> Any:
+    """A file's tables; duplicate keys are refused in both formats (TOML's parser refuses them itself)."""
     try:
         data = json.loads(text, object_pairs_hook=_unique_keys) if fmt == "json" else tomllib.loads(text)
     except RecursionError:
@@ -51,17 +50,24 @@ def parse_spec_text(text: str, *, fmt: str) -> tuple[System | StateSpaceSystem, 
         if isinstance(error, InputError):
             raise
         raise InputError(f"file: not valid {fmt.upper()} ({error})") from None
-    return spec_from_dict(data)
+    return data
 
 
-def spec_from_dict(data: Any) -> tuple[System | StateSpaceSystem, LAMSpec]:
+def parse_spec_text(text: str, *, fmt: str) -> tuple[System | StateSpaceSystem, LAMSpec]:
+    """Parse a solve file's text (``fmt`` is ``"json"`` or ``"toml"``) into a system and a LAMSpec."""
+    return spec_from_dict(_parse_text(text, fmt))
+
+
+def spec_from_dict(data: Any, *, extra: tuple[str, ...] = ()) -> tuple[System | StateSpaceSystem, LAMSpec]:
     """A solve file's tables as a :class:`System` (``system``) or a :class:`StateSpaceSystem`
-    (``state_space``), and a :class:`LAMSpec` checked against the system's ``d_o``."""
+    (``state_space``), and a :class:`LAMSpec` checked against the system's ``d_o``. Top-level
+    keys other than these and the optional ``extra`` tables (which the caller reads) are refused."""
     if not isinstance(data, dict):
         raise InputError("file: expected a table with 'system' (or 'state_space') and 'lam'")
-    unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
+    known = TOP_LEVEL_KEYS + tuple(extra)
+    unknown = sorted(set(data) - set(known))
     if unknown:
-        raise InputError(f"{unknown[0]}: unknown top-level key (known: {', '.join(TOP_LEVEL_KEYS)})")
+        raise InputError(f"{unknown[0]}: unknown top-level key (known: {', '.join(known)})")
     present = [key for key in SYSTEM_KEYS if key in data]
     if not present:
         raise InputError("system: required table is missing (or give a state_space table)")
@@ -81,8 +87,8 @@ def spec_from_dict(data: Any) -> tuple[System | StateSpaceSystem, LAMSpec]:
     return system, spec
 
 
-def load_spec_file(path: str | Path) -> tuple[System | StateSpaceSystem, LAMSpec]:
-    """Read a ``.json`` or ``.toml`` solve file (other endings are tried as JSON), UTF-8 text."""
+def _read(path: str | Path) -> Any:
+    """A ``.json`` or ``.toml`` file's tables (other endings are tried as JSON), UTF-8 text."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -93,7 +99,12 @@ def load_spec_file(path: str | Path) -> tuple[System | StateSpaceSystem, LAMSpec
     except UnicodeDecodeError as error:
         raise InputError(f"file: {str(path)!r} is not UTF-8 text (byte {data[error.start]:#04x} at offset "
                          f"{error.start})") from None
-    return parse_spec_text(text, fmt="toml" if path.suffix.lower() == ".toml" else "json")
+    return _parse_text(text, "toml" if path.suffix.lower() == ".toml" else "json")
+
+
+def load_spec_file(path: str | Path) -> tuple[System | StateSpaceSystem, LAMSpec]:
+    """Read a ``.json`` or ``.toml`` solve file (other endings are tried as JSON), UTF-8 text."""
+    return spec_from_dict(_read(path))
 
 
 def spec_to_dict(system: System | StateSpaceSystem, spec: LAMSpec) -> dict:
@@ -161,3 +172,33 @@ def solve_file(path: str | Path) -> dict:
         if str(error).startswith("horizon:"):
             raise type(error)(f"lam.{error}") from None
         raise
+
+
+# -- dynamics files ----------------------------------------------------------------------------------
+def dynamics_from_dict(data: Any):
+    """``(system, spec, settings)`` of a dynamics file: a solve file plus an optional ``dynamics`` table.
+
+    Explicit initial matrices are checked against the system and the LAM here, once.
+    """
+    from lamproof.numeric.dynamics import DynamicsSettings, initial_parameters
+
+    system, spec = spec_from_dict(data, extra=("dynamics",))
+    settings = DynamicsSettings.from_dict(data.get("dynamics", {}))
+    if not isinstance(settings.init, str):
+        try:
+            initial_parameters(system, spec, settings)
+        except InputError as error:
+            raise InputError(f"dynamics.{error}") from None
+    return system, spec, settings
+
+
+def load_dynamics_file(path: str | Path):
+    return dynamics_from_dict(_read(path))
+
+
+def dynamics_file(path: str | Path, *, progress=None) -> dict:
+    """The ``lamproof dynamics`` JSON of a file (see :func:`lamproof.trajectory.analyze`)."""
+    from lamproof.trajectory import analyze
+
+    system, spec, settings = load_dynamics_file(path)
+    return _clean(analyze(system, spec, settings, progress=progress))

@@ -93,6 +93,26 @@ def _solve_text(result: dict) -> str:
     return "\n".join(lines)
 
 
+# -- dynamics ------------------------------------------------------------------------------------
+def _cmd_dynamics(args) -> int:
+    from lamproof.api import dynamics_file
+    from lamproof.trajectory import plot, text_table
+
+    if args.plot:
+        from lamproof.studies.outputs import have_matplotlib
+
+        if not have_matplotlib():
+            raise UsageError("--plot: matplotlib is not installed (pip install 'lamproof[plot]')")
+    report = dynamics_file(args.file)
+    if args.plot:
+        try:
+            plot(report, args.plot)
+        except OSError as error:
+            raise UsageError(f"--plot: cannot write {args.plot!r} ({error.strerror or error})") from None
+    print(json.dumps(report, indent=2) if args.format == "json" else text_table(report))
+    return 0
+
+
 # -- verify / latex / report (symbolic derivations) ----------------------------------------------
 def _cmd_verify(args) -> int:
     from lamproof import derivations
@@ -147,9 +167,20 @@ def _cmd_reproduce(args) -> int:
 
 def _cmd_compare(args) -> int:
     from lamproof.studies import compare_files, format_comparison
+    from lamproof.studies.compare import compare_many, format_sources
 
-    table, info = compare_files(args.ours, args.theirs)
-    print(format_comparison(table, info))
+    if len(args.files) < 2:
+        raise UsageError("compare: give at least two CSV files (OURS… THEIRS)")
+    *ours, theirs = args.files
+    for path in ours:
+        table, info = compare_files(path, theirs)
+        if len(ours) > 1:
+            print(f"== {path} vs {theirs}")
+        print(format_comparison(table, info))
+    if len(ours) > 1 or args.rows:
+        merged, pairs, info = compare_many(args.files)
+        print()
+        print(format_sources(merged, pairs, info, rows=args.rows))
     return 0
 
 
@@ -190,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("json", "text"), default="json")
     p.set_defaults(handler=_cmd_solve)
 
+    p = sub.add_parser("dynamics", help="population learning dynamics of a system + LAM + [dynamics] file")
+    p.add_argument("file")
+    p.add_argument("--format", choices=("json", "text"), default="json")
+    p.add_argument("--plot", metavar="OUT.png", default=None, help="draw loss and probes against steps")
+    p.set_defaults(handler=_cmd_dynamics)
+
     p = sub.add_parser("verify", help="run the derivations' checks")
     p.add_argument("names", nargs="*")
     p.add_argument("--examples", type=_positive_int, default=None)
@@ -208,16 +245,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="reproduce the paper's simulation studies")
     p.add_argument("study", help="4.1 4.2 4.3 5 6 7 or all")
-    p.add_argument("--mode", choices=("closed-form", "trained", "both"), default="closed-form")
+    p.add_argument("--mode", choices=("closed-form", "trained", "dynamics", "both"), default="closed-form",
+                   help="dynamics: population Adam from the trainer's initial point, at the paper's step counts")
     p.add_argument("--out", default="out")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the paper's)")
     p.add_argument("--no-plot", action="store_true")
     p.set_defaults(handler=_cmd_reproduce)
 
-    p = sub.add_parser("compare", help="score a reproduction CSV against one in the authors' format")
-    p.add_argument("ours")
-    p.add_argument("theirs")
+    p = sub.add_parser("compare", help="score reproduction CSVs (closed form, dynamics, trained) against one in "
+                                       "the authors' format, and set them side by side")
+    p.add_argument("files", nargs="+", metavar="OURS… THEIRS",
+                   help="one or more reproductions, then the reference (e.g. the authors' log)")
+    p.add_argument("--rows", action="store_true", help="also print every matched configuration side by side")
     p.set_defaults(handler=_cmd_compare)
 
     p = sub.add_parser("check", help="check claims about LAMs across random systems")

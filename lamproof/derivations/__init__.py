@@ -14,7 +14,11 @@ D10       a context window: the LAM compresses the Kalman innovation; its T → 
 D11       exogenous state: when actions come first (A learned vs A = I), general case, k*
 D12       multi-step inverse models: exogenous invariance, AC-State, Levine's failure and repair
 D13       exogenous loading and latent consistency: reconstruction, endogenous focus, action loss
+D14       learning order and time: sigmoidal modes under gradient flow, where Adam departs
+D15       augmentation removes leakage at a rate ∝ s²: the steps it needs, and §6's s = 0.01
 ========  ==========================================================================
+
+(D10–D13 are reserved for the state-space derivations.)
 
 Every module has ``NAME``, ``SLUG``, ``TITLE``, ``derive()`` (the SymPy steps and results),
 ``latex()`` (its section of the report, committed as the ``.tex`` beside it) and
@@ -46,6 +50,8 @@ MODULES = {
     "D11": "d11_exogenous",
     "D12": "d12_inverse",
     "D13": "d13_loading",
+    "D14": "d14_learning_time",
+    "D15": "d15_leakage_rate",
 }
 NAMES = tuple(MODULES)
 

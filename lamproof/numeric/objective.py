@@ -76,7 +76,7 @@ class ObjectiveValue:
     """The parts of the population objective (sums over dimensions, expectations exact)."""
 
     reconstruction: float  # E‖ô' − o'‖² on un-augmented inputs
-    augmentation_penalty: float  # s²‖B(C S + D)‖²_F + s²‖A S − I‖²_F (S = I for one frame)
+    augmentation_penalty: float  # s²‖B(C S + D)‖²_F + s²‖A S − I‖²_F (+ λ s²‖H(C S + D)‖²_F with a head)
     action_loss: float  # E‖a − H z‖² (0 without a head)
     total: float  # reconstruction + penalty + λ·action_loss
 
@@ -99,7 +99,11 @@ def population_objective(params: LAMParameters, transition: Transition, spec: LA
         penalty = s2 * float(np.sum((params.B @ (params.C @ shift + params.D)) ** 2)
                              + np.sum((params.A @ shift - np.eye(d_o)) ** 2))
     action_loss = 0.0
-    if params.H is not None:  # E‖a − H W x‖² with W = [C, D]
+    if params.H is not None:
+        # The head reads the latent of the augmented inputs, z + (C S + D)κ₁: E‖a − Hz‖² gains s²‖H(C S + D)‖².
+        shifted = params.C if params.A.shape[1] == d_o else params.C @ transition.frame_shift
+        penalty += spec.action_loss_weight * s2 * float(np.sum((params.H @ (shifted + params.D)) ** 2))
+        # E‖a − H W x‖² with W = [C, D]
         head = params.H @ params.latent_map
         S_ax = transition.second_moment("action", OBSERVED)
         S_aa = transition.second_moment("action")

@@ -8,7 +8,7 @@ Write ``x = [o; o']`` with second moment ``S = E[x xᵀ]`` and ``W = [C, D]`` (s
 The reconstruction error is ``ô' − o' = R x`` with ``R = [A, −I] + B W``, hence
 
     reconstruction = tr(R S Rᵀ)                       ∂/∂R = 2 R S
-    penalty        = s²‖B(C + D)‖²_F + s²‖A − I‖²_F
+    penalty        = s²‖B(C + D)‖²_F + s²‖A − I‖²_F (+ λ s²‖H(C + D)‖²_F with a head; C Sh with a window)
     action loss    = tr(S_aa) − 2 tr(H W S_xa) + tr(H W S Wᵀ Hᵀ)
 
 and every evaluation is a handful of small matrix products on moments computed once.
@@ -263,6 +263,14 @@ class _Problem:
             grad_HW = 2.0 * self.weight * (HWS - self.S_ax)
             grad_H = grad_HW @ W.T
             grad_W += H.T @ grad_HW
+            if self.s2 > 0 and not self.tied:  # the head reads the augmented latent: λ s²‖H(C Sh + D)‖²
+                U = (C @ shift if windowed else C) + D
+                HU = H @ U
+                value += self.weight * self.s2 * float(np.sum(HU * HU))
+                grad_H += 2.0 * self.weight * self.s2 * HU @ U.T
+                grad_U = 2.0 * self.weight * self.s2 * H.T @ HU
+                grad_W[:, :d_c] += grad_U @ shift.T if windowed else grad_U
+                grad_W[:, d_c:] += grad_U
 
         grads = {"B": grad_B}
         if A is not None:

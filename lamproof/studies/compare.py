@@ -89,3 +89,90 @@ def format_comparison(table: pd.DataFrame, info: dict) -> str:
         shown[column] = [("—" if pd.isna(v) else f"{v:.4f}") for v in shown[column]]
     shown["in_family_range"] = shown["in_family_range"].astype(object).where(shown["in_family_range"].notna(), "—")
     return head + "\n" + shown.to_string(index=False)
+
+
+# -- several reproductions beside one reference ------------------------------------------------------
+def source_label(frame: pd.DataFrame, fallback: str) -> str:
+    """What produced a table: its ``method`` column (closed-form, trained, dynamics-adam, …) or ``fallback``."""
+    if "method" in frame.columns and frame["method"].notna().any():
+        methods = list(dict.fromkeys(str(m) for m in frame["method"].dropna()))
+        if set(methods) <= {"closed-form", "numeric"}:
+            return "closed-form"
+        return methods[0]
+    return fallback
+
+
+def _matched(frames: list[tuple[str, pd.DataFrame]]) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """One row per configuration present in every table; ``<column>[<label>]`` per source."""
+    keys = [c for c in CONFIG_COLUMNS if all(c in f.columns for _, f in frames)]
+    if not keys:
+        raise InputError("files: no configuration column common to all tables "
+                         f"(expected some of {', '.join(CONFIG_COLUMNS)})")
+    metrics = [c for c in frames[0][1].columns if c not in keys and c not in METADATA_COLUMNS
+               and not c.endswith(("_min", "_max", "_identified"))
+               and all(c in f.columns and pd.api.types.is_numeric_dtype(f[c]) for _, f in frames)]
+    merged = None
+    for label, frame in frames:
+        part = frame[keys + metrics].copy()
+        for key in keys:
+            part[key] = pd.to_numeric(part[key], errors="coerce").round(MATCH_DECIMALS)
+        if part.duplicated(keys).any():
+            raise InputError(f"{label}: configurations repeat on {', '.join(keys)}; cannot match rows")
+        part = part.rename(columns={m: f"{m}[{label}]" for m in metrics})
+        merged = part if merged is None else merged.merge(part, on=keys, how="inner")
+    return merged, keys, metrics
+
+
+def compare_sources(frames: list[tuple[str, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Several tables of the same study side by side (the last is usually the authors' log).
+
+    Returns the matched rows (``<column>[<label>]``), the mean absolute difference of every pair
+    of sources per shared column, and ``{"keys", "matched", "labels"}``.
+    """
+    labels = [label for label, _ in frames]
+    if len(set(labels)) != len(labels):
+        raise InputError(f"files: two tables have the same source ({', '.join(labels)}); give distinct files")
+    merged, keys, metrics = _matched(frames)
+    pairs = []
+    for i, a in enumerate(labels):
+        for b in labels[i + 1:]:
+            row = {"pair": f"{a} vs {b}"}
+            for metric in metrics:
+                x = merged[f"{metric}[{a}]"].astype(float)
+                y = merged[f"{metric}[{b}]"].astype(float)
+                valid = x.notna() & y.notna()
+                row[metric] = float((x[valid] - y[valid]).abs().mean()) if valid.any() else np.nan
+            pairs.append(row)
+    return merged, pd.DataFrame(pairs, columns=["pair"] + metrics), \
+        {"keys": keys, "matched": len(merged), "labels": labels}
+
+
+def format_sources(merged: pd.DataFrame, pairs: pd.DataFrame, info: dict, *, rows: bool = False) -> str:
+    head = (f"matched {info['matched']} configurations present in every table on {', '.join(info['keys'])}; "
+            f"sources: {', '.join(info['labels'])}")
+    shown = pairs.copy()
+    for column in shown.columns[1:]:
+        shown[column] = [("—" if pd.isna(v) else f"{v:.4f}") for v in shown[column]]
+    text = head + "\nmean |difference| per column\n" + shown.to_string(index=False)
+    if rows:
+        table = merged.copy()
+        for column in table.columns:
+            if column not in info["keys"]:
+                table[column] = [("—" if pd.isna(v) else f"{v:.4f}") for v in table[column]]
+        text += "\n\n" + table.to_string(index=False)
+    return text
+
+
+def compare_many(paths: list[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """:func:`compare_sources` of CSV files; the last (the reference) is labelled ``theirs`` unless it
+    says what produced it."""
+    frames = []
+    for i, path in enumerate(paths):
+        frame = read_table(path, f"files[{i}]")
+        frames.append((source_label(frame, "theirs" if i == len(paths) - 1 else Path(path).stem), frame))
+    labels = [label for label, _ in frames]
+    for i, (label, frame) in enumerate(frames):  # two runs of one method: tell them apart by length or file
+        if labels.count(label) > 1:
+            steps = frame["iter"].dropna().unique() if "iter" in frame.columns else []
+            frames[i] = (f"{label}@{int(steps[0])}" if len(steps) == 1 else f"{label}:{paths[i]}", frame)
+    return compare_sources(frames)

@@ -171,6 +171,44 @@ def score_parameters(study: Study, config: Config, params: LAMParameters, *, ste
     return row
 
 
+def dynamics_groups(study: Study, configs: list[Config], batch: int) -> list[list[Config]]:
+    """Configurations that share a system (they differ only in ``dz``, ``kappa``, ``mask_ratio``),
+    sorted by ``dz`` and cut into batches of at most ``batch``: one population run each."""
+    shared = [c for c in study.columns if c not in ("dz", "kappa", "mask_ratio")]
+    groups: dict[tuple, list[Config]] = {}
+    for config in configs:
+        groups.setdefault(tuple(config.get(c) for c in shared) + (config.seed,), []).append(config)
+    out = []
+    for members in groups.values():
+        members = sorted(members, key=lambda c: (c["dz"], c.get("kappa", 0.0), c.get("mask_ratio", 0.0)))
+        out += [members[i:i + batch] for i in range(0, len(members), batch)]
+    return out
+
+
+def dynamics_rows(study: Study, configs: list[Config], settings) -> tuple[list[dict], float]:
+    """Population Adam (or ``settings.optimizer``) on configurations that share a system, each from
+    the stochastic trainer's initial point with ``settings.seed``, for ``settings.steps``; the rows
+    of the final parameters, scored like trained ones, and the seconds it took."""
+    from lamproof.numeric.dynamics import initial_parameters, run_batch
+
+    start = time.perf_counter()
+    system = study.system(configs[0])
+    specs = [study.spec(c) for c in configs]
+    initial = [initial_parameters(system, spec, settings) for spec in specs]
+    batch = run_batch(system.transition(specs[0].horizon), specs, initial, settings, records=(settings.steps,))
+    rows = []
+    for config, params in zip(configs, batch.params[-1], strict=True):
+        row = score_parameters(study, config, params, steps=settings.steps)
+        row["method"] = f"dynamics-{settings.optimizer}"
+        rows.append(row)
+    return rows, time.perf_counter() - start
+
+
+def dynamics_task(task) -> tuple[list[dict], float]:
+    """:func:`dynamics_rows` of a ``(study, configs, settings)`` triple (a unit of work of the pool)."""
+    return dynamics_rows(*task)
+
+
 def result_columns(study: Study, *, ranges: bool) -> list[str]:
     """CSV columns: the authors' (configuration, iter, recon_loss, probes), then ranges and method."""
     columns = list(study.columns) + ["iter", "recon_loss"] + [c for c, _, _ in study.probes]

@@ -128,10 +128,11 @@ def have_matplotlib() -> bool:
     return True
 
 
-def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained: pd.DataFrame | None) -> None:
+def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained: pd.DataFrame | None, *,
+                 kind: str = "trained") -> None:
     """The paper's curves: each metric against ``dz``, one curve per value of the study's hue
     column, one panel column per value of its facet column. Closed form as lines with the
-    optimal family's range shaded; trained runs as markers."""
+    optimal family's range shaded; trained (or population-dynamics, ``kind``) runs as markers."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,7 +177,7 @@ def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained:
     if handles:
         fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
     kinds = " + ".join(k for k, f in (("closed form (lines, family range shaded)", closed),
-                                      ("trained (markers)", trained)) if f is not None)
+                                      (f"{kind} (markers)", trained)) if f is not None)
     fig.suptitle(f"{study.title}\n{kinds}", fontsize=8)
     fig.subplots_adjust(left=0.75 / width, right=1 - 1.5 / width, bottom=0.5 / height, top=1 - 0.55 / height,
                         wspace=0.25, hspace=0.15)

@@ -4,6 +4,10 @@ Closed form: every configuration is solved once and all its probes read from tha
 (:func:`lamproof.studies.evaluate.closed_form_row`); configurations are spread over worker
 processes, each with single-threaded BLAS (the matrices are small: threads only contend).
 
+Dynamics: population Adam (:mod:`lamproof.numeric.dynamics`) from the trainer's initial point for
+the paper's step count; configurations that share a system run as one batch, batches spread over
+worker processes; a finished batch leaves its rows in the checkpoint folder, so a rerun skips it.
+
 Trained: each configuration is trained with :class:`lamproof.numeric.trainer.Trainer` for the
 paper's step count, in chunks; after every chunk its state goes to a checkpoint file in
 ``OUT/.lamproof-checkpoints/<study>/``, and a finished configuration leaves its row there. A
@@ -34,7 +38,11 @@ from lamproof.studies import outputs
 from lamproof.studies.definitions import Config, Study, select
 from lamproof.studies.evaluate import closed_form_task, result_columns, score_parameters
 
-MODES = ("closed-form", "trained", "both")
+MODES = ("closed-form", "trained", "dynamics", "both")
+
+#: Dynamics mode: at most this many configurations (sorted by d_z) share one batched run; more
+#: would pad small latents to large ones and leave the pool's two workers unevenly loaded.
+DYNAMICS_BATCH = 8
 
 #: The authors' cost of one §4.2 configuration (10 000 steps plus its probes, 2 cores).
 AUTHORS_SECONDS_PER_CONFIG = 94.0
@@ -89,10 +97,11 @@ def default_workers() -> int:
 
 
 @contextmanager
-def worker_pool(workers: int | None = None, tasks: int = PARALLEL_MIN_TASKS):
-    """A process pool of single-threaded-BLAS workers, or ``None`` when one process is better."""
+def worker_pool(workers: int | None = None, tasks: int = PARALLEL_MIN_TASKS, *, min_tasks: int = PARALLEL_MIN_TASKS):
+    """A process pool of single-threaded-BLAS workers, or ``None`` when one process is better
+    (fewer than ``min_tasks`` tasks)."""
     workers = default_workers() if workers is None else workers
-    if workers <= 1 or tasks < PARALLEL_MIN_TASKS:
+    if workers <= 1 or tasks < min_tasks:
         yield None
         return
     # spawn: fresh interpreters that read the single-thread BLAS settings when numpy loads.
@@ -278,11 +287,88 @@ def run_trained(study: Study, out_dir: Path, settings: TrainingSettings, *, stre
     return StudyResult(study, "trained", frame, time.perf_counter() - start, seconds)
 
 
+# -- dynamics -------------------------------------------------------------------------------------
+def _dynamics_key(configs: list[Config], settings) -> str:
+    return f"{configs[0].key}..{configs[-1].key}_{settings.optimizer}_steps{settings.steps}_lr{settings.lr:g}" \
+        f"_tseed{settings.seed}"
+
+
+def run_dynamics(studies: list[Study], out_dir: Path, *, steps: int | None = None, workers: int | None = None,
+                 stream: TextIO | None = None, optimizer: str = "adam", lr: float = 1e-3,
+                 seed: int = 0) -> list[StudyResult]:
+    """Population dynamics of every configuration of ``studies`` at the paper's step counts (or ``steps``)."""
+    from lamproof.numeric.dynamics import DynamicsSettings
+    from lamproof.studies.evaluate import dynamics_groups, dynamics_task
+
+    tasks, places = [], []
+    for study in studies:
+        settings = DynamicsSettings(optimizer, lr=lr, steps=steps or study.steps, seed=seed, record=None)
+        folder = Path(out_dir) / CHECKPOINT_DIR / study.slug
+        folder.mkdir(parents=True, exist_ok=True)
+        for group in dynamics_groups(study, study.configs(), DYNAMICS_BATCH):
+            tasks.append((study, group, settings))
+            places.append(folder / f"dynamics_{_dynamics_key(group, settings)}.json")
+    total_steps = sum(len(t[1]) * t[2].steps for t in tasks) or 1
+    label = "dynamics (" + ", ".join(f"§{s.name}" for s in studies) + ")"
+    bar = ProgressBar(label, len(tasks), stream)
+    results: dict[int, tuple[list[dict], float]] = {}
+    start = time.perf_counter()
+    done_steps = 0
+
+    def finished(i: int, rows: list[dict], seconds: float, how: str = "") -> None:
+        nonlocal done_steps
+        results[i] = (rows, seconds)
+        done_steps += len(tasks[i][1]) * tasks[i][2].steps
+        bar.update(len(results) - 1, 1, 1, None, force=True)
+        bar.config_done(len(results) - 1, tasks[i][1][0], resumed=how)
+
+    pending = []
+    for i, path in enumerate(places):
+        if path.exists():
+            saved = json.loads(path.read_text())
+            finished(i, saved["rows"], saved["seconds"], " (already finished)")
+        else:
+            pending.append(i)
+    with worker_pool(workers, len(pending), min_tasks=2) as pool:  # each task is seconds of work
+        if pool is None:
+            for i in pending:
+                with single_threaded_blas():
+                    rows, seconds = dynamics_task(tasks[i])
+                outputs.write_text_atomic(places[i], json.dumps({"rows": [_jsonable(r) for r in rows],
+                                                                 "seconds": seconds}))
+                finished(i, rows, seconds)
+        else:
+            futures = {pool.submit(dynamics_task, tasks[i]): i for i in pending}
+            from concurrent.futures import as_completed
+
+            for future in as_completed(futures):
+                i = futures[future]
+                rows, seconds = future.result()
+                outputs.write_text_atomic(places[i], json.dumps({"rows": [_jsonable(r) for r in rows],
+                                                                 "seconds": seconds}))
+                finished(i, rows, seconds)
+    elapsed = time.perf_counter() - start
+    out = []
+    for study in studies:
+        indices = [i for i, t in enumerate(tasks) if t[0] is study]
+        by_key = {}
+        for i in indices:
+            for config, row in zip(tasks[i][1], results[i][0], strict=True):
+                by_key[config.key] = row
+        rows = [by_key[c.key] for c in study.configs()]
+        seconds = [results[i][1] for i in indices]
+        frame = pd.DataFrame(rows, columns=result_columns(study, ranges=False))
+        frame["iter"] = frame["iter"].astype("Int64")
+        share = sum(len(tasks[i][1]) * tasks[i][2].steps for i in indices) / total_steps
+        out.append(StudyResult(study, "dynamics", frame, elapsed * share, seconds))
+    return out
+
+
 # -- outputs --------------------------------------------------------------------------------------
 def output_paths(study: Study, mode: str, out_dir: Path, *, plot: bool) -> dict[str, Path]:
     """The files ``reproduce`` writes for one study and mode."""
     out_dir = Path(out_dir)
-    suffix = "" if mode == "closed-form" else "_trained"
+    suffix = {"closed-form": "", "trained": "_trained", "dynamics": "_dynamics"}[mode]
     paths = {"csv": out_dir / f"{study.slug}{suffix}.csv", "tex": out_dir / f"{study.slug}{suffix}.tex"}
     if plot:
         paths["png"] = out_dir / f"{study.slug}{suffix}.png"
@@ -304,9 +390,9 @@ def prepare_out_dir(out_dir: Path) -> Path:
 
 
 def _figure_task(task) -> None:
-    study, path, closed, trained = task
+    study, path, closed, trained, *kind = task
     with single_threaded_blas():
-        outputs.write_figure(study, path, closed, trained)
+        outputs.write_figure(study, path, closed, trained, kind=(kind or ["trained"])[0])
 
 
 def write_study(result: StudyResult, out_dir: Path, *, plot: bool, closed: pd.DataFrame | None = None,
@@ -316,11 +402,12 @@ def write_study(result: StudyResult, out_dir: Path, *, plot: bool, closed: pd.Da
     study, frame = result.study, result.frame
     paths = output_paths(study, result.mode, out_dir, plot=plot)
     outputs.write_csv(frame, paths["csv"])
-    suffix = " (trained)" if result.mode == "trained" else " (closed form)"
+    suffix = {"trained": " (trained)", "dynamics": " (population Adam)"}.get(result.mode, " (closed form)")
     outputs.write_text_atomic(paths["tex"], outputs.latex_table(study, frame, caption_suffix=suffix))
     written, pending = [paths["csv"], paths["tex"]], []
     if plot:
-        task = (study, paths["png"], closed, frame) if result.mode == "trained" else (study, paths["png"], frame, None)
+        task = (study, paths["png"], frame, None) if result.mode == "closed-form" else \
+            (study, paths["png"], closed, frame, result.mode)
         if pool is None:
             _figure_task(task)
         else:
@@ -396,6 +483,11 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
                     pending += futures
             for future in pending:
                 future.result()
+    if "dynamics" in modes:
+        for r in run_dynamics(studies, out_dir, steps=steps, workers=workers, stream=stream):
+            results.append(r)
+            files, _ = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(r.study.name))
+            written += files
     if "trained" in modes:
         for s in studies:
             chosen = settings or TrainingSettings(steps=steps or s.steps)

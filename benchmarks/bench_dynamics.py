@@ -1,0 +1,86 @@
+"""Population dynamics: seconds for the paper's §4.2 run, cost per step, and reproduce all.
+
+    python benchmarks/bench_dynamics.py [--steps 10000] [--repeat 2] [--full]
+
+1. Population Adam for ``--steps`` steps on the §4.2 system (``paper_system(128, 8,
+   noise="isotropic", sigma=0.5)``, d_z = 8, torch init): wall and CPU seconds, ``--repeat`` times
+   (the machine is shared: the best run is the one to quote, all are printed).
+2. A batched d_z sweep (d_z = 1…8 and 9…16 in one run each): microseconds per configuration-step.
+3. The stochastic trainer for the same steps, for the ratio.
+4. ``--full``: ``lamproof reproduce all --mode dynamics`` into a temporary folder (2 workers), timed.
+   Without it, the script prints the estimate ``configuration-steps × cost per step / workers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from lamproof.lam import LAMSpec  # noqa: E402
+from lamproof.numeric.dynamics import (  # noqa: E402
+    DynamicsSettings,
+    initial_parameters,
+    population_dynamics,
+    run_batch,
+)
+from lamproof.numeric.trainer import Trainer  # noqa: E402
+from lamproof.studies import STUDIES  # noqa: E402
+from lamproof.systems import paper_system  # noqa: E402
+
+
+def timed(fn) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--full", action="store_true")
+    args = parser.parse_args()
+    system = paper_system(128, 8, noise="isotropic", sigma=0.5)
+    settings = DynamicsSettings(steps=args.steps, record=[0, args.steps])
+    print(f"population Adam, §4.2 system (d_o = 128, d_a = 8, σ = 0.5), d_z = 8, {args.steps} steps")
+    for _ in range(args.repeat):
+        wall, cpu = timed(lambda: population_dynamics(system, LAMSpec(8), settings))
+        print(f"  {wall:6.2f} s wall  {cpu:6.2f} s CPU  ({1e6 * wall / args.steps:.0f} µs/step)")
+    per_step = []
+    for zs in (range(1, 9), range(9, 17)):
+        specs = [LAMSpec(z) for z in zs]
+        short = DynamicsSettings(steps=min(2000, args.steps), record=[min(2000, args.steps)])
+        starts = [initial_parameters(system, spec, short) for spec in specs]
+        wall, cpu = timed(lambda specs=specs, starts=starts, short=short:
+                          run_batch(system.transition(), specs, starts, short))
+        cost = wall / (short.steps * len(specs))
+        per_step.append(cost)
+        print(f"batch d_z = {zs[0]}…{zs[-1]}: {1e6 * cost:.0f} µs per configuration-step wall "
+              f"({1e6 * cpu / (short.steps * len(specs)):.0f} CPU)")
+    trainer_steps = min(2000, args.steps)
+    trainer = Trainer(system, LAMSpec(8), seed=0)
+    wall, _ = timed(lambda: trainer.run(trainer_steps))
+    print(f"stochastic trainer (batch 128): {trainer_steps / wall:.0f} steps/s, i.e. {args.steps * wall / trainer_steps:.1f} s "
+          f"for {args.steps} steps")
+    work = sum(len(s.configs()) * s.steps for s in STUDIES.values())
+    mean = sum(per_step) / len(per_step)
+    print(f"reproduce all --mode dynamics: {work / 1e6:.1f} M configuration-steps; estimate at the batched cost "
+          f"{1e6 * mean:.0f} µs on 2 workers: {work * mean / 2 / 60:.0f} min")
+    if args.full:
+        with tempfile.TemporaryDirectory() as out:
+            command = [sys.executable, "-m", "lamproof.cli", "reproduce", "all", "--mode", "dynamics", "--out", out,
+                       "--no-plot"]
+            start = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            print(f"reproduce all --mode dynamics: {(time.perf_counter() - start) / 60:.1f} min wall")
+
+
+if __name__ == "__main__":
+    main()

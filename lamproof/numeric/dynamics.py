@@ -1,0 +1,666 @@
+"""Population learning dynamics: the trainer's optimizers on the exact expected gradient.
+
+The stochastic trainer (:mod:`lamproof.numeric.trainer`) minimizes a minibatch estimate of
+``ℓ(θ) = J(θ) / d_o``, where ``J`` is the exact population objective
+(:func:`lamproof.numeric.objective.population_objective`: reconstruction, augmentation penalty
+and ``λ`` times the action loss). This module runs the same optimizers on the *exact* gradient
+of ``ℓ``, computed from the system's second moments, so that a trajectory is a deterministic
+function of the initial point:
+
+- ``gd``:   ``θ ← θ − lr ∇ℓ(θ)``;
+- ``flow``: ``dθ/dt = −∇ℓ(θ)`` integrated by :func:`scipy.integrate.solve_ivp`; step ``n`` is
+  time ``t = n·lr`` (where ``gd`` with that ``lr`` would be);
+- ``adam``: PyTorch's Adam (default betas and eps) with the exact gradient in place of the
+  minibatch gradient.
+
+It never uses the closed form: the closed form is what these trajectories are compared with.
+
+Gradients. With ``x = [o; o']``, ``S = E[x xᵀ]`` in blocks ``S₁₁ = S_oo``, ``S₁₂ = S_{oo'}``,
+``S₂₂ = S_{o'o'}``, and ``Y₁ = C S₁₁ + D S₂₁``, ``Y₂ = C S₁₂ + D S₂₂`` (so ``[Y₁, Y₂] = W S``
+with ``W = [C, D]``), ``Z = W S Wᵀ``, the reconstruction ``tr(R S Rᵀ)`` with
+``R = [A + BC, BD − I]`` has
+
+    ∂/∂A = 2 (A S₁₁ + B Y₁ − S₂₁)                   ∂/∂B = 2 (A Y₁ᵀ + B Z − Y₂ᵀ)
+    ∂/∂C = 2 (BᵀA S₁₁ + BᵀB Y₁ − Bᵀ S₂₁)            ∂/∂D = 2 (BᵀA S₁₂ + BᵀB Y₂ − Bᵀ S₂₂)
+
+(``A = I`` on the identity path; tied: ``D = −C`` and ``∂/∂C`` is the difference). Each moment
+block is stored as ``αI + U Vᵀ`` (:class:`StructuredBlock`): in the paper's systems it is the
+identity plus a low-rank part, so a step costs three ``d_o × d_o × d_z`` products and
+``O(d_o²)`` element-wise work instead of ``O(d_o³)``. The augmentation penalty
+``s²‖B(C + D)‖² + s²‖A − I‖² (+ λs²‖H(C + D)‖²)`` and the action loss ``λ E‖a − H W x‖²`` add
+terms in ``d_z``-sized matrices only.
+
+Batches. Configurations that share a system and a LAM variant and differ in ``d_z``, ``s`` or
+``λ`` are integrated together: latent sizes are padded with zero units, which stay exactly zero
+under every optimizer here (a zero unit has zero gradient, and Adam's update of a zero gradient
+from zero moments is ``0/(0 + eps) = 0``), and ``s²``, ``λ`` act per configuration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.integrate import solve_ivp
+from scipy.linalg import blas
+
+from lamproof._validation import as_choice, as_int, as_matrix, as_real
+from lamproof.errors import InputError
+from lamproof.lam import LAMSpec
+from lamproof.numeric.objective import OBSERVED, LAMParameters
+from lamproof.numeric.trainer import ADAM_BETAS, ADAM_EPS, Trainer
+from lamproof.systems import System, Transition
+
+OPTIMIZERS = ("gd", "flow", "adam")
+INITS = ("torch", "small")
+DYNAMICS_FIELDS = ("optimizer", "lr", "steps", "record", "init", "seed", "scale", "epsilon")
+
+#: The largest ``steps`` accepted: 10⁷ population-Adam steps at d_o = 128 take about half an
+#: hour; anything beyond is a typo or a job for another tool.
+MAX_STEPS = 10_000_000
+
+#: Default number of recorded steps (log-spaced, plus 0 and the last).
+DEFAULT_RECORDS = 30
+
+#: A moment block ``M`` is stored as ``αI + U Vᵀ`` when its residual ``M − αI`` has numerical
+#: rank at most this fraction of its size; otherwise densely. Below that the factored products
+#: are cheaper than a dense one.
+LOW_RANK_FRACTION = 0.5
+
+#: Singular values of ``M − αI`` below this fraction of ``max(1, ‖M‖₂)`` are round-off: moments
+#: are computed to ~1e-15 relative, so 1e-12 keeps three orders of margin while dropping nothing
+#: a float64 product could resolve.
+RANK_RTOL = 1e-12
+
+#: Below this ``d_o`` a dense product with ``S`` costs less than the structured one's extra calls.
+DENSE_BELOW = 32
+
+#: Eigenvalues within this fraction of the block's scale count as one (finding the identity part α).
+TIE_RTOL = 1e-9
+
+#: ``flow``: solve_ivp's relative and absolute tolerances. The parameters are O(0.1–1); 1e-9
+#: absolute error is far below anything a probe or loss reported to 4 digits can show.
+FLOW_RTOL = 1e-8
+FLOW_ATOL = 1e-9
+
+
+# -- the [dynamics] table ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DynamicsSettings:
+    """How to run the dynamics: optimizer, learning rate, length, recorded steps, initial point.
+
+    ``init`` is ``"torch"`` (``nn.Linear``'s default, the very draws of the trainer with the same
+    ``seed``), ``"small"`` (i.i.d. ``N(0, scale²)`` entries from ``seed``) or a mapping of explicit
+    matrices ``{"A", "B", "C", "D", "H"}`` (checked against the system by :func:`initial_parameters`).
+    ``record`` lists the steps to keep, sorted, within ``[0, steps]``; by default about
+    ``DEFAULT_RECORDS`` log-spaced steps, always 0 and ``steps``. ``epsilon`` is the tolerance of
+    the predictions (steps to come within ``epsilon`` of the optimum).
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    steps: int = 10_000
+    record: tuple[int, ...] | None = None
+    init: str | Mapping = "torch"
+    seed: int = 0
+    scale: float = 1e-3
+    epsilon: float = 0.01
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "optimizer", as_choice(self.optimizer, "optimizer", OPTIMIZERS))
+        lr = as_real(self.lr, "lr")
+        if lr <= 0:
+            raise InputError(f"lr: must be > 0, got {self.lr!r}")
+        set_(self, "lr", lr)
+        set_(self, "steps", as_int(self.steps, "steps", minimum=1, maximum=MAX_STEPS))
+        set_(self, "seed", as_int(self.seed, "seed", minimum=0))
+        scale = as_real(self.scale, "scale")
+        if scale <= 0:
+            raise InputError(f"scale: must be > 0, got {self.scale!r}")
+        set_(self, "scale", scale)
+        epsilon = as_real(self.epsilon, "epsilon")
+        if not 0 < epsilon < 1:
+            raise InputError(f"epsilon: must be in (0, 1), got {self.epsilon!r}")
+        set_(self, "epsilon", epsilon)
+        if isinstance(self.init, str):
+            set_(self, "init", as_choice(self.init, "init", INITS))
+        elif isinstance(self.init, Mapping):
+            unknown = sorted(set(self.init) - set("ABCDH"))
+            if unknown:
+                raise InputError(f"init.{unknown[0]}: unknown matrix (known: A, B, C, D, H)")
+            set_(self, "init", {k: as_matrix(v, f"init.{k}", (None, None)) for k, v in self.init.items()})
+        else:
+            raise InputError(f"init: must be 'torch', 'small' or a table of matrices, got {self.init!r}")
+        if self.record is not None:
+            if isinstance(self.record, (str, bytes)) or not isinstance(self.record, Sequence):
+                raise InputError(f"record: expected a list of steps, got {self.record!r}")
+            steps = [as_int(s, f"record[{i}]", minimum=0) for i, s in enumerate(self.record)]
+            if not steps:
+                raise InputError("record: must list at least one step")
+            if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+                raise InputError(f"record: must be strictly increasing, got {list(self.record)}")
+            if steps[-1] > self.steps:
+                raise InputError(f"record: step {steps[-1]} lies past steps = {self.steps}")
+            set_(self, "record", tuple(steps))
+
+    @property
+    def records(self) -> tuple[int, ...]:
+        """The recorded steps: ``record``, or about ``DEFAULT_RECORDS`` log-spaced ones with 0 and ``steps``."""
+        if self.record is not None:
+            return self.record
+        return log_steps(self.steps, DEFAULT_RECORDS)
+
+    @classmethod
+    def from_dict(cls, table: Mapping, prefix: str = "dynamics.") -> DynamicsSettings:
+        if not isinstance(table, Mapping):
+            raise InputError(f"{prefix.rstrip('.')}: expected a table of fields")
+        unknown = sorted(set(table) - set(DYNAMICS_FIELDS))
+        if unknown:
+            raise InputError(f"{prefix}{unknown[0]}: unknown field (known: {', '.join(DYNAMICS_FIELDS)})")
+        try:
+            return cls(**table)
+        except InputError as error:
+            raise InputError(f"{prefix}{error}") from None
+
+    def to_dict(self) -> dict:
+        init = self.init if isinstance(self.init, str) else {k: v.tolist() for k, v in self.init.items()}
+        return {"optimizer": self.optimizer, "lr": self.lr, "steps": self.steps, "record": list(self.records),
+                "init": init, "seed": self.seed, "scale": self.scale, "epsilon": self.epsilon}
+
+
+def log_steps(steps: int, count: int) -> tuple[int, ...]:
+    """0 and about ``count − 1`` distinct integer steps log-spaced from 1 to ``steps`` (both included)."""
+    grid = np.unique(np.round(np.geomspace(1, steps, max(2, count - 1))).astype(int))
+    return (0,) + tuple(int(s) for s in grid)
+
+
+# -- initial points ------------------------------------------------------------------------------
+def initial_parameters(system: System, spec: LAMSpec, settings: DynamicsSettings, *,
+                       head: bool | None = None) -> LAMParameters:
+    """The initial point of ``settings.init`` for ``spec`` on ``system``.
+
+    ``torch``: the stochastic trainer's own initialisation with ``settings.seed`` (read from a
+    :class:`~lamproof.numeric.trainer.Trainer`, so the two start at the same point by
+    construction); ``head`` (default: ``λ > 0``) says whether an action head exists, as the
+    trainer's ``labeled_fraction`` does. ``small``: i.i.d. ``N(0, scale²)`` entries, layer by
+    layer in the trainer's order (IDM, FDM, head). Explicit: the given matrices, shapes checked.
+    """
+    d_o, d_z = system.d_o, spec.d_z
+    d_act = system.d_a * spec.horizon
+    head = spec.action_loss_weight > 0 if head is None else head
+    learned, tied = spec.fdm_obs_path == "learned", spec.idm == "tied"
+    init = settings.init
+    if init == "torch":
+        trainer = Trainer(system, spec, seed=settings.seed, labeled_fraction=0.0 if head else None)
+        p = trainer.params
+        return LAMParameters(p.A, p.B, p.C, p.D, p.H if head else None)
+    if init == "small":
+        rng = np.random.default_rng(settings.seed)
+        draw = lambda *shape: settings.scale * rng.standard_normal(shape)  # noqa: E731
+        C = draw(d_z, d_o)
+        D = -C if tied else draw(d_z, d_o)
+        A = draw(d_o, d_o) if learned else np.eye(d_o)
+        B = draw(d_o, d_z)
+        H = draw(d_act, d_z) if head else None
+        return LAMParameters(A, B, C, D, H)
+    return _explicit(init, d_o, d_z, d_act, learned=learned, tied=tied, head=head)
+
+
+def _explicit(given: Mapping, d_o: int, d_z: int, d_act: int, *, learned: bool, tied: bool,
+              head: bool) -> LAMParameters:
+    prefix = "init."
+    shapes = {"A": (d_o, d_o), "B": (d_o, d_z), "C": (d_z, d_o), "D": (d_z, d_o), "H": (d_act, d_z)}
+    for name, matrix in given.items():
+        if matrix.shape != shapes[name]:
+            raise InputError(f"{prefix}{name}: expected shape {shapes[name]}, got {matrix.shape}")
+    if not learned and "A" in given:
+        raise InputError(f"{prefix}A: the identity FDM path has no A (A = I)")
+    if learned and "A" not in given:
+        raise InputError(f"{prefix}A: required with a learned FDM path")
+    if not head and "H" in given:
+        raise InputError(f"{prefix}H: there is no action head (action_loss_weight = 0)")
+    if head and "H" not in given:
+        raise InputError(f"{prefix}H: required with an action head (action_loss_weight > 0)")
+    for name in ("B",):
+        if name not in given:
+            raise InputError(f"{prefix}{name}: required")
+    if tied:
+        if "C" not in given and "D" not in given:
+            raise InputError(f"{prefix}C: required (tied IDM: give C, or D = −C)")
+        C = given["C"] if "C" in given else -given["D"]
+        if "C" in given and "D" in given and not np.array_equal(given["D"], -given["C"]):
+            raise InputError(f"{prefix}D: a tied IDM needs D = −C")
+        D = -C
+    else:
+        for name in ("C", "D"):
+            if name not in given:
+                raise InputError(f"{prefix}{name}: required")
+        C, D = given["C"], given["D"]
+    A = given["A"] if learned else np.eye(d_o)
+    return LAMParameters(A.copy(), given["B"].copy(), C.copy(), D.copy(), given["H"].copy() if head else None)
+
+
+# -- structured moments --------------------------------------------------------------------------
+class StructuredBlock:
+    """A ``d × d`` block of a moment, ``M = αI + U Vᵀ`` with ``U``, ``V`` of rank ``r`` (or dense).
+
+    ``α`` is the eigenvalue of ``(M + Mᵀ)/2`` repeated at least ``d/2`` times (else 0) and ``r`` the
+    numerical rank of ``M − αI``; a block whose ``r`` exceeds ``LOW_RANK_FRACTION·d`` is kept dense.
+    """
+
+    def __init__(self, M: np.ndarray):
+        self.dense = np.array(M, dtype=np.float64)
+        d = M.shape[0]
+        scale = max(1.0, float(np.linalg.norm(M, 2)))
+        alpha = _identity_part(M, scale)
+        U, sv, Vt = np.linalg.svd(M - alpha * np.eye(d))
+        rank = int(np.sum(sv > RANK_RTOL * scale))
+        if rank <= LOW_RANK_FRACTION * d:
+            self.alpha, self.rank = alpha, rank
+            self.U, self.V = U[:, :rank] * sv[:rank], Vt[:rank].T.copy()
+        else:
+            self.alpha, self.rank, self.U, self.V = 0.0, d, None, None
+
+    @property
+    def low_rank(self) -> bool:
+        return self.U is not None
+
+    @property
+    def scalar(self) -> bool:
+        """``M = αI`` exactly (to round-off)."""
+        return self.U is not None and self.rank == 0
+
+
+def _identity_part(M: np.ndarray, scale: float) -> float:
+    """The most repeated eigenvalue of ``(M + Mᵀ)/2`` when it holds at least half of them, else 0."""
+    values = np.sort(np.linalg.eigvalsh((M + M.T) / 2))
+    d = len(values)
+    best, best_count, start = 0.0, 0, 0
+    for i in range(1, d + 1):
+        if i == d or values[i] - values[start] > TIE_RTOL * scale:
+            if i - start > best_count:
+                best, best_count = float(np.mean(values[start:i])), i - start
+            start = i
+    return best if best_count * 2 >= d else 0.0
+
+
+class StructuredMoment:
+    """The second moment ``S = E[x xᵀ]`` of ``x = [o; o']`` as ``K ⊗ I + U Vᵀ`` (``K`` is 2 × 2).
+
+    ``K`` holds the identity parts of the four blocks and ``U Vᵀ`` the (low-rank) rest, so that
+    :meth:`right` computes ``X S`` for a stack of ``m × 2d_o`` matrices in ``O(m·d_o·(1 + rank))``.
+    The blocks ``S₁₁ = S_oo`` and ``S₂₁ = S_{o'o}`` are kept as :class:`StructuredBlock` too, for
+    the products with the ``d_o × d_o`` matrix ``A``.
+    """
+
+    def __init__(self, S: np.ndarray):
+        d = S.shape[0] // 2
+        self.d = d
+        self.dense = S
+        self.S11, self.S21 = StructuredBlock(S[:d, :d]), StructuredBlock(S[d:, :d])
+        alphas = [[StructuredBlock(S[:d, :d]).alpha, StructuredBlock(S[:d, d:]).alpha],
+                  [0.0, StructuredBlock(S[d:, d:]).alpha]]
+        alphas[1][0] = alphas[0][1]
+        self.K = np.array(alphas)
+        residual = S - np.kron(self.K, np.eye(d))
+        residual = (residual + residual.T) / 2
+        values, vectors = np.linalg.eigh(residual)
+        scale = max(1.0, float(np.max(np.abs(np.linalg.eigvalsh(S)))))
+        keep = np.abs(values) > RANK_RTOL * scale
+        self.rank = int(np.sum(keep))
+        if self.rank <= LOW_RANK_FRACTION * 2 * d and d > DENSE_BELOW:
+            self.U, self.V = vectors[:, keep] * values[keep], vectors[:, keep].copy()
+            self._KT = self.K.T.copy()
+        else:
+            self.U = self.V = None
+
+    def right(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``X S`` for ``X`` of shape ``(n, m, 2d)`` (into ``out`` when given)."""
+        if self.U is None:
+            return np.matmul(X, self.dense, out=out)
+        n, m, _ = X.shape
+        d = self.d
+        # (K ⊗ I) part: every row [x₁, x₂] ↦ [k₁₁x₁ + k₂₁x₂, k₁₂x₁ + k₂₂x₂], one small matmul
+        result = np.matmul(self._KT, X.reshape(n * m, 2, d)).reshape(n, m, 2 * d)
+        if self.rank:
+            result += (X @ self.U) @ self.V.T
+        if out is None:
+            return result
+        out[...] = result
+        return out
+
+
+@dataclass(frozen=True)
+class Moments:
+    """The moments the gradient needs, structured once per transition."""
+
+    S: StructuredMoment
+    S_xa: np.ndarray  # E[x aᵀ], (2 d_o, d_act)
+
+    @classmethod
+    def of(cls, transition: Transition) -> Moments:
+        cache = transition._cache
+        if "dynamics_moments" not in cache:
+            S = transition.second_moment(OBSERVED)
+            cache["dynamics_moments"] = cls(StructuredMoment(S), transition.second_moment(OBSERVED, "action"))
+        return cache["dynamics_moments"]
+
+
+# -- the batched gradient ------------------------------------------------------------------------
+class Engine:
+    """The exact gradient of ``J/d_o`` for a batch of LAMs that share a system and a variant.
+
+    The batch's parameters live in one flat vector :attr:`theta`, block by block (``A`` of every
+    member, then ``B``, the IDM ``W = [C, D]`` (tied: ``C``), then ``H``), so that element-wise
+    work and BLAS calls run once over the whole batch; :meth:`gradient` writes ``∇(J/d_o)`` at
+    :attr:`theta` into :attr:`grad`.
+
+    With ``Y = W S = [Y₁, Y₂]``, ``Z = Y Wᵀ`` and ``g = 2/d_o``:
+
+        ∂/∂A = g (A S₁₁ + B Y₁ − S₂₁)          ∂/∂W = g ([BᵀA, −Bᵀ] S + BᵀB Y)
+        ∂/∂B = g (A Y₁ᵀ + B Z − Y₂ᵀ)           (identity path: A = I)
+
+    plus the augmentation penalty and the action head.
+    """
+
+    def __init__(self, transition: Transition, specs: Sequence[LAMSpec], *, head: bool | None = None):
+        if not specs:
+            raise InputError("specs: need at least one LAM")
+        first = specs[0]
+        for spec in specs:
+            if (spec.fdm_obs_path, spec.idm, spec.horizon) != (first.fdm_obs_path, first.idm, first.horizon):
+                raise InputError("specs: a batch must share fdm_obs_path, idm and horizon")
+            spec.check_for(transition.system.d_o)
+        if transition.horizon != first.horizon:
+            raise InputError(f"transition: horizon {transition.horizon} differs from the LAM's {first.horizon}")
+        self.transition, self.specs = transition, list(specs)
+        self.moments = Moments.of(transition)
+        self.d_o = d = transition.system.d_o
+        self.d_act = transition.system.d_a * first.horizon
+        self.n = n = len(specs)
+        self.d_zs = [s.d_z for s in specs]
+        self.d_z = z = max(self.d_zs)
+        self.learned = first.fdm_obs_path == "learned"
+        self.tied = first.idm == "tied"
+        weights = np.array([s.action_loss_weight for s in specs])
+        self.head = bool(np.any(weights > 0)) if head is None else bool(head)
+        self.s2 = np.array([s.augmentation**2 for s in specs]).reshape(n, 1, 1)
+        self.lam = weights.reshape(n, 1, 1)
+        self.any_s2 = bool(np.any(self.s2 > 0))
+        blocks = []
+        if self.learned:
+            blocks.append(("A", (n, d, d)))
+        blocks.append(("B", (n, d, z)))
+        blocks.append(("C", (n, z, d)) if self.tied else ("W", (n, z, 2 * d)))
+        if self.head:
+            blocks.append(("H", (n, self.d_act, z)))
+        self.blocks, self.slices, start = blocks, {}, 0
+        for name, shape in blocks:
+            size = shape[0] * shape[1] * shape[2]
+            self.slices[name] = slice(start, start + size)
+            start += size
+        self.size = start
+        self.scale = g = 2.0 / d  # ∂(J/d_o) = (2/d_o)·(the halves in the docstring)
+        self.theta = np.zeros(self.size)
+        self.grad = np.zeros(self.size)
+        self.p, self.q = self.views(self.theta), self.views(self.grad)
+        self._left = np.zeros((n, z, 2 * d))  # [BᵀA, −Bᵀ] scaled by g
+        self._gW = self.q["W"] if not self.tied else np.zeros((n, z, 2 * d))
+        S = self.moments.S
+        # the constant part of ∂/∂A, −g S₂₁ − (2s²/d_o) I: on the diagonal only when S₂₁ = βI
+        shift = g * S.S21.alpha + (2.0 / d) * self.s2.reshape(n, 1)
+        self._diagonal_only = S.S21.scalar
+        if self._diagonal_only:
+            self._minus_diag = -shift
+        else:
+            self._minus_S21 = -g * S.S21.dense - (shift - g * S.S21.alpha).reshape(n, 1, 1) * np.eye(d)
+        if self.head:
+            self._S_xa = self.moments.S_xa
+
+    # -- packing ------------------------------------------------------------------------------
+    def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: flat[self.slices[name]].reshape(shape) for name, shape in self.blocks}
+
+    def pack(self, params: Sequence[LAMParameters]) -> np.ndarray:
+        """One flat vector from the members' parameters (latent sizes padded with zeros)."""
+        flat = np.zeros(self.size)
+        v, d = self.views(flat), self.d_o
+        for i, (p, z) in enumerate(zip(params, self.d_zs, strict=True)):
+            if self.learned:
+                v["A"][i] = p.A
+            v["B"][i, :, :z] = p.B
+            if self.tied:
+                v["C"][i, :z] = p.C
+            else:
+                v["W"][i, :z, :d] = p.C
+                v["W"][i, :z, d:] = p.D
+            if self.head and p.H is not None:
+                v["H"][i, :, :z] = p.H
+        return flat
+
+    def unpack(self, flat: np.ndarray) -> list[LAMParameters]:
+        v, d = self.views(flat), self.d_o
+        out = []
+        for i, (spec, z) in enumerate(zip(self.specs, self.d_zs, strict=True)):
+            A = v["A"][i].copy() if self.learned else np.eye(d)
+            B = v["B"][i, :, :z].copy()
+            if self.tied:
+                C = v["C"][i, :z].copy()
+                D = -C
+            else:
+                C, D = v["W"][i, :z, :d].copy(), v["W"][i, :z, d:].copy()
+            H = v["H"][i, :, :z].copy() if self.head and spec.action_loss_weight > 0 else None
+            out.append(LAMParameters(A, B, C, D, H))
+        return out
+
+    # -- the gradient -------------------------------------------------------------------------
+    def gradient(self) -> np.ndarray:
+        """``∇(J/d_o)`` at :attr:`theta`, written into :attr:`grad` (returned)."""
+        S, g, d = self.moments.S, self.scale, self.d_o
+        p, q = self.p, self.q
+        B = p["B"]
+        W = np.concatenate([p["C"], -p["C"]], axis=2) if self.tied else p["W"]
+        Bt = B.transpose(0, 2, 1)
+        Y = S.right(W)  # [Y₁, Y₂] = W S
+        gY1 = g * Y[:, :, :d]
+        BtB = Bt @ B
+        gZ = g * (Y @ W.transpose(0, 2, 1))
+        left = self._left
+        np.multiply(Bt, -g, out=left[:, :, d:])
+        if self.learned:
+            A = p["A"]
+            gA = q["A"]
+            np.matmul(B, gY1, out=gA)  # g·B Y₁
+            S11 = S.S11
+            if S11.scalar and not self.any_s2:
+                blas.daxpy(self.theta[self.slices["A"]], self.grad[self.slices["A"]], a=g * S11.alpha)
+            elif S11.scalar:
+                gA += (g * S11.alpha + (2.0 / d) * self.s2) * A
+            else:
+                gA += (g * A) @ S11.dense
+                if self.any_s2:
+                    gA += (2.0 / d) * self.s2 * A
+            if self._diagonal_only:  # − g S₂₁ − (2s²/d_o) I
+                diagonal = gA.reshape(self.n, -1)[:, :: d + 1]  # a view of the diagonals
+                diagonal += self._minus_diag
+            else:
+                gA += self._minus_S21
+            np.matmul(g * Bt, A, out=left[:, :, :d])
+            np.matmul(A, gY1.transpose(0, 2, 1), out=q["B"])  # g·A Y₁ᵀ
+        else:
+            np.multiply(Bt, g, out=left[:, :, :d])
+            q["B"][...] = gY1.transpose(0, 2, 1)
+        gW = self._gW
+        S.right(left, out=gW)
+        gW += BtB @ (g * Y)  # g([BᵀA, −Bᵀ] S + BᵀB Y)
+        gB = q["B"]
+        gB += B @ gZ
+        gB -= g * Y[:, :, d:].transpose(0, 2, 1)
+        if self.any_s2 and not self.tied:  # s²‖B(C + D)‖²/d_o (a tied IDM has C + D = 0)
+            U = W[:, :, :d] + W[:, :, d:]
+            c = (2.0 / d) * self.s2
+            gB += c * (B @ (U @ U.transpose(0, 2, 1)))
+            gU = c * (BtB @ U)
+            gW[:, :, :d] += gU
+            gW[:, :, d:] += gU
+        if self.head:  # λ E‖a − H W x‖² / d_o
+            H = p["H"]
+            Ht = H.transpose(0, 2, 1)
+            c = (2.0 / d) * self.lam
+            S_za = W @ self._S_xa
+            np.multiply(c, H @ (gZ / g) - S_za.transpose(0, 2, 1), out=q["H"])
+            gW += c * (Ht @ (H @ Y - self._S_xa.T))
+            if self.any_s2 and not self.tied:  # the head reads the augmented latent: λ s²‖H(C + D)‖²/d_o
+                HU = H @ U
+                q["H"] += (c * self.s2) * (HU @ U.transpose(0, 2, 1))
+                gU = (c * self.s2) * (Ht @ HU)
+                gW[:, :, :d] += gU
+                gW[:, :, d:] += gU
+        if self.tied:
+            np.subtract(gW[:, :, :d], gW[:, :, d:], out=q["C"])
+        return self.grad
+
+
+# -- optimizers ----------------------------------------------------------------------------------
+@dataclass
+class BatchTrajectory:
+    """Parameters of every member of a batch at the recorded steps."""
+
+    steps: tuple[int, ...]
+    params: list[list[LAMParameters]]  # params[k][i]: member i at steps[k]
+    seconds: float = 0.0
+
+
+#: Adam keeps ``m/β₁^τ`` and ``v/β₂^τ`` (τ steps since the last rescaling), which turns each
+#: moment update into one fused pass; every this many steps both are scaled back. ``β₁^64 ≈ 1e-3``:
+#: far from underflow, and rescaling costs two passes per 64 steps.
+ADAM_RESCALE_EVERY = 64
+
+
+def _adam(engine: Engine, lr: float, steps: int, keep: Callable[[int, np.ndarray], None],
+          progress: Callable[[int, int], None] | None) -> None:
+    """PyTorch's Adam (``torch.optim.Adam`` defaults) with the exact gradient.
+
+    PyTorch: ``m ← β₁m + (1−β₁)g``, ``v ← β₂v + (1−β₂)g²``, ``θ ← θ − (lr/(1−β₁ᵗ))·m/(√v/b + eps)``
+    with ``b = √(1−β₂ᵗ)``. The same formula is evaluated with fewer passes over the parameters:
+    ``m' = m/β₁^τ``, ``v' = v/β₂^τ`` take one fused update each, and
+    ``m/(√v/b + eps) = b·β₁^τ β₂^(−τ/2) · m'/(√v' + eps·b·β₂^(−τ/2))`` — equal in exact arithmetic,
+    and equal to PyTorch's own update to rounding (checked in the tests).
+    """
+    beta1, beta2 = ADAM_BETAS
+    theta, grad = engine.theta, engine.grad
+    m, v, tmp = np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta)
+    keep(0, theta)
+    every = max(1, steps // 100)
+    tau = 0
+    for t in range(1, steps + 1):
+        if tau == ADAM_RESCALE_EVERY:
+            blas.dscal(beta1**tau, m)
+            blas.dscal(beta2**tau, v)
+            tau = 0
+        tau += 1
+        engine.gradient()
+        blas.daxpy(grad, m, a=(1.0 - beta1) / beta1**tau)
+        np.multiply(grad, grad, out=tmp)
+        blas.daxpy(tmp, v, a=(1.0 - beta2) / beta2**tau)
+        b = math.sqrt(1.0 - beta2**t)
+        root = beta2 ** (-tau / 2)
+        np.sqrt(v, out=tmp)
+        tmp += ADAM_EPS * b * root
+        np.divide(m, tmp, out=tmp)
+        blas.daxpy(tmp, theta, a=-(lr / (1.0 - beta1**t)) * b * beta1**tau * root)
+        keep(t, theta)
+        if progress is not None and (t % every == 0 or t == steps):
+            progress(t, steps)
+
+
+def _gd(engine: Engine, lr: float, steps: int, keep, progress) -> None:
+    theta, grad = engine.theta, engine.grad
+    keep(0, theta)
+    every = max(1, steps // 100)
+    for t in range(1, steps + 1):
+        engine.gradient()
+        blas.daxpy(grad, theta, a=-lr)
+        keep(t, theta)
+        if progress is not None and (t % every == 0 or t == steps):
+            progress(t, steps)
+
+
+def _flow(engine: Engine, lr: float, records: tuple[int, ...], keep, progress) -> None:
+    theta, horizon = engine.theta.copy(), records[-1] * lr
+
+    def rhs(t, y):
+        engine.theta[...] = y
+        grad = engine.gradient()
+        if progress is not None and horizon > 0:
+            progress(min(records[-1], int(t / lr)), records[-1])
+        return -grad
+
+    times = np.array(records, dtype=float) * lr
+    if horizon == 0:
+        keep(0, theta)
+        return
+    result = solve_ivp(rhs, (0.0, horizon), theta, t_eval=times, rtol=FLOW_RTOL, atol=FLOW_ATOL)
+    if not result.success:  # pragma: no cover - solve_ivp fails only on non-finite gradients
+        raise InputError(f"dynamics.lr: gradient flow failed ({result.message})")
+    for step, column in zip(records, result.y.T, strict=True):
+        keep(step, column)
+
+
+def run_batch(transition: Transition, specs: Sequence[LAMSpec], initial: Sequence[LAMParameters],
+              settings: DynamicsSettings, *, records: Sequence[int] | None = None, head: bool | None = None,
+              progress: Callable[[int, int], None] | None = None) -> BatchTrajectory:
+    """Run ``settings.optimizer`` from ``initial`` for every member of ``specs`` (one system).
+
+    Returns the members' parameters at ``records`` (default ``settings.records``).
+    """
+    import time
+
+    start = time.perf_counter()
+    engine = Engine(transition, specs, head=head)
+    records = tuple(settings.records if records is None else records)
+    engine.theta[...] = engine.pack(initial)
+    wanted = set(records)
+    kept: dict[int, list[LAMParameters]] = {}
+
+    def keep(step: int, flat: np.ndarray) -> None:
+        if step in wanted:
+            kept[step] = engine.unpack(flat)
+
+    last = records[-1]
+    if settings.optimizer == "adam":
+        _adam(engine, settings.lr, last, keep, progress)
+    elif settings.optimizer == "gd":
+        _gd(engine, settings.lr, last, keep, progress)
+    else:
+        _flow(engine, settings.lr, records, keep, progress)
+    return BatchTrajectory(records, [kept[s] for s in records], time.perf_counter() - start)
+
+
+@dataclass
+class Trajectory:
+    """One LAM's parameters at the recorded steps."""
+
+    system: System
+    spec: LAMSpec
+    settings: DynamicsSettings
+    steps: tuple[int, ...]
+    params: list[LAMParameters]
+    seconds: float = 0.0
+    transition: Transition = field(repr=False, default=None)
+
+
+def population_dynamics(system: System, spec: LAMSpec, settings: DynamicsSettings | None = None, *,
+                        records: Sequence[int] | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> Trajectory:
+    """The trajectory of one LAM under ``settings`` (default: the paper's Adam, torch init, seed 0)."""
+    settings = DynamicsSettings() if settings is None else settings
+    spec.check_for(system.d_o)
+    transition = system.transition(spec.horizon)
+    start = initial_parameters(system, spec, settings)
+    batch = run_batch(transition, [spec], [start], settings, records=records, progress=progress)
+    return Trajectory(system, spec, settings, batch.steps, [ps[0] for ps in batch.params], batch.seconds,
+                      transition)
