@@ -72,6 +72,11 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _span(score: dict) -> str:
+    """``  [min, max] (bounds)`` for a quantity that is not identified over the optimal family."""
+    return "" if score["identified"] else f"  [{_fmt(score['min'])}, {_fmt(score['max'])}] ({score['bounds']})"
+
+
 def _solve_text(result: dict) -> str:
     eig = result["innovation_eigenvalues"]
     shown = ", ".join(_fmt(v) for v in eig[:8]) + (", …" if len(eig) > 8 else "")
@@ -85,8 +90,10 @@ def _solve_text(result: dict) -> str:
     ]
     for rep, scores in result["probes"].items():
         for target, s in scores.items():
-            span = "" if s["identified"] else f"  [{_fmt(s['min'])}, {_fmt(s['max'])}] ({s['bounds']})"
-            lines.append(f"  {rep:17s} {target:12s} {_fmt(s['value'])}{span}")
+            lines.append(f"  {rep:17s} {target:12s} {_fmt(s['value'])}{_span(s)}")
+    for key, label in (("exogenous_loading", "exogenous loading "), ("latent_consistency", "latent consistency")):
+        if key in result:
+            lines.append(f"{label}  {_fmt(result[key]['value'])}{_span(result[key])}")
     for name, cond in result.get("conditions", {}).items():
         lines.append(f"condition {name}: {_fmt(cond.get('holds'))} (margin {_fmt(cond.get('margin'))}) {cond.get('reason', '')}")
     lines += [f"note: {note}" for note in result["notes"]]
@@ -244,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("reproduce", help="reproduce the paper's simulation studies")
-    p.add_argument("study", help="4.1 4.2 4.3 5 6 7 or all")
+    p.add_argument("study", help="4.1 4.2 4.3 5 6 7, exo (exogenous state, issue 10) or all")
     p.add_argument("--mode", choices=("closed-form", "trained", "dynamics", "both"), default="closed-form",
                    help="dynamics: population Adam from the trainer's initial point, at the paper's step counts")
     p.add_argument("--out", default="out")

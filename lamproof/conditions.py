@@ -48,14 +48,13 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-import scipy.linalg
 
 from lamproof import control
 from lamproof._validation import MAX_HORIZON, as_int
 from lamproof.errors import IllConditioned, InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import NoClosedForm, Solution, solve
-from lamproof.numeric.linalg import RANK_RTOL, pinv_psd, scale_of
+from lamproof.numeric.linalg import RANK_RTOL, scale_of
 from lamproof.numeric.objective import OBSERVED
 from lamproof.systems import System, psd_sqrt
 
@@ -167,12 +166,22 @@ class _Reach:
     exploration_rank: int  # rank Σ_e
 
 
-def _reach(system: System, k: int) -> _Reach:
+def _observation(system) -> np.ndarray | None:
+    """``H`` of a state-space system (``None`` for a System, whose state is its observation)."""
+    return None if isinstance(system, System) else system.observation
+
+
+def _reach(system, k: int) -> _Reach:
+    """What the exploration moves in ``k`` steps, seen in the observation: ``H 𝒦_k`` with ``𝒦_k`` the
+    Kalman factor of the closed loop ``(F_cl, GΣ_e^{1/2})`` in state space (``H = I`` for a System)."""
     F, G = system.closed_loop, system.action_matrix
     root = psd_sqrt(system.exploration_cov)
     B = G @ root
     factor = _kalman_factor(F, B, k)
     action_factor = _kalman_factor(F, G, k)
+    H = _observation(system)
+    if H is not None:
+        factor, action_factor = H @ factor, H @ action_factor
     if not _finite(factor, action_factor):
         raise InputError(f"closed_loop: F_cl^j G overflows float64 within horizon {k}; rescale the system")
     basis, values = _range(factor)
@@ -213,16 +222,17 @@ def reachable_dimension(F: np.ndarray, B: np.ndarray) -> int | None:
     return V.shape[1]
 
 
-def _controllable(system: System) -> Condition:
+def _controllable(system) -> Condition:
     F = system.closed_loop
     n = F.shape[0]
+    size = "d_o" if isinstance(system, System) else "n"  # a state-space system: of its state
     B = system.action_matrix @ psd_sqrt(system.exploration_cov)
     rank = reachable_dimension(F, B)
     if rank is None:
-        return Condition(None, None, f"F_cl^j overflows float64 within d_o={n} steps (F_cl grows too fast)")
+        return Condition(None, None, f"F_cl^j overflows float64 within {size}={n} steps (F_cl grows too fast)")
     verdict = "controllable" if rank == n else f"{n - rank} closed-loop direction(s) no exploration can move"
     return Condition(rank == n, float(rank - n),
-                     f"Kalman rank of (F_cl, GΣ_e^½) is {rank} of d_o={n}: {verdict} (informational)")
+                     f"Kalman rank of (F_cl, GΣ_e^½) is {rank} of {size}={n}: {verdict} (informational)")
 
 
 def _excitation(reach: _Reach, d_a: int) -> Condition:
@@ -277,16 +287,6 @@ def system_conditions(system: System, horizon: int | str = 1, d_z: int | None = 
 
 
 # -- LAM-level conditions ----------------------------------------------------------------------------
-def _innovation_operator(solution: Solution) -> np.ndarray:
-    """``S_v``, the operator whose top eigenspace the solution captures (rebuilt from cached moments)."""
-    d_o = solution.system.d_o
-    S = solution.transition.second_moment(OBSERVED)  # cached by the solver
-    S_oo, S_op, S_pp = S[:d_o, :d_o], S[:d_o, d_o:], S[d_o:, d_o:]
-    if solution.spec.fdm_obs_path == "learned":
-        return S_pp - S_op.T @ pinv_psd(S_oo) @ S_op
-    return S_pp - S_op - S_op.T + S_oo
-
-
 def _dominance_margin(S: np.ndarray, U: np.ndarray, d_z: int) -> float:
     """``λ_min(Uᵀ S U) − μ_{d_z − r + 1}``: ``μ`` the eigenvalues of ``S`` compressed to ``U^⊥``
     (``r = rank U``; ``μ = 0`` past the end; ``λ_{d_z+1}(S)`` when ``r > d_z``)."""
@@ -329,7 +329,7 @@ def _dominance(solution: Solution, reach: _Reach) -> tuple[Condition, Condition]
         unit = "reduced-rank-regression eigengap"
     else:
         captured = sel.captured
-        margin = _dominance_margin(_innovation_operator(solution), U, d_z)
+        margin = _dominance_margin(solution.innovation_operator, U, d_z)
         unit = "m = weakest controllable eigenvalue − best competitor"
     sine = _sine(U, captured)
     tied = sel.tied
@@ -363,14 +363,21 @@ def _dominance(solution: Solution, reach: _Reach) -> tuple[Condition, Condition]
     return dominance, Condition(holds, dominance.margin, captured_why)
 
 
+def exploration_columns(transition) -> np.ndarray:
+    """Indices of the stacked sources that carry the horizon's exploration ``e_t … e_{t+k−1}``."""
+    columns = getattr(transition, "exploration_columns", None)
+    if columns is None:  # a one-frame Transition: its exploration blocks
+        columns = transition.source_columns(transition.blocks_of("exploration"))
+    return columns
+
+
 def _change_maps(solution: Solution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source maps of ``ô' − o`` (the canonical member), of the actions, and the exploration columns."""
     t = solution.transition
     f_map = solution.parameters.predicted_change_map @ t.stacked(*OBSERVED)
     a_map = t.maps["action"]
-    d_o, d_a, k = solution.system.d_o, solution.system.d_a, t.horizon
     columns = np.zeros(f_map.shape[1], dtype=bool)
-    columns[d_o:d_o + k * d_a] = True
+    columns[exploration_columns(t)] = True
     return f_map, a_map, columns
 
 
@@ -416,8 +423,7 @@ def _recoverable(solution: Solution, reach: _Reach) -> tuple[Condition, Conditio
         return identifiable, Condition(False, None, f"{overlap} controllable direction(s) of ô' − o also carry noise or "
                                                     "observation drift: action probe > 0")
     # policy feedback: the actions' o- and noise-driven part must be read from ô' − o as well
-    root = _sqrt_blocks(t)
-    F_half, A_half = f_map @ root, a_map @ root
+    F_half, A_half = t.factor(f_map, mean=False), t.factor(a_map, mean=False)
     scale = max(float(np.sum(F_half**2)), float(np.sum(A_half**2)))
     r_f = _rank_rows(F_half, scale)
     extra = _rank_rows(np.vstack([F_half, A_half]), scale) - r_f
@@ -428,13 +434,6 @@ def _recoverable(solution: Solution, reach: _Reach) -> tuple[Condition, Conditio
                                                 "linear in ô' − o: action probe > 0")
 
 
-def _sqrt_blocks(t) -> np.ndarray:
-    """``Σ^{1/2}`` of the independent sources, block by block (the system caches the roots)."""
-    obs_root, exploration_root, noise_root = t.system._square_roots
-    k = t.horizon
-    return scipy.linalg.block_diag(obs_root, *([exploration_root] * k), *([noise_root] * k))
-
-
 def _rank_rows(matrix: np.ndarray, scale: float) -> int:
     if matrix.size == 0:
         return 0
@@ -443,7 +442,12 @@ def _rank_rows(matrix: np.ndarray, scale: float) -> int:
 
 
 def capture_conditions(solution: Solution) -> dict[str, Condition]:
-    """Every capture condition of a solved LAM (math.md §8), each with a margin and a reason."""
+    """Every capture condition of a solved LAM (math.md §8), each with a margin and a reason.
+
+    For a state-space system the controllable change is ``H 𝒦_k e`` (the exploration's part of
+    ``o_{t+k}``, the same whatever the context), so ``W_k^act`` is ``H W_k Hᵀ`` with ``W_k`` the
+    closed loop's Gramian in state space; ``controllable`` is informational, about the state.
+    """
     if not isinstance(solution, Solution):
         raise InputError(f"solution: expected a lamproof Solution, got {type(solution).__name__}")
     system, spec = solution.system, solution.spec
