@@ -59,16 +59,24 @@ def _columns(transition: Transition, name: str) -> np.ndarray:
     return columns
 
 
+def _part(transition: Transition, fdm_obs_path: str, name: str) -> np.ndarray:
+    """The part of ``S_v`` that the sources ``name`` contribute, cached on the transition."""
+    columns = _columns(transition, name)
+    key = ("innovation_part", fdm_obs_path, name)
+    if key not in transition._cache:
+        inn = innovation(transition, fdm_obs_path)
+        transition._cache[key] = transition.cov_from(inn.source_map(transition), columns)
+    return transition._cache[key]
+
+
 def action_operator(transition: Transition, fdm_obs_path: str = "learned") -> np.ndarray:
     """``S_act``: the part of ``S_v`` that the horizon's exploration contributes."""
-    inn = innovation(transition, fdm_obs_path)
-    return transition.cov_from(inn.source_map(transition), _columns(transition, "exploration"))
+    return _part(transition, fdm_obs_path, "exploration")
 
 
 def exogenous_operator(transition: Transition, fdm_obs_path: str = "learned") -> np.ndarray:
     """``S_exo``: the part of ``S_v`` that the horizon's exogenous process noise contributes."""
-    inn = innovation(transition, fdm_obs_path)
-    return transition.cov_from(inn.source_map(transition), _columns(transition, "exogenous"))
+    return _part(transition, fdm_obs_path, "exogenous")
 
 
 def exogenous_loading(transition: Transition, captured: np.ndarray, fdm_obs_path: str = "learned") -> float | None:
@@ -397,8 +405,21 @@ def _white_action_basis(transition: Transition) -> np.ndarray:
     """Orthonormal basis (white source coordinates) of the row space of the actions' covariance factor."""
     from lamproof.numeric.linalg import row_space
 
-    space = row_space(transition.factor("action", mean=False))
-    return np.hstack([space.basis, space.grey])
+    key = ("white_action_basis",)
+    if key not in transition._cache:
+        space = row_space(transition.factor("action", mean=False))
+        transition._cache[key] = np.hstack([space.basis, space.grey])
+    return transition._cache[key]
+
+
+def _consistency(features: np.ndarray, X: np.ndarray, Qa: np.ndarray) -> float | None:
+    """:func:`latent_consistency` on factors: ``1 − ‖W X Π_a‖²/‖W X‖²`` (``X`` the covariance factor of
+    ``[obs; next_obs]``, ``Qa`` an orthonormal basis of the actions' white coordinates)."""
+    Z = features @ X
+    total = float(np.sum(Z**2))
+    if total <= RANK_RTOL * float(np.sum(X**2)) * max(1.0, float(np.sum(features**2))):
+        return None
+    return min(max(1.0 - float(np.sum((Z @ Qa) ** 2)) / total, 0.0), 1.0)
 
 
 def _pencil(rows: np.ndarray, X: np.ndarray, Qa: np.ndarray):
@@ -414,23 +435,19 @@ def _pencil(rows: np.ndarray, X: np.ndarray, Qa: np.ndarray):
     return W @ G, U[:, ~keep], np.clip(mu, 0.0, 1.0)
 
 
-def _remixed(member, X: np.ndarray, Qa: np.ndarray, highest: bool):
-    """A member equal to ``member`` but for re-weighted latent coordinates, whose consistency is
-    (within ``APPROACH_WEIGHT²``) the least (``highest``: explained share largest) or the greatest
-    its latent allows; and whether that end is only approached."""
+def _remixed(member, X: np.ndarray, Qa: np.ndarray, highest: bool, pencil=None):
+    """A member equal to ``member`` but for re-weighted latent coordinates, whose consistency is (within
+    ``APPROACH_WEIGHT²``) the least (``highest``: the explained share largest) or the greatest its latent
+    allows, and whether that end is only approached (``member`` itself where no re-weighting is needed)."""
     from lamproof.numeric.families import transform_latent
 
-    V, K, mu = _pencil(member.latent_map, X, Qa)
-    if mu.size == 0:
+    V, K, mu = _pencil(member.latent_map, X, Qa) if pencil is None else pencil
+    if mu.size == 0 or mu[-1] - mu[0] <= 1e-12:
         return member, False
-    index = mu.size - 1 if highest else 0
-    weights = np.full(mu.size, APPROACH_WEIGHT)
-    weights[index] = 1.0
-    approached = bool(np.any(np.abs(np.delete(mu, index) - mu[index]) > 1e-12))
-    if not approached:
-        return member, False
-    T = np.vstack([weights[:, None] * V.T, K.T])
     d_z = member.latent_map.shape[0]
+    weights = np.full(mu.size, APPROACH_WEIGHT)
+    weights[mu.size - 1 if highest else 0] = 1.0
+    T = np.vstack([weights[:, None] * V.T, K.T])
     return transform_latent(member, T, np.zeros((d_z, member.latent_map.shape[1])), d_z), True
 
 
@@ -509,22 +526,24 @@ def consistency_over_family(solution) -> FamilyRange:
     dimensions, tie choices), so its values lie in ``[1 − cos²θ_min, 1 − cos²θ_max]``: the
     principal angles ``θ`` between that span and the actions' span in white source coordinates
     (proved). The ends are witnessed by members built to contain the extremal direction, re-mixed
-    towards it (:data:`APPROACH_WEIGHT`), each scored afresh by :func:`latent_consistency`.
+    towards it (:data:`APPROACH_WEIGHT`), each scored afresh from its own latent map (:func:`_consistency`,
+    the factor form of :func:`latent_consistency`).
     ``bounds`` is ``"outer"`` where no member was built that reaches an end.
     """
+    from lamproof.numeric.families import PointFamily
     from lamproof.numeric.linalg import row_scales, row_space
     from lamproof.numeric.objective import OBSERVED
 
     t = solution.transition
     canonical = solution.parameters
-    value = latent_consistency(t, canonical.latent_map)
+    X = t.factor(OBSERVED, mean=False)
+    Qa = _white_action_basis(t)
+    value = _consistency(canonical.latent_map, X, Qa)
     if value is None:
         return FamilyRange(None, None, None, None, "undefined")
     family = solution.latent_family
     if family is None:
         return FamilyRange(value, None, None, None, "unknown", value, value, {"min": canonical, "max": canonical})
-    X = t.factor(OBSERVED, mean=False)
-    Qa = _white_action_basis(t)
     rows = _union_rows(family)
     space = row_space(rows @ X, row_scales(rows, X))
     Vu = np.hstack([space.basis, space.grey])  # the grey directions too: a larger span only widens the bounds
@@ -535,18 +554,28 @@ def consistency_over_family(solution) -> FamilyRange:
     cosines = np.zeros(r)
     cosines[: s.size] = np.clip(s, 0.0, 1.0)
     low, high = 1.0 - float(cosines[0] ** 2), 1.0 - float(cosines[-1] ** 2)
-    candidates = [canonical]
-    for j in (0, r - 1):  # the directions of the union most and least explained by the actions
-        direction = Vu @ u[:, j]
-        coefficients, *_ = np.linalg.lstsq((rows @ X).T, direction, rcond=None)
-        member = _member_with(family, coefficients @ rows)
-        if member is not None:
-            candidates.append(member)
+    # each candidate's latent sweeps [1 − μ_max, 1 − μ_min] under re-mixing: candidates are the canonical
+    # member and, for an end it does not reach, a member built to hold the union's extremal direction
+    pencils = [(canonical, _pencil(canonical.latent_map, X, Qa))]
+    own = pencils[0][1][2]
+    if not isinstance(family, PointFamily):
+        for j, end in ((0, 1.0 - low), (r - 1, 1.0 - high)):  # directions most and least explained by the actions
+            if own.size and abs((own[-1] if j == 0 else own[0]) - end) <= 1e-12:
+                continue
+            direction = Vu @ u[:, j]
+            coefficients, *_ = np.linalg.lstsq((rows @ X).T, direction, rcond=None)
+            member = _member_with(family, coefficients @ rows)
+            if member is not None and member is not canonical:
+                pencils.append((member, _pencil(member.latent_map, X, Qa)))
+    pencils = [(member, pencil) for member, pencil in pencils if pencil[2].size]
     seen = [(value, canonical, False)]
-    for member in candidates:
-        for highest in (True, False):
-            witness, approached = _remixed(member, X, Qa, highest)
-            score = latent_consistency(t, witness.latent_map)
-            if score is not None:
-                seen.append((score, witness, approached))
+    for highest in (True, False):
+        if not pencils:
+            break
+        member, pencil = max(pencils, key=lambda item: item[1][2][-1]) if highest else \
+            min(pencils, key=lambda item: item[1][2][0])
+        witness, approached = _remixed(member, X, Qa, highest, pencil)
+        score = _consistency(witness.latent_map, X, Qa)
+        if score is not None:
+            seen.append((score, witness, approached))
     return _summarize(value, low, high, seen, "latent consistency")

@@ -301,7 +301,7 @@ def test_consistency_range_contains_every_sampled_member_and_remixing(problem, s
     assert result.min - RANGE_ATOL <= result.value <= result.max + RANGE_ATOL
     for end, value in (("min", result.attained_min), ("max", result.attained_max)):
         witness = result.witnesses[end]
-        assert latent_consistency(t, witness.latent_map) == pytest.approx(value, abs=1e-12)
+        assert latent_consistency(t, witness.latent_map) == pytest.approx(value, abs=1e-9)  # the pinv route
         assert population_objective(witness, t, spec).total == pytest.approx(solution.objective,
                                                                             abs=OBJECTIVE_RTOL * _scale(t))
     rng = np.random.default_rng(seed)

@@ -235,16 +235,30 @@ STUDIES: dict[str, Study] = {
 STUDY_NAMES = tuple(STUDIES)
 
 
+#: Studies of lamproof's own beyond the paper's six (built from state-space systems, closed form only):
+#: ``exo`` (issue 10, :mod:`lamproof.studies.exo`).
+EXTRA_STUDY_NAMES = ("exo",)
+
+
+def _extra(name: str):
+    from lamproof.studies.exo import EXO_STUDY
+
+    return {"exo": EXO_STUDY}[name]
+
+
 def get_study(name: str) -> Study:
-    """The study called ``name`` (``4.1 4.2 4.3 5 6 7``); a leading ``§``/``sec`` is accepted."""
+    """The study called ``name`` (``4.1 4.2 4.3 5 6 7``, or ``exo``); a leading ``§``/``sec`` is accepted."""
+    if str(name).strip().lower() in EXTRA_STUDY_NAMES:
+        return _extra(str(name).strip().lower())
     key = str(name).strip().removeprefix("§").removeprefix("sec").replace("_", ".")
     if key not in STUDIES:
-        raise InputError(f"study: unknown study {name!r} (known: {', '.join(STUDY_NAMES)}, all)")
+        known = ", ".join(STUDY_NAMES + EXTRA_STUDY_NAMES)
+        raise InputError(f"study: unknown study {name!r} (known: {known}, all)")
     return STUDIES[key]
 
 
 def select(name: str) -> list[Study]:
-    """``all`` or one study name, as a list."""
+    """``all`` (the paper's six, then ``exo``) or one study name, as a list."""
     if str(name).strip().lower() == "all":
-        return list(STUDIES.values())
+        return list(STUDIES.values()) + [_extra(n) for n in EXTRA_STUDY_NAMES]
     return [get_study(name)]
