@@ -116,6 +116,8 @@ def spec_to_dict(system: System | StateSpaceSystem, spec: LAMSpec) -> dict:
 def _clean(value):
     """Plain JSON values: arrays to lists, non-finite floats to ``None``."""
     if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and np.all(np.isfinite(value)):  # the common case, without a walk
+            return value.tolist()
         return [_clean(v) for v in value.tolist()]
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]

@@ -412,6 +412,24 @@ def _white_action_basis(transition: Transition) -> np.ndarray:
     return transition._cache[key]
 
 
+def _consistency_coordinates(transition: Transition) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X, Xc, Qc)``: the covariance factor ``X = U S Vᵀ`` of ``[obs; next_obs]`` (thin SVD), the same in
+    the coordinates of its row space, ``Xc = U S``, and the actions' white basis seen there, ``Qc = Vᵀ Qa``.
+
+    A latent ``z = W x`` has white coordinates ``W X = (W Xc) Vᵀ`` exactly, so ``‖W X Qa‖ = ‖W Xc Qc‖`` and
+    ``‖W X‖ = ‖W Xc‖``: the consistency and its principal angles are computed in ``d_c + d_o`` coordinates
+    instead of the window's (many more) white source coordinates. Cached on the transition.
+    """
+    from lamproof.numeric.objective import OBSERVED
+
+    key = ("consistency_coordinates",)
+    if key not in transition._cache:
+        X = transition.factor(OBSERVED, mean=False)
+        u, sv, vt = np.linalg.svd(X, full_matrices=False)
+        transition._cache[key] = (X, u * sv, vt @ _white_action_basis(transition))
+    return transition._cache[key]
+
+
 def _consistency(features: np.ndarray, X: np.ndarray, Qa: np.ndarray) -> float | None:
     """:func:`latent_consistency` on factors: ``1 − ‖W X Π_a‖²/‖W X‖²`` (``X`` the covariance factor of
     ``[obs; next_obs]``, ``Qa`` an orthonormal basis of the actions' white coordinates)."""
@@ -482,20 +500,22 @@ def _coefficients(rows: np.ndarray, row: np.ndarray) -> np.ndarray | None:
     return c
 
 
-def _member_with(family, row: np.ndarray):
+def _member_with(family, row: np.ndarray, coefficients: np.ndarray | None = None):
     """A member whose latent features contain ``row`` (a map of ``x`` in the span of the family's
     union), or ``None`` when this family cannot build one.
 
-    A family with a free part builds it directly (``row``'s free coefficients first, completed to
-    ``k_min`` rows). A union over tie choices picks the choice that holds ``row``'s tie coordinates
-    (from the family's ``parts``) and builds inside that choice's exact sub-family.
+    A family with a free part builds it directly (``row``'s coefficients over ``[fixed; free]``, given
+    or solved for, its free ones first, completed to ``k_min`` rows). A union over tie choices picks
+    the choice that holds ``row``'s tie coordinates (from the family's ``parts``) and builds inside
+    that choice's exact sub-family.
     """
     from lamproof.numeric.families import PointFamily
 
     if isinstance(family, PointFamily) or family.k_max == 0:
         return family.canonical
     if family.member is not None:
-        coefficients = _coefficients(np.vstack([family.fixed, family.free]), row)
+        if coefficients is None:
+            coefficients = _coefficients(np.vstack([family.fixed, family.free]), row)
         if coefficients is not None:
             c = coefficients[family.fixed.shape[0]:]
             if not np.any(c):
@@ -531,13 +551,12 @@ def consistency_over_family(solution) -> FamilyRange:
     ``bounds`` is ``"outer"`` where no member was built that reaches an end.
     """
     from lamproof.numeric.families import PointFamily
-    from lamproof.numeric.linalg import row_scales, row_space
-    from lamproof.numeric.objective import OBSERVED
+    from lamproof.numeric.linalg import row_scales
+    from lamproof.numeric.tolerances import ROUNDOFF_RTOL
 
     t = solution.transition
     canonical = solution.parameters
-    X = t.factor(OBSERVED, mean=False)
-    Qa = _white_action_basis(t)
+    X_white, X, Qa = _consistency_coordinates(t)  # X, Qa: in the row space of the white factor (exact)
     value = _consistency(canonical.latent_map, X, Qa)
     if value is None:
         return FamilyRange(None, None, None, None, "undefined")
@@ -545,11 +564,15 @@ def consistency_over_family(solution) -> FamilyRange:
     if family is None:
         return FamilyRange(value, None, None, None, "unknown", value, value, {"min": canonical, "max": canonical})
     rows = _union_rows(family)
-    space = row_space(rows @ X, row_scales(rows, X))
-    Vu = np.hstack([space.basis, space.grey])  # the grey directions too: a larger span only widens the bounds
+    scales = row_scales(rows, X_white)  # rows scaled by their ingredients, as linalg.row_space does
+    live = np.flatnonzero(scales > 0)
+    us, sv, vt = np.linalg.svd((rows[live] @ X) / scales[live, None], full_matrices=False)
+    keep = sv > ROUNDOFF_RTOL  # the undecidable ("grey") directions too: a larger span only widens the bounds
+    Vu = vt[keep].T
     r = Vu.shape[1]
     if r == 0:
         return FamilyRange(None, None, None, None, "undefined")
+    to_rows = (vt[keep].T / sv[keep]) @ us[:, keep].T  # a white direction in span(Vu) → its coefficients on rows[live]
     u, s, _ = np.linalg.svd(Vu.T @ Qa, full_matrices=True) if Qa.shape[1] else (np.eye(r), np.zeros(0), None)
     cosines = np.zeros(r)
     cosines[: s.size] = np.clip(s, 0.0, 1.0)
@@ -562,9 +585,10 @@ def consistency_over_family(solution) -> FamilyRange:
         for j, end in ((0, 1.0 - low), (r - 1, 1.0 - high)):  # directions most and least explained by the actions
             if own.size and abs((own[-1] if j == 0 else own[0]) - end) <= 1e-12:
                 continue
-            direction = Vu @ u[:, j]
-            coefficients, *_ = np.linalg.lstsq((rows @ X).T, direction, rcond=None)
-            member = _member_with(family, coefficients @ rows)
+            coefficients = np.zeros(rows.shape[0])
+            coefficients[live] = ((Vu @ u[:, j]) @ to_rows) / scales[live]
+            member = _member_with(family, coefficients @ rows,
+                                  coefficients if family.member is not None else None)
             if member is not None and member is not canonical:
                 pencils.append((member, _pencil(member.latent_map, X, Qa)))
     pencils = [(member, pencil) for member, pencil in pencils if pencil[2].size]
