@@ -195,6 +195,10 @@ def dynamics_from_dict(data: Any):
     from lamproof.numeric.dynamics import DynamicsSettings, initial_parameters
 
     system, spec = spec_from_dict(data, extra=("dynamics",))
+    if isinstance(system, StateSpaceSystem) or spec.context > 1:
+        field = "state_space" if isinstance(system, StateSpaceSystem) else "lam.context"
+        raise InputError(f"{field}: lamproof dynamics reads a [system] table with one frame (lam.context = 1); "
+                         "state-space systems and context windows are solved by lamproof solve")
     settings = DynamicsSettings.from_dict(data.get("dynamics", {}))
     if not isinstance(settings.init, str):
         try:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.dynamics import DynamicsSettings, log_steps, population_dynamics
@@ -165,6 +166,10 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
     groups and leakage), ``settings`` and ``notes``.
     """
     settings = DynamicsSettings() if settings is None else settings
+    if not isinstance(system, System) or spec.context > 1:  # the acquisition order reads one frame's sources
+        field = "context" if isinstance(system, System) else "system"
+        raise InputError(f"{field}: the learning dynamics read a System with one frame (context = 1); "
+                         "state-space systems and context windows are solved by lamproof.solve")
     spec.check_for(system.d_o)
     solution = solve(system, spec)
     optimal = all_probes(solution)

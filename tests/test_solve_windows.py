@@ -380,3 +380,16 @@ def test_cli_text_shows_the_exogenous_quantities(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "exogenous loading" in out and "latent consistency" in out and "exogenous " in out
     assert "[0, 1] (exact)" in out.split("exogenous loading")[1].splitlines()[0]
+
+
+def test_dynamics_refuses_state_space_files_and_context_windows_in_one_line(tmp_path, capsys):
+    """The learning dynamics read one frame of a System (its acquisition order labels that layout's sources):
+    a state-space file or a context window is refused with exit 2, never a traceback or a mislabelled order."""
+    ss = {"state_space": random_walk_with_exogenous().to_dict(), "lam": {"d_z": 1}, "dynamics": {"steps": 10}}
+    window = {"system": {"action_matrix": [[1.0], [0.0]]}, "lam": {"d_z": 1, "context": 2}, "dynamics": {"steps": 10}}
+    for data, field in ((ss, "state_space"), (window, "lam.context")):
+        path = tmp_path / "dynamics.json"
+        path.write_text(json.dumps(data))
+        assert main(["dynamics", str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith(f"lamproof: error: {field}:")
