@@ -72,6 +72,21 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _probe_span(s: dict) -> str:
+    """``  proved [a, b]  attained [c, d]  (outer)`` for a range, nothing for an identified probe."""
+    if s["identified"] or s["value"] is None:
+        return ""
+    low, high = s.get("attained", [None, None])
+    approached = s.get("approached", [])
+    attained = (f"{'~' if 'min' in approached else ''}{_fmt(low)}, "
+                f"{'~' if 'max' in approached else ''}{_fmt(high)}")
+    proved = f"[{_fmt(s['min'])}, {_fmt(s['max']) if s['max'] is not None else '∞'}]"
+    if s["bounds"] == "exact":
+        ends = " and ".join(approached)
+        return f"  {proved} (exact{f'; the {ends} only approached' if ends else ''})"
+    return f"  proved {proved}  attained [{attained}]  ({s['bounds']})"
+
+
 def _solve_text(result: dict) -> str:
     eig = result["innovation_eigenvalues"]
     shown = ", ".join(_fmt(v) for v in eig[:8]) + (", …" if len(eig) > 8 else "")
@@ -81,12 +96,12 @@ def _solve_text(result: dict) -> str:
         f"innovation eig  {shown}",
         f"eigengap        {_fmt(result['eigengap'])}   unique prediction: {_fmt(result['unique'])}",
         f"captured dims   {result['captured_dim']}",
-        "probes (fraction of variance unexplained; [min, max] over the optimal family)",
+        "probes: fraction of variance unexplained by the canonical member; over the optimal family,",
+        "  proved [min, max] and the extremes members attain (~ where only approached)",
     ]
     for rep, scores in result["probes"].items():
         for target, s in scores.items():
-            span = "" if s["identified"] else f"  [{_fmt(s['min'])}, {_fmt(s['max'])}] ({s['bounds']})"
-            lines.append(f"  {rep:17s} {target:12s} {_fmt(s['value'])}{span}")
+            lines.append(f"  {rep:17s} {target:12s} {_fmt(s['value'])}{_probe_span(s)}")
     for name, cond in result.get("conditions", {}).items():
         lines.append(f"condition {name}: {_fmt(cond.get('holds'))} (margin {_fmt(cond.get('margin'))}) {cond.get('reason', '')}")
     lines += [f"note: {note}" for note in result["notes"]]
