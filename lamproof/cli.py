@@ -72,9 +72,19 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _span(score: dict) -> str:
-    """``  [min, max] (bounds)`` for a quantity that is not identified over the optimal family."""
-    return "" if score["identified"] else f"  [{_fmt(score['min'])}, {_fmt(score['max'])}] ({score['bounds']})"
+def _probe_span(s: dict) -> str:
+    """``  proved [a, b]  attained [c, d]  (outer)`` for a range, nothing for an identified probe."""
+    if s["identified"] or s["value"] is None:
+        return ""
+    low, high = s.get("attained", [None, None])
+    approached = s.get("approached", [])
+    attained = (f"{'~' if 'min' in approached else ''}{_fmt(low)}, "
+                f"{'~' if 'max' in approached else ''}{_fmt(high)}")
+    proved = f"[{_fmt(s['min'])}, {_fmt(s['max']) if s['max'] is not None else '∞'}]"
+    if s["bounds"] == "exact":
+        ends = " and ".join(approached)
+        return f"  {proved} (exact{f'; the {ends} only approached' if ends else ''})"
+    return f"  proved {proved}  attained [{attained}]  ({s['bounds']})"
 
 
 def _solve_text(result: dict) -> str:
@@ -86,14 +96,15 @@ def _solve_text(result: dict) -> str:
         f"innovation eig  {shown}",
         f"eigengap        {_fmt(result['eigengap'])}   unique prediction: {_fmt(result['unique'])}",
         f"captured dims   {result['captured_dim']}",
-        "probes (fraction of variance unexplained; [min, max] over the optimal family)",
+        "probes: fraction of variance unexplained by the canonical member; over the optimal family,",
+        "  proved [min, max] and the extremes members attain (~ where only approached)",
     ]
     for rep, scores in result["probes"].items():
         for target, s in scores.items():
-            lines.append(f"  {rep:17s} {target:12s} {_fmt(s['value'])}{_span(s)}")
+            lines.append(f"  {rep:17s} {target:12s} {_fmt(s['value'])}{_probe_span(s)}")
     for key, label in (("exogenous_loading", "exogenous loading "), ("latent_consistency", "latent consistency")):
-        if key in result:
-            lines.append(f"{label}  {_fmt(result[key]['value'])}{_span(result[key])}")
+        if key in result:  # declared exogenous coordinates: ranges over the family, proved and attained
+            lines.append(f"{label}  {_fmt(result[key]['value'])}{_probe_span(result[key])}")
     for name, cond in result.get("conditions", {}).items():
         lines.append(f"condition {name}: {_fmt(cond.get('holds'))} (margin {_fmt(cond.get('margin'))}) {cond.get('reason', '')}")
     lines += [f"note: {note}" for note in result["notes"]]

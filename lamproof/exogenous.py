@@ -124,6 +124,11 @@ class FamilyRange:
                 "bounds": self.bounds, "attained": [self.attained_min, self.attained_max],
                 "approached": list(self.approached)}
 
+    @property
+    def witness_scores(self) -> dict | None:
+        """The witnesses' own values (:func:`lamproof.claims.assert_family` reads them, as for a probe)."""
+        return None if self.witnesses is None else {"min": self.attained_min, "max": self.attained_max}
+
 
 #: The exogenous loading over the optimal family (phase 1's name, kept).
 LoadingRange = FamilyRange
@@ -295,12 +300,9 @@ def _summarize(value: float, low: float, high: float, seen: list, what: str,
 
 
 def _tie_of(solution):
-    """The tie choice of a solution's optimal family (``None`` without a tie)."""
-    for family in (solution.latent_family, solution.change_family):
-        tie = getattr(family, "tie", None)
-        if tie is not None:
-            return tie
-    return None
+    """The tie choice of a solution's latent family, in the coordinates of its selection's tied
+    eigenspace (``None`` without a tie)."""
+    return getattr(solution.latent_family, "tie", None)
 
 
 def _ratio_extremes(N: np.ndarray, Dm: np.ndarray, F0: np.ndarray, R: np.ndarray, k: int):

@@ -12,8 +12,12 @@ from lamproof.claims.core import (
     Claim,
     ClaimResult,
     Counterexample,
+    Undecided,
     as_claim,
     assert_close,
+    assert_family,
+    assert_family_within,
+    assert_value,
     check,
     check_all,
     claim,
@@ -31,6 +35,7 @@ def builtin_claims() -> list[Claim]:
 
 
 __all__ = [
-    "TOLERANCE", "Claim", "ClaimResult", "Counterexample", "as_claim", "assert_close", "builtin_claims", "check",
+    "TOLERANCE", "Claim", "ClaimResult", "Counterexample", "Undecided", "as_claim", "assert_close", "assert_family",
+    "assert_family_within", "assert_value", "builtin_claims", "check",
     "check_all", "claim", "describe", "load_claims", "render_json", "render_text",
 ]

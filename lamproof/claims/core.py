@@ -34,12 +34,13 @@ from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException, InvalidArgument, Unsatisfiable
 
 from lamproof.errors import InputError
+from lamproof.errors import IllConditioned
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.systems import System
 
 EXPECTATIONS = ("true", "false")
-VERDICTS = ("holds", "fails", "error")
+VERDICTS = ("holds", "fails", "undecided", "error")
 
 #: Default absolute tolerance of :func:`assert_close`: the closed form and its probes are exact
 #: up to float64 round-off amplified by pseudo-inverses (~1e-12 on the systems the strategies
@@ -53,6 +54,56 @@ def assert_close(actual, expected, what: str = "value", *, tol: float = TOLERANC
     e = np.asarray(expected, dtype=np.float64)
     if a.shape != e.shape or not np.all(np.abs(a - e) <= tol):
         raise AssertionError(f"{what}: got {_short(a)}, expected {_short(e)} (tolerance {tol:g})")
+
+
+class Undecided(Exception):
+    """This example neither proves nor refutes the claim: raise it from a claim to say so.
+
+    A claim is refuted only by an attained member (a concrete counterexample that ``lamproof solve``
+    re-checks) and holds only when what it asserts is proved over the whole optimal family; an
+    example where neither is shown makes the verdict ``"undecided"`` (and a solve that float64
+    cannot decide, :class:`~lamproof.errors.IllConditioned`, counts as such an example).
+    """
+
+
+def assert_family_within(score, low: float, high: float, what: str = "probe", *, tol: float = TOLERANCE) -> None:
+    """Every optimal member's score lies in ``[low, high]`` (up to ``tol``), for a :class:`~lamproof.ProbeScore`.
+
+    Holds when the *proved* interval ``[score.min, score.max]`` lies inside; refuted
+    (``AssertionError``, naming the member) when the canonical member or a witnessed member scores
+    outside; :class:`Undecided` otherwise.
+    """
+    if score.value is None:
+        raise AssertionError(f"{what}: undefined (the target has no variance)")
+    witnessed = [("the canonical member", score.value)]
+    for end in ("min", "max"):
+        value = (score.witness_scores or {}).get(end)
+        if value is not None:
+            witnessed.append((f"the member witnessing the {end}imum ({score.bounds} range)", value))
+    for who, value in witnessed:
+        if value < low - tol or value > high + tol:
+            wanted = f"{low:.6g}" if low == high else f"within [{low:.6g}, {high:.6g}]"
+            raise AssertionError(f"{what}: {who} scores {value:.6g}, expected {wanted} (tolerance {tol:g})")
+    if score.min is not None and score.max is not None and score.min >= low - tol and score.max <= high + tol:
+        return
+    proved = "no proved range" if score.min is None else f"the proved range is [{score.min:.6g}, {_end(score.max)}]"
+    raise Undecided(f"{what}: every witnessed member agrees, but {proved} ({score.bounds})")
+
+
+def assert_family(score, expected: float, what: str = "probe", *, tol: float = TOLERANCE) -> None:
+    """Every optimal member scores ``expected`` (see :func:`assert_family_within`)."""
+    assert_family_within(score, expected, expected, what, tol=tol)
+
+
+def assert_value(score, expected: float, what: str = "probe", *, tol: float = TOLERANCE) -> None:
+    """The canonical member scores ``expected``: a statement about one member, refuted by it alone."""
+    if score.value is None:
+        raise AssertionError(f"{what}: undefined (the target has no variance)")
+    assert_close(score.value, expected, what, tol=tol)
+
+
+def _end(value) -> str:
+    return "∞" if value is None else f"{value:.6g}"
 
 
 def _short(array: np.ndarray) -> str:
@@ -156,7 +207,7 @@ class ClaimResult:
     name: str
     statement: str
     expect: str
-    verdict: str  # "holds" | "fails" | "error"
+    verdict: str  # "holds" | "fails" | "undecided" | "error"
     examples: int  # examples tried (up to and including the first failure)
     calls: int  # claim evaluations, shrinking included
     seconds: float
@@ -330,17 +381,22 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
     except HypothesisException as error:
         return error_result(c.name, f"bad strategy: {error}", statement=c.statement, expect=c.expect, source=c.source)
 
-    state = {"calls": 0, "first_failure": None, "last": None, "failed_at": None}
+    state = {"calls": 0, "first_failure": None, "last": None, "failed_at": None, "undecided": None, "undecided_count": 0}
 
     def run(problem):
         state["calls"] += 1
         system, spec = problem
         try:
-            solution = solve(system, spec)
             try:
+                solution = solve(system, spec)
                 c.function(system, spec, solution)
             except SystemExit as stop:  # an error of this claim, not the end of the whole check
                 raise ClaimExit(f"sys.exit({stop.code!r}) called inside the claim") from None
+            except (Undecided, IllConditioned) as why:  # neither proved nor refuted here: keep looking
+                state["undecided_count"] += 1
+                if state["undecided"] is None:
+                    state["undecided"] = (system, spec, _message(why))
+                return
         except Exception as error:
             state["last"] = (system, spec, error, traceback.format_exc())
             if state["first_failure"] is None:
@@ -383,6 +439,10 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
     finally:
         if saved_limit is not None:
             engine.MAX_SHRINKING_SECONDS = saved_limit
+    if verdict == "holds" and state["undecided"] is not None:
+        system, spec, message = state["undecided"]
+        verdict, counterexample = "undecided", describe(system, spec, message)
+        error_text = f"{state['undecided_count']} example(s) neither proved nor refuted; the first: {message}"
     note = c.note
     if state["failed_at"] is not None and time.perf_counter() - state["failed_at"] >= shrink_seconds:
         note = (note + " " if note else "") + (

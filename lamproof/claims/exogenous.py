@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from lamproof.claims.core import assert_close, claim
+from lamproof.claims.core import assert_close, assert_family, claim
 from lamproof.context import innovation
 from lamproof.exogenous import (
     action_first,
@@ -270,16 +270,12 @@ def reconstruction_loads_exogenous(system, spec, solution):
     if not _far(exo, g * g * s_a):
         return
     exogenous_first = exo > g * g * s_a
-    loading = loading_over_family(solution)
     expected = ((1.0 if spec.fdm_obs_path == "learned" else (1 + e) / 2) if exogenous_first else 0.0)
-    assert_close([loading.min, loading.max], [expected] * 2, "exogenous loading over the family (min, max)",
-                 tol=FAMILY_TOL)
-    exogenous = probe(solution, "exogenous", "predicted_change")
-    action = probe(solution, "action", "predicted_change")
-    read = (1 - e) / 2 if exogenous_first else 1.0
-    assert_close([exogenous.min, exogenous.max, action.min, action.max],
-                 [read, read, 1.0, 1.0] if exogenous_first else [1.0, 1.0, 0.0, 0.0],
-                 "exogenous and action probes of ô' − o (min, max)", tol=FAMILY_TOL)
+    assert_family(loading_over_family(solution), expected, "exogenous loading", tol=FAMILY_TOL)
+    assert_family(probe(solution, "exogenous", "predicted_change"), (1 - e) / 2 if exogenous_first else 1.0,
+                  "exogenous probe of ô' − o", tol=FAMILY_TOL)
+    assert_family(probe(solution, "action", "predicted_change"), 1.0 if exogenous_first else 0.0,
+                  "action probe of ô' − o", tol=FAMILY_TOL)
 
 
 @_register(
@@ -298,9 +294,7 @@ def reconstruction_loads_exogenous(system, spec, solution):
 def action_first_latent_is_consistent(system, spec, solution):
     g, s_a, _, s_eta = _scalar(system)
     if g * g * s_a > s_eta and _far(g * g * s_a, s_eta):
-        consistency = consistency_over_family(solution)
-        assert_close([consistency.min, consistency.max], [0.0, 0.0], "latent consistency over the family (min, max)",
-                     tol=FAMILY_TOL)
+        assert_family(consistency_over_family(solution), 0.0, "latent consistency", tol=FAMILY_TOL)
 
 
 @_register(
@@ -318,10 +312,8 @@ def action_head_makes_latent_consistent(system, spec, solution):
     star = (s_eta - g * g * s_a) / s_a
     weight = spec.action_loss_weight
     if _far(weight, star):
-        consistency = consistency_over_family(solution)
-        expected = 0.0 if weight > star else 1.0
-        assert_close([consistency.min, consistency.max], [expected] * 2, "latent consistency over the family",
-                     tol=FAMILY_TOL)
+        assert_family(consistency_over_family(solution), 0.0 if weight > star else 1.0, "latent consistency",
+                      tol=FAMILY_TOL)
 
 
 def _endogenous_view(coupling):
@@ -350,10 +342,10 @@ def _drop_exogenous_columns(system):
 def endogenous_representation_has_no_loading(system, spec, solution):
     loading = loading_over_family(solution)
     if loading.value is not None:
-        assert_close([loading.min, loading.max], [0.0, 0.0], "exogenous loading over the family", tol=FAMILY_TOL)
+        assert_family(loading, 0.0, "exogenous loading", tol=FAMILY_TOL)
     exogenous = probe(solution, "exogenous", "predicted_change")
     if exogenous.value is not None:
-        assert_close([exogenous.min, exogenous.max], [1.0, 1.0], "exogenous probe of ô' − o", tol=FAMILY_TOL)
+        assert_family(exogenous, 1.0, "exogenous probe of ô' − o", tol=FAMILY_TOL)
 
 
 @_register(
@@ -371,4 +363,4 @@ def endogenous_representation_has_no_loading(system, spec, solution):
 def endogenous_representation_with_coupling(system, spec, solution):
     loading = loading_over_family(solution)
     if loading.value is not None:
-        assert_close(loading.max, 0.0, "largest exogenous loading over the family", tol=FAMILY_TOL)
+        assert_family(loading, 0.0, "exogenous loading", tol=FAMILY_TOL)

@@ -12,7 +12,7 @@ def _mark(result: ClaimResult, builtin: bool) -> str:
         return "ok" if result.meets_expectation else "UNEXPECTED"
     if result.verdict == "fails" and result.expect == "false":
         return "FAIL (as expected)"
-    return {"holds": "ok", "fails": "FAIL", "error": "ERROR"}[result.verdict]
+    return {"holds": "ok", "fails": "FAIL", "undecided": "UNDECIDED", "error": "ERROR"}[result.verdict]
 
 
 def render_text(results: list[ClaimResult], *, builtin: bool = False) -> str:
@@ -40,8 +40,9 @@ def render_text(results: list[ClaimResult], *, builtin: bool = False) -> str:
         if ce is not None:
             if r.verdict == "fails":
                 lines.append(f"   assertion: {ce.message}")
-            lines.append(f"   counterexample (after {r.calls} evaluations, shrunk): d_o={ce.system.d_o}, "
-                         f"d_a={ce.system.d_a}, {_spec_text(ce.spec)}")
+            kind = ("undecided example (the first; not shrunk)" if r.verdict == "undecided"
+                    else f"counterexample (after {r.calls} evaluations, shrunk)")
+            lines.append(f"   {kind}: d_o={ce.system.d_o}, d_a={ce.system.d_a}, {_spec_text(ce.spec)}")
             for name, value in ce.matrices.items():
                 if name != "lam":
                     lines.append(f"     {name} = {json.dumps(value)}")
@@ -54,8 +55,9 @@ def render_text(results: list[ClaimResult], *, builtin: bool = False) -> str:
     if builtin:
         lines.append(f"{len(results) - failing} of {len(results)} claims meet their expectation")
     else:
-        counts = {v: sum(r.verdict == v for r in results) for v in ("holds", "fails", "error")}
-        lines.append(f"{counts['holds']} hold, {counts['fails']} fail, {counts['error']} error; "
+        counts = {v: sum(r.verdict == v for r in results) for v in ("holds", "fails", "undecided", "error")}
+        lines.append(f"{counts['holds']} hold, {counts['fails']} fail, {counts['undecided']} undecided, "
+                     f"{counts['error']} error; "
                      f"{len(results) - failing} of {len(results)} meet their expectation")
     return "\n".join(lines)
 

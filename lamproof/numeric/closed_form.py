@@ -381,7 +381,7 @@ def _leak_member(params: LAMParameters, U: np.ndarray, L: np.ndarray, d_c: int, 
     p = U.shape[1]
 
     def member(Y: np.ndarray) -> LAMParameters:
-        alpha, beta = full_column_rank(Y[:, :p]), Y[:, p:]
+        alpha, beta = full_column_rank(Y[:, :p], float(np.linalg.norm(Y))), Y[:, p:]
         width = params.D.shape[1]
         N = np.hstack([alpha @ U.T @ L + beta, np.zeros((Y.shape[0], width))])
         return transform_latent(params, alpha, N, d_z)
@@ -453,7 +453,15 @@ def _change_family(innovation, params, drift, v_map, tie: TieChoice | None, m: _
     inside = m.significant(W @ (W.T @ drift))
     phi = np.hstack([outside, np.zeros((d_o, d_o))]) + U_f @ (U_f.T @ v_map)
     phi = _compressed(phi, outside, U_f)
-    return DriftTieFamily(phi, W.T @ np.hstack([inside, np.zeros((d_o, d_o))]), W.T @ v_map, tie, params)
+    # Turn the tie basis so that the drift lives in its leading coordinates and is exactly zero in
+    # the others (else those rows carry round-off that a scale-free probe would read as signal).
+    u, s, _ = np.linalg.svd(W.T @ inside @ m.X_c, full_matrices=True)
+    rank = int(np.sum(s > ROUNDOFF_RTOL * m.drift_scale))
+    W_turned = W @ u
+    n = W_turned.T @ np.hstack([inside, np.zeros((d_o, d_o))])
+    n[rank:] = 0.0
+    turned = TieChoice(tie.m, tie.k, lambda Q: tie.build(u @ Q), canonical=u.T[:, : tie.k])
+    return DriftTieFamily(phi, n, W_turned.T @ v_map, turned, params)
 
 
 def _compressed(rows: np.ndarray, drift: np.ndarray, U: np.ndarray) -> np.ndarray:
@@ -550,7 +558,7 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
         free = np.vstack([kern.T @ rows, obs_rows])
 
         def leak_member(Yc: np.ndarray) -> LAMParameters:  # z' = [seenᵀ z; α kernᵀ z + β obs]
-            alpha, beta = full_column_rank(Yc[:, :leak_dims]), Yc[:, leak_dims:]
+            alpha, beta = full_column_rank(Yc[:, :leak_dims], float(np.linalg.norm(Yc))), Yc[:, leak_dims:]
             T = np.vstack([seen.T, alpha @ kern.T])
             N = np.vstack([np.zeros((seen.shape[1], d_c + d_o)),
                            np.hstack([beta, np.zeros((beta.shape[0], d_o))])])

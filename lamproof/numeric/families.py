@@ -62,21 +62,23 @@ def transform_latent(params: LAMParameters, T: np.ndarray, N: np.ndarray, d_z: i
 APPROACH = 1e-6
 
 
-def full_column_rank(alpha: np.ndarray, relative: float = APPROACH) -> np.ndarray:
+def full_column_rank(alpha: np.ndarray, reference: float, relative: float = APPROACH) -> np.ndarray:
     """``alpha`` (``k × p``, ``k ≥ p``) nudged to full column rank along its missing directions.
 
     Leakage members approach the end of their range only in the limit (``‖N‖ → ∞`` relative to
     the innovation part): the extreme subspace can have a rank-deficient ``α`` and is reached by
-    members ``α + ε J`` as ``ε → 0``. ``relative`` is ``ε`` in units of ``‖α‖`` (or 1).
+    members ``α + ε J`` as ``ε → 0``. A direction of ``α`` counts as missing when it is below
+    ``relative`` times ``reference`` (the size of the whole coefficient row ``[α, β]``), and is
+    nudged to that size.
     """
     k, p = alpha.shape
     u, s, vt = np.linalg.svd(alpha, full_matrices=True)
-    scale = float(s[0]) if s.size and s[0] > 0 else 1.0
-    rank = int(np.sum(s > 1e-12 * scale)) if s.size else 0
+    size = relative * (reference if reference > 0 else 1.0)
+    rank = int(np.sum(s > size)) if s.size else 0
     if rank == p:
         return alpha
     missing = p - rank
-    return alpha + relative * scale * u[:, rank:rank + missing] @ vt[rank:rank + missing]
+    return u[:, :rank] @ (s[:rank, None] * vt[:rank]) + size * u[:, rank:rank + missing] @ vt[rank:rank + missing]
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,9 +94,10 @@ class TieChoice:
     m: int
     k: int
     build: Callable[[np.ndarray], LAMParameters]
+    canonical: np.ndarray | None = None  # the canonical member's choice (default: the first k)
 
     def canonical_choice(self) -> np.ndarray:
-        return np.eye(self.m)[:, : self.k]
+        return np.eye(self.m)[:, : self.k] if self.canonical is None else self.canonical
 
 
 @dataclass(frozen=True, eq=False)

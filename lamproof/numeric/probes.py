@@ -17,8 +17,9 @@ separates what is proved from what is witnessed (:class:`ProbeScore`):
   another, from the best probe on the scoring data (below) and a Cauchy–Schwarz bound (above).
 - ``attained_min``/``attained_max`` are *witnessed*: scores of concrete members
   (:class:`~lamproof.numeric.objective.LAMParameters`, in ``witnesses``), found from the
-  extremal directions of the bounds, the tie directions aligned with the drift, and seeded random
-  choices, each scored afresh. A sample never widens or proves anything: it only witnesses.
+  extremal directions of the bounds and the tie choices aligned with the drift (where a score
+  jumps), each scored afresh. The search is deterministic and defined by the problem, not its
+  coordinates. A witness never widens or proves anything: it only shows a member is there.
 - ``bounds`` is ``"exact"`` when the witnesses reach the proved bounds (within
   ``WITNESS_ATOL``), ``"outer"`` otherwise; ``identified`` is ``True`` when the proved interval is
   a point, ``False`` when two witnessed members differ, ``None`` when neither is shown.
@@ -55,12 +56,10 @@ TARGETS = {"action": "action", "observation": "current_obs", "noise": "noise", "
 REPRESENTATIONS = ("predicted_change", "latent")
 
 
+
 def targets_for(*transitions: Transition) -> tuple[str, ...]:
     """The probe targets that every given transition has (``exogenous`` only with exogenous coordinates)."""
     return tuple(t for t, variable in TARGETS.items() if all(variable in tr.variables for tr in transitions))
-
-#: Seeded random tie choices tried as witnesses (besides the structured ones).
-RANDOM_CHOICES = 3
 
 
 @dataclass(frozen=True)
@@ -83,6 +82,9 @@ class ProbeScore:
     #: Ends ("min", "max") witnessed by a limit of members rather than a member (observation
     #: leakage growing without bound): ``witnesses`` then holds a member close to that limit.
     approached: tuple[str, ...] = ()
+    #: The scores of the members in ``witnesses`` themselves (equal to the attained ends, except at
+    #: an approached end, where the member only comes close).
+    witness_scores: dict | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
         return {"value": self.value, "min": self.min, "max": self.max, "identified": self.identified,
@@ -449,20 +451,33 @@ def _complement(rows: np.ndarray, m: int, k: int) -> np.ndarray:
     return _choice(project_out(np.eye(m), Q_perp).T, m, k)
 
 
-def _tie_candidates(tie, drift: np.ndarray | None, dist: _Dist, rng: np.random.Generator) -> list[np.ndarray]:
-    """Tie choices worth trying as witnesses: canonical, aligned with the drift, random."""
+def _tie_candidates(tie, dist: _Dist, names=(), parts=None) -> list[np.ndarray]:
+    """Tie choices worth trying as witnesses: the canonical one and, for a drift-tie family
+    (``parts = (φ, n, w)``), for each target the Ky Fan extremal choices inside the drift's null
+    space and inside its range (a score can jump where the choice aligns with the drift). Every
+    one is defined by the problem, not by its coordinates, so the witnesses and the attained
+    extremes do not change with them."""
     m, k = tie.m, tie.k
-    choices = [tie.canonical_choice(), np.eye(m)[:, m - k:]]
-    if drift is not None and drift.shape[0]:
-        cov = (drift @ dist.X) @ (drift @ dist.X).T
-        _, vectors = np.linalg.eigh((cov + cov.T) / 2)
-        choices += [vectors[:, :k], vectors[:, m - k:]]  # along the drift's weakest and strongest directions
-    for _ in range(RANDOM_CHOICES):
-        choices.append(np.linalg.qr(rng.standard_normal((m, k)))[0])
+    choices = [tie.canonical_choice()]
+    if parts is None or not names:
+        return choices
+    phi, n, w = parts
+    cov = (n @ dist.X) @ (n @ dist.X).T
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    zero = values <= ROUNDOFF_RTOL * max(float(values[-1]), np.finfo(float).tiny)
+    flag = {"grey": False}
+    for S in (vectors[:, zero], vectors[:, ~zero]):
+        if S.shape[1] < k:
+            continue
+        restricted = S.T @ w  # tie coordinates inside S
+        for fixed in (np.vstack([phi, n]), phi):
+            ky = _kyfan(dist, fixed, restricted, k, k, names, True, flag)
+            for name in names:
+                choices += [S @ _choice(ky[name].best_rows, S.shape[1], k), S @ _choice(ky[name].worst_rows, S.shape[1], k)]
     return choices
 
 
-def _candidates(family, dists, names, rng, include_grey, flag, known: dict | None = None) -> list:
+def _candidates(family, dists, names, include_grey, flag, known: dict | None = None) -> list:
     """Members to witness with: the canonical one, Ky Fan extremal members on each distribution,
     tie choices (canonical, aligned with the drift, random) and the extremes of the exact
     sub-families a union over tie choices is made of. ``known``: Ky Fan results already computed
@@ -478,10 +493,10 @@ def _candidates(family, dists, names, rng, include_grey, flag, known: dict | Non
             if family.free_for_min is None:
                 out += [_limit(family, ky[n].worst_rows) for n in names]
     if tie is not None:
-        drift = family.drift if isinstance(family, DriftTieFamily) else None
-        choices = _tie_candidates(tie, drift, dists[0], rng)
+        parts = (family.phi, family.drift, family.innovation) if isinstance(family, DriftTieFamily) else None
+        choices = _tie_candidates(tie, dists[0], names, parts)
         split = getattr(family, "split", None)
-        for Q in choices if split is None else choices[:2]:
+        for Q in choices:
             if split is None:
                 out.append(tie.build(Q))
                 continue
@@ -499,7 +514,7 @@ def _limit(family: SubspaceFamily, rows: np.ndarray) -> _Limit:
     return _Limit(np.vstack([family.fixed, rows @ family.free]), family.member(rows))
 
 
-def _same_bounds(family, dist: _Dist, names, rng, include_grey, flag) -> _Bounds:
+def _same_bounds(family, dist: _Dist, names, include_grey, flag) -> _Bounds:
     """Proved bounds when the probe is fitted and scored on the same distribution."""
     lo, hi = {}, {}
     totals = {n: dist.target(n)[2] for n in names}
@@ -513,7 +528,7 @@ def _same_bounds(family, dist: _Dist, names, rng, include_grey, flag) -> _Bounds
             low = _kyfan(dist, family.fixed, family.free_for_min, family.k_min, family.k_min, names, include_grey, flag)
         for n in names:
             lo[n], hi[n] = _to_fvu(ky[n].best, totals[n]), _to_fvu(low[n].worst, totals[n])
-        return _Bounds(lo, hi, _candidates(family, (dist,), names, rng, include_grey, flag, {dist: ky}))
+        return _Bounds(lo, hi, _candidates(family, (dist,), names, include_grey, flag, {dist: ky}))
     # the drift-tie family: bounding sub- and super-families (see the module docstring)
     tie, phi, n_rows, w_rows = family.tie, family.phi, family.drift, family.innovation
     upper = _kyfan(dist, np.vstack([phi, n_rows]), w_rows, tie.k, tie.k, names, include_grey, flag)
@@ -525,11 +540,11 @@ def _same_bounds(family, dist: _Dist, names, rng, include_grey, flag) -> _Bounds
         hi[n] = _to_fvu(max(kept_drift[n].worst, mixed[n].worst), totals[n])
         choices += [_choice(upper[n].best_rows, tie.m, tie.k), _choice(mixed[n].worst_rows, tie.m, tie.k),
                     _complement(kept_drift[n].worst_rows, tie.m, tie.k)]
-    candidates = _candidates(family, (dist,), names, rng, include_grey, flag) + [tie.build(Q) for Q in choices]
+    candidates = _candidates(family, (dist,), names, include_grey, flag) + [tie.build(Q) for Q in choices]
     return _Bounds(lo, hi, candidates)
 
 
-def _transfer_bounds(family, fit: _Dist, score: _Dist, names, rng, include_grey, flag) -> _Bounds:
+def _transfer_bounds(family, fit: _Dist, score: _Dist, names, include_grey, flag) -> _Bounds:
     """Proved bounds for a probe fitted on ``fit`` and scored on ``score``.
 
     Every member's features lie in ``span(union)``. Below: no probe of them does better on the
@@ -552,7 +567,7 @@ def _transfer_bounds(family, fit: _Dist, score: _Dist, names, rng, include_grey,
         spread = (np.sqrt(total2) + np.sqrt(rho * total1)) ** 2
         offset = (float(np.linalg.norm(mean2 - mean1)) + np.sqrt(total1) * kappa) ** 2
         hi[n] = (spread + offset) / total2
-    return _Bounds(lo, hi, _candidates(family, (fit, score), names, rng, include_grey, flag))
+    return _Bounds(lo, hi, _candidates(family, (fit, score), names, include_grey, flag))
 
 
 def _variance_ratio(union, fit: _Dist, score: _Dist, include_grey, flag) -> tuple[float, float]:
@@ -648,13 +663,10 @@ def _check(target: str, representation: str, *transitions: Transition | None) ->
 
 
 def probe_family(solution: Solution, representation: str, *, fit: Transition | None = None,
-                 score: Transition | None = None, targets=None,
-                 rng: np.random.Generator | None = None) -> dict[str, ProbeScore]:
+                 score: Transition | None = None, targets=None) -> dict[str, ProbeScore]:
     """Probe scores of several targets read from one representation, over the optimal family.
 
-    ``targets`` default to those every distribution involved has (:func:`targets_for`). ``rng``
-    seeds the random tie choices tried as witnesses (default: a fixed seed, so answers are
-    reproducible); it never affects the proved bounds.
+    ``targets`` default to those every distribution involved has (:func:`targets_for`).
     """
     fit = solution.transition if fit is None else fit
     score = fit if score is None else score
@@ -669,7 +681,8 @@ def probe_family(solution: Solution, representation: str, *, fit: Transition | N
     out = {t: _UNDEFINED for t in targets if values[t] is None}
     if family is None:  # a numeric solution: no description of the family
         out.update({t: ProbeScore(values[t], None, None, None, "unknown", values[t], values[t],
-                                  {"min": solution.parameters, "max": solution.parameters}) for t in defined})
+                                  {"min": solution.parameters, "max": solution.parameters}, (),
+                                  {"min": values[t], "max": values[t]}) for t in defined})
         return out
     if isinstance(family, PointFamily):
         out.update({t: _point(values[t], family.canonical) for t in defined})
@@ -678,7 +691,6 @@ def probe_family(solution: Solution, representation: str, *, fit: Transition | N
     dists = (f,) if s is f else (f, s)
     parts = family.parts if isinstance(family, SubspaceFamily) else (
         (family.phi, family.drift, family.innovation) if isinstance(family, DriftTieFamily) else None)
-    rng = np.random.default_rng(0) if rng is None else rng
     invariant = [t for t in defined if parts is not None and _invariant(parts, t, dists)]
     rest = [t for t in defined if t not in invariant]
     if invariant:  # every tie choice scores alike: the family's range is that of one choice
@@ -687,19 +699,19 @@ def probe_family(solution: Solution, representation: str, *, fit: Transition | N
         if sub is None or isinstance(sub, PointFamily):
             out.update({t: _point(values[t], family.canonical) for t in invariant})
         else:
-            out.update(_ranges(sub, representation, fit, score, f, s, invariant, values, solution.parameters, rng))
+            out.update(_ranges(sub, representation, fit, score, f, s, invariant, values, solution.parameters))
     if rest:
-        out.update(_ranges(family, representation, fit, score, f, s, rest, values, solution.parameters, rng))
+        out.update(_ranges(family, representation, fit, score, f, s, rest, values, solution.parameters))
     return {t: out[t] for t in targets}
 
 
-def _ranges(family, representation, fit, score, f: _Dist, s: _Dist, names, values, canonical, rng) -> dict:
+def _ranges(family, representation, fit, score, f: _Dist, s: _Dist, names, values, canonical) -> dict:
     """Proved bounds and witnessed extremes of ``names`` over a non-point family."""
 
     def compute(include_grey, flag):
         if s is f:
-            return _same_bounds(family, f, names, rng, include_grey, flag)
-        return _transfer_bounds(family, f, s, names, rng, include_grey, flag)
+            return _same_bounds(family, f, names, include_grey, flag)
+        return _transfer_bounds(family, f, s, names, include_grey, flag)
 
     bounds = _settled(compute, f"{representation} probe ranges")
     rest = names
@@ -728,30 +740,44 @@ def _ranges(family, representation, fit, score, f: _Dist, s: _Dist, names, value
             identified = False
         else:
             identified = None
-        witnesses = {end: (w.member if isinstance(w, _Limit) else w) for end, w in (("min", low[1]), ("max", high[1]))}
-        approached = tuple(end for end, (s_, w) in (("min", low), ("max", high))
-                           if isinstance(w, _Limit) and _approached_only(w, s_, representation, fit, score, t))
+        witnesses, scores_of, approached = {}, {}, []
+        for end, (value, witness) in (("min", low), ("max", high)):
+            if isinstance(witness, _Limit):  # score the member built near the limit
+                features, weights = _features(witness.member, representation)
+                own = probe_errors(features, fit, score, (t,), ingredients=weights)[t]
+                witness = witness.member
+                if own is None or abs(own - value) > WITNESS_ATOL:
+                    approached.append(end)
+                value = own
+            witnesses[end], scores_of[end] = witness, value
         out[t] = ProbeScore(values[t], lo, hi, identified, "exact" if exact else "outer", low[0], high[0],
-                            witnesses, approached)
+                            witnesses, tuple(approached), scores_of)
     return out
 
 
-def _approached_only(limit: _Limit, value: float, representation, fit, score, target) -> bool:
-    """Whether the member built for a limit scores differently from it (the end is only approached)."""
-    features, weights = _features(limit.member, representation)
-    member_score = probe_errors(features, fit, score, (target,), ingredients=weights)[target]
-    return member_score is None or abs(member_score - value) > WITNESS_ATOL
-
-
 def _point(value: float, member: LAMParameters) -> ProbeScore:
-    return ProbeScore(value, value, value, True, "exact", value, value, {"min": member, "max": member})
+    return ProbeScore(value, value, value, True, "exact", value, value, {"min": member, "max": member},
+                      (), {"min": value, "max": value})
+
+
+def probe_member(params: LAMParameters, target: str, representation: str, fit: Transition,
+                 score: Transition | None = None) -> float | None:
+    """The exact probe score of one member (e.g. a witness of a :class:`ProbeScore`): re-check it here.
+
+    Unlike ``probe_error(params.predicted_change_map, …)`` it knows what each entry of the map was
+    computed from (``M₁ − I`` cancels to round-off in directions the member does not move), so it
+    reads the member as exact arithmetic would.
+    """
+    _check(target, representation)
+    features, weights = _features(params, representation)
+    return probe_errors(features, fit, score, (target,), ingredients=weights)[target]
 
 
 def probe(solution: Solution, target: str, representation: str, *, fit: Transition | None = None,
-          score: Transition | None = None, rng: np.random.Generator | None = None) -> ProbeScore:
+          score: Transition | None = None) -> ProbeScore:
     """The probe score of ``target`` read from ``representation`` over the solution's optimal family."""
     _check(target, representation)
-    return probe_family(solution, representation, fit=fit, score=score, targets=(target,), rng=rng)[target]
+    return probe_family(solution, representation, fit=fit, score=score, targets=(target,))[target]
 
 
 def all_probes(solution: Solution, *, fit: Transition | None = None, score: Transition | None = None) -> dict:

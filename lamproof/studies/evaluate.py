@@ -38,7 +38,7 @@ from lamproof.studies.definitions import Config, Study
 from lamproof.systems import Transition
 
 #: Columns written for every probe: the canonical member's value, then the family's range.
-RANGE_SUFFIXES = ("_min", "_max", "_identified")
+RANGE_SUFFIXES = ("_min", "_max", "_identified", "_bounds")
 
 
 def protocol_transitions(study: Study, config: Config, own: Transition) -> tuple[Transition, Transition, Transition]:
@@ -130,13 +130,15 @@ def closed_form_row(study: Study, config: Config) -> tuple[dict, float]:
         target, result = scores[column]
         if result.value is None and target == "noise":
             value = low = high = 1.0
-            identified = True
+            identified, bounds = True, "exact"
         else:
             value, low, high, identified = result.value, result.min, result.max, result.identified
+            bounds = result.bounds
         row[column] = _scaled(study, target, value)
         ranges[column + "_min"] = _scaled(study, target, low)
         ranges[column + "_max"] = _scaled(study, target, high)
         ranges[column + "_identified"] = "" if identified is None else bool(identified)
+        ranges[column + "_bounds"] = bounds  # proved and attained coincide ("exact") or not ("outer")
     row.update(ranges)
     row["method"] = solution.method
     return row, time.perf_counter() - start

@@ -55,9 +55,9 @@ EXO_AXES: Mapping[str, tuple] = {
     "dz": (1, 2, 3),
     "fdm": ("learned", "identity"),
 }
-#: Quantities with a range over the optimal family: the value, then ``_min``, ``_max``, ``_identified``.
+#: Quantities with a range over the optimal family: the value, then ``_min``, ``_max``, ``_identified``, ``_bounds``.
 RANGED = ("loading", "consistency", "act_mse", "act_mse_z", "exo_mse")
-RANGE_SUFFIXES = ("_min", "_max", "_identified")
+RANGE_SUFFIXES = ("_min", "_max", "_identified", "_bounds")
 #: Result columns, after the configuration's.
 EXO_COLUMNS = ("recon_loss",) + RANGED + tuple(q + s for q in RANGED for s in RANGE_SUFFIXES) \
     + ("action_first", "margin", "method")
@@ -95,7 +95,8 @@ def _window(sigma_eta: float, persistence: float, horizon: int, context: int):
 
 def _ranged(name: str, result) -> dict:
     identified = "" if result.identified is None else bool(result.identified)
-    return {name: result.value, f"{name}_min": result.min, f"{name}_max": result.max, f"{name}_identified": identified}
+    return {name: result.value, f"{name}_min": result.min, f"{name}_max": result.max, f"{name}_identified": identified,
+            f"{name}_bounds": result.bounds}  # proved and attained coincide ("exact") or not ("outer")
 
 
 def exo_row(values: Mapping) -> dict:
