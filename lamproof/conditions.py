@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
@@ -58,6 +59,9 @@ from lamproof.numeric.closed_form import NoClosedForm, Solution, solve
 from lamproof.numeric.linalg import RANK_RTOL, pinv_psd, scale_of
 from lamproof.numeric.objective import OBSERVED
 from lamproof.systems import System, psd_sqrt
+
+if TYPE_CHECKING:  # SymPy is imported only by the symbolic thresholds
+    import sympy
 
 __all__ = [
     "CONTAINMENT_TOL", "Condition", "Threshold", "capture_conditions", "system_conditions",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
@@ -26,6 +27,10 @@ import scipy.linalg
 from lamproof._validation import as_covariance, as_int, as_matrix, as_real
 from lamproof.errors import InputError
 from lamproof.systems import System, psd_sqrt
+
+if TYPE_CHECKING:  # SymPy is imported only where the exact routes run
+    import sympy
+    from sympy.physics.control import StateSpace
 
 __all__ = [
     "EIGENVALUE_CLUSTER_RTOL", "EIGENVALUE_CONDITION_CAP", "GRAMIAN_RANK_RTOL", "STABILITY_MARGIN",
@@ -212,7 +217,7 @@ def pbh_test(dynamics, input_matrix, *, tol: float | None = None) -> PBHResult:
         rtol = max(shape) * _EPS * kappa if tol is None else tol
         return _rank(np.linalg.svd(stacked, compute_uv=False), shape, rtol)
 
-    ranks = np.array([rank_at(lam, kappa) for lam, kappa in zip(eigenvalues, condition)], dtype=int)
+    ranks = np.array([rank_at(lam, kappa) for lam, kappa in zip(eigenvalues, condition, strict=True)], dtype=int)
     for members in _clusters(eigenvalues, radius):
         if members.size > 1:
             at_mean = rank_at(eigenvalues[members].mean(), float(condition[members].max()))
@@ -375,7 +380,7 @@ def exact_matrix(value, name: str, shape: tuple[int | None, int | None] = (None,
             raise InputError(f"{name}: expected a matrix, got an array of shape {array.shape}")
         rows = array.tolist()
     matrix = sympy.Matrix([[_exact_entry(v, name) for v in row] for row in rows]) if rows else sympy.zeros(0, 0)
-    for want, got in zip(shape, matrix.shape):
+    for want, got in zip(shape, matrix.shape, strict=True):
         if want is not None and want != got:
             raise InputError(f"{name}: expected shape {tuple('any' if s is None else s for s in shape)}, "
                              f"got {matrix.shape}")

@@ -34,8 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lamproof import control
-from lamproof._validation import as_int
-from lamproof._validation import MAX_HORIZON
+from lamproof._validation import MAX_HORIZON, as_int
 from lamproof.numeric.linalg import RANK_RTOL, orthonormal_basis, pinv_psd
 from lamproof.systems import Transition, psd_sqrt
 

@@ -19,13 +19,21 @@ from hypothesis import strategies as st
 from lamproof import control
 from lamproof.api import solution_to_dict
 from lamproof.cli import main
-from lamproof.conditions import (Condition, action_weight_threshold, capture_conditions, cleaning_threshold,
-                                 family_action_captured, family_thresholds, reachable_dimension, system_conditions)
+from lamproof.conditions import (
+    Condition,
+    action_weight_threshold,
+    capture_conditions,
+    cleaning_threshold,
+    family_action_captured,
+    family_thresholds,
+    reachable_dimension,
+    system_conditions,
+)
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.population import minimize_population
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL
 from lamproof.strategies import lam_specs, problems, systems
 from lamproof.systems import System, paper_system
 

@@ -10,9 +10,9 @@ failure, and keeps the worst error, so a report says how close the two routes ca
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import sympy

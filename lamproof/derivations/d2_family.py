@@ -36,8 +36,8 @@ from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.objective import LAMParameters, population_objective
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe, probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.symbolic import objective as so
 from lamproof.symbolic.algebra import is_zero_matrix
 from lamproof.symbolic.families import d_o, d_z

@@ -38,8 +38,8 @@ from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.objective import LAMParameters
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.symbolic import objective as so
 from lamproof.symbolic.families import chi, d_a, d_o
 
@@ -133,7 +133,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     rng = np.random.default_rng(case["seed"])
     s = case["s"]
     context = f"case {case}"
-    M, P = so.moments(), so.parameters()
+    P = so.parameters()
     penalty = so.lambdify_matrix(results["penalty"], [P["A"], P["B"], P["C"], P["D"], so.s])
     # 1. the penalty formula against the augmented loss from its definition, at random parameters
     system = sysm.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"], tau=case["tau"])

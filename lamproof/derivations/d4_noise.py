@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.symbolic import exact as ex
 from lamproof.symbolic import families as fam
 from lamproof.symbolic.families import c, chi, d_a, d_b, d_o, d_z, k_a, sigma, tau

@@ -33,8 +33,8 @@ from sympy import Max, symbols
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.symbolic import exact as ex
 from lamproof.symbolic.families import chi, d_a, d_z
 
@@ -76,7 +76,6 @@ def derive() -> dict:
 
 def latex() -> str:
     d = derive()
-    k = symbols("k")
     steps = [
         "Fitted on the policy's data, the probe weight per direction is "
         f"$w = {fw.tex(d['weights'][1])}$ for a captured direction ($\\pi = 1$) and "

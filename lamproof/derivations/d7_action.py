@@ -33,8 +33,8 @@ from scipy.stats import binom
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.symbolic import families as fam
 from lamproof.symbolic.families import batch, d_a, d_b, d_o, d_z, k_a, lam, rho, sigma
 

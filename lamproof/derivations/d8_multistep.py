@@ -59,7 +59,7 @@ def _iterated_innovation(F, G, K, Se, Sn, k):
     n = F.rows
     e_maps, n_maps = [], []
     state_o = sympy.eye(n)  # o_j as a map of o_0
-    for j in range(k):
+    for _ in range(k):
         # o_{j+1} = (F + G K) o_j + G e_j + ε_j, every earlier source carried along
         e_maps = [(F + G * K) * m for m in e_maps] + [G]
         n_maps = [(F + G * K) * m for m in n_maps] + [sympy.eye(n)]

@@ -47,8 +47,8 @@ from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.strategies import lam_specs, problems, systems
 from lamproof.symbolic import families as fam
 from lamproof.systems import System

@@ -32,7 +32,7 @@ def block_spectrum(sizes=(2, 2, 1)) -> dict:
     not depend on the embedding, so a small instance with ``sizes = (d_a, d_b, rest)`` gives the
     eigenvalues, and the multiplicities scale with the block sizes.
     """
-    for name, size in zip(("d_a", "d_b", "rest"), sizes):
+    for name, size in zip(("d_a", "d_b", "rest"), sizes, strict=True):
         if not isinstance(size, int) or size < 1:
             raise InputError(f"sizes: {name} must be a positive integer, got {size!r}")
     n_a, n_b, n_r = sizes
