@@ -243,8 +243,40 @@ def get_study(name: str) -> Study:
     return STUDIES[key]
 
 
-def select(name: str) -> list[Study]:
-    """``all`` or one study name, as a list."""
-    if str(name).strip().lower() == "all":
-        return list(STUDIES.values())
-    return [get_study(name)]
+def select(name: str, only: Mapping[str, object] | None = None) -> list[Study]:
+    """``all`` or one study name, as a list; ``only`` keeps the configurations it names.
+
+    ``only`` maps a configuration column to one value or a list of values (numbers, or their
+    text as ``--only dz=4`` gives them). Each must be a value the study sweeps; a study without
+    one of the columns is left out of ``all``.
+
+    >>> [len(s.configs()) for s in select("4.2", {"dz": "4", "sigma": ["0.5", 1.0]})]
+    [2]
+    """
+    studies = list(STUDIES.values()) if str(name).strip().lower() == "all" else [get_study(name)]
+    if not only:
+        return studies
+    for column in only:
+        if column not in CONFIG_COLUMNS:
+            raise InputError(f"--only: unknown column {column!r} (columns: {', '.join(CONFIG_COLUMNS)})")
+    kept = [s for s in studies if all(column in s.axes for column in only)]
+    if not kept:
+        raise InputError(f"--only: no study of {name!r} has the columns {', '.join(only)}")
+    return [s.with_axes(**{column: _swept_values(s, column, values) for column, values in only.items()})
+            for s in kept]
+
+
+def _swept_values(study: Study, column: str, values) -> tuple:
+    """``values`` (one or several, numbers or text) as members of ``study``'s axis ``column``."""
+    chosen = []
+    for value in values if isinstance(values, (list, tuple)) else [values]:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"--only: {column}={value!r} is not a number") from None
+        match = [v for v in study.axes[column] if abs(float(v) - number) <= 1e-9 * max(1.0, abs(number))]
+        if not match:
+            swept = ", ".join(_fmt(v) for v in study.axes[column])
+            raise InputError(f"--only: {column}={value} is not swept by study {study.name} ({column}: {swept})")
+        chosen.append(match[0])
+    return tuple(dict.fromkeys(chosen))

@@ -436,20 +436,24 @@ class ReproduceReport:
 
 def reproduce(study: str, *, out: str | Path = "out", mode: str = "closed-form", force: bool = False,
               steps: int | None = None, plot: bool = True, stream: TextIO | None = None,
-              workers: int | None = None, settings: TrainingSettings | None = None) -> ReproduceReport:
+              workers: int | None = None, settings: TrainingSettings | None = None,
+              only: dict | None = None) -> ReproduceReport:
     """``lamproof reproduce``: run the study (or ``all``) and write its outputs into ``out``.
+
+    ``only`` (``{column: value or values}``) restricts the sweep to those configurations
+    (:func:`lamproof.studies.definitions.select`), e.g. one trained configuration to inspect.
 
     Raises ``ValueError`` (one line) for an unknown study or mode, an unwritable ``out``, or
     existing outputs without ``force`` — before computing anything.
     """
     with single_threaded_blas():
         return _reproduce(study, out=out, mode=mode, force=force, steps=steps, plot=plot, stream=stream,
-                          workers=workers, settings=settings)
+                          workers=workers, settings=settings, only=only)
 
 
-def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, settings) -> ReproduceReport:
+def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, settings, only) -> ReproduceReport:
     stream = sys.stderr if stream is None else stream
-    studies = select(study)
+    studies = select(study, only)
     if mode not in MODES:
         raise InputError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     modes = ["closed-form", "trained"] if mode == "both" else [mode]
