@@ -1,4 +1,4 @@
-"""The linear latent action model and its variants (math.md §2).
+"""The linear latent action model and its variants (docs/theory.md §1.2).
 
     IDM  z  = C o + D o'                      (tied: D = −C, so z = D (o' − o))
     FDM  ô' = A o + B z                       (identity observation path: A = I)

@@ -210,7 +210,7 @@ def _draw_skew(draw, n: int) -> np.ndarray:
 def rational_orthogonal_matrices(n, *, exact: bool = False):
     """Orthogonal ``n x n`` matrices with rational entries: Cayley transforms of integer skew matrices.
 
-    ``exact=True`` gives SymPy matrices of Rationals (zero-tolerance checks, math.md §9);
+    ``exact=True`` gives SymPy matrices of Rationals (zero-tolerance checks, docs/theory.md §17);
     otherwise float64 arrays (the same rationals, rounded). Shrinks to the identity.
     """
     _check_int(n, "n", 1)

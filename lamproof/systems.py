@@ -90,7 +90,7 @@ def psd_sqrt(cov: np.ndarray) -> np.ndarray:
 
 
 class System:
-    """A linear data-generating system (math.md §1), validated at construction.
+    """A linear data-generating system (docs/theory.md §1.1), validated at construction.
 
     Parameters mirror the ``system`` table of a ``lamproof solve`` file. Covariances may be the
     string ``"identity"``; ``noise_distribution`` chooses how noise is *sampled* (Gaussian, or
@@ -156,10 +156,34 @@ class System:
                 self.exploration_cov, self.noise_mean, self.noise_cov)
 
     def replace(self, **changes) -> System:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again: this is a public boundary).
+
+        >>> System([[1.0], [0.0]]).replace(noise_cov=[[0.5, 0], [0, 0.5]]).noise_cov.trace()
+        np.float64(1.0)
+        """
         fields = {name: getattr(self, name) for name in SYSTEM_FIELDS}
         fields.update(changes)
         return System(fields.pop("action_matrix"), **fields)
+
+    def with_noise_scaled(self, factor: float) -> System:
+        """This system with its noise cleaned or amplified, ``ε → c ε`` (data cleaning, paper
+        insight 6; docs/theory.md §7): noise mean ``c μ_ε`` and covariance ``c² Σ_ε``.
+
+        Built from the validated arrays without validating them again (``c² Σ_ε`` is PSD for a
+        PSD ``Σ_ε``), so a bisection over ``c`` pays for validation once, at its boundary. Only
+        ``factor`` is checked.
+
+        >>> System([[1.0]], noise_cov=[[4.0]]).with_noise_scaled(0.5).noise_cov
+        array([[1.]])
+        """
+        c = as_real(factor, "factor", minimum=0.0)
+        copy = object.__new__(System)
+        for name in SYSTEM_FIELDS:
+            setattr(copy, name, getattr(self, name))
+        copy.noise_mean, copy.noise_cov = c * self.noise_mean, c**2 * self.noise_cov
+        copy.noise_mean.setflags(write=False)
+        copy.noise_cov.setflags(write=False)
+        return copy
 
     def to_dict(self) -> dict:
         """The ``system`` table of a solve file (plain lists), inverse of :meth:`from_dict`."""
@@ -597,7 +621,7 @@ def paper_system(
     chi: float = 0.0,
     seed: int = 0,
 ) -> System:
-    """The data of the paper's studies (``../shared/paper/README.md``).
+    """The data of the paper's studies (paper §4–§7; docs/theory.md §1.4).
 
     ``o ~ N(0, I)``, ``o' = o + Φ a + ε`` with ``Φ`` orthonormal (QR of a Gaussian matrix) and
 

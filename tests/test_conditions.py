@@ -1,4 +1,4 @@
-"""Capture conditions agree with what the solvers actually do (math.md §8).
+"""Capture conditions agree with what the solvers actually do (docs/theory.md §10).
 
 The independent route is the population minimizer (never uses the closed form): where
 ``action_captured`` holds, the exploration-driven part of its reconstruction error
@@ -26,7 +26,6 @@ from lamproof.conditions import (
     cleaning_threshold,
     family_action_captured,
     family_thresholds,
-    reachable_dimension,
     system_conditions,
 )
 from lamproof.lam import LAMSpec
@@ -171,7 +170,7 @@ def test_staircase_rank_equals_kalman_rank(dims, seed, block):
     if block and n > 1:  # a known uncontrollable part
         F[n // 2:, : n // 2] = 0.0
         B[n // 2:] = 0.0
-    assert reachable_dimension(F, B) == control.kalman_rank(F, B)
+    assert control.reachable_dimension(F, B) == control.kalman_rank(F, B)
 
 
 # -- the solve JSON and bad input ------------------------------------------------------------------

@@ -24,7 +24,7 @@ from lamproof.claims.report import render_json, render_text
 
 
 def builtin_claims() -> list[Claim]:
-    """The registry of the paper's claims, in order (insights 1–7, then math.md's results)."""
+    """The registry of the paper's claims, in order (insights 1–7, then the general results of docs/theory.md)."""
     from lamproof.claims.registry import REGISTRY
 
     return list(REGISTRY)

@@ -21,11 +21,11 @@ other exception makes the verdict ``"error"`` and is reported with the input tha
 from __future__ import annotations
 
 import inspect
-import math
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
@@ -371,6 +371,3 @@ def check_all(claims, *, examples: int = 100, seed: int = 0, shrink: bool = True
             on_result(result)
     return results
 
-
-def finite(x) -> bool:
-    return x is not None and math.isfinite(x)

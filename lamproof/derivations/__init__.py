@@ -4,12 +4,12 @@
 D1        the linear LAM is PCA of the innovation (R1)
 D2        the optimum is a family: observation leakage is free (R2)
 D3        augmentation selects the clean latent, and what happens when ``L ≠ I`` (R3)
-D4        isotropic versus structured noise and the dominance threshold (§3, §4.2–4.3)
+D4        isotropic versus structured noise and the dominance threshold (paper §4.2–4.3)
 D5        policy correlation (R5)
 D6        data cleaning
 D7        auxiliary action prediction: reduced-rank regression, threshold, effective weight (R4)
 D8        the multi-step LAM compresses the controllability Gramian (R6)
-D9        capture conditions: capacity, dominance, recoverability and their thresholds (§8)
+D9        capture conditions: capacity, dominance, recoverability and their thresholds
 D10       a context window: the LAM compresses the Kalman innovation; its T → ∞ limit
 D11       exogenous state: when actions come first (A learned vs A = I), general case, k*
 D12       multi-step inverse models: exogenous invariance, AC-State, Levine's failure and repair
@@ -18,9 +18,9 @@ D14       learning order and time: sigmoidal modes under gradient flow, where Ad
 D15       augmentation removes leakage at a rate ∝ s²: the steps it needs, and §6's s = 0.01
 ========  ==========================================================================
 
-(D10–D13 are reserved for the state-space derivations.)
+The labels R1–R6 and the results are those of docs/theory.md (§2–§16, one derivation each).
 
-Every module has ``NAME``, ``SLUG``, ``TITLE``, ``derive()`` (the SymPy steps and results),
+Every module has ``NAME``, ``TITLE``, ``derive()`` (the SymPy steps and results),
 ``latex()`` (its section of the report, committed as the ``.tex`` beside it) and
 ``verify(examples=None, seed=0, exact=False, results=None) -> VerificationReport``.
 The ``.tex`` files ship inside the package, so an installed ``lamproof`` can print and verify.

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import sympy
@@ -232,7 +231,3 @@ def section(name: str, title: str, *, statement: str, assumptions: list[str], st
         f"\\paragraph{{Check.}} {check}\n"
     )
 
-
-def tex_path(module_file: str) -> Path:
-    """The committed ``.tex`` beside a derivation module."""
-    return Path(module_file).with_suffix(".tex")

@@ -1,4 +1,4 @@
-"""D2 — The optimum is a family: observation leakage is free (math.md R2).
+"""D2 — The optimum is a family: observation leakage is free (docs/theory.md §3, R2).
 
 Statement. Take the canonical optimum ``M₂ = P = UUᵀ``, ``M₁ = (I − P)L``. For every invertible
 ``G`` and every ``N``, the parameters ``B = UG``, ``D = G⁻¹Uᵀ``, ``C = N − DL``, ``A = L − BN``
@@ -43,7 +43,6 @@ from lamproof.symbolic.algebra import is_zero_matrix
 from lamproof.symbolic.families import d_o, d_z
 
 NAME = "D2"
-SLUG = "family"
 TITLE = "The optimal family: observation leakage is free"
 DEFAULT_EXAMPLES = 10
 

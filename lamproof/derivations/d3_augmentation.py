@@ -1,4 +1,4 @@
-"""D3 — Augmentation selects the clean latent, and what happens when ``L ≠ I`` (math.md R3).
+"""D3 — Augmentation selects the clean latent, and what happens when ``L ≠ I`` (docs/theory.md §4, R3).
 
 Statement. With the IDM fed ``(o + κ₁, o' + κ₁)`` and the FDM ``o + κ₂`` (output shifted back),
 ``κ₁, κ₂ ~ (0, s² I)`` independent of everything, the objective gains exactly
@@ -44,7 +44,6 @@ from lamproof.symbolic import objective as so
 from lamproof.symbolic.families import chi, d_a, d_o
 
 NAME = "D3"
-SLUG = "augmentation"
 TITLE = "Augmentation selects the clean latent; the trade-off when L is not I"
 DEFAULT_EXAMPLES = 10
 

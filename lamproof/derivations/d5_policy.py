@@ -1,4 +1,4 @@
-"""D5 — Policy correlation (math.md R5, paper §5).
+"""D5 — Policy correlation (docs/theory.md §6, R5; paper §5).
 
 Statement. With ``o ~ (0, I)``, ``o' = o + Φ a`` and the policy ``a = (1 − χ) e + χ P o``
 (``Φ`` orthonormal columns, ``P`` orthonormal rows, ``e ~ (0, I)``), the best linear prediction
@@ -39,7 +39,6 @@ from lamproof.symbolic import exact as ex
 from lamproof.symbolic.families import chi, d_a, d_z
 
 NAME = "D5"
-SLUG = "policy"
 TITLE = "Policy correlation: the latent keeps only the exploration"
 DEFAULT_EXAMPLES = 10
 

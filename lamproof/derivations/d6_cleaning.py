@@ -35,7 +35,6 @@ from lamproof.symbolic import families as fam
 from lamproof.symbolic.families import c, chi, d_a, d_b, d_o, d_z, k_a, sigma, tau
 
 NAME = "D6"
-SLUG = "cleaning"
 TITLE = "Data cleaning moves the actions back into the latent"
 DEFAULT_EXAMPLES = 10
 

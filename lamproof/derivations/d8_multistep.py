@@ -1,4 +1,4 @@
-"""D8 — The multi-step LAM compresses the controllability Gramian (math.md §8, R6).
+"""D8 — The multi-step LAM compresses the controllability Gramian (docs/theory.md §9, R6).
 
 Statement. Predicting ``o_k`` from ``o_0`` and one latent, with closed loop ``F_cl = F + G K``
 and zero-mean exploration and noise, ``L = F_clᵏ`` and the innovation second moment is
@@ -38,7 +38,6 @@ from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 
 NAME = "D8"
-SLUG = "multistep"
 TITLE = "The multi-step LAM compresses the controllability Gramian"
 DEFAULT_EXAMPLES = 8
 SYMBOLIC_HORIZONS = (1, 2, 3)

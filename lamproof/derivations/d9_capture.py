@@ -1,4 +1,4 @@
-"""D9 — Capture conditions: when the LAM carries the controllable change (math.md §8).
+"""D9 — Capture conditions: when the LAM carries the controllable change (docs/theory.md §10).
 
 Statement. Let ``u = Σ_{j<k} F_clʲ G e_{k−1−j}`` be the ``k``-step controllable change
 (covariance ``W_k^act``, independent of the rest of the innovation ``S_v``). The predicted change
@@ -54,7 +54,6 @@ from lamproof.symbolic import families as fam
 from lamproof.systems import System
 
 NAME = "D9"
-SLUG = "capture"
 TITLE = "Capture conditions: when the LAM carries the controllable change"
 DEFAULT_EXAMPLES = 12
 

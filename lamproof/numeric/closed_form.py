@@ -266,7 +266,7 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
         notes.append(f"eigenvalue tie at d_z={d_z}: any {innovation.tie_dim} of {innovation.tie.shape[1]} tied "
                      "directions may be captured")
     if leak:
-        notes.append("observation leakage is free: z = D v + N obs is optimal for every N (docs/theory.md, leakage)")
+        notes.append("observation leakage is free: z = D v + N obs is optimal for every N (docs/theory.md §3)")
     if innovation.rank < d_z:
         notes.append(f"{d_z - innovation.rank} latent dimension(s) carry nothing the loss needs and are free")
 

@@ -1,4 +1,4 @@
-"""The paper's six simulation studies as sweep definitions (``../shared/paper/README.md``).
+"""The paper's six simulation studies as sweep definitions (paper §4–§7; docs/theory.md §1.4).
 
 A :class:`Study` is data only: the swept axes under the authors' column names, how the data are
 generated, which representation each probe reads, which distribution probes are fitted on and

@@ -180,14 +180,6 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _load_trainer():
-    try:
-        from lamproof.numeric.trainer import Trainer
-    except ImportError:
-        raise InputError("mode: trained mode needs lamproof.numeric.trainer, which is not available") from None
-    return Trainer
-
-
 @dataclass(frozen=True)
 class TrainingSettings:
     """What a trained configuration depends on besides the configuration itself."""
@@ -223,7 +215,8 @@ def _load_state(path: Path) -> tuple[dict, int]:
 def train_config(study: Study, config: Config, settings: TrainingSettings, folder: Path, *,
                  progress: Callable[[int, int, float | None], None] | None = None) -> tuple[dict, str]:
     """Train one configuration (resuming from ``folder`` if it holds a checkpoint); its row and how it ran."""
-    Trainer = _load_trainer()
+    from lamproof.numeric.trainer import Trainer
+
     key = settings.key(config)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -267,7 +260,6 @@ def _jsonable(row: dict) -> dict:
 def run_trained(study: Study, out_dir: Path, settings: TrainingSettings, *, stream: TextIO | None = None,
                 configs: list[Config] | None = None) -> StudyResult:
     """Train every configuration of ``study`` (resumably, checkpoints in ``out_dir``)."""
-    _load_trainer()
     configs = study.configs() if configs is None else configs
     folder = Path(out_dir) / CHECKPOINT_DIR / study.slug
     folder.mkdir(parents=True, exist_ok=True)
@@ -468,8 +460,6 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
                 for path in output_paths(s, m, out_dir, plot=plot).values():
                     if path.exists():
                         raise InputError(f"--out: {str(path)!r} exists (use --force to overwrite)")
-    if "trained" in modes:
-        _load_trainer()
     for notice in notices:
         print(f"lamproof: {notice}", file=stream)
     results, written, pending = [], [], []

@@ -74,7 +74,7 @@ class Objective:
 
 def objective(*, fdm_obs_path: str = "learned", idm: str = "free", augmentation: bool = False,
               action_head: bool = False, n=d_o, k=d_z, m=d_a) -> Objective:
-    """The population objective of a LAM variant (math.md §2) as a matrix expression.
+    """The population objective of a LAM variant (docs/theory.md §1.2) as a matrix expression.
 
     ``augmentation`` adds ``s²‖B(C + D)‖²_F + s²‖A − I‖²_F`` (derived in D3), ``action_head``
     adds ``λ E‖a − Hz‖²``.
@@ -205,7 +205,7 @@ def _eigen_rules(S_sym, U, Lam, extra_symmetric=()) -> Rules:
 
 
 def canonical_candidate(obj: Objective, *, family: bool = False) -> Candidate:
-    """The closed-form optimum of a variant without an action head (math.md R1–R3).
+    """The closed-form optimum of a variant without an action head (docs/theory.md §2–§4, R1–R3).
 
     ``family=True`` (free IDM, learned ``A``) gives the whole optimal family of R2:
     ``B = UG``, ``D = G⁻¹Uᵀ``, ``C = N − DL``, ``A = L − BN`` for any ``N`` and invertible ``G``.
