@@ -170,6 +170,16 @@ class ClaimResult:
     def meets_expectation(self) -> bool:
         return (self.verdict == "holds" and self.expect == "true") or (self.verdict == "fails" and self.expect == "false")
 
+    def _repr_html_(self) -> str:  # Jupyter: verdict and counterexample (lamproof.display)
+        from lamproof.display import claim_html
+
+        return claim_html(self)
+
+    def _repr_latex_(self) -> str | None:
+        from lamproof.display import claim_latex
+
+        return claim_latex(self)
+
     def as_dict(self) -> dict:
         return {
             "name": self.name, "statement": self.statement, "source": self.source, "expect": self.expect,

@@ -55,8 +55,8 @@ MODULES = {
 }
 NAMES = tuple(MODULES)
 
-__all__ = ["NAMES", "MODULES", "VerificationReport", "get", "resolve", "verify", "latex", "shipped_tex",
-           "write_tex", "document"]
+__all__ = ["NAMES", "MODULES", "Derivation", "VerificationReport", "derivation", "get", "resolve", "verify", "latex",
+           "shipped_tex", "write_tex", "document", "markdown", "folder_files", "write_folder"]
 
 
 def resolve(name: str) -> str:
@@ -159,6 +159,41 @@ def markdown(name: str) -> str:
         f"Verify: `lamproof verify {canonical}` (`--exact` adds the rational checks where there are any). "
         f"LaTeX: [{MODULES[canonical]}.tex]({MODULES[canonical]}.tex) (`lamproof latex {canonical}`).\n"
     )
+
+
+class Derivation:
+    """One derivation as a notebook shows it: its page (statement, assumptions, steps, check) as
+    HTML, its LaTeX section and its check.
+
+    >>> d = derivation("policy")
+    >>> d.name, d.title
+    ('D5', 'Policy correlation: the latent keeps only the exploration')
+    """
+
+    def __init__(self, name: str):
+        self.name = resolve(name)
+        self.title = get(self.name).TITLE
+
+    def __repr__(self) -> str:
+        return f"Derivation({self.name!r})"
+
+    @property
+    def latex(self) -> str:
+        return shipped_tex(self.name)
+
+    def verify(self, **options) -> VerificationReport:
+        """``verify(examples=None, seed=0, exact=False)`` of the derivation's module."""
+        return get(self.name).verify(**options)
+
+    def _repr_html_(self) -> str:
+        from lamproof.display import derivation_html
+
+        return derivation_html(markdown(self.name))
+
+
+def derivation(name: str) -> Derivation:
+    """The derivation ``name`` (``D1`` … or its slug) as an object a notebook displays."""
+    return Derivation(name)
 
 
 def _index(chosen: list[str]) -> str:

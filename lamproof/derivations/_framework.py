@@ -51,6 +51,11 @@ class VerificationReport:
     failure_count: int = 0
     exact: bool = False
 
+    def _repr_html_(self) -> str:  # Jupyter (lamproof.display)
+        from lamproof.display import report_html
+
+        return report_html(self)
+
     def as_dict(self) -> dict:
         return {
             "name": self.name, "title": self.title, "checks": self.checks, "checks_run": self.checks_run,

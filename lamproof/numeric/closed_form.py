@@ -87,6 +87,16 @@ class Solution:
         V = self.innovation_factor
         return V @ V.T
 
+    def _repr_html_(self) -> str:  # Jupyter: the spectrum and the probe table (lamproof.display)
+        from lamproof.display import solution_html
+
+        return solution_html(self)
+
+    def _repr_latex_(self) -> str:
+        from lamproof.display import solution_latex
+
+        return solution_latex(self)
+
     @property
     def captured(self) -> np.ndarray:
         """Orthonormal basis of the range of ``M₂ = B D``: the change directions the latent carries.

@@ -71,6 +71,16 @@ class ProbeScore:
     #: leakage growing without bound): ``witnesses`` then holds a member close to that limit.
     approached: tuple[str, ...] = ()
 
+    def _repr_html_(self) -> str:  # Jupyter (lamproof.display)
+        from lamproof.display import score_html
+
+        return score_html(self)
+
+    def _repr_latex_(self) -> str:
+        from lamproof.display import score_latex
+
+        return score_latex(self)
+
     def as_dict(self) -> dict:
         return {"value": self.value, "min": self.min, "max": self.max, "identified": self.identified,
                 "bounds": self.bounds, "attained": [self.attained_min, self.attained_max],
