@@ -178,8 +178,10 @@ def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained:
         fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
     kinds = " + ".join(k for k, f in (("closed form (lines, family range shaded)", closed),
                                       (f"{kind} (markers)", trained)) if f is not None)
-    fig.suptitle(f"{study.title}\n{kinds}", fontsize=8)
-    fig.subplots_adjust(left=0.75 / width, right=1 - 1.5 / width, bottom=0.5 / height, top=1 - 0.55 / height,
+    # the two-line title sits in a band of its own, above the panel titles when there are facets
+    fig.suptitle(f"{study.title}\n{kinds}", fontsize=8, y=1 - 0.08 / height, va="top")
+    top = 0.55 + (0.3 if study.facet else 0.0)
+    fig.subplots_adjust(left=0.75 / width, right=1 - 1.5 / width, bottom=0.5 / height, top=1 - top / height,
                         wspace=0.25, hspace=0.15)
 
     def save(tmp: Path) -> None:
