@@ -96,6 +96,17 @@ class System:
     string ``"identity"``; ``noise_distribution`` chooses how noise is *sampled* (Gaussian, or
     i.i.d. uniform coordinates standardized to the given mean and covariance); moments never
     depend on it.
+
+    Contract: ``a = K o + e``, ``o' = F o + G a + ε`` with independent ``o ~ (μ_o, Σ_o)``,
+    ``e ~ (0, Σ_e)``, ``ε ~ (μ_ε, Σ_ε)`` (paper §2 with ``F = I``, ``K = χP``; docs/theory.md §1.1).
+    Bad input raises :class:`~lamproof.errors.InputError` naming the field.
+
+    >>> system = System([[1.0], [0.0]], noise_cov=[[0.1, 0], [0, 0.1]])
+    >>> system.d_o, system.d_a
+    (2, 1)
+    >>> system.transition().second_moment("next_obs")   # E[o' o'ᵀ] = Σ_o + G Gᵀ + Σ_ε
+    array([[2.1, 0. ],
+           [0. , 1.1]])
     """
 
     def __init__(
@@ -632,6 +643,10 @@ def paper_system(
     - ``"uniform"``: ``ε`` i.i.d. uniform on ``[0, σ)`` per coordinate, mean ``σ/2`` (§6);
 
     and the policy ``a = (1 − χ) e + χ P o`` with ``e ~ N(0, I)``, ``P`` with orthonormal rows (§5).
+
+    >>> system = paper_system(16, 4, noise="isotropic", sigma=0.5)
+    >>> system.d_o, system.d_a, float(system.noise_cov[0, 0])
+    (16, 4, 0.25)
     """
     d_o = as_int(d_o, "d_o", minimum=1)
     d_a = as_int(d_a, "d_a", minimum=1, maximum=d_o)

@@ -48,7 +48,16 @@ TOLERANCE = 1e-7
 
 
 def assert_close(actual, expected, what: str = "value", *, tol: float = TOLERANCE) -> None:
-    """``assert |actual − expected| <= tol`` (elementwise), with a message naming both numbers."""
+    """``assert |actual − expected| <= tol`` (elementwise), with a message naming both numbers.
+
+    ``tol`` defaults to :data:`TOLERANCE` (1e-7, absolute).
+
+    >>> assert_close(0.5 + 1e-12, 0.5, "action probe")
+    >>> assert_close(0.75, 0.5, "action probe")
+    Traceback (most recent call last):
+        ...
+    AssertionError: action probe: got 0.75, expected 0.5 (tolerance 1e-07)
+    """
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     if a.shape != e.shape or not np.all(np.abs(a - e) <= tol):
@@ -70,6 +79,13 @@ class Claim:
     with any noise). ``specs``: a strategy of :class:`lamproof.LAMSpec`, or a function of the
     drawn system returning one (default ``lam_specs(system.d_o)``). ``expect``: ``"true"`` for
     a claim that should hold, ``"false"`` for a plausible statement that should be refuted.
+
+    >>> from lamproof.claims import claim
+    >>> @claim(expect="false")
+    ... def latent_is_clean(system, spec, solution):
+    ...     "The latent carries no observation."
+    >>> latent_is_clean.name, latent_is_clean.expect, latent_is_clean.statement
+    ('latent_is_clean', 'false', 'The latent carries no observation.')
     """
 
     function: Callable[[System, LAMSpec, Any], Any]
@@ -95,6 +111,13 @@ def claim(function=None, *, systems=None, specs=None, expect: str = "true", name
 
     Returns a :class:`Claim` (still callable as the function). ``statement`` defaults to the
     function's docstring, ``name`` to its name.
+
+    >>> from lamproof.claims import assert_close
+    >>> @claim
+    ... def loss_is_innovation_tail(system, spec, solution):   # paper §3; docs/theory.md §2
+    ...     assert_close(solution.optimal_loss, sum(solution.innovation.eigenvalues[spec.d_z:]), "loss")
+    >>> check(loss_is_innovation_tail, examples=10).verdict
+    'holds'
     """
     if expect not in EXPECTATIONS:
         raise InputError(f"expect: must be 'true' or 'false', got {expect!r}")
@@ -116,7 +139,13 @@ def claim(function=None, *, systems=None, specs=None, expect: str = "true", name
 
 
 def as_claim(obj) -> Claim:
-    """A :class:`Claim` from a claim or a plain function (default strategies, expected true)."""
+    """A :class:`Claim` from a claim or a plain function (default strategies, expected true).
+
+    >>> def claim_loss_is_nonnegative(system, spec, solution):
+    ...     assert solution.optimal_loss >= 0
+    >>> as_claim(claim_loss_is_nonnegative).expect
+    'true'
+    """
     return obj if isinstance(obj, Claim) else claim(obj)
 
 
@@ -137,7 +166,15 @@ def signature_problem(function) -> str | None:
 # -- results -------------------------------------------------------------------------------------
 @dataclass
 class Counterexample:
-    """The (shrunk) input that refuted a claim or made it raise."""
+    """The (shrunk) input that refuted a claim or made it raise.
+
+    ``solve_file`` is a ``lamproof solve`` file (docs/cli.md) that reproduces it.
+
+    >>> from lamproof import LAMSpec, System
+    >>> ce = describe(System([[1.0]]), LAMSpec(d_z=1), "loss: got 1, expected 0")
+    >>> ce.solve_file
+    {'system': {'action_matrix': [[1.0]], 'obs_mean': [0.0], 'obs_cov': [[1.0]], 'dynamics': [[1.0]], 'policy_gain': [[0.0]], 'exploration_cov': [[1.0]], 'noise_mean': [0.0], 'noise_cov': [[0.0]], 'noise_distribution': 'gaussian'}, 'lam': {'d_z': 1, 'fdm_obs_path': 'learned', 'idm': 'free', 'augmentation': 0.0, 'action_loss_weight': 0.0, 'horizon': 1, 'context': 1}}
+    """
 
     system: System
     spec: LAMSpec
@@ -153,6 +190,15 @@ class Counterexample:
 
 @dataclass
 class ClaimResult:
+    """The outcome of :func:`check`. ``verdict`` is ``"holds"``, ``"fails"`` (with the shrunk
+    ``counterexample``) or ``"error"`` (the claim raised, timed out or crashed: ``error`` says
+    which); ``meets_expectation`` compares it with the claim's ``expect``.
+
+    >>> from lamproof.claims import check
+    >>> result = check(lambda system, spec, solution: None, examples=3)
+    >>> result.verdict, result.meets_expectation, result.counterexample
+    ('holds', True, None)
+    """
     name: str
     statement: str
     expect: str
@@ -229,6 +275,14 @@ def _latex_matrix(array: np.ndarray) -> str:
 
 
 def describe(system: System, spec: LAMSpec, message: str) -> Counterexample:
+    """The :class:`Counterexample` of ``system`` and ``spec`` with the failure ``message``: the fields
+    that differ from the defaults (as lists and as LaTeX) and a solve file (docs/cli.md).
+
+    >>> from lamproof import LAMSpec, System
+    >>> ce = describe(System([[1.0]], noise_cov=[[0.5]]), LAMSpec(d_z=1), "boom")
+    >>> sorted(ce.matrices), ce.message
+    (['action_matrix', 'lam', 'noise_cov'], 'boom')
+    """
     from lamproof.api import spec_to_dict
 
     matrices: dict = {}
@@ -289,6 +343,19 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
 
     ``shrink=False`` reports the first counterexample found without minimizing it (faster);
     shrinking stops after ``shrink_seconds``.
+
+    Contract: Hypothesis draws ``(system, spec)`` from the claim's strategies (docs/theory.md
+    §19), solves each exactly (:func:`lamproof.solve`) and calls the claim; the first failure is
+    shrunk to a small counterexample.
+
+    >>> from lamproof import probe
+    >>> from lamproof.strategies import systems
+    >>> @claim(systems=systems(noise="isotropic"))
+    ... def latent_is_clean(system, spec, solution):   # false: observation leakage is free (paper insight 3)
+    ...     assert probe(solution, "observation", "latent").min >= 1 - 1e-9, "leakage"
+    >>> result = check(latent_is_clean, examples=20)
+    >>> result.verdict, result.counterexample.system.d_o
+    ('fails', 1)
     """
     from lamproof.strategies import problems
 
@@ -372,7 +439,12 @@ def _default_systems():
 
 
 def check_all(claims, *, examples: int = 100, seed: int = 0, shrink: bool = True, on_result=None) -> list[ClaimResult]:
-    """Check claims in order (``ClaimResult`` entries, e.g. load errors, are passed through)."""
+    """Check claims in order (``ClaimResult`` entries, e.g. load errors, are passed through).
+
+    >>> results = check_all([lambda system, spec, solution: None], examples=2)
+    >>> [r.verdict for r in results]
+    ['holds']
+    """
     results = []
     for item in claims:
         result = item if isinstance(item, ClaimResult) else check(item, examples=examples, seed=seed, shrink=shrink)

@@ -46,7 +46,19 @@ class NoClosedForm(Exception):
 
 @dataclass(frozen=True, eq=False)
 class Solution:
-    """An optimal linear LAM, how it was found, and what else is equally optimal."""
+    """An optimal linear LAM, how it was found, and what else is equally optimal.
+
+    Contract (paper §3; docs/theory.md §2–§3): ``parameters`` is the canonical optimum
+    (``M₂ = BD`` the projector on the top-``d_z`` eigenspace of the innovation ``S_v``,
+    ``M₁ = (I − P)L``); ``optimal_loss`` is ``Σ_{i>d_z} λ_i(S_v)``; ``innovation`` holds ``S_v``'s
+    eigen-structure; ``unique`` says whether the optimal prediction is unique (an eigenvalue tie
+    makes it a family); ``latent_family``/``change_family`` describe every other optimal member
+    (probes read ranges over them); ``notes`` say what the numbers do not.
+
+    >>> sol = solve(System([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), LAMSpec(d_z=1))
+    >>> sol.method, sol.innovation.eigenvalues.round(6).tolist(), sol.optimal_loss, sol.unique
+    ('closed-form', [1.0, 1.0, 0.0], 1.0, False)
+    """
 
     system: System
     spec: LAMSpec
@@ -113,6 +125,15 @@ def solve(system: System, spec: LAMSpec, *, allow_numeric: bool = True, seed: in
 
     Raises :class:`~lamproof.errors.IllConditioned` when float64 cannot decide a rank or a tie the
     answer depends on.
+
+    Formula (paper §3, insight 1; docs/theory.md §2): ``ô' = L o + P r`` with ``P`` the projector on
+    a top-``d_z`` eigenspace of the innovation's second moment and minimal loss
+    ``Σ_{i>d_z} λ_i``; augmentation, an action head and horizons as in docs/theory.md §4, §8, §9.
+
+    >>> from lamproof import paper_system
+    >>> sol = solve(paper_system(8, 2), LAMSpec(d_z=1))   # §4.1: no noise, d_z < d_a
+    >>> round(sol.optimal_loss, 12)                          # one of two unit action directions lost
+    1.0
     """
     if not isinstance(system, System):
         raise InputError("system: expected a lamproof System")

@@ -736,11 +736,33 @@ def _point(value: float, member: LAMParameters) -> ProbeScore:
 
 def probe(solution: Solution, target: str, representation: str, *, fit: Transition | None = None,
           score: Transition | None = None, rng: np.random.Generator | None = None) -> ProbeScore:
-    """The probe score of ``target`` read from ``representation`` over the solution's optimal family."""
+    """The probe score of ``target`` read from ``representation`` over the solution's optimal family.
+
+    Formula: ``E‖t − t̂‖² / tr Cov(t)`` for the best affine probe ``t̂`` of ``target`` from
+    ``representation``, fitted on ``fit`` and scored on ``score`` (the solution's transition by
+    default), as a :class:`ProbeScore`: the canonical member's ``value``, a proved ``[min, max]``
+    over the optimal family and witnessed members (paper §4 probes; docs/theory.md §1.3).
+
+    >>> from lamproof import LAMSpec, paper_system, solve
+    >>> sol = solve(paper_system(8, 2), LAMSpec(d_z=1))
+    >>> round(probe(sol, "action", "predicted_change").value, 12)   # (d_a − d_z)/d_a, paper §4.1
+    0.5
+    >>> score = probe(sol, "observation", "latent")               # leakage is free (paper insight 3)
+    >>> round(score.min, 12), score.max, score.bounds
+    (0.875, 1.0, 'exact')
+    """
     _check(target, representation)
     return probe_family(solution, representation, fit=fit, score=score, targets=(target,), rng=rng)[target]
 
 
 def all_probes(solution: Solution, *, fit: Transition | None = None, score: Transition | None = None) -> dict:
-    """Every probe of the solve JSON: ``{representation: {target: ProbeScore}}``."""
+    """Every probe of the solve JSON: ``{representation: {target: ProbeScore}}``.
+
+    Contract: ``{"predicted_change" | "latent": {"action" | "observation" | "noise": ProbeScore}}``,
+    the ``probes`` of ``lamproof solve`` (paper §4; docs/cli.md).
+
+    >>> from lamproof import LAMSpec, paper_system, solve
+    >>> sorted(all_probes(solve(paper_system(4, 1), LAMSpec(d_z=1)))["latent"])
+    ['action', 'noise', 'observation']
+    """
     return {rep: probe_family(solution, rep, fit=fit, score=score) for rep in REPRESENTATIONS}
