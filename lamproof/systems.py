@@ -437,6 +437,18 @@ class Transition:
         window = f"context={self.context}, " if self.context != 1 else ""
         return f"{type(self).__name__}({window}horizon={self.horizon}, {self.system!r})"
 
+    def memo(self, key, compute):
+        """``compute()`` once per transition and ``key``: where other modules cache what they
+        derive from a transition's moments (the innovation, the dynamics' structured moments).
+
+        >>> t = System([[1.0]]).transition()
+        >>> t.memo("answer", lambda: 42), t.memo("answer", lambda: 0)
+        (42, 42)
+        """
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
     @property
     def d_o(self) -> int:
         """Dimension of one frame (``current_obs``, ``next_obs``)."""

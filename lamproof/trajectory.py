@@ -94,15 +94,11 @@ def _innovation_groups(transition: Transition, spec: LAMSpec) -> list[dict]:
     values, vectors = values[::-1], vectors[:, ::-1]
     scale = max(float(values[0]), 1e-300)
     # variance of r by source class: action (exploration), noise (and its mean), observation
-    sizes = transition._sizes
     k = transition.horizon
-    offsets = np.cumsum((0,) + tuple(sizes))
     classes = {"observation": [0], "action": list(range(1, 1 + k)), "noise": list(range(1 + k, 1 + 2 * k))}
     parts = {}
     for name, blocks in classes.items():
-        mask = np.zeros(offsets[-1], dtype=bool)
-        for b in blocks:
-            mask[offsets[b]:offsets[b + 1]] = True
+        mask = transition.source_columns(blocks)
         T = r_map[:, mask]
         mean = T @ transition.source_mean[mask]
         parts[name] = T @ transition.source_cov[np.ix_(mask, mask)] @ T.T + np.outer(mean, mean)

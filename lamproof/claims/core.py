@@ -254,7 +254,10 @@ _SYMBOLS = {
 }
 
 
-def _rational(x: float):
+def _display_rational(x: float):
+    """A number as LaTeX shows it in a counterexample: the nearest small rational (``0.1 → 1/10``),
+    else a 6-digit float. Display only: exact arithmetic takes floats at their binary value
+    (:func:`lamproof.control.exact_matrix`; docs/theory.md §17)."""
     import sympy
 
     value = sympy.nsimplify(float(x), rational=True, tolerance=1e-10)
@@ -268,7 +271,7 @@ def _latex_matrix(array: np.ndarray) -> str:
     import sympy
 
     rows = array.reshape(1, -1) if array.ndim == 1 else array
-    matrix = sympy.Matrix([[_rational(x) for x in row] for row in rows])
+    matrix = sympy.Matrix([[_display_rational(x) for x in row] for row in rows])
     if array.ndim == 1:
         matrix = matrix.T
     return sympy.latex(matrix)
@@ -315,7 +318,7 @@ def describe(system: System, spec: LAMSpec, message: str) -> Counterexample:
 def sympy_text(x: float) -> str:
     import sympy
 
-    return sympy.latex(_rational(x))
+    return sympy.latex(_display_rational(x))
 
 
 # -- checking --------------------------------------------------------------------------------------

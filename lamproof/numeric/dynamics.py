@@ -338,11 +338,8 @@ class Moments:
 
     @classmethod
     def of(cls, transition: Transition) -> Moments:
-        cache = transition._cache
-        if "dynamics_moments" not in cache:
-            S = transition.second_moment(OBSERVED)
-            cache["dynamics_moments"] = cls(StructuredMoment(S), transition.second_moment(OBSERVED, "action"))
-        return cache["dynamics_moments"]
+        return transition.memo("dynamics_moments", lambda: cls(
+            StructuredMoment(transition.second_moment(OBSERVED)), transition.second_moment(OBSERVED, "action")))
 
 
 # -- the batched gradient ------------------------------------------------------------------------
