@@ -18,7 +18,7 @@ from lamproof.claims.core import TOLERANCE, assert_close, claim
 from lamproof.lam import effective_action_weight
 from lamproof.numeric.objective import LAMParameters, population_objective
 from lamproof.numeric.probes import probe, probe_error
-from lamproof.strategies import _floats, dimensions, lam_specs, systems
+from lamproof.strategies import _floats, lam_specs, systems
 
 #: Probe scores over a family ("sampled" ranges, pseudo-inverses of rank-deficient moments) are
 #: accurate to ~1e-10; 1e-6 keeps the checks far from round-off and far below any effect.

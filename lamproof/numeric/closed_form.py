@@ -22,18 +22,32 @@ the population minimizer of :mod:`lamproof.numeric.population`, and the solution
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from lamproof.errors import IllConditioned, InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.families import (
-    DriftTieFamily, Family, PointFamily, SubspaceFamily, TieChoice, full_column_rank, transform_latent,
+    DriftTieFamily,
+    Family,
+    PointFamily,
+    SubspaceFamily,
+    TieChoice,
+    full_column_rank,
+    transform_latent,
 )
 from lamproof.numeric.linalg import (
-    TopEigenspace, canonical_tie, kernel_basis, orthonormal_basis, project_out, row_scales, row_space, settle_grey, top_eigenspace,
+    TopEigenspace,
+    canonical_tie,
+    kernel_basis,
+    orthonormal_basis,
+    project_out,
+    row_scales,
+    row_space,
+    settle_grey,
+    top_eigenspace,
 )
 from lamproof.numeric.objective import OBSERVED, LAMParameters, ObjectiveValue
 from lamproof.numeric.tolerances import ACTION_WEIGHT_RATIO_MAX, DECISION_RTOL, ROUNDOFF_RTOL
@@ -427,7 +441,6 @@ def _change_family(innovation, params, drift, v_map, tie: TieChoice | None, m: _
     decide that per distribution.
     """
     d_o, d_c = drift.shape
-    drift_map = np.hstack([drift, np.zeros((d_o, d_o))])
     if not innovation.tied:
         U = innovation.captured
         if not np.any(drift):  # identity path with E obs = o_t exactly: Uᵀ v carries the same information

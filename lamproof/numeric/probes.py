@@ -38,7 +38,12 @@ from lamproof.numeric.families import DriftTieFamily, PointFamily, SubspaceFamil
 from lamproof.numeric.linalg import orthonormal_basis, project_out, row_scales
 from lamproof.numeric.objective import OBSERVED, LAMParameters
 from lamproof.numeric.tolerances import (
-    DECISION_RTOL, IDENTIFIED_ATOL, MATTERS_RTOL, NUMERIC_FEATURE_RTOL, ROUNDOFF_RTOL, WITNESS_ATOL,
+    DECISION_RTOL,
+    IDENTIFIED_ATOL,
+    MATTERS_RTOL,
+    NUMERIC_FEATURE_RTOL,
+    ROUNDOFF_RTOL,
+    WITNESS_ATOL,
 )
 from lamproof.systems import Transition
 
@@ -117,7 +122,7 @@ class _Dist:
         return self._targets[name]
 
 
-_DISTS: "weakref.WeakKeyDictionary[Transition, _Dist]" = weakref.WeakKeyDictionary()
+_DISTS: weakref.WeakKeyDictionary[Transition, _Dist] = weakref.WeakKeyDictionary()
 
 
 def _dist(transition: Transition) -> _Dist:
@@ -590,7 +595,7 @@ def _invariant(parts, name: str, dists) -> bool:
         Fp, Fn, Fw = phi @ X, n @ X, w @ X
         T, mean_t, total = dist.target(name)
         scale = max(float(np.sum(Fp**2)), float(np.sum(Fn**2)), float(np.sum(Fw**2)), total, np.finfo(float).tiny)
-        small = lambda M: float(np.sum(np.asarray(M) ** 2)) <= (MATTERS_RTOL**2) * scale * max(1.0, scale)  # noqa: E731
+        small = lambda M, scale=scale: float(np.sum(np.asarray(M) ** 2)) <= (MATTERS_RTOL**2) * scale * max(1.0, scale)  # noqa: E731
         if n.shape[0] and not small(n @ dist.mean_x):
             return False
         if not small(w @ dist.mean_x) or not small(Fp @ Fw.T) or (n.shape[0] and not small(Fp @ Fn.T)):

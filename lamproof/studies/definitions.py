@@ -14,9 +14,9 @@ fraction").
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Mapping
 
 from lamproof.errors import InputError
 from lamproof.lam import LAMSpec, effective_action_weight
@@ -115,7 +115,7 @@ class Study:
     def swept(self) -> tuple[str, ...]:
         return tuple(c for c in self.columns if len(self.axes[c]) > 1)
 
-    def with_axes(self, **axes) -> "Study":
+    def with_axes(self, **axes) -> Study:
         """The same protocol on other axes (e.g. a reduced sweep for a quick check)."""
         unknown = sorted(set(axes) - set(self.axes))
         if unknown:
@@ -129,7 +129,7 @@ class Study:
         names = self.columns
         out = []
         for values in itertools.product(*(self.axes[n] for n in names)):
-            point = dict(zip(names, values))
+            point = dict(zip(names, values, strict=True))
             if point["dz"] > point["do"]:
                 continue
             if self.noise == "structured" and point["da"] + point["db"] > point["do"]:

@@ -10,8 +10,8 @@ import io
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -89,7 +89,7 @@ def latex_table(study: Study, frame: pd.DataFrame, *, caption_suffix: str = "") 
             shown[_HEADERS[column]] = [
                 _cell(v, lo, hi, ident)
                 for v, lo, hi, ident in zip(frame[column], frame[f"{column}_min"], frame[f"{column}_max"],
-                                            frame[f"{column}_identified"])
+                                            frame[f"{column}_identified"], strict=True)
             ]
         else:
             shown[_HEADERS[column]] = [_cell(v) for v in frame[column]]
@@ -148,7 +148,7 @@ def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained:
     for j, facet in enumerate(facets):
         for i, metric in enumerate(metrics):
             ax = axes[i][j]
-            for color, hue in zip(colors, hues):
+            for color, hue in zip(colors, hues, strict=True):
                 label = f"{_HEADERS.get(study.hue, study.hue)}={hue:g}"
                 for frame, kind in ((closed, "closed"), (trained, "trained")):
                     if frame is None:
