@@ -60,7 +60,9 @@ class StandInTrainer:
 
 @pytest.fixture
 def stand_in(monkeypatch):
-    monkeypatch.setattr(runner, "_load_trainer", lambda: StandInTrainer)
+    import lamproof.numeric.trainer
+
+    monkeypatch.setattr(lamproof.numeric.trainer, "Trainer", StandInTrainer)  # train_config imports it when called
 
 
 def small_study():
