@@ -43,7 +43,8 @@ from lamproof.conditions import CONTAINMENT_TOL, Condition
 from lamproof.context import innovation
 from lamproof.errors import InputError
 from lamproof.lam import MAX_HORIZON
-from lamproof.numeric.linalg import RANK_RTOL, pinv_psd, scale_of, top_eigenspace_of
+from lamproof.numeric.linalg import pinv_psd, scale_of, top_eigenspace_of
+from lamproof.numeric.tolerances import PSD_RANK_RTOL
 from lamproof.systems import Transition
 
 __all__ = ["LoadingRange", "HorizonResult", "action_operator", "exogenous_operator", "exogenous_loading",
@@ -83,7 +84,7 @@ def exogenous_loading(transition: Transition, captured: np.ndarray, fdm_obs_path
     q, _ = np.linalg.qr(captured) if captured.shape[1] else (captured, None)
     S_v = innovation(transition, fdm_obs_path).operator
     total = float(np.sum((q.T @ S_v) * q.T))
-    if total <= RANK_RTOL * scale_of(np.diag(S_v)):
+    if total <= PSD_RANK_RTOL * scale_of(np.diag(S_v)):
         return None
     return float(np.sum((q.T @ exogenous_operator(transition, fdm_obs_path)) * q.T)) / total
 
@@ -120,7 +121,7 @@ def exogenous_loading_range(transition: Transition, d_z: int, fdm_obs_path: str 
     S_v = innovation(transition, fdm_obs_path).operator
     space = top_eigenspace_of(S_v, d_z)
     total = float(np.sum(space.eigenvalues[: space.rank]))
-    if space.rank == 0 or total <= RANK_RTOL * scale_of(space.eigenvalues):
+    if space.rank == 0 or total <= PSD_RANK_RTOL * scale_of(space.eigenvalues):
         return LoadingRange(None, None, None, None, "undefined")
     S_exo = exogenous_operator(transition, fdm_obs_path)
     fixed = float(np.trace(space.fixed.T @ S_exo @ space.fixed))
@@ -143,7 +144,7 @@ def latent_consistency(transition: Transition, features: np.ndarray) -> float | 
     z_map = W @ X
     cov_z = transition.cov(z_map)
     total = float(np.trace(cov_z))
-    if total <= RANK_RTOL * scale_of(np.diag(transition.cov(X))) * max(1.0, float(np.sum(W * W))):
+    if total <= PSD_RANK_RTOL * scale_of(np.diag(transition.cov(X))) * max(1.0, float(np.sum(W * W))):
         return None
     cov_za = transition.cov(z_map, "action")
     explained = float(np.sum((cov_za @ pinv_psd(transition.cov("action"))) * cov_za))
@@ -161,7 +162,7 @@ def action_first(transition: Transition, fdm_obs_path: str = "learned", d_z: int
     S_v = inn.operator
     S_act = action_operator(transition, fdm_obs_path)
     values, vectors = np.linalg.eigh((S_act + S_act.T) / 2)
-    keep = values > RANK_RTOL * scale_of(np.diag(S_v))
+    keep = values > PSD_RANK_RTOL * scale_of(np.diag(S_v))
     U_a = vectors[:, keep]
     r = U_a.shape[1]
     if r == 0:

@@ -4,7 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lamproof.lam import LAMSpec
 from lamproof.numeric.objective import LAMParameters, population_objective
