@@ -123,7 +123,7 @@ def run_closed_form(studies: list[Study], *, workers: int | None = None, pool=No
             with single_threaded_blas():
                 results = [_evaluate_task(t) for t in tasks]
             return _collect(studies, results, time.perf_counter() - start)
-    chunk = max(1, len(tasks) // (8 * (pool._max_workers or 1)))
+    chunk = max(1, len(tasks) // (8 * default_workers()))
     results = list(pool.map(_evaluate_task, tasks, chunksize=chunk))
     return _collect(studies, results, time.perf_counter() - start)
 
