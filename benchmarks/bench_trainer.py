@@ -60,7 +60,7 @@ def time_torch(steps: int, dtype: str) -> float | None:
             data = transition.sample(128 * SAMPLE_BLOCK, rng)
             o_all = torch.from_numpy(data["obs"]).to(torch_dtype)
             next_all = torch.from_numpy(data["next_obs"]).to(torch_dtype)
-            blocks.extend(zip(o_all.split(128)[::-1], next_all.split(128)[::-1]))
+            blocks.extend(zip(o_all.split(128)[::-1], next_all.split(128)[::-1], strict=True))
         o, o_next = blocks.pop()
         z = idm(torch.cat([o, o_next], dim=1))
         loss = loss_fn(fdm(torch.cat([o, z], dim=1)), o_next)

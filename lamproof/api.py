@@ -1,4 +1,4 @@
-"""The interface users script against: solve files in, the solve JSON out (architecture.md).
+"""The interface users script against: solve files in, the solve JSON out (docs/cli.md).
 
 A solve file (JSON or TOML, same structure) has two tables, ``system`` and ``lam``; see
 :meth:`lamproof.systems.System.from_dict` and :meth:`lamproof.lam.LAMSpec.from_dict`. A
@@ -133,11 +133,9 @@ def _clean(value):
 
 
 def conditions_for(solution: Solution) -> dict:
-    """Controllability and capture conditions (math.md §8), when the control module provides them."""
-    try:
-        from lamproof.conditions import capture_conditions
-    except ImportError:  # until the conditions module lands
-        return {}
+    """Controllability and capture conditions (docs/theory.md §10), as the solve JSON holds them."""
+    from lamproof.conditions import capture_conditions
+
     return {name: condition.as_dict() for name, condition in capture_conditions(solution).items()}
 
 
@@ -153,7 +151,7 @@ def exogenous_outputs(solution: Solution) -> dict:
 
 
 def solution_to_dict(solution: Solution) -> dict:
-    """The ``lamproof solve`` JSON (keys of architecture.md, plus ``notes`` and ``captured_dim``; with
+    """The ``lamproof solve`` JSON (the keys of docs/cli.md, including ``notes`` and ``captured_dim``; with
     exogenous coordinates also :func:`exogenous_outputs`)."""
     eigenvalues = np.clip(solution.innovation.eigenvalues, 0.0, None)
     out = {

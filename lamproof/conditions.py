@@ -1,4 +1,4 @@
-"""Capture conditions: when does a solved LAM carry the controllable change? (math.md §8)
+"""Capture conditions: when does a solved LAM carry the controllable change? (docs/theory.md §10)
 
 Over ``k`` steps the exploration moves the observation by ``u = Σ_{j<k} F_clʲ G e_{k−1−j}``, the
 *controllable change*, with covariance the action Gramian ``W_k^act`` (:mod:`lamproof.control`).
@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -54,14 +55,17 @@ from lamproof._validation import MAX_HORIZON, as_int
 from lamproof.errors import IllConditioned, InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import NoClosedForm, Solution, solve
-from lamproof.numeric.linalg import RANK_RTOL, scale_of
+from lamproof.numeric.linalg import scale_of
 from lamproof.numeric.objective import OBSERVED
+from lamproof.numeric.tolerances import PSD_RANK_RTOL
 from lamproof.systems import System, psd_sqrt
+
+if TYPE_CHECKING:  # SymPy is imported only by the symbolic thresholds
+    import sympy
 
 __all__ = [
     "CONTAINMENT_TOL", "Condition", "Threshold", "capture_conditions", "system_conditions",
     "family_thresholds", "family_action_captured", "cleaning_threshold", "action_weight_threshold",
-    "reachable_dimension", "STAIRCASE_RTOL",
 ]
 
 #: ``range W_k^act`` counts as inside the captured space when the sine of the largest principal
@@ -71,9 +75,9 @@ __all__ = [
 #: score by less than 1e-12.
 CONTAINMENT_TOL = 1e-6
 
-#: Directions of a Kalman factor (``W = 𝒦𝒦ᵀ``) count when their eigenvalue in ``W`` exceeds
-#: ``RANK_RTOL`` (1e-10) times the largest: the solvers' rank rule for the innovation operator.
-_RTOL = RANK_RTOL
+#: Directions of a Kalman factor (``W = 𝒦𝒦ᵀ``) count when their eigenvalue in ``W`` exceeds this
+#: fraction of the largest: the rank rule of every squared quantity (reason in its home).
+_RTOL = PSD_RANK_RTOL
 
 
 @dataclass(frozen=True)
@@ -111,21 +115,6 @@ class Threshold:
 
 
 # -- linear algebra --------------------------------------------------------------------------------
-def _kalman_factor(F: np.ndarray, B: np.ndarray, steps: int) -> np.ndarray:
-    """A factor ``𝒦`` with ``𝒦𝒦ᵀ = Σ_{j<steps} Fʲ B Bᵀ Fʲᵀ``: the Kalman matrix while it is thin,
-    else the eigen-factor of the Gramian (doubling), so that it never exceeds ``d_o`` columns."""
-    n, m = B.shape
-    if steps * m <= n:
-        blocks = [B]
-        for _ in range(steps - 1):
-            blocks.append(F @ blocks[-1])
-        return np.hstack(blocks)
-    W = control._gramian(F, B @ B.T, steps)
-    values, vectors = np.linalg.eigh(W)
-    keep = values > _RTOL * scale_of(values)
-    return vectors[:, keep] * np.sqrt(values[keep])
-
-
 def _range(factor: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Orthonormal basis of ``range(factor)`` and the eigenvalues of ``factor factorᵀ`` on it.
 
@@ -177,8 +166,8 @@ def _reach(system, k: int) -> _Reach:
     F, G = system.closed_loop, system.action_matrix
     root = psd_sqrt(system.exploration_cov)
     B = G @ root
-    factor = _kalman_factor(F, B, k)
-    action_factor = _kalman_factor(F, G, k)
+    factor = control.gramian_factor(F, B, k)
+    action_factor = control.gramian_factor(F, G, k)
     H = _observation(system)
     if H is not None:
         factor, action_factor = H @ factor, H @ action_factor
@@ -191,43 +180,12 @@ def _reach(system, k: int) -> _Reach:
     return _Reach(k, action_values.size, basis, values, factor, k * G.shape[1] <= G.shape[0], e_rank)
 
 
-#: A new direction of the reachable space counts when its component orthogonal to the directions
-#: found so far exceeds ``STAIRCASE_RTOL`` times the norm of its image: the square root of
-#: ``RANK_RTOL``, i.e. the Gramian's eigenvalue rule stated for singular values.
-STAIRCASE_RTOL = float(np.sqrt(RANK_RTOL))
-
-
-def reachable_dimension(F: np.ndarray, B: np.ndarray) -> int | None:
-    """Dimension of the controllable subspace of ``(F, B)`` by a doubling staircase.
-
-    ``R_{2j} = R_j + F^j R_j``; it stops as soon as the space stops growing (then it is
-    ``F``-invariant), so an uncontrollable pair costs one or two steps. ``None`` on overflow.
-    """
-    n = F.shape[0]
-    V, _ = _range(B)
-    power = F.copy()
-    while 0 < V.shape[1] < n:
-        image = power @ V
-        if not _finite(image):
-            return None
-        new = image - V @ (V.T @ image)
-        new = new - V @ (V.T @ new)
-        u, s, _ = np.linalg.svd(new, full_matrices=False)
-        reference = max(float(np.linalg.norm(image, 2)), np.finfo(float).tiny)
-        grow = u[:, s > STAIRCASE_RTOL * reference]
-        if grow.shape[1] == 0:
-            break
-        V = np.hstack([V, grow])
-        power = power @ power
-    return V.shape[1]
-
-
 def _controllable(system) -> Condition:
     F = system.closed_loop
     n = F.shape[0]
     size = "d_o" if isinstance(system, System) else "n"  # a state-space system: of its state
     B = system.action_matrix @ psd_sqrt(system.exploration_cov)
-    rank = reachable_dimension(F, B)
+    rank = control.reachable_dimension(F, B)
     if rank is None:
         return Condition(None, None, f"F_cl^j overflows float64 within {size}={n} steps (F_cl grows too fast)")
     verdict = "controllable" if rank == n else f"{n - rank} closed-loop direction(s) no exploration can move"
@@ -346,8 +304,6 @@ def _dominance(solution: Solution, reach: _Reach) -> tuple[Condition, Condition]
         else:
             holds, why = False, (f"eigenvalue tie at d_z={d_z}: {in_tie} controllable directions share "
                                  f"{sel.tie_dim} slot(s), no optimal member captures them all")
-    elif r_c > d_z:
-        holds, why = False, f"capacity: rank W_k^act={r_c} > d_z={d_z}; sin θ = {sine:.3g} to the captured space"
     elif margin is not None and margin > 0:
         holds, why = False, (f"range W_k^act is tilted out of the captured space (sin θ = {sine:.3g}): noise or drift "
                              f"correlated with the controllable directions; {unit} = {margin:.4g}")
@@ -442,7 +398,7 @@ def _rank_rows(matrix: np.ndarray, scale: float) -> int:
 
 
 def capture_conditions(solution: Solution) -> dict[str, Condition]:
-    """Every capture condition of a solved LAM (math.md §8), each with a margin and a reason.
+    """Every capture condition of a solved LAM (docs/theory.md §10), each with a margin and a reason.
 
     For a state-space system the controllable change is ``H 𝒦_k e`` (the exploration's part of
     ``o_{t+k}``, the same whatever the context), so ``W_k^act`` is ``H W_k Hᵀ`` with ``W_k`` the
@@ -560,7 +516,7 @@ def cleaning_threshold(system: System, spec: LAMSpec) -> Threshold:
     _check_problem(system, spec)
 
     def captured(c: float) -> bool:
-        scaled = system.replace(noise_cov=c**2 * system.noise_cov, noise_mean=c * system.noise_mean)
+        scaled = system.with_noise_scaled(c)  # validated once, above
         try:
             return bool(_captured(scaled, spec))
         except NoClosedForm:

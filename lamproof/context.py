@@ -56,10 +56,7 @@ class Innovation:
 def innovation(transition: Transition, fdm_obs_path: str = "learned") -> Innovation:
     """The innovation a LAM on ``transition`` must explain (module docstring); cached on the transition."""
     as_choice(fdm_obs_path, "fdm_obs_path", FDM_OBS_PATHS)
-    key = ("innovation", fdm_obs_path)
-    if key not in transition._cache:
-        transition._cache[key] = _innovation(transition, fdm_obs_path)
-    return transition._cache[key]
+    return transition.memo(("innovation", fdm_obs_path), lambda: _innovation(transition, fdm_obs_path))
 
 
 def _innovation(transition: Transition, fdm_obs_path: str) -> Innovation:

@@ -43,7 +43,8 @@ from lamproof.conditions import CONTAINMENT_TOL, Condition, exploration_columns
 from lamproof.context import innovation
 from lamproof.errors import InputError
 from lamproof.lam import MAX_HORIZON
-from lamproof.numeric.linalg import RANK_RTOL, pinv_psd, scale_of, top_eigenspace_of
+from lamproof.numeric.linalg import pinv_psd, scale_of, top_eigenspace_of
+from lamproof.numeric.tolerances import PSD_RANK_RTOL
 from lamproof.systems import Transition
 
 __all__ = ["LoadingRange", "HorizonResult", "action_operator", "exogenous_operator", "exogenous_loading",
@@ -62,11 +63,8 @@ def _columns(transition: Transition, name: str) -> np.ndarray:
 def _part(transition: Transition, fdm_obs_path: str, name: str) -> np.ndarray:
     """The part of ``S_v`` that the sources ``name`` contribute, cached on the transition."""
     columns = _columns(transition, name)
-    key = ("innovation_part", fdm_obs_path, name)
-    if key not in transition._cache:
-        inn = innovation(transition, fdm_obs_path)
-        transition._cache[key] = transition.cov_from(inn.source_map(transition), columns)
-    return transition._cache[key]
+    return transition.memo(("innovation_part", fdm_obs_path, name), lambda: transition.cov_from(
+        innovation(transition, fdm_obs_path).source_map(transition), columns))
 
 
 def action_operator(transition: Transition, fdm_obs_path: str = "learned") -> np.ndarray:
@@ -91,7 +89,7 @@ def exogenous_loading(transition: Transition, captured: np.ndarray, fdm_obs_path
     q, _ = np.linalg.qr(captured) if captured.shape[1] else (captured, None)
     S_v = innovation(transition, fdm_obs_path).operator
     total = float(np.sum((q.T @ S_v) * q.T))
-    if total <= RANK_RTOL * scale_of(np.diag(S_v)):
+    if total <= PSD_RANK_RTOL * scale_of(np.diag(S_v)):
         return None
     return float(np.sum((q.T @ exogenous_operator(transition, fdm_obs_path)) * q.T)) / total
 
@@ -165,7 +163,7 @@ def exogenous_loading_range(transition: Transition, d_z: int, fdm_obs_path: str 
     S_v = innovation(transition, fdm_obs_path).operator
     space = top_eigenspace_of(S_v, d_z)
     total = float(np.sum(space.eigenvalues[: space.rank]))
-    if space.rank == 0 or total <= RANK_RTOL * scale_of(space.eigenvalues):
+    if space.rank == 0 or total <= PSD_RANK_RTOL * scale_of(space.eigenvalues):
         return LoadingRange(None, None, None, None, "undefined")
     S_exo = exogenous_operator(transition, fdm_obs_path)
     value = float(np.trace(space.captured.T @ S_exo @ space.captured)) / total
@@ -185,7 +183,7 @@ def latent_consistency(transition: Transition, features: np.ndarray) -> float | 
     z_map = W @ X
     cov_z = transition.cov(z_map)
     total = float(np.trace(cov_z))
-    if total <= RANK_RTOL * scale_of(np.diag(transition.cov(X))) * max(1.0, float(np.sum(W * W))):
+    if total <= PSD_RANK_RTOL * scale_of(np.diag(transition.cov(X))) * max(1.0, float(np.sum(W * W))):
         return None
     cov_za = transition.cov(z_map, "action")
     explained = float(np.sum((cov_za @ pinv_psd(transition.cov("action"))) * cov_za))
@@ -203,7 +201,7 @@ def action_first(transition: Transition, fdm_obs_path: str = "learned", d_z: int
     S_v = inn.operator
     S_act = action_operator(transition, fdm_obs_path)
     values, vectors = np.linalg.eigh((S_act + S_act.T) / 2)
-    keep = values > RANK_RTOL * scale_of(np.diag(S_v))
+    keep = values > PSD_RANK_RTOL * scale_of(np.diag(S_v))
     U_a = vectors[:, keep]
     r = U_a.shape[1]
     if r == 0:
@@ -407,11 +405,11 @@ def _white_action_basis(transition: Transition) -> np.ndarray:
     """Orthonormal basis (white source coordinates) of the row space of the actions' covariance factor."""
     from lamproof.numeric.linalg import row_space
 
-    key = ("white_action_basis",)
-    if key not in transition._cache:
+    def compute():
         space = row_space(transition.factor("action", mean=False))
-        transition._cache[key] = np.hstack([space.basis, space.grey])
-    return transition._cache[key]
+        return np.hstack([space.basis, space.grey])
+
+    return transition.memo(("white_action_basis",), compute)
 
 
 def _consistency_coordinates(transition: Transition) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -424,12 +422,12 @@ def _consistency_coordinates(transition: Transition) -> tuple[np.ndarray, np.nda
     """
     from lamproof.numeric.objective import OBSERVED
 
-    key = ("consistency_coordinates",)
-    if key not in transition._cache:
+    def compute():
         X = transition.factor(OBSERVED, mean=False)
         u, sv, vt = np.linalg.svd(X, full_matrices=False)
-        transition._cache[key] = (X, u * sv, vt @ _white_action_basis(transition))
-    return transition._cache[key]
+        return X, u * sv, vt @ _white_action_basis(transition)
+
+    return transition.memo(("consistency_coordinates",), compute)
 
 
 def _consistency(features: np.ndarray, X: np.ndarray, Qa: np.ndarray) -> float | None:
@@ -437,7 +435,7 @@ def _consistency(features: np.ndarray, X: np.ndarray, Qa: np.ndarray) -> float |
     ``[obs; next_obs]``, ``Qa`` an orthonormal basis of the actions' white coordinates)."""
     Z = features @ X
     total = float(np.sum(Z**2))
-    if total <= RANK_RTOL * float(np.sum(X**2)) * max(1.0, float(np.sum(features**2))):
+    if total <= PSD_RANK_RTOL * float(np.sum(X**2)) * max(1.0, float(np.sum(features**2))):
         return None
     return min(max(1.0 - float(np.sum((Z @ Qa) ** 2)) / total, 0.0), 1.0)
 
@@ -448,7 +446,7 @@ def _pencil(rows: np.ndarray, X: np.ndarray, Qa: np.ndarray):
     combinations without variance."""
     Z = rows @ X
     values, U = np.linalg.eigh(Z @ Z.T)
-    keep = values > RANK_RTOL * scale_of(values)
+    keep = values > PSD_RANK_RTOL * scale_of(values)
     W = U[:, keep] / np.sqrt(values[keep])
     explained = (W.T @ Z) @ Qa
     mu, G = np.linalg.eigh(explained @ explained.T)

@@ -41,7 +41,7 @@ from lamproof.numeric.probes import (
     probe_errors,
     targets_for,
 )
-from lamproof.numeric.tolerances import DECISION_RTOL
+from lamproof.numeric.tolerances import DECISION_RTOL, TRAJECTORY_FEATURE_RTOL
 from lamproof.systems import System, Transition
 
 #: Steps (log-spaced) at which the predictions are evaluated, besides the recorded ones.
@@ -54,10 +54,6 @@ HOLDS_RTOL = 1e-6
 #: Groups whose eigenvalue is below this fraction of the largest carry nothing to learn.
 ZERO_RTOL = 1e-9
 
-#: Feature directions with less than this fraction of the representation's largest variance are
-#: dropped before probing a trajectory (see :func:`resolved`).
-RESOLUTION = 1e-6
-
 #: A group is "acquired" when its captured fraction reaches this fraction of its optimal value.
 HALF = 0.5
 
@@ -67,7 +63,7 @@ def _features(params: LAMParameters, representation: str) -> np.ndarray:
 
 
 def resolved(features: np.ndarray, transition: Transition) -> np.ndarray:
-    """The combinations of ``features`` that carry at least ``RESOLUTION`` of their largest variance.
+    """The combinations of ``features`` that carry at least ``TRAJECTORY_FEATURE_RTOL`` of their largest variance.
 
     A trajectory's parameters are never exactly optimal: ``ô' − o`` keeps residuals ``(A − I + BC + P) o``
     of any size in directions where the optimum's features vanish, and an exact, scale-free probe
@@ -76,7 +72,7 @@ def resolved(features: np.ndarray, transition: Transition) -> np.ndarray:
     """
     cov = transition.cov(features @ transition.stacked(*OBSERVED))
     values, vectors = np.linalg.eigh((cov + cov.T) / 2)
-    keep = values > RESOLUTION * max(float(values[-1]), 1e-300)
+    keep = values > TRAJECTORY_FEATURE_RTOL * max(float(values[-1]), 1e-300)
     return vectors[:, keep].T @ features
 
 
@@ -105,15 +101,11 @@ def _innovation_groups(transition: Transition, spec: LAMSpec) -> list[dict]:
     values, vectors = values[::-1], vectors[:, ::-1]
     scale = max(float(values[0]), 1e-300)
     # variance of r by source class: action (exploration), noise (and its mean), observation
-    sizes = transition._sizes
     k = transition.horizon
-    offsets = np.cumsum((0,) + tuple(sizes))
     classes = {"observation": [0], "action": list(range(1, 1 + k)), "noise": list(range(1 + k, 1 + 2 * k))}
     parts = {}
     for name, blocks in classes.items():
-        mask = np.zeros(offsets[-1], dtype=bool)
-        for b in blocks:
-            mask[offsets[b]:offsets[b + 1]] = True
+        mask = transition.source_columns(blocks)
         T = r_map[:, mask]
         mean = T @ transition.source_mean[mask]
         parts[name] = T @ transition.source_cov[np.ix_(mask, mask)] @ T.T + np.outer(mean, mean)

@@ -101,7 +101,7 @@ def test_leakage_range_is_tight(seed):
         score = probe(sol, target, "latent")
         if score.value is None:
             continue
-        objective = lambda y: probe_error(y[None, :] @ free, target, sol.transition)  # noqa: E731
+        objective = lambda y, target=target: probe_error(y[None, :] @ free, target, sol.transition)  # noqa: E731
         low, high = _optimized_extremes(objective, free.shape[0], rng)
         assert low >= score.min - 1e-6 and high <= score.max + 1e-6, target
         assert low == pytest.approx(score.min, abs=1e-4) and high == pytest.approx(score.max, abs=1e-4), target

@@ -22,8 +22,8 @@ the population minimizer of :mod:`lamproof.numeric.population`, and the solution
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -65,7 +65,19 @@ class NoClosedForm(Exception):
 
 @dataclass(frozen=True, eq=False)
 class Solution:
-    """An optimal linear LAM, how it was found, and what else is equally optimal."""
+    """An optimal linear LAM, how it was found, and what else is equally optimal.
+
+    Contract (paper §3; docs/theory.md §2–§3): ``parameters`` is the canonical optimum
+    (``M₂ = BD`` the projector on the top-``d_z`` eigenspace of the innovation ``S_v``,
+    ``M₁ = (I − P)L``); ``optimal_loss`` is ``Σ_{i>d_z} λ_i(S_v)``; ``innovation`` holds ``S_v``'s
+    eigen-structure; ``unique`` says whether the optimal prediction is unique (an eigenvalue tie
+    makes it a family); ``latent_family``/``change_family`` describe every other optimal member
+    (probes read ranges over them); ``notes`` say what the numbers do not.
+
+    >>> sol = solve(System([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), LAMSpec(d_z=1))
+    >>> sol.method, sol.innovation.eigenvalues.round(6).tolist(), sol.optimal_loss, sol.unique
+    ('closed-form', [1.0, 1.0, 0.0], 1.0, False)
+    """
 
     system: System | StateSpaceSystem
     spec: LAMSpec
@@ -106,6 +118,16 @@ class Solution:
         V = self.innovation_factor
         return V @ V.T
 
+    def _repr_html_(self) -> str:  # Jupyter: the spectrum and the probe table (lamproof.display)
+        from lamproof.display import solution_html
+
+        return solution_html(self)
+
+    def _repr_latex_(self) -> str:
+        from lamproof.display import solution_latex
+
+        return solution_latex(self)
+
     @property
     def captured(self) -> np.ndarray:
         """Orthonormal basis of the range of ``M₂ = B D``: the change directions the latent carries."""
@@ -131,6 +153,15 @@ def solve(system: System | StateSpaceSystem, spec: LAMSpec, *, allow_numeric: bo
     of ``spec.horizon`` steps and ``spec.context`` frames). Raises
     :class:`~lamproof.errors.IllConditioned` when float64 cannot decide a rank or a tie the answer
     depends on, and :class:`~lamproof.errors.InputError` when the window's moments are not finite.
+
+    Formula (paper §3, insight 1; docs/theory.md §2): ``ô' = L o + P r`` with ``P`` the projector on
+    a top-``d_z`` eigenspace of the innovation's second moment and minimal loss
+    ``Σ_{i>d_z} λ_i``; augmentation, an action head and horizons as in docs/theory.md §4, §8, §9.
+
+    >>> from lamproof import paper_system
+    >>> sol = solve(paper_system(8, 2), LAMSpec(d_z=1))   # §4.1: no noise, d_z < d_a
+    >>> round(sol.optimal_loss, 12)                          # one of two unit action directions lost
+    1.0
     """
     if not isinstance(system, (System, StateSpaceSystem)):
         raise InputError(f"system: expected a lamproof System or StateSpaceSystem, got {type(system).__name__}")
@@ -236,10 +267,7 @@ def moments(transition: Transition) -> _Moments:
 
     The one home of the innovation: :func:`lamproof.context.innovation` reads it too.
     """
-    key = ("closed_form_moments",)
-    if key not in transition._cache:
-        transition._cache[key] = _moments(transition)
-    return transition._cache[key]
+    return transition.memo(("closed_form_moments",), lambda: _moments(transition))
 
 
 def _moments(transition: Transition) -> _Moments:
@@ -312,7 +340,7 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
         notes.append(f"eigenvalue tie at d_z={d_z}: any {innovation.tie_dim} of {innovation.tie.shape[1]} tied "
                      "directions may be captured")
     if leak:
-        notes.append("observation leakage is free: z = D v + N obs is optimal for every N (docs/theory.md, leakage)")
+        notes.append("observation leakage is free: z = D v + N obs is optimal for every N (docs/theory.md §3)")
     if innovation.rank < d_z:
         notes.append(f"{d_z - innovation.rank} latent dimension(s) carry nothing the loss needs and are free")
 
@@ -442,7 +470,6 @@ def _change_family(innovation, params, drift, v_map, tie: TieChoice | None, m: _
     decide that per distribution.
     """
     d_o, d_c = drift.shape
-    drift_map = np.hstack([drift, np.zeros((d_o, d_o))])
     if not innovation.tied:
         U = innovation.captured
         if not np.any(drift):  # identity path with E obs = o_t exactly: Uᵀ v carries the same information

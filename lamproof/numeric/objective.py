@@ -90,7 +90,7 @@ class ObjectiveValue:
 
 
 def population_objective(params: LAMParameters, transition: Transition, spec: LAMSpec) -> ObjectiveValue:
-    """The exact objective of ``params`` on ``transition`` (math.md §2, §5, §6).
+    """The exact objective of ``params`` on ``transition`` (docs/theory.md §1.2, §4, §8).
 
     With a context window the augmentation penalty reads the frame shift ``S`` of the transition:
     every frame and ``o'`` move with one ``κ₁``, every frame with one ``κ₂``.

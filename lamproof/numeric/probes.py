@@ -86,6 +86,16 @@ class ProbeScore:
     #: an approached end, where the member only comes close).
     witness_scores: dict | None = field(default=None, repr=False, compare=False)
 
+    def _repr_html_(self) -> str:  # Jupyter (lamproof.display)
+        from lamproof.display import score_html
+
+        return score_html(self)
+
+    def _repr_latex_(self) -> str:
+        from lamproof.display import score_latex
+
+        return score_latex(self)
+
     def as_dict(self) -> dict:
         return {"value": self.value, "min": self.min, "max": self.max, "identified": self.identified,
                 "bounds": self.bounds, "attained": [self.attained_min, self.attained_max],
@@ -122,7 +132,7 @@ class _Dist:
         return self._targets[name]
 
 
-_DISTS: "weakref.WeakKeyDictionary[Transition, _Dist]" = weakref.WeakKeyDictionary()
+_DISTS: weakref.WeakKeyDictionary[Transition, _Dist] = weakref.WeakKeyDictionary()
 
 
 def _dist(transition: Transition) -> _Dist:
@@ -457,7 +467,7 @@ def _tie_candidates(tie, dist: _Dist, names=(), parts=None) -> list[np.ndarray]:
     space and inside its range (a score can jump where the choice aligns with the drift). Every
     one is defined by the problem, not by its coordinates, so the witnesses and the attained
     extremes do not change with them."""
-    m, k = tie.m, tie.k
+    k = tie.k
     choices = [tie.canonical_choice()]
     if parts is None or not names:
         return choices
@@ -612,7 +622,7 @@ def _invariant(parts, name: str, dists) -> bool:
         Fp, Fn, Fw = phi @ X, n @ X, w @ X
         T, mean_t, total = dist.target(name)
         scale = max(float(np.sum(Fp**2)), float(np.sum(Fn**2)), float(np.sum(Fw**2)), total, np.finfo(float).tiny)
-        small = lambda M: float(np.sum(np.asarray(M) ** 2)) <= (MATTERS_RTOL**2) * scale * max(1.0, scale)  # noqa: E731
+        small = lambda M, scale=scale: float(np.sum(np.asarray(M) ** 2)) <= (MATTERS_RTOL**2) * scale * max(1.0, scale)  # noqa: E731
         if n.shape[0] and not small(n @ dist.mean_x):
             return False
         if not small(w @ dist.mean_x) or not small(Fp @ Fw.T) or (n.shape[0] and not small(Fp @ Fn.T)):
@@ -775,11 +785,33 @@ def probe_member(params: LAMParameters, target: str, representation: str, fit: T
 
 def probe(solution: Solution, target: str, representation: str, *, fit: Transition | None = None,
           score: Transition | None = None) -> ProbeScore:
-    """The probe score of ``target`` read from ``representation`` over the solution's optimal family."""
+    """The probe score of ``target`` read from ``representation`` over the solution's optimal family.
+
+    Formula: ``E‖t − t̂‖² / tr Cov(t)`` for the best affine probe ``t̂`` of ``target`` from
+    ``representation``, fitted on ``fit`` and scored on ``score`` (the solution's transition by
+    default), as a :class:`ProbeScore`: the canonical member's ``value``, a proved ``[min, max]``
+    over the optimal family and witnessed members (paper §4 probes; docs/theory.md §1.3).
+
+    >>> from lamproof import LAMSpec, paper_system, solve
+    >>> sol = solve(paper_system(8, 2), LAMSpec(d_z=1))
+    >>> round(probe(sol, "action", "predicted_change").value, 12)   # (d_a − d_z)/d_a, paper §4.1
+    0.5
+    >>> score = probe(sol, "observation", "latent")               # leakage is free (paper insight 3)
+    >>> round(score.min, 12), score.max, score.bounds
+    (0.875, 1.0, 'exact')
+    """
     _check(target, representation)
     return probe_family(solution, representation, fit=fit, score=score, targets=(target,))[target]
 
 
 def all_probes(solution: Solution, *, fit: Transition | None = None, score: Transition | None = None) -> dict:
-    """Every probe of the solve JSON: ``{representation: {target: ProbeScore}}``."""
+    """Every probe of the solve JSON: ``{representation: {target: ProbeScore}}``.
+
+    Contract: ``{"predicted_change" | "latent": {"action" | "observation" | "noise": ProbeScore}}``,
+    the ``probes`` of ``lamproof solve`` (paper §4; docs/cli.md).
+
+    >>> from lamproof import LAMSpec, paper_system, solve
+    >>> sorted(all_probes(solve(paper_system(4, 1), LAMSpec(d_z=1)))["latent"])
+    ['action', 'noise', 'observation']
+    """
     return {rep: probe_family(solution, rep, fit=fit, score=score) for rep in REPRESENTATIONS}

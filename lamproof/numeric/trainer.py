@@ -26,7 +26,7 @@ so a resumed run is bitwise identical to an uninterrupted one.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -261,7 +261,7 @@ class Trainer:
         self.step_count += 1
         return self.last_loss
 
-    def run(self, steps: int, progress: Callable[[int, int, float], None] | None = None) -> "Trainer":
+    def run(self, steps: int, progress: Callable[[int, int, float], None] | None = None) -> Trainer:
         """Take ``steps`` steps; ``progress(step_done, total, loss)`` is called about 100 times."""
         steps = int(steps)
         every = max(1, steps // 100)
@@ -311,7 +311,7 @@ class Trainer:
         return out
 
     @classmethod
-    def from_state(cls, system: System, spec: LAMSpec, state, **overrides) -> "Trainer":
+    def from_state(cls, system: System, spec: LAMSpec, state, **overrides) -> Trainer:
         """Resume from :meth:`state` (or the ``np.load`` of its savez); ``overrides`` change e.g. ``lr``.
 
         ``seed`` may be passed like the constructor's (a caller resuming with the arguments it

@@ -7,7 +7,7 @@ Two sources of LAM parameters share one scoring protocol:
 - :func:`score_parameters` scores any :class:`LAMParameters` (the trained ones) with the same
   probes on the same distributions.
 
-Normalizations (the authors' logs, ``../shared/paper/README.md``):
+Normalizations (the authors' logs, docs/theory.md §1.4):
 
 - ``recon_loss`` is ``E‖ô' − o'‖² / d_o`` (per dimension), on the data the probes are scored
   on: the study's own data, the noise-free data for §4.2, random actions for §5 (the authors'
@@ -27,8 +27,6 @@ from __future__ import annotations
 import math
 import time
 from functools import lru_cache
-
-import numpy as np
 
 from lamproof.numeric import probes as _probes
 from lamproof.numeric.closed_form import solve
@@ -224,6 +222,3 @@ def result_columns(study: Study, *, ranges: bool) -> list[str]:
         columns += [c + suffix for c, _, _ in study.probes for suffix in RANGE_SUFFIXES]
     return columns + ["method"]
 
-
-def finite(values) -> np.ndarray:
-    return np.asarray([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))])

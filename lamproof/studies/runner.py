@@ -23,11 +23,12 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -122,7 +123,7 @@ def run_closed_form(studies: list[Study], *, workers: int | None = None, pool=No
             with single_threaded_blas():
                 results = [_evaluate_task(t) for t in tasks]
             return _collect(studies, results, time.perf_counter() - start)
-    chunk = max(1, len(tasks) // (8 * (pool._max_workers or 1)))
+    chunk = max(1, len(tasks) // (8 * default_workers()))
     results = list(pool.map(_evaluate_task, tasks, chunksize=chunk))
     return _collect(studies, results, time.perf_counter() - start)
 
@@ -180,14 +181,6 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _load_trainer():
-    try:
-        from lamproof.numeric.trainer import Trainer
-    except ImportError:
-        raise InputError("mode: trained mode needs lamproof.numeric.trainer, which is not available") from None
-    return Trainer
-
-
 @dataclass(frozen=True)
 class TrainingSettings:
     """What a trained configuration depends on besides the configuration itself."""
@@ -223,7 +216,8 @@ def _load_state(path: Path) -> tuple[dict, int]:
 def train_config(study: Study, config: Config, settings: TrainingSettings, folder: Path, *,
                  progress: Callable[[int, int, float | None], None] | None = None) -> tuple[dict, str]:
     """Train one configuration (resuming from ``folder`` if it holds a checkpoint); its row and how it ran."""
-    Trainer = _load_trainer()
+    from lamproof.numeric.trainer import Trainer
+
     key = settings.key(config)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -267,7 +261,6 @@ def _jsonable(row: dict) -> dict:
 def run_trained(study: Study, out_dir: Path, settings: TrainingSettings, *, stream: TextIO | None = None,
                 configs: list[Config] | None = None) -> StudyResult:
     """Train every configuration of ``study`` (resumably, checkpoints in ``out_dir``)."""
-    _load_trainer()
     configs = study.configs() if configs is None else configs
     folder = Path(out_dir) / CHECKPOINT_DIR / study.slug
     folder.mkdir(parents=True, exist_ok=True)
@@ -446,20 +439,24 @@ def _supports(study, mode: str) -> bool:
 
 def reproduce(study: str, *, out: str | Path = "out", mode: str = "closed-form", force: bool = False,
               steps: int | None = None, plot: bool = True, stream: TextIO | None = None,
-              workers: int | None = None, settings: TrainingSettings | None = None) -> ReproduceReport:
+              workers: int | None = None, settings: TrainingSettings | None = None,
+              only: dict | None = None) -> ReproduceReport:
     """``lamproof reproduce``: run the study (or ``all``) and write its outputs into ``out``.
+
+    ``only`` (``{column: value or values}``) restricts the sweep to those configurations
+    (:func:`lamproof.studies.definitions.select`), e.g. one trained configuration to inspect.
 
     Raises ``ValueError`` (one line) for an unknown study or mode, an unwritable ``out``, or
     existing outputs without ``force`` — before computing anything.
     """
     with single_threaded_blas():
         return _reproduce(study, out=out, mode=mode, force=force, steps=steps, plot=plot, stream=stream,
-                          workers=workers, settings=settings)
+                          workers=workers, settings=settings, only=only)
 
 
-def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, settings) -> ReproduceReport:
+def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, settings, only) -> ReproduceReport:
     stream = sys.stderr if stream is None else stream
-    studies = select(study)
+    studies = select(study, only)
     if mode not in MODES:
         raise InputError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     modes = ["closed-form", "trained"] if mode == "both" else [mode]
@@ -479,8 +476,6 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
                 for path in output_paths(s, m, out_dir, plot=plot).values():
                     if path.exists():
                         raise InputError(f"--out: {str(path)!r} exists (use --force to overwrite)")
-    if "trained" in modes:
-        _load_trainer()
     for notice in notices:
         print(f"lamproof: {notice}", file=stream)
     results, written, pending = [], [], []
