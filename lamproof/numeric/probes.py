@@ -56,7 +56,6 @@ TARGETS = {"action": "action", "observation": "current_obs", "noise": "noise", "
 REPRESENTATIONS = ("predicted_change", "latent")
 
 
-
 def targets_for(*transitions: Transition) -> tuple[str, ...]:
     """The probe targets that every given transition has (``exogenous`` only with exogenous coordinates)."""
     return tuple(t for t, variable in TARGETS.items() if all(variable in tr.variables for tr in transitions))
