@@ -102,6 +102,9 @@ def _solve_text(result: dict) -> str:
     for rep, scores in result["probes"].items():
         for target, s in scores.items():
             lines.append(f"  {rep:17s} {target:12s} {_fmt(s['value'])}{_probe_span(s)}")
+    for key, label in (("exogenous_loading", "exogenous loading "), ("latent_consistency", "latent consistency")):
+        if key in result:  # declared exogenous coordinates: ranges over the family, proved and attained
+            lines.append(f"{label}  {_fmt(result[key]['value'])}{_probe_span(result[key])}")
     for name, cond in result.get("conditions", {}).items():
         lines.append(f"condition {name}: {_fmt(cond.get('holds'))} (margin {_fmt(cond.get('margin'))}) {cond.get('reason', '')}")
     lines += [f"note: {note}" for note in result["notes"]]
@@ -288,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("reproduce", help="reproduce the paper's simulation studies")
-    p.add_argument("study", help="4.1 4.2 4.3 5 6 7 or all")
+    p.add_argument("study", help="4.1 4.2 4.3 5 6 7, exo (exogenous state, issue 10) or all")
     p.add_argument("--mode", choices=("closed-form", "trained", "dynamics", "both"), default="closed-form",
                    help="closed-form (default): the exact optimum; trained: the stochastic trainer; "
                         "dynamics: population Adam from the trainer's initial point, at the paper's step "

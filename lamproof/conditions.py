@@ -49,7 +49,6 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.linalg
 
 from lamproof import control
 from lamproof._validation import MAX_HORIZON, as_int
@@ -156,12 +155,22 @@ class _Reach:
     exploration_rank: int  # rank Σ_e
 
 
-def _reach(system: System, k: int) -> _Reach:
+def _observation(system) -> np.ndarray | None:
+    """``H`` of a state-space system (``None`` for a System, whose state is its observation)."""
+    return None if isinstance(system, System) else system.observation
+
+
+def _reach(system, k: int) -> _Reach:
+    """What the exploration moves in ``k`` steps, seen in the observation: ``H 𝒦_k`` with ``𝒦_k`` the
+    Kalman factor of the closed loop ``(F_cl, GΣ_e^{1/2})`` in state space (``H = I`` for a System)."""
     F, G = system.closed_loop, system.action_matrix
     root = psd_sqrt(system.exploration_cov)
     B = G @ root
     factor = control.gramian_factor(F, B, k)
     action_factor = control.gramian_factor(F, G, k)
+    H = _observation(system)
+    if H is not None:
+        factor, action_factor = H @ factor, H @ action_factor
     if not _finite(factor, action_factor):
         raise InputError(f"closed_loop: F_cl^j G overflows float64 within horizon {k}; rescale the system")
     basis, values = _range(factor)
@@ -171,16 +180,17 @@ def _reach(system: System, k: int) -> _Reach:
     return _Reach(k, action_values.size, basis, values, factor, k * G.shape[1] <= G.shape[0], e_rank)
 
 
-def _controllable(system: System) -> Condition:
+def _controllable(system) -> Condition:
     F = system.closed_loop
     n = F.shape[0]
+    size = "d_o" if isinstance(system, System) else "n"  # a state-space system: of its state
     B = system.action_matrix @ psd_sqrt(system.exploration_cov)
     rank = control.reachable_dimension(F, B)
     if rank is None:
-        return Condition(None, None, f"F_cl^j overflows float64 within d_o={n} steps (F_cl grows too fast)")
+        return Condition(None, None, f"F_cl^j overflows float64 within {size}={n} steps (F_cl grows too fast)")
     verdict = "controllable" if rank == n else f"{n - rank} closed-loop direction(s) no exploration can move"
     return Condition(rank == n, float(rank - n),
-                     f"Kalman rank of (F_cl, GΣ_e^½) is {rank} of d_o={n}: {verdict} (informational)")
+                     f"Kalman rank of (F_cl, GΣ_e^½) is {rank} of {size}={n}: {verdict} (informational)")
 
 
 def _excitation(reach: _Reach, d_a: int) -> Condition:
@@ -309,14 +319,21 @@ def _dominance(solution: Solution, reach: _Reach) -> tuple[Condition, Condition]
     return dominance, Condition(holds, dominance.margin, captured_why)
 
 
+def exploration_columns(transition) -> np.ndarray:
+    """Indices of the stacked sources that carry the horizon's exploration ``e_t … e_{t+k−1}``."""
+    columns = getattr(transition, "exploration_columns", None)
+    if columns is None:  # a one-frame Transition: its exploration blocks
+        columns = transition.source_columns(transition.blocks_of("exploration"))
+    return columns
+
+
 def _change_maps(solution: Solution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source maps of ``ô' − o`` (the canonical member), of the actions, and the exploration columns."""
     t = solution.transition
     f_map = solution.parameters.predicted_change_map @ t.stacked(*OBSERVED)
     a_map = t.maps["action"]
-    d_o, d_a, k = solution.system.d_o, solution.system.d_a, t.horizon
     columns = np.zeros(f_map.shape[1], dtype=bool)
-    columns[d_o:d_o + k * d_a] = True
+    columns[exploration_columns(t)] = True
     return f_map, a_map, columns
 
 
@@ -362,8 +379,7 @@ def _recoverable(solution: Solution, reach: _Reach) -> tuple[Condition, Conditio
         return identifiable, Condition(False, None, f"{overlap} controllable direction(s) of ô' − o also carry noise or "
                                                     "observation drift: action probe > 0")
     # policy feedback: the actions' o- and noise-driven part must be read from ô' − o as well
-    root = scipy.linalg.block_diag(*t.source_roots)  # R Rᵀ = Σ of the independent sources
-    F_half, A_half = f_map @ root, a_map @ root
+    F_half, A_half = t.factor(f_map, mean=False), t.factor(a_map, mean=False)
     scale = max(float(np.sum(F_half**2)), float(np.sum(A_half**2)))
     r_f = _rank_rows(F_half, scale)
     extra = _rank_rows(np.vstack([F_half, A_half]), scale) - r_f
@@ -382,7 +398,12 @@ def _rank_rows(matrix: np.ndarray, scale: float) -> int:
 
 
 def capture_conditions(solution: Solution) -> dict[str, Condition]:
-    """Every capture condition of a solved LAM (docs/theory.md §10), each with a margin and a reason."""
+    """Every capture condition of a solved LAM (docs/theory.md §10), each with a margin and a reason.
+
+    For a state-space system the controllable change is ``H 𝒦_k e`` (the exploration's part of
+    ``o_{t+k}``, the same whatever the context), so ``W_k^act`` is ``H W_k Hᵀ`` with ``W_k`` the
+    closed loop's Gramian in state space; ``controllable`` is informational, about the state.
+    """
     if not isinstance(solution, Solution):
         raise InputError(f"solution: expected a lamproof Solution, got {type(solution).__name__}")
     system, spec = solution.system, solution.spec

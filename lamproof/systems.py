@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from types import MappingProxyType
 
 import numpy as np
 from scipy.linalg import block_diag
@@ -404,6 +403,26 @@ class _Segment:
         return out
 
 
+class _DenseMaps(Mapping):
+    """The read-only mapping :attr:`Transition.maps`: a variable's dense source map, built on first access."""
+
+    def __init__(self, transition: Transition):
+        self._transition = transition
+        self._built: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._built:
+            t = self._transition
+            self._built[name] = np.vstack([s.dense(t._sizes) for s in t._segments[name]])
+        return self._built[name]
+
+    def __iter__(self):
+        return iter(self._transition._segments)
+
+    def __len__(self) -> int:
+        return len(self._transition._segments)
+
+
 class Transition:
     """A transition or window: named variables as linear maps of independent source blocks.
 
@@ -527,9 +546,9 @@ class Transition:
 
     @cached_property
     def maps(self) -> Mapping[str, np.ndarray]:
-        """Dense maps of the sources, one per variable name."""
-        return MappingProxyType({name: np.vstack([s.dense(self._sizes) for s in segs])
-                                 for name, segs in self._segments.items()})
+        """Dense maps of the sources, one per variable name (each built when first read: a long window
+        has many variables, and most computations need two or three)."""
+        return _DenseMaps(self)
 
     def _names(self, variable):
         if isinstance(variable, str):

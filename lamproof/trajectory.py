@@ -28,12 +28,19 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.dynamics import DynamicsSettings, log_steps, population_dynamics
 from lamproof.numeric.linalg import pinv_psd
 from lamproof.numeric.objective import OBSERVED, LAMParameters, population_objective
-from lamproof.numeric.probes import REPRESENTATIONS, TARGETS, all_probes, probe_errors
+from lamproof.numeric.probes import (
+    REPRESENTATIONS,
+    TARGETS,
+    all_probes,
+    probe_errors,
+    targets_for,
+)
 from lamproof.numeric.tolerances import DECISION_RTOL, TRAJECTORY_FEATURE_RTOL
 from lamproof.systems import System, Transition
 
@@ -151,6 +158,10 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
     groups and leakage), ``settings`` and ``notes``.
     """
     settings = DynamicsSettings() if settings is None else settings
+    if not isinstance(system, System) or spec.context > 1:  # the acquisition order reads one frame's sources
+        field = "context" if isinstance(system, System) else "system"
+        raise InputError(f"{field}: the learning dynamics read a System with one frame (context = 1); "
+                         "state-space systems and context windows are solved by lamproof.solve")
     spec.check_for(system.d_o)
     solution = solve(system, spec)
     optimal = all_probes(solution)
@@ -178,7 +189,7 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
     outer: list[str] = []
     for rep in REPRESENTATIONS:
         probe_steps[rep] = {}
-        for target in TARGETS:
+        for target in targets_for(transition):
             best = optimal[rep][target]
             low, high = (best.min, best.max) if best.min is not None else (best.value, best.value)
             distances = [_distance(s["probes"][rep][target], low, high) for s in scores]
@@ -239,7 +250,7 @@ def text_table(report: dict) -> str:
             return "—".rjust(width)
         return f"{value:{width}.4g}"
 
-    columns = [(rep, t) for rep in REPRESENTATIONS for t in TARGETS]
+    columns = [(rep, t) for rep in REPRESENTATIONS for t in TARGETS if t in report["optimal_probes"][rep]]
     short = {"predicted_change": "Δ", "latent": "z"}
     head = f"{'step':>8} {'loss':>10} {'objective':>10} " + " ".join(f"{short[r] + '.' + t[:3]:>8}" for r, t in columns)
     lines = ["probes: fraction of variance unexplained (Δ = predicted change ô' − o, z = latent)", head]
@@ -288,6 +299,8 @@ def plot(report: dict, path) -> None:
     k = 0
     for rep in REPRESENTATIONS:
         for target in TARGETS:
+            if target not in rows[0]["probes"][rep]:
+                continue
             values = [r["probes"][rep][target] for r in rows]
             if all(v is None for v in values):
                 continue

@@ -351,9 +351,44 @@ def _latex_matrix(array: np.ndarray) -> str:
     return sympy.latex(matrix)
 
 
-def describe(system: System, spec: LAMSpec, message: str) -> Counterexample:
-    """The :class:`Counterexample` of ``system`` and ``spec`` with the failure ``message``: the fields
-    that differ from the defaults (as lists and as LaTeX) and a solve file (docs/cli.md).
+#: A state-space system's fields (:class:`lamproof.statespace.StateSpaceSystem`), their defaults and symbols.
+_STATE_SPACE_DEFAULTS = {
+    "observation": lambda s: np.eye(s.n) if s.n == s.d_o else None,
+    "process_noise_mean": lambda s: np.zeros(s.n), "process_noise_cov": lambda s: np.zeros((s.n, s.n)),
+    "observation_noise_cov": lambda s: np.zeros((s.d_o, s.d_o)), "policy_gain": lambda s: np.zeros((s.d_a, s.d_o)),
+    "exploration_cov": lambda s: np.eye(s.d_a),
+}
+_STATE_SPACE_SYMBOLS = {
+    "dynamics": "F", "action_matrix": "G", "observation": "H", "process_noise_mean": r"\mu_w",
+    "process_noise_cov": r"\Sigma_w", "observation_noise_cov": r"\Sigma_v", "policy_gain": "K",
+    "exploration_cov": r"\Sigma_e",
+}
+
+
+def _state_space_parts(system) -> tuple[dict, list[str]]:
+    """The fields of a state-space counterexample that differ from the defaults, and their LaTeX."""
+    matrices: dict = {}
+    parts = []
+    for name, symbol in _STATE_SPACE_SYMBOLS.items():
+        value = getattr(system, name)
+        default = _STATE_SPACE_DEFAULTS.get(name, lambda s: None)(system)
+        if default is not None and np.array_equal(value, default):
+            continue
+        matrices[name] = value.tolist()
+        parts.append(f"{symbol} = {_latex_matrix(value)}")
+    if system.exogenous:
+        matrices["exogenous"] = list(system.exogenous)
+        parts.append(r"\text{exogenous } " + ", ".join(f"s_{{{i + 1}}}" for i in system.exogenous))
+    if not system.stationary:
+        matrices["initial"] = {"mean": system.initial_mean.tolist(), "cov": system.initial_cov.tolist()}
+        parts.append(rf"s_0 \sim ({_latex_matrix(system.initial_mean)}, {_latex_matrix(system.initial_cov)})")
+    return matrices, parts
+
+
+def describe(system, spec: LAMSpec, message: str) -> Counterexample:
+    """The :class:`Counterexample` of ``system`` (a System or a StateSpaceSystem) and ``spec`` with the
+    failure ``message``: the fields that differ from the defaults (as lists and as LaTeX) and a solve
+    file (docs/cli.md).
 
     >>> from lamproof import LAMSpec, System
     >>> ce = describe(System([[1.0]], noise_cov=[[0.5]]), LAMSpec(d_z=1), "boom")
@@ -364,13 +399,15 @@ def describe(system: System, spec: LAMSpec, message: str) -> Counterexample:
 
     matrices: dict = {}
     parts = []
-    for name in ("action_matrix", *_DEFAULTS):
+    if not isinstance(system, System):  # a state-space system
+        matrices, parts = _state_space_parts(system)
+    for name in ("action_matrix", *_DEFAULTS) if isinstance(system, System) else ():
         value = getattr(system, name)
         if name != "action_matrix" and np.array_equal(value, _DEFAULTS[name](system)):
             continue
         matrices[name] = value.tolist()
         parts.append(f"{_SYMBOLS[name]} = {_latex_matrix(value)}")
-    if system.noise_distribution != "gaussian":
+    if isinstance(system, System) and system.noise_distribution != "gaussian":
         matrices["noise_distribution"] = system.noise_distribution
         parts.append(r"\varepsilon \text{ " + system.noise_distribution + "}")
     matrices["lam"] = spec.to_dict()
@@ -385,6 +422,8 @@ def describe(system: System, spec: LAMSpec, message: str) -> Counterexample:
         lam.append(rf"\lambda = {sympy_text(spec.action_loss_weight)}")
     if spec.horizon != 1:
         lam.append(f"k = {spec.horizon}")
+    if spec.context != 1:
+        lam.append(f"T = {spec.context}")
     latex = ",\\quad ".join(parts + lam)
     return Counterexample(system, spec, message, spec_to_dict(system, spec), matrices, latex)
 

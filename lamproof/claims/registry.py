@@ -1,4 +1,5 @@
-"""The registry of the paper's claims (insights 1–7 of Zhang et al. 2025) and the general results of docs/theory.md.
+"""The registry of the paper's claims (insights 1–7 of Zhang et al. 2025) and the general results of docs/theory.md,
+then the state-space claims of :mod:`lamproof.claims.exogenous` (issue 10).
 
 Each headline insight is split into precise statements with their assumptions written into the
 strategies they quantify over. Every check compares two independently obtained quantities: the
@@ -15,6 +16,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from lamproof.claims.core import TOLERANCE, assert_close, assert_family, claim
+from lamproof.claims.exogenous import STATE_SPACE_CLAIMS
 from lamproof.lam import effective_action_weight
 from lamproof.numeric.objective import LAMParameters, population_objective
 from lamproof.numeric.probes import probe, probe_error
@@ -633,3 +635,10 @@ def k_step_gramian(system, spec, solution):
     assert_close(np.clip(solution.innovation.eigenvalues, 0, None), np.clip(_descending(W), 0, None),
                  "innovation eigenvalues vs W_k", tol=tol)
     assert_close(solution.optimal_loss, _tail(W, spec.d_z), "optimal loss vs tail of W_k", tol=tol)
+
+
+# =====================================================================================================
+# Issue 10 — hidden and exogenous state, context windows, multi-step inverse models
+# (lamproof.claims.exogenous: Efroni et al., AC-State, Levine et al., Lee et al., read linearly)
+# =====================================================================================================
+REGISTRY.extend(STATE_SPACE_CLAIMS)

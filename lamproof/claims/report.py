@@ -69,7 +69,8 @@ def render_text(results: list[ClaimResult], *, builtin: bool = False) -> str:
 
 def _spec_text(spec) -> str:
     parts = [f"d_z={spec.d_z}"]
-    defaults = {"fdm_obs_path": "learned", "idm": "free", "augmentation": 0.0, "action_loss_weight": 0.0, "horizon": 1}
+    defaults = {"fdm_obs_path": "learned", "idm": "free", "augmentation": 0.0, "action_loss_weight": 0.0, "horizon": 1,
+                "context": 1}
     for key, default in defaults.items():
         value = getattr(spec, key)
         if value != default:

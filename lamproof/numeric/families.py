@@ -54,7 +54,7 @@ def transform_latent(params: LAMParameters, T: np.ndarray, N: np.ndarray, d_z: i
     H = None
     if params.H is not None:
         H = np.hstack([params.H[:, :p] @ T_pinv, np.zeros((params.H.shape[0], pad))])
-    return LAMParameters(A, B, C, D, H)
+    return LAMParameters(A, B, C, D, H, params.E)
 
 
 #: How far a member is built from a limit it approaches (relative): far enough from round-off that

@@ -48,10 +48,17 @@ from lamproof.numeric.tolerances import (
 )
 from lamproof.systems import Transition
 
-#: Probe targets and the transition variable each reads (the observation is the current frame).
-TARGETS = {"action": "action", "observation": "current_obs", "noise": "noise"}
+#: Probe targets and the transition variable each reads. The observation is the current frame
+#: ``o_t`` (also with a context window), the noise the process noise of the horizon's steps, and
+#: ``exogenous`` the window's exogenous innovation ``x_{t+k} − E[x_{t+k} | x_t]``, a target only
+#: where the system declares exogenous coordinates (:func:`targets_for`).
+TARGETS = {"action": "action", "observation": "current_obs", "noise": "noise", "exogenous": "exogenous"}
 REPRESENTATIONS = ("predicted_change", "latent")
 
+
+def targets_for(*transitions: Transition) -> tuple[str, ...]:
+    """The probe targets that every given transition has (``exogenous`` only with exogenous coordinates)."""
+    return tuple(t for t, variable in TARGETS.items() if all(variable in tr.variables for tr in transitions))
 
 
 @dataclass(frozen=True)
@@ -194,7 +201,7 @@ def _numbers(result) -> list:
 
 # -- probe errors of one set of features ----------------------------------------------------------------
 def probe_errors(features: np.ndarray, fit: Transition, score: Transition | None = None,
-                 targets=tuple(TARGETS), *, rtol: float | None = None,
+                 targets=None, *, rtol: float | None = None,
                  ingredients: np.ndarray | None = None) -> dict[str, float | None]:
     """Fraction of unexplained variance of each target by the best affine probe of ``features @ x``.
 
@@ -204,8 +211,12 @@ def probe_errors(features: np.ndarray, fit: Transition, score: Transition | None
     parameters found numerically pass ``rtol`` (:data:`~lamproof.numeric.tolerances.NUMERIC_FEATURE_RTOL`):
     directions weaker than ``rtol`` times the strongest are then dropped as optimizer noise.
     ``ingredients``: nonnegative, the size of the terms each entry of ``features`` was computed from
-    (default ``|features|``), so that a row that cancels to round-off counts as zero.
+    (default ``|features|``), so that a row that cancels to round-off counts as zero. ``targets``
+    default to :func:`targets_for` the two transitions.
     """
+    targets = targets_for(fit, fit if score is None else score) if targets is None else tuple(targets)
+    for target in targets:
+        _check(target, "latent", fit, score)
     features = np.atleast_2d(np.asarray(features, dtype=np.float64))
     weights = np.abs(features) if ingredients is None else np.atleast_2d(ingredients)
     f, s = _dist(fit), _dist(fit if score is None else score)
@@ -270,7 +281,6 @@ def _probe_map(features: np.ndarray, dist: _Dist, include_grey: bool, rtol: floa
 def probe_error(features: np.ndarray, target: str, fit: Transition, score: Transition | None = None, *,
                 rtol: float | None = None) -> float | None:
     """:func:`probe_errors` for one target."""
-    _check(target, "latent")
     return probe_errors(features, fit, score, targets=(target,), rtol=rtol)[target]
 
 
@@ -278,6 +288,7 @@ def sample_probe_error(features: np.ndarray, target: str, fit: Transition, score
                        *, samples: int = 20000, rng: np.random.Generator) -> float | None:
     """:func:`probe_error` from samples: least-squares affine probe on draws of ``fit``, scored on fresh draws."""
     score = fit if score is None else score
+    _check(target, "latent", fit, score)
     name = TARGETS[target]
     train = fit.sample(samples, rng)
     test = score.sample(samples, rng)
@@ -649,22 +660,28 @@ def _features(params: LAMParameters, representation: str) -> tuple[np.ndarray, n
     return params.predicted_change_map, params.predicted_change_ingredients
 
 
-def _check(target: str, representation: str) -> None:
+def _check(target: str, representation: str, *transitions: Transition | None) -> None:
     if target not in TARGETS:
         raise InputError(f"target: must be one of {', '.join(TARGETS)}, got {target!r}")
     if representation not in REPRESENTATIONS:
         raise InputError(f"representation: must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
+    for transition in transitions:
+        if transition is not None and TARGETS[target] not in transition.variables:
+            raise InputError(f"target: {target!r} needs exogenous coordinates (state_space.exogenous), and "
+                             f"{transition!r} has none")
 
 
 def probe_family(solution: Solution, representation: str, *, fit: Transition | None = None,
-                 score: Transition | None = None, targets=tuple(TARGETS)) -> dict[str, ProbeScore]:
+                 score: Transition | None = None, targets=None) -> dict[str, ProbeScore]:
     """Probe scores of several targets read from one representation, over the optimal family.
 
+    ``targets`` default to those every distribution involved has (:func:`targets_for`).
     """
-    for target in targets:
-        _check(target, representation)
     fit = solution.transition if fit is None else fit
     score = fit if score is None else score
+    targets = targets_for(fit, score) if targets is None else tuple(targets)
+    for target in targets:
+        _check(target, representation, fit, score)
     family = solution.latent_family if representation == "latent" else solution.change_family
     features, weights = _features(solution.parameters, representation)
     values = probe_errors(features, fit, score, targets, rtol=NUMERIC_FEATURE_RTOL if family is None else None,

@@ -143,8 +143,12 @@ def closed_form_row(study: Study, config: Config) -> tuple[dict, float]:
 
 
 def closed_form_task(task: tuple[Study, Config]) -> tuple[dict, float]:
-    """:func:`closed_form_row` of a ``(study, config)`` pair (the unit of work of the process pool)."""
-    return closed_form_row(*task)
+    """:func:`closed_form_row` of a ``(study, config)`` pair (the unit of work of the process pool); a study
+    of lamproof's own (:mod:`lamproof.studies.exo`) computes its row itself."""
+    study, config = task
+    if not isinstance(study, Study):
+        return study.row(config)
+    return closed_form_row(study, config)
 
 
 def score_parameters(study: Study, config: Config, params: LAMParameters, *, steps: int | None = None) -> dict:
@@ -211,6 +215,8 @@ def dynamics_task(task) -> tuple[list[dict], float]:
 
 def result_columns(study: Study, *, ranges: bool) -> list[str]:
     """CSV columns: the authors' (configuration, iter, recon_loss, probes), then ranges and method."""
+    if not isinstance(study, Study):
+        return study.result_columns(ranges=ranges)
     columns = list(study.columns) + ["iter", "recon_loss"] + [c for c, _, _ in study.probes]
     if ranges:
         columns += [c + suffix for c, _, _ in study.probes for suffix in RANGE_SUFFIXES]

@@ -76,8 +76,10 @@ def latex_table(study: Study, frame: pd.DataFrame, *, caption_suffix: str = "") 
     """A ``longtable`` (booktabs) of the study: swept columns, recon_loss and each probe.
 
     A probe whose optimum is a family shows ``value [min, max]``: the canonical member, then
-    the range over all equally optimal LAMs.
+    the range over all equally optimal LAMs. A study of lamproof's own writes its own table.
     """
+    if not isinstance(study, Study):
+        return study.latex_table(frame, caption_suffix=caption_suffix)
     shown = pd.DataFrame()
     for column in study.swept or study.columns:
         shown[_HEADERS.get(column, column)] = [f"{v:g}" for v in frame[column]]
@@ -132,7 +134,11 @@ def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained:
                  kind: str = "trained") -> None:
     """The paper's curves: each metric against ``dz``, one curve per value of the study's hue
     column, one panel column per value of its facet column. Closed form as lines with the
-    optimal family's range shaded; trained (or population-dynamics, ``kind``) runs as markers."""
+    optimal family's range shaded; trained (or population-dynamics, ``kind``) runs as markers. A study
+    of lamproof's own draws its own figure."""
+    if not isinstance(study, Study):
+        study.write_figure(path, closed, trained, kind=kind)
+        return
     import matplotlib
 
     matplotlib.use("Agg")

@@ -421,10 +421,20 @@ class ReproduceReport:
         for r in self.results:
             per = r.per_config
             ratio = AUTHORS_SECONDS_PER_CONFIG / per if per > 0 else math.inf
-            lines.append(f"§{r.study.name:5s} {r.mode:12s} {len(r.frame):7d} {r.seconds:8.2f} {1e3 * per:10.2f} "
+            lines.append(f"{_label(r.study):6s} {r.mode:12s} {len(r.frame):7d} {r.seconds:8.2f} {1e3 * per:10.2f} "
                          f"{ratio:14.0f}x")
         lines += [f"wrote {p}" for p in self.written]
         return "\n".join(lines)
+
+
+def _label(study) -> str:
+    """``§4.1`` for the paper's studies, the bare name for lamproof's own (``exo``)."""
+    return f"§{study.name}" if isinstance(study, Study) else study.name
+
+
+def _supports(study, mode: str) -> bool:
+    """Whether ``study`` runs in ``mode``: lamproof's own studies are closed form only."""
+    return mode in getattr(study, "modes", MODES)
 
 
 def reproduce(study: str, *, out: str | Path = "out", mode: str = "closed-form", force: bool = False,
@@ -451,13 +461,18 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
         raise InputError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     modes = ["closed-form", "trained"] if mode == "both" else [mode]
     notices = []
+    for m in modes:
+        if not any(_supports(s, m) for s in studies):
+            raise InputError(f"mode: study {study} has a closed form only (no training protocol to reproduce); "
+                             "use --mode closed-form")
+        notices += [f"{_label(s)}: closed form only, --mode {m} skips it" for s in studies if not _supports(s, m)]
     if plot and not outputs.have_matplotlib():
         notices.append("matplotlib is not installed: figures skipped (pip install 'lamproof[plot]')")
         plot = False
     out_dir = prepare_out_dir(Path(out))
     if not force:
         for s in studies:
-            for m in modes:
+            for m in (m for m in modes if _supports(s, m)):
                 for path in output_paths(s, m, out_dir, plot=plot).values():
                     if path.exists():
                         raise InputError(f"--out: {str(path)!r} exists (use --force to overwrite)")
@@ -466,10 +481,11 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
     results, written, pending = [], [], []
     closed_by_name: dict[str, pd.DataFrame] = {}
     # the closed form is cheap: trained-mode figures draw it too
+    closed = [s for s in studies if "closed-form" in modes or any(_supports(s, m) for m in modes)]
     if "closed-form" in modes or plot:
-        tasks = sum(len(s.configs()) for s in studies)
+        tasks = sum(len(s.configs()) for s in closed)
         with worker_pool(workers, tasks) as pool:
-            for r in run_closed_form(studies, workers=workers, pool=pool):
+            for r in run_closed_form(closed, workers=workers, pool=pool):
                 closed_by_name[r.study.name] = r.frame
                 if "closed-form" in modes:
                     results.append(r)
@@ -479,12 +495,13 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
             for future in pending:
                 future.result()
     if "dynamics" in modes:
-        for r in run_dynamics(studies, out_dir, steps=steps, workers=workers, stream=stream):
+        for r in run_dynamics([s for s in studies if _supports(s, "dynamics")], out_dir, steps=steps,
+                              workers=workers, stream=stream):
             results.append(r)
             files, _ = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(r.study.name))
             written += files
     if "trained" in modes:
-        for s in studies:
+        for s in (s for s in studies if _supports(s, "trained")):
             chosen = settings or TrainingSettings(steps=steps or s.steps)
             if settings is not None and steps is not None:
                 chosen = TrainingSettings(steps, settings.seed, settings.batch_size, settings.lr,
