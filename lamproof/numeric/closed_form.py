@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from lamproof.numeric.families import (
     transform_latent,
 )
 from lamproof.numeric.linalg import (
+    Spectrum,
     TopEigenspace,
     canonical_tie,
     kernel_basis,
@@ -192,6 +194,7 @@ class _Moments:
     E: np.ndarray  # o_t = E obs
     L: np.ndarray  # best linear prediction of o' from obs (d_o × d_c)
     scale: float  # size of the ingredients of V (Frobenius norm of o' 's factor)
+    _paths: dict = field(default_factory=dict, repr=False)  # path(learned) → _Path, shared by every spec
 
     @property
     def X_c(self) -> np.ndarray:
@@ -204,7 +207,14 @@ class _Moments:
     def innovation(self, L_b: np.ndarray) -> np.ndarray:
         return self.X_p - L_b @ self.X_c
 
-    @property
+    def path(self, learned: bool) -> _Path:
+        """The innovation of one FDM path (learned ``A``: ``L_b = L``; identity: ``E``), its spectrum
+        and tie orderings: computed once and shared by every spec on this transition (a ``d_z`` sweep)."""
+        if learned not in self._paths:
+            self._paths[learned] = _Path(self, self.L if learned else self.E)
+        return self._paths[learned]
+
+    @cached_property
     def drift_scale(self) -> float:
         """The size of what a drift ``(L − E) obs`` is a difference of (``L obs`` and ``E obs``)."""
         return self.scale + float(np.linalg.norm(self.E @ self.X_c))
@@ -238,13 +248,38 @@ class _Moments:
             return "zero"
         return "real" if size >= DECISION_RTOL * reference else "grey"
 
+    @cached_property
+    def _drift_state(self) -> str:
+        return self.state(self.L - self.E)
+
+    def drift_vanishes(self) -> bool:
+        """:meth:`vanishes` of the observation drift ``(L − E) obs``, decided once per transition."""
+        return self._decided(self._drift_state, "observation drift (L − E) obs")
+
     def vanishes(self, M: np.ndarray, what: str) -> bool:
         """:meth:`state`, refusing (:class:`IllConditioned`, naming ``what``) where it is undecidable."""
-        state = self.state(M)
+        return self._decided(self.state(M), what)
+
+    @staticmethod
+    def _decided(state: str, what: str) -> bool:
         if state == "grey":
             raise IllConditioned(f"{what}: its size lies between round-off and signal; float64 cannot decide "
                                  "whether it vanishes")
         return state == "zero"
+
+
+class _Path:
+    """What every spec with one FDM path shares: ``L_b``, the innovation factor ``V = X_{o'} − L_b X_obs``,
+    the :class:`~lamproof.numeric.linalg.Spectrum` of ``S_v`` and the orderings of a tie."""
+
+    def __init__(self, m: _Moments, L_b: np.ndarray):
+        self.m, self.L_b = m, L_b
+        self.V = m.innovation(L_b)
+        self.spectrum = Spectrum(self.V)
+
+    @cached_property
+    def orderings(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.m.orderings(self.L_b)
 
 
 def _regression(X_c: np.ndarray, X_p: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -294,11 +329,12 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
     m = moments(transition)
     d_c, d_o, d_z, E, L = m.d_c, m.d_o, spec.d_z, m.E, m.L
     learned = spec.fdm_obs_path == "learned"
-    L_b = L if learned else E
-    V = m.innovation(L_b)
-    innovation = top_eigenspace(V, d_z, scale=m.scale, what="innovation second moment S_v (its rank or tie at d_z)")
-    innovation = canonical_tie(innovation, *m.orderings(L_b))
-    drift_free = lambda: not learned or m.vanishes(L - E, "observation drift (L − E) obs")  # noqa: E731
+    path = m.path(learned)
+    L_b, V = path.L_b, path.V
+    innovation = top_eigenspace(V, d_z, scale=m.scale, what="innovation second moment S_v (its rank or tie at d_z)",
+                                spectrum=path.spectrum)
+    innovation = canonical_tie(innovation, *path.orderings) if innovation.tied else innovation
+    drift_free = lambda: not learned or m.drift_vanishes()  # noqa: E731
     if spec.action_loss_weight > 0:
         return _with_action_head(system, spec, transition, m, V, innovation, drift_free)
 
@@ -537,11 +573,11 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
     Y = np.vstack([V, weight * A_hat])
     selection = top_eigenspace(Y, d_z, scale=max(m.scale, weight * float(np.linalg.norm(A_f))),
                                what="reduced-rank regression operator (its rank or tie at d_z)")
-    drift_order, next_order = m.orderings(L)
-    n_act = A_f.shape[0]
-    selection = canonical_tie(selection, *(np.block([[M, np.zeros((d_o, n_act))], [np.zeros((n_act, d_o)),
-                                                                                  np.zeros((n_act, n_act))]])
-                                           for M in (drift_order, next_order)), Y @ Y.T)
+    if selection.tied:  # the orderings cost two d_o × d_o products: only where a tie needs them
+        n_act = A_f.shape[0]
+        selection = canonical_tie(selection, *(np.block([[M, np.zeros((d_o, n_act))], [np.zeros((n_act, d_o)),
+                                                                                      np.zeros((n_act, n_act))]])
+                                               for M in m.path(True).orderings), Y @ Y.T)
     u, s, vt = np.linalg.svd(V @ Pv, full_matrices=False)  # v = (V Pv) ξ on row(V)
     to_xi = (vt.T / s) @ u.T  # ξ = to_xi v: no singular-value floor, every kept direction is real
     n_actions = A_f.shape[0]
