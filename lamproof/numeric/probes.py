@@ -606,7 +606,22 @@ def _variance_ratio(union, fit: _Dist, score: _Dist, include_grey, flag) -> tupl
 
 
 # -- the invariance certificate ---------------------------------------------------------------------------
-def _invariant(parts, name: str, dists) -> bool:
+def _invariant_parts(parts, dist: _Dist, cache: dict):
+    """The target-independent moments :func:`_invariant` checks, once per distribution."""
+    if dist not in cache:
+        phi, n, w = parts
+        m = w.shape[0]
+        X = dist.X
+        Fp, Fn, Fw = phi @ X, n @ X, w @ X
+        sizes = (float(np.sum(Fp**2)), float(np.sum(Fn**2)), float(np.sum(Fw**2)))
+        blocks = [Fw @ Fw.T] + ([Fn @ Fn.T, Fn @ Fw.T] if n.shape[0] else [])
+        shared = (n @ dist.mean_x, w @ dist.mean_x, Fp @ Fw.T, Fp @ Fn.T if n.shape[0] else None,
+                  [M - np.trace(M) / m * np.eye(m) for M in blocks])
+        cache[dist] = (Fp, Fn, Fw, sizes, shared)
+    return cache[dist]
+
+
+def _invariant(parts, name: str, dists, cache: dict | None = None) -> bool:
     """Whether no tie choice can change the score of target ``name`` (a symmetry certificate).
 
     ``parts = (φ, n, w)``: rows every member shares, and the drift and innovation in tie
@@ -616,22 +631,23 @@ def _invariant(parts, name: str, dists) -> bool:
     multiples of one isometry ``J`` whose span is uncorrelated with ``φ`` and with the rest of the
     target), then rotating the tie coordinates and ``Jᵀ t`` together preserves every second
     moment the probe uses, so member ``Q`` and member ``R Q`` score alike, for every rotation ``R``.
+    ``cache``: the target-independent moments of ``parts`` per distribution (:func:`_invariant_parts`).
     """
+    cache = {} if cache is None else cache
     phi, n, w = parts
     m = w.shape[0]
     isometry = None
     for dist in dists:
-        X = dist.X
-        Fp, Fn, Fw = phi @ X, n @ X, w @ X
+        Fp, Fn, Fw, sizes, shared = _invariant_parts(parts, dist, cache)
         T, mean_t, total = dist.target(name)
-        scale = max(float(np.sum(Fp**2)), float(np.sum(Fn**2)), float(np.sum(Fw**2)), total, np.finfo(float).tiny)
+        scale = max(*sizes, total, np.finfo(float).tiny)
         small = lambda M, scale=scale: float(np.sum(np.asarray(M) ** 2)) <= (MATTERS_RTOL**2) * scale * max(1.0, scale)  # noqa: E731
-        if n.shape[0] and not small(n @ dist.mean_x):
+        n_mean, w_mean, phi_w, phi_n, blocks = shared
+        if n.shape[0] and not small(n_mean):
             return False
-        if not small(w @ dist.mean_x) or not small(Fp @ Fw.T) or (n.shape[0] and not small(Fp @ Fn.T)):
+        if not small(w_mean) or not small(phi_w) or (n.shape[0] and not small(phi_n)):
             return False
-        blocks = [Fw @ Fw.T] + ([Fn @ Fn.T, Fn @ Fw.T] if n.shape[0] else [])
-        if any(not small(M - np.trace(M) / m * np.eye(m)) for M in blocks):
+        if any(not small(M) for M in blocks):
             return False
         crosses = [T @ Fw.T] + ([T @ Fn.T] if n.shape[0] else [])
         if all(small(C) for C in crosses):
@@ -704,7 +720,8 @@ def probe_family(solution: Solution, representation: str, *, fit: Transition | N
     dists = (f,) if s is f else (f, s)
     parts = family.parts if isinstance(family, SubspaceFamily) else (
         (family.phi, family.drift, family.innovation) if isinstance(family, DriftTieFamily) else None)
-    invariant = [t for t in defined if parts is not None and _invariant(parts, t, dists)]
+    cache: dict = {}  # the family's moments on each distribution, shared by the targets
+    invariant = [t for t in defined if parts is not None and _invariant(parts, t, dists, cache)]
     rest = [t for t in defined if t not in invariant]
     if invariant:  # every tie choice scores alike: the family's range is that of one choice
         split = getattr(family, "split", None)
