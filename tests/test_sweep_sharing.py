@@ -53,7 +53,7 @@ def test_shared_spectrum_gives_the_same_top_eigenspace_for_every_d(drawn, data):
     shared = Spectrum(V)
     for d in range(1, V.shape[0] + 1):
         fresh = top_eigenspace(V, d)
-        reused = top_eigenspace(V, d, spectrum=shared)
+        reused = top_eigenspace(V, d, spectrum=shared)  # d = 1: subset eigh, later: the full one
         assert (reused.rank, reused.tie_start, reused.tie_stop) == (fresh.rank, fresh.tie_start, fresh.tie_stop)
         np.testing.assert_array_equal(reused.eigenvalues, fresh.eigenvalues)
         if fresh.tied:  # a tie's basis comes from the same subset solver: identical

@@ -204,12 +204,14 @@ class Spectrum:
 
     A sweep over ``d`` (the latent sizes of a study) reads every top-``d`` eigenspace from one
     decomposition: :func:`top_eigenspace` with ``spectrum=`` takes the eigenvalues (the same
-    ``eigvalsh`` as without it, so every rank and tie decision is the same) and the leading
-    eigenvectors from one full ``eigh`` instead of a subset ``eigh`` per ``d``.
+    ``eigvalsh`` as without it, so every rank and tie decision is the same) and, from the second
+    request on, the leading eigenvectors from one full ``eigh`` instead of a subset ``eigh`` per
+    ``d`` (the first request, often the only one, takes the cheaper subset).
     """
 
     def __init__(self, factor: np.ndarray):
         self.factor = factor
+        self.requests = 0  # top_eigenspace calls served so far
 
     @cached_property
     def gram(self) -> np.ndarray:
@@ -247,8 +249,9 @@ def top_eigenspace(factor: np.ndarray, d: int, *, scale: float | None = None, wh
     shared by calls with other ``d``.
     """
     rows = factor.shape[0]
-    shared = spectrum is not None
     spectrum = Spectrum(factor) if spectrum is None else spectrum
+    shared = spectrum.requests > 0  # a sweep: one full eigh serves the rest
+    spectrum.requests += 1
     gram = spectrum.gram
     values = spectrum.values.copy()
     norm = float(np.sqrt(max(values[0], 0.0))) if rows else 0.0
