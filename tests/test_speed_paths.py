@@ -1,8 +1,9 @@
-"""Sweeps share work (issue 13): one transition and one spectrum per system, the same answers.
+"""The fast paths of issue 13 give the answers of the paths they shortcut.
 
-Two routes for every shared quantity: the shared path (one transition for all the
-configurations of a system, one eigendecomposition for every ``d``) against the same
-computation from scratch (a fresh system per configuration, a subset ``eigh`` per ``d``).
+Two routes for every shortcut: the shared path (one transition for all the configurations of a
+system, one eigendecomposition for every ``d``) against the same computation from scratch (a
+fresh system per configuration, a subset ``eigh`` per ``d``); the Cholesky regression against
+the SVD one; the Ky Fan gains from subset eigendecompositions of ``y yᵀ`` against the full SVD.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lamproof import LAMSpec, all_probes, paper_system, solve
 from lamproof._blas import single_threaded_blas
+from lamproof.numeric import closed_form, probes
 from lamproof.numeric.linalg import Spectrum, top_eigenspace
 from lamproof.strategies import orthonormal_matrices
 from lamproof.studies import evaluate as ev
@@ -111,3 +114,48 @@ def test_configurations_with_other_data_get_other_transitions():
     assert ev.shared_transition(study, a, 1) is not ev.shared_transition(study, c, 1)
     # the noise-free reference data of §4.2 does not depend on σ: one transition for the sweep
     assert ev.shared_transition(study, a, 1, noise_free=True) is ev.shared_transition(study, c, 1, noise_free=True)
+
+
+def _flat(result: dict) -> dict:
+    return {(rep, t, k): v for rep, scores in result.items() for t, score in scores.items()
+            for k, v in score.as_dict().items()}
+
+
+@pytest.mark.parametrize("d_z, lam, system", [
+    (3, {}, {"noise": "isotropic", "sigma": 0.5}),                       # leakage family
+    (2, {}, {"noise": "isotropic", "sigma": 0.5}),                       # a tie inside the action block
+    (3, {"augmentation": 0.1}, {"noise": "uniform", "sigma": 0.5, "noise_dim": 12}),
+    (4, {}, {"noise": "structured", "sigma": 2.0, "noise_dim": 2}),
+    (3, {"action_loss_weight": 1.0}, {"noise": "isotropic", "sigma": 0.5}),
+])
+def test_ky_fan_gains_from_subset_eigh_match_the_full_svd(monkeypatch, d_z, lam, system):
+    sys_ = paper_system(12, 4, seed=1, **system)
+    spec = LAMSpec(d_z, **lam)
+    monkeypatch.setattr(probes, "KYFAN_GRAM_ROWS", 10**9)
+    by_svd = _flat(all_probes(solve(sys_, spec)))
+    monkeypatch.setattr(probes, "KYFAN_GRAM_ROWS", 1)  # every Ky Fan problem through y yᵀ
+    by_gram = _flat(all_probes(solve(sys_, spec)))
+    assert by_svd.keys() == by_gram.keys()
+    for key, a in by_svd.items():
+        b = by_gram[key]
+        if isinstance(a, list):
+            assert [x is None for x in a] == [y is None for y in b], key
+            np.testing.assert_allclose([x for x in a if x is not None], [y for y in b if y is not None],
+                                       atol=ROW_RTOL, err_msg=str(key))
+        elif isinstance(a, float):
+            assert math.isclose(a, b, abs_tol=ROW_RTOL), (key, a, b)
+        else:
+            assert a == b, (key, a, b)
+
+
+@given(st.integers(0, 2**31 - 1), st.integers(2, 9), st.integers(1, 3))
+def test_cholesky_regression_matches_the_svd_route(seed, d_o, d_a):
+    sys_ = paper_system(d_o, min(d_a, d_o), noise="isotropic", sigma=0.3, seed=seed)
+    X = sys_.transition().factor(("obs", "next_obs"))
+    X_c, X_p = X[:d_o], X[d_o:]
+    fast = closed_form._regression_fast(X_c, X_p)
+    assert fast is not None  # o_t is well conditioned here: the fast path is taken
+    slow = closed_form._regression(X_c, X_p, closed_form.row_space(X_c).basis)
+    np.testing.assert_allclose(fast, slow, atol=1e-12 * max(1.0, float(np.max(np.abs(slow)))))
+    # and a rank-deficient obs leaves it to the SVD route (a rank to decide)
+    assert closed_form._regression_fast(np.vstack([X_c, X_c[:1]]), X_p) is None
