@@ -128,12 +128,14 @@ def _flat(result: dict) -> dict:
     (4, {}, {"noise": "structured", "sigma": 2.0, "noise_dim": 2}),
     (3, {"action_loss_weight": 1.0}, {"noise": "isotropic", "sigma": 0.5}),
 ])
-def test_ky_fan_gains_from_subset_eigh_match_the_full_svd(monkeypatch, d_z, lam, system):
+def test_probe_gram_paths_match_the_svd_routes(monkeypatch, d_z, lam, system):
     sys_ = paper_system(12, 4, seed=1, **system)
     spec = LAMSpec(d_z, **lam)
     monkeypatch.setattr(probes, "KYFAN_GRAM_ROWS", 10**9)
+    monkeypatch.setattr(probes, "SPACE_GRAM_ROWS", 10**9)
     by_svd = _flat(all_probes(solve(sys_, spec)))
     monkeypatch.setattr(probes, "KYFAN_GRAM_ROWS", 1)  # every Ky Fan problem through y yᵀ
+    monkeypatch.setattr(probes, "SPACE_GRAM_ROWS", 1)  # every feature space tried as low rank first
     by_gram = _flat(all_probes(solve(sys_, spec)))
     assert by_svd.keys() == by_gram.keys()
     for key, a in by_svd.items():
@@ -159,3 +161,20 @@ def test_cholesky_regression_matches_the_svd_route(seed, d_o, d_a):
     np.testing.assert_allclose(fast, slow, atol=1e-12 * max(1.0, float(np.max(np.abs(slow)))))
     # and a rank-deficient obs leaves it to the SVD route (a rank to decide)
     assert closed_form._regression_fast(np.vstack([X_c, X_c[:1]]), X_p) is None
+
+
+@given(st.integers(0, 2**31 - 1), st.integers(1, 3), st.sampled_from([0.0, 1e-17, 1e-10, 1e-7]))
+def test_low_rank_space_decides_like_the_svd_or_declines(seed, rank, weak):
+    """Strong directions plus a weak one: round-off (1e-17) is dropped as the SVD drops it; a weak
+    but real (1e-7) or undecidable (1e-10) direction makes the shortcut decline, never misread."""
+    rng = np.random.default_rng(seed)
+    m, n = 12, 20
+    F = rng.standard_normal((m, rank)) @ rng.standard_normal((rank, n)) / np.sqrt(n)
+    F += weak * np.outer(rng.standard_normal(m), rng.standard_normal(n)) / np.sqrt(m * n)
+    basis = probes._low_rank_space(F)
+    _, s, vt = np.linalg.svd(F, full_matrices=False)
+    if weak >= 1e-10:
+        assert basis is None
+        return
+    assert basis is not None and basis.shape[1] == rank == int(np.sum(s >= 1e-9))
+    np.testing.assert_allclose(basis @ basis.T, vt[:rank].T @ vt[:rank], atol=1e-12)

@@ -154,7 +154,12 @@ def _space(rows: np.ndarray, X: np.ndarray, include_grey: bool, rtol: float | No
     live = scales > 0
     if not np.any(live):
         return np.zeros((n, 0)), False
-    _, s, vt = np.linalg.svd(F[live] / scales[live, None], full_matrices=False)
+    scaled = F[live] / scales[live, None]
+    if rtol is None and scaled.shape[0] >= SPACE_GRAM_ROWS:
+        basis = _low_rank_space(scaled)
+        if basis is not None:
+            return basis, False
+    _, s, vt = np.linalg.svd(scaled, full_matrices=False)
     if rtol is not None:
         return vt[s > rtol * s[0]].T, False
     grey = (s > ROUNDOFF_RTOL) & (s < DECISION_RTOL)
@@ -162,6 +167,49 @@ def _space(rows: np.ndarray, X: np.ndarray, include_grey: bool, rtol: float | No
     if include_grey:
         keep = keep | grey
     return vt[keep].T, bool(np.any(grey))
+
+
+#: From this many feature rows on, :func:`_space` first tries :func:`_low_rank_space`: a map of
+#: d_o rows whose row space is a few directions plus round-off (the predicted change ``ô' − o_t``
+#: of a member: rank ≤ d_z, every other row M₁ − I cancelling to round-off) is decided without a
+#: d_o × n SVD. Smaller maps keep the SVD (and their numbers bit for bit).
+SPACE_GRAM_ROWS = 256
+
+#: Relative singular value above which :func:`_low_rank_space` takes a direction from the Gram
+#: matrix's eigenvectors (its eigenvalue, 1e-12 of the largest, is then far above the Gram
+#: matrix's round-off of ~1e-16); everything weaker must turn out to be round-off, or the SVD decides.
+STRONG_RTOL = 1e-6
+
+
+def _low_rank_space(scaled: np.ndarray) -> np.ndarray | None:
+    """Orthonormal basis of the row space of the row-scaled features ``F`` when ``F`` is a few strong
+    directions plus round-off, else ``None`` (the SVD decides).
+
+    The strong left directions come from the Gram matrix ``F Fᵀ``, sharpened by one subspace
+    iteration (``Q = orth(F Fᵀ U)``: the error shrinks by ``(σ_{r+1}/σ_r)²``). The rest is decided,
+    not estimated: every other singular value of ``F`` is at most ``‖F − Q Qᵀ F‖_F`` (Eckart–Young),
+    which must be below ``ROUNDOFF_RTOL``, and every kept one (the singular values of ``Qᵀ F``)
+    at least ``DECISION_RTOL`` — the same thresholds the SVD route applies.
+    """
+    m = scaled.shape[0]
+    gram = scaled @ scaled.T
+    values = np.linalg.eigvalsh(gram)
+    if values[-1] <= 0:
+        return None
+    r = int(np.sum(values > STRONG_RTOL**2 * values[-1]))
+    if r == 0 or 2 * r > m:  # not low rank: the SVD costs about as much
+        return None
+    _, U = scipy.linalg.eigh(gram, subset_by_index=[m - r, m - 1], driver="evx")
+    if U.shape[1] != r:
+        return None
+    Q, _ = np.linalg.qr(scaled @ (scaled.T @ U))
+    C = Q.T @ scaled
+    if float(np.linalg.norm(scaled - Q @ C)) > ROUNDOFF_RTOL:
+        return None
+    _, s, vt = np.linalg.svd(C, full_matrices=False)
+    if float(np.min(s)) < DECISION_RTOL:
+        return None
+    return vt.T
 
 
 def _settled(compute, what: str):
