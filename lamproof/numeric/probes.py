@@ -36,7 +36,7 @@ import scipy.linalg
 from lamproof.errors import IllConditioned, InputError
 from lamproof.numeric.closed_form import Solution
 from lamproof.numeric.families import DriftTieFamily, PointFamily, SubspaceFamily
-from lamproof.numeric.linalg import orthonormal_basis, project_out, row_scales
+from lamproof.numeric.linalg import orthonormal_basis, project_out
 from lamproof.numeric.objective import OBSERVED, LAMParameters
 from lamproof.numeric.tolerances import (
     DECISION_RTOL,
@@ -134,6 +134,20 @@ class _Dist:
 _DISTS: weakref.WeakKeyDictionary[Transition, _Dist] = weakref.WeakKeyDictionary()
 
 
+#: ``|X|`` of the last few factors probed (a factor is probed with many feature maps in a row).
+_ABS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _row_scales(weights: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """:func:`lamproof.numeric.linalg.row_scales` with ``|X|`` computed once per factor."""
+    entry = _ABS.get(id(X))
+    if entry is None or entry[0] is not X:
+        if len(_ABS) >= 8:
+            _ABS.pop(next(iter(_ABS)))
+        entry = _ABS[id(X)] = (X, np.abs(X))
+    return np.linalg.norm(np.abs(weights) @ entry[1], axis=1)
+
+
 def _dist(transition: Transition) -> _Dist:
     if transition not in _DISTS:
         _DISTS[transition] = _Dist(transition)
@@ -150,7 +164,7 @@ def _space(rows: np.ndarray, X: np.ndarray, include_grey: bool, rtol: float | No
     if rows.shape[0] == 0:
         return np.zeros((n, 0)), False
     F = rows @ X
-    scales = row_scales(rows if weights is None else weights, X)
+    scales = _row_scales(rows if weights is None else weights, X)
     live = scales > 0
     if not np.any(live):
         return np.zeros((n, 0)), False
@@ -173,7 +187,7 @@ def _space(rows: np.ndarray, X: np.ndarray, include_grey: bool, rtol: float | No
 #: d_o rows whose row space is a few directions plus round-off (the predicted change ``ô' − o_t``
 #: of a member: rank ≤ d_z, every other row M₁ − I cancelling to round-off) is decided without a
 #: d_o × n SVD. Smaller maps keep the SVD (and their numbers bit for bit).
-SPACE_GRAM_ROWS = 256
+SPACE_GRAM_ROWS = 64
 
 #: Relative singular value above which :func:`_low_rank_space` takes a direction from the Gram
 #: matrix's eigenvectors (its eigenvalue, 1e-12 of the largest, is then far above the Gram
@@ -277,7 +291,8 @@ def probe_errors(features: np.ndarray, fit: Transition, score: Transition | None
                 Lc, scales, F = fast
                 for name in targets:
                     T, _, total = f.target(name)
-                    explained = float(np.sum(scipy.linalg.solve_triangular(Lc, F @ T.T, lower=True) ** 2))
+                    explained = float(np.sum(scipy.linalg.solve_triangular(Lc, F @ T.T, lower=True,
+                                                                                  check_finite=False) ** 2))
                     out[name] = None if total == 0 else _clip(1.0 - explained / total)
                 return out
             basis, grey = _space(features, f.X, include_grey, rtol, weights)
@@ -315,7 +330,7 @@ def _probe_map(features: np.ndarray, dist: _Dist, include_grey: bool, rtol: floa
     ``β F = T Π_{row F}`` for ``F = features @ X``, solved through the row-scaled factor."""
     X = dist.X
     F = features @ X
-    scales = row_scales(weights, X)
+    scales = _row_scales(weights, X)
     inverse = np.divide(1.0, scales, out=np.zeros_like(scales), where=scales > 0)
     u, s, vt = np.linalg.svd(inverse[:, None] * F, full_matrices=False)
     if rtol is not None:
@@ -372,7 +387,7 @@ def _cholesky(rows: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None
     when it is not well inside the positive-definite cone (then the SVD path decides)."""
     if rows.shape[0] == 0:
         return None
-    scales = row_scales(rows if weights is None else weights, X)
+    scales = _row_scales(rows if weights is None else weights, X)
     if np.any(scales <= 0):
         return None
     F = (rows @ X) / scales[:, None]
@@ -402,10 +417,10 @@ def _kyfan_fast(dist: _Dist, fixed, free, k_min: int, k_max: int, names):
     out = {}
     for name in names:
         T, _, total = dist.target(name)
-        y = scipy.linalg.solve_triangular(Lc, F @ T.T, lower=True)
+        y = scipy.linalg.solve_triangular(Lc, F @ T.T, lower=True, check_finite=False)  # finite: Cholesky passed
         ev0 = float(np.sum(y[:k0] ** 2))
         gained, top, bottom = _extreme_gains(y[k0:], k_min, k_max)
-        to_rows = lambda U: (scipy.linalg.solve_triangular(L11, U, lower=True, trans="T").T  # noqa: E731
+        to_rows = lambda U: (scipy.linalg.solve_triangular(L11, U, lower=True, trans="T", check_finite=False).T  # noqa: E731
                              / scales[k0:][None, :])
         best = ev0 + gained[0]
         worst = ev0 + gained[1]
@@ -413,7 +428,7 @@ def _kyfan_fast(dist: _Dist, fixed, free, k_min: int, k_max: int, names):
     return out
 
 
-#: From this many free rows on, :func:`_extreme_gains` reads the extreme gains from two subset
+#: From this many free rows and target dimensions on, :func:`_extreme_gains` reads the extreme gains from two subset
 #: eigendecompositions of ``y yᵀ`` instead of a full SVD of ``y`` (d_o ≳ 256: the full SVD of a
 #: d_o × d_t matrix costs ~10 dense eigendecompositions). The gains then carry an absolute error of
 #: ~``k₁·eps·‖y‖²`` instead of ``eps·‖y‖·g``: below 1e-12 of the target's variance either way, far
@@ -425,7 +440,7 @@ def _extreme_gains(y: np.ndarray, k_min: int, k_max: int) -> tuple[tuple[float, 
     """``((Σ top-k_max g², Σ bottom-k_min g²), U_top, U_bottom)`` for the singular values ``g`` of
     ``y`` padded with zeros to its row count, and their left singular vectors (descending)."""
     k1 = y.shape[0]
-    if k1 >= KYFAN_GRAM_ROWS and 0 < k_max <= k1 and k_min <= k1:
+    if min(y.shape) >= KYFAN_GRAM_ROWS and 0 < k_max <= k1 and k_min <= k1:
         G = y @ y.T
         vals, top = scipy.linalg.eigh(G, subset_by_index=[k1 - k_max, k1 - 1], driver="evx")
         low_vals, bottom = (scipy.linalg.eigh(G, subset_by_index=[0, k_min - 1], driver="evx") if k_min else
@@ -447,7 +462,7 @@ def _kyfan(dist: _Dist, fixed, free, k_min: int, k_max: int, names, include_grey
     X = dist.X
     B0, grey0 = _space(fixed, X, include_grey)
     F1 = free @ X
-    scales = row_scales(free, X)
+    scales = _row_scales(free, X)
     inverse = np.divide(1.0, scales, out=np.zeros_like(scales), where=scales > 0)
     R = project_out(F1, B0) * inverse[:, None]
     u, s, vt = np.linalg.svd(R, full_matrices=True)
@@ -507,7 +522,7 @@ def _separable(family: DriftTieFamily, dist: _Dist) -> bool:
     X = dist.X
     basis, _ = _space(family.phi, X, True)
     residual = project_out(family.drift @ X, basis)
-    reference = float(np.linalg.norm(row_scales(family.drift, X))) + np.finfo(float).tiny
+    reference = float(np.linalg.norm(_row_scales(family.drift, X))) + np.finfo(float).tiny
     size = float(np.linalg.norm(residual))
     if size <= ROUNDOFF_RTOL * reference:
         return True
@@ -657,7 +672,7 @@ def _transfer_bounds(family, fit: _Dist, score: _Dist, names, include_grey, flag
 def _variance_ratio(union, fit: _Dist, score: _Dist, include_grey, flag) -> tuple[float, float]:
     """``ρ = sup Var_score/Var_fit`` and the mean shift's Mahalanobis size, over ``span(union)``."""
     F1, F2 = union @ fit.X, union @ score.X
-    scales = row_scales(union, fit.X) + row_scales(union, score.X)
+    scales = _row_scales(union, fit.X) + _row_scales(union, score.X)
     inverse = np.divide(1.0, scales, out=np.zeros_like(scales), where=scales > 0)
     u, s, vt = np.linalg.svd(inverse[:, None] * F1, full_matrices=True)
     grey = (s > ROUNDOFF_RTOL) & (s < DECISION_RTOL)
