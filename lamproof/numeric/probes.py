@@ -289,10 +289,16 @@ def probe_errors(features: np.ndarray, fit: Transition, score: Transition | None
             fast = _cholesky(features, f.X, weights) if not include_grey and rtol is None else None
             if fast is not None:
                 Lc, scales, F = fast
-                for name in targets:
-                    T, _, total = f.target(name)
-                    explained = float(np.sum(scipy.linalg.solve_triangular(Lc, F @ T.T, lower=True,
-                                                                                  check_finite=False) ** 2))
+                factors = [f.target(name) for name in targets]
+                if not factors:
+                    return out
+                # one triangular solve for every target: their factors side by side
+                y = scipy.linalg.solve_triangular(Lc, F @ np.vstack([T for T, _, _ in factors]).T, lower=True,
+                                                  check_finite=False)
+                start = 0
+                for name, (T, _, total) in zip(targets, factors, strict=True):
+                    explained = float(np.sum(y[:, start:start + T.shape[0]] ** 2))
+                    start += T.shape[0]
                     out[name] = None if total == 0 else _clip(1.0 - explained / total)
                 return out
             basis, grey = _space(features, f.X, include_grey, rtol, weights)
