@@ -284,6 +284,20 @@ class _Path:
     def orderings(self) -> tuple[np.ndarray, np.ndarray]:
         return self.m.orderings(self.L_b)
 
+    def action_regression(self, A_f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(Pv, Â, to_ξ)`` of the action head's reduced-rank regression, which do not depend on its
+        weight λ: an orthonormal basis ``Pv`` of ``row(V)``, the part ``Â = A_f Pv Pvᵀ`` of the action
+        (factor ``A_f``, this transition's) that the innovation predicts, and ``to_ξ`` with
+        ``ξ = to_ξ v`` on ``row(V)``. Computed once per transition (a sweep over d_z and λ)."""
+        if not hasattr(self, "_action"):
+            V, m = self.V, self.m
+            space = row_space(V, row_scales(np.eye(m.d_o), V) + ROUNDOFF_RTOL * m.scale)
+            Pv = space.basis  # orthonormal basis of row(V) in white coordinates
+            u, s, vt = np.linalg.svd(V @ Pv, full_matrices=False)  # v = (V Pv) ξ on row(V)
+            # ξ = to_xi v: no singular-value floor, every kept direction is real
+            self._action = (Pv, (A_f @ Pv) @ Pv.T, (vt.T / s) @ u.T)
+        return self._action
+
 
 def _regression(X_c: np.ndarray, X_p: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """``L`` with ``L X_c = X_p Π_basis``: the best linear prediction of ``o'`` from ``obs``.
@@ -597,9 +611,7 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
     if spec.augmentation > 0 and not drift_free():
         raise NoClosedForm("augmentation with L ≠ E and an action head has no closed form here")
     weight = np.sqrt(spec.action_loss_weight)
-    space = row_space(V, row_scales(np.eye(d_o), V) + ROUNDOFF_RTOL * m.scale)
-    Pv = space.basis  # orthonormal basis of row(V) in white coordinates
-    A_hat = (A_f @ Pv) @ Pv.T  # the part of the action the innovation can predict
+    Pv, A_hat, to_xi = m.path(True).action_regression(A_f)  # shared by every d_z and λ
     ratio = spec.action_loss_weight * float(np.sum(A_hat**2)) / max(float(np.sum(V**2)), np.finfo(float).tiny)
     if ratio > ACTION_WEIGHT_RATIO_MAX:
         raise IllConditioned(
@@ -614,8 +626,6 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
         selection = canonical_tie(selection, *(np.block([[M, np.zeros((d_o, n_act))], [np.zeros((n_act, d_o)),
                                                                                       np.zeros((n_act, n_act))]])
                                                for M in m.path(True).orderings), Y @ Y.T)
-    u, s, vt = np.linalg.svd(V @ Pv, full_matrices=False)  # v = (V Pv) ξ on row(V)
-    to_xi = (vt.T / s) @ u.T  # ξ = to_xi v: no singular-value floor, every kept direction is real
     n_actions = A_f.shape[0]
     augmented = spec.augmentation > 0
 
