@@ -30,6 +30,7 @@ augmentation on both sides of it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -63,15 +64,28 @@ ZERO = 1e-4
 CLEAR = 1e-3
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    thresholds: dict
+    captured: sympy.Basic
+    captured_head: sympy.Basic
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     t = family_thresholds()
-    return {"thresholds": t, "captured": family_action_captured(), "captured_head": family_action_captured(head=True)}
+    return Results(
+        thresholds=t,
+        captured=family_action_captured(),
+        captured_head=family_action_captured(head=True),
+    )
 
 
 def latex() -> str:
     d = derive()
-    t = d["thresholds"]
+    t = d.thresholds
     steps = [
         "The controllable change $u = \\sum_{j<k} F_{cl}^j G e_{k-1-j}$ is independent of the rest of the innovation, "
         "so $S_v = W_k^{\\mathrm{act}} + S_{\\mathrm{rest}}$ and the prediction carries it iff "
@@ -94,8 +108,8 @@ def latex() -> str:
         assumptions=["Closed-form optimum without an eigenvalue tie at $d_z$.",
                      "Family: orthonormal, mutually orthogonal embeddings; unit exploration (times $(1-\\chi)$)."],
         steps=steps,
-        result="Actions captured in the family iff " + f"${fw.tex(d['captured'])}$" +
-               "; with an action head ($\\chi = 0$) iff " + f"${fw.tex(d['captured_head'])}$; "
+        result="Actions captured in the family iff " + f"${fw.tex(d.captured)}$" +
+               "; with an action head ($\\chi = 0$) iff " + f"${fw.tex(d.captured_head)}$; "
                "augmentation pushes a drift $\\delta > 1$ into the latent once $s > s^*$.",
         check="Conditions against the population minimizer's parameters (missed share of $u$, action probe of "
               "$\\hat o' - o$) on random systems incl.\\ horizons $k>1$, singular $\\Sigma_e$, rank-deficient $G$; "
@@ -119,7 +133,7 @@ def _general_cases():
                      st.integers(0, 999))
 
 
-def _general_case(case, checker: fw.Checker) -> None:
+def _general_case(case, results: Results, checker: fw.Checker) -> None:
     (system, spec), seed = case
     solution = solve(system, spec, allow_numeric=False)
     conditions = capture_conditions(solution)
@@ -154,14 +168,14 @@ def _family_cases():
     }).filter(lambda k: abs(k["clean"] * k["sigma"] - (1 - k["chi"])) >= 0.1)
 
 
-def _family_case(case, results, checker: fw.Checker) -> None:
+def _family_case(case, results: Results, checker: fw.Checker) -> None:
     n_o, n_a, n_b, n_z = case["dims"]
     system = sysm.structured_system(n_o, n_a, n_b, case["seed"], sigma=case["sigma"], chi=case["chi"],
                                     clean=case["clean"])
     spec = LAMSpec(n_z)
     values = {fam.d_o: n_o, fam.d_a: n_a, fam.d_b: n_b, fam.d_z: n_z, fam.sigma: case["sigma"],
               fam.chi: case["chi"], fam.c: case["clean"]}
-    formula = bool(results["captured"].subs(values))
+    formula = bool(results.captured.subs(values))
     conditions = capture_conditions(solve(system, spec))
     context = f"case {case}"
     checker.holds("family formula = action_captured", formula == conditions["action_captured"].holds,
@@ -171,13 +185,13 @@ def _family_case(case, results, checker: fw.Checker) -> None:
     checker.holds("family formula = minimizer", formula == (miss < ZERO), context=f"miss {miss:.3g} ({context})")
     if n_z == n_a and n_b >= 1:  # the boundary is c* exactly when the noise competes for the last slot
         numeric = cleaning_threshold(system, spec)  # relative to the system's noise c·σ: c* / c
-        c_star = fw.evaluate(results["thresholds"]["c"], {fam.sigma: case["sigma"], fam.chi: case["chi"]})
+        c_star = fw.evaluate(results.thresholds["c"], {fam.sigma: case["sigma"], fam.chi: case["chi"]})
         checker.close("bisection c* = (1 − χ)/σ", numeric.value * case["clean"], c_star, rtol=1e-6, context=context)
 
 
-def _augmentation_checks(results, checker: fw.Checker) -> None:
+def _augmentation_checks(results: Results, checker: fw.Checker) -> None:
     """The drift family on both sides of s*: the minimizer (with augmentation) keeps the action or the drift."""
-    t = results["thresholds"]
+    t = results.thresholds
     for delta in (1.5, 2.0, 3.0):
         s_star = float(t["s"].subs(t["delta"], delta))
         F = np.eye(4)
@@ -194,20 +208,21 @@ def _augmentation_checks(results, checker: fw.Checker) -> None:
                           result.objective.total, context=context)
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive()
-    results = d if results is None else results
-    t = d["thresholds"]
-    checker.holds("c* = (1 − χ)/σ (symbolic)", sympy.simplify(t["c"] - (1 - fam.chi) / fam.sigma) == 0, context=str(t["c"]))
-    checker.holds("σ* = 1 at c = 1, χ = 0 (symbolic)", sympy.simplify(t["sigma"].subs({fam.c: 1, fam.chi: 0}) - 1) == 0)
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+    t = results.thresholds
+    checker.holds("c* = (1 − χ)/σ (symbolic)", sympy.simplify(t["c"] - (1 - fam.chi) / fam.sigma) == 0,
+                  context=str(t["c"]))
+    checker.holds("σ* = 1 at c = 1, χ = 0 (symbolic)",
+                  sympy.simplify(t["sigma"].subs({fam.c: 1, fam.chi: 0}) - 1) == 0)
     checker.holds("λ* = c²σ² − 1 (symbolic)", sympy.simplify(t["lambda"] - (fam.c**2 * fam.sigma**2 - 1)) == 0)
     checker.holds("s* = 1/√(δ² − 1) (symbolic)", sympy.simplify(t["s"]**2 - 1 / (t["delta"]**2 - 1)) == 0)
-    fw.run_examples(_general_cases(), lambda case: _general_case(case, checker), examples=4 * examples, seed=seed,
-                    checker=checker)
-    fw.run_examples(_family_cases(), lambda case: _family_case(case, results, checker), examples=examples,
-                    seed=seed, checker=checker)
     _augmentation_checks(results, checker)
-    return checker.report(exact)
+
+
+def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: Results | None = None
+           ) -> fw.VerificationReport:
+    """Check D9's conditions on general systems (4 per example) and its family formula against the minimizer."""
+    return fw.verify(NAME, TITLE, derive() if results is None else results,
+                     examples=DEFAULT_EXAMPLES if examples is None else examples, seed=seed, exact=exact,
+                     fixed=_symbolic_checks,
+                     numeric=[(_general_cases(), _general_case, 4), (_family_cases(), _family_case, 1)])
