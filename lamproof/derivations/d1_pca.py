@@ -36,8 +36,8 @@ import sympy
 from hypothesis import strategies as st
 from sympy import Inverse
 
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.symbolic import exact as ex
 from lamproof.symbolic import objective as so
@@ -143,7 +143,7 @@ def _lambdified_gradients(fdm: str, idm: str):
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.dims(2, 5),
+        "dims": draws.dims(2, 5),
         "variant": st.sampled_from(VARIANTS),
         "feedback": st.booleans(),
         "dynamics": st.booleans(),
@@ -156,7 +156,7 @@ def _cases():
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     d_o, d_a, d_z = case["dims"]
     fdm, idm = case["variant"]
-    system = sysm.general_system(d_o, d_a, case["seed"], feedback=case["feedback"], dynamics=case["dynamics"],
+    system = draws.general_system(d_o, d_a, case["seed"], feedback=case["feedback"], dynamics=case["dynamics"],
                                  means=case["means"], noise_rank=min(case["noise_rank"], d_o))
     spec = LAMSpec(d_z, fdm_obs_path=fdm, idm=idm)
     t = system.transition()
@@ -170,7 +170,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     values, vectors = np.linalg.eigh((S_v + S_v.T) / 2)
     values, vectors = values[::-1], vectors[:, ::-1]
     tail = float(np.sum(values[d_z:]))
-    result = sysm.minimize(system, spec, case["seed"] % 1000)
+    result = draws.minimize(system, spec, case["seed"] % 1000)
     context = f"case {case}"
     checker.close("optimal loss = eigenvalue tail", tail, result.objective.reconstruction, context=context)
     scale = float(np.max(np.abs(values))) or 1.0

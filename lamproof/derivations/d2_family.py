@@ -32,8 +32,8 @@ import sympy
 from hypothesis import strategies as st
 from sympy import Identity
 
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.objective import LAMParameters, population_objective
@@ -121,7 +121,7 @@ def latex() -> str:
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.dims(2, 6),
+        "dims": draws.dims(2, 6),
         "chi": st.floats(0.0, 0.8, allow_nan=False),
         "tau": st.floats(0.0, 1.0, allow_nan=False),
         "seed": fw.generator_seeds(),
@@ -135,10 +135,10 @@ def _member(params: LAMParameters, N: np.ndarray) -> LAMParameters:
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     n_o, n_a, n_z = case["dims"]
     rng = np.random.default_rng(case["seed"])
-    system = sysm.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"], tau=case["tau"])
+    system = draws.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"], tau=case["tau"])
     spec = LAMSpec(n_z)
     t = system.transition()
-    result = sysm.minimize(system, spec, case["seed"] % 1000)
+    result = draws.minimize(system, spec, case["seed"] % 1000)
     p = result.params
     context = f"case {case}"
     values = {d_o: n_o, d_z: n_z}

@@ -35,8 +35,8 @@ import sympy
 from hypothesis import strategies as st
 from scipy.linalg import block_diag
 
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.objective import LAMParameters
 from lamproof.numeric.probes import probe_error
@@ -130,7 +130,7 @@ def _tail(S: np.ndarray, k: int) -> float:
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.dims(2, 5),
+        "dims": draws.dims(2, 5),
         "kind": st.sampled_from(["L = I", "policy, d_z = d_a", "policy"]),
         "chi": st.floats(0.1, 0.8, allow_nan=False),
         "tau": st.floats(0.2, 1.0, allow_nan=False),
@@ -147,7 +147,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     P = so.parameters()
     penalty = so.lambdify_matrix(results.penalty, [P["A"], P["B"], P["C"], P["D"], so.s])
     # 1. the penalty formula against the augmented loss from its definition, at random parameters
-    system = sysm.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"], tau=case["tau"])
+    system = draws.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"], tau=case["tau"])
     t = system.transition()
     random = LAMParameters(*(rng.standard_normal(shape) for shape in
                              ((n_o, n_o), (n_o, n_z), (n_z, n_o), (n_z, n_o))))
@@ -157,13 +157,13 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     # 2. the augmented optimum
     kind = case["kind"]
     if kind == "L = I":
-        system = sysm.structured_system(n_o, n_a, 0, case["seed"], tau=case["tau"])
+        system = draws.structured_system(n_o, n_a, 0, case["seed"], tau=case["tau"])
     elif kind == "policy, d_z = d_a":
         n_z = n_a
-        system = sysm.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"])
+        system = draws.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"])
     t = system.transition()
     spec = LAMSpec(n_z, augmentation=s)
-    result = sysm.minimize(system, spec, case["seed"] % 1000)
+    result = draws.minimize(system, spec, case["seed"] % 1000)
     S = t.second_moment(t.stacked("obs", "next_obs"))
     S_r = so.innovation_moment(S[:n_o, :n_o], S[:n_o, n_o:], S[n_o:, n_o:])
     E = np.hstack([-np.eye(n_o), np.eye(n_o)])

@@ -28,8 +28,8 @@ from functools import cache
 import sympy
 from hypothesis import strategies as st
 
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.probes import probe_error
 from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
@@ -116,8 +116,8 @@ def latex() -> str:
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.noise_dims(0),
-        "sigma": sysm.away_from([1.0], 0.0, 2.5, 0.15),
+        "dims": draws.noise_dims(0),
+        "sigma": draws.away_from([1.0], 0.0, 2.5, 0.15),
         "tau": st.floats(0.0, 1.0, allow_nan=False),
         "seed": fw.generator_seeds(),
     })
@@ -132,9 +132,9 @@ def _probe(features, transition) -> float:
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     n_o, n_a, n_b, n_z = case["dims"]
     s, t = case["sigma"], case["tau"]
-    system = sysm.structured_system(n_o, n_a, n_b, case["seed"], sigma=s, tau=t)
+    system = draws.structured_system(n_o, n_a, n_b, case["seed"], sigma=s, tau=t)
     clean = system.replace(noise_cov=None)
-    result = sysm.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
+    result = draws.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
     values = {d_o: n_o, d_a: n_a, d_b: n_b, d_z: n_z, sigma: s, tau: t}
     features = result.params.predicted_change_map
     context = f"case {case}"

@@ -31,8 +31,8 @@ import sympy
 from hypothesis import strategies as st
 from sympy import Max, symbols
 
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.probes import probe_error
 from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
@@ -120,7 +120,7 @@ def latex() -> str:
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.dims(2, 6),
+        "dims": draws.dims(2, 6),
         "chi": st.floats(0.0, 0.9, allow_nan=False),
         "seed": fw.generator_seeds(),
     })
@@ -129,9 +129,9 @@ def _cases():
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     d_o, n_a, n_z = case["dims"]
     x = case["chi"]
-    system = sysm.structured_system(d_o, n_a, 0, case["seed"], chi=x)
+    system = draws.structured_system(d_o, n_a, 0, case["seed"], chi=x)
     random_actions = system.replace(policy_gain=np.zeros((n_a, d_o)), exploration_cov=np.eye(n_a))
-    result = sysm.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
+    result = draws.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
     values = {chi: x, d_a: n_a, d_z: n_z}
     formula = fw.evaluate(results.action_error, values)
     measured = probe_error(result.params.predicted_change_map, "action", system.transition(),

@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 from sympy import symbols
 
 from lamproof.conditions import family_thresholds
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.probes import probe_error
 from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
@@ -104,7 +104,7 @@ def latex() -> str:
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.noise_dims(1),
+        "dims": draws.noise_dims(1),
         "chi": st.floats(0.0, 0.7, allow_nan=False),
         "sigma": st.floats(0.5, 3.0, allow_nan=False),
         "clean": st.floats(0.0, 1.0, allow_nan=False),
@@ -115,9 +115,9 @@ def _cases():
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     n_o, n_a, n_b, n_z = case["dims"]
     values = {d_o: n_o, d_a: n_a, d_b: n_b, d_z: n_z, sigma: case["sigma"], chi: case["chi"], c: case["clean"]}
-    system = sysm.structured_system(n_o, n_a, n_b, case["seed"], sigma=case["sigma"], chi=case["chi"],
+    system = draws.structured_system(n_o, n_a, n_b, case["seed"], sigma=case["sigma"], chi=case["chi"],
                                     clean=case["clean"])
-    result = sysm.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
+    result = draws.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
     ka = fw.evaluate(results.captured_actions, values)
     formula = fw.evaluate(results.action_error, {**values, k_a: ka})
     measured = probe_error(result.params.predicted_change_map, "action", system.transition(), rtol=NUMERIC)

@@ -31,8 +31,8 @@ import sympy
 from hypothesis import strategies as st
 from scipy.stats import binom
 
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.probes import probe_error
 from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
@@ -121,7 +121,7 @@ def latex() -> str:
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.noise_dims(1),
+        "dims": draws.noise_dims(1),
         "sigma": st.floats(0.5, 2.5, allow_nan=False),
         # λ = 0 (no head) or clearly positive: at λ ≈ 0 the head's pull is below the minimizer's tolerance
         "lambda": st.one_of(st.just(0.0), st.floats(0.1, 4.0, allow_nan=False)),
@@ -135,9 +135,9 @@ def _cases():
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     n_o, n_a, n_b, n_z = case["dims"]
     values = {d_o: n_o, d_a: n_a, d_b: n_b, d_z: n_z, sigma: case["sigma"], lam: case["lambda"]}
-    system = sysm.structured_system(n_o, n_a, n_b, case["seed"], sigma=case["sigma"])
+    system = draws.structured_system(n_o, n_a, n_b, case["seed"], sigma=case["sigma"])
     spec = LAMSpec(n_z, action_loss_weight=case["lambda"], augmentation=case["augmentation"])
-    result = sysm.minimize(system, spec, case["seed"] % 1000)
+    result = draws.minimize(system, spec, case["seed"] % 1000)
     ka = fw.evaluate(results.captured_actions, values)
     context = f"case {case}"
     checker.close("optimal objective", fw.evaluate(results.objective, {**values, k_a: ka}),

@@ -34,8 +34,8 @@ import sympy
 from hypothesis import strategies as st
 
 from lamproof import control
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 
 NAME = "D8"
@@ -140,7 +140,7 @@ def latex() -> str:
 # -- verification ----------------------------------------------------------------------------------
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.dims(2, 5),
+        "dims": draws.dims(2, 5),
         "horizon": st.integers(1, 4),
         "feedback": st.booleans(),
         "dynamics": st.booleans(),
@@ -153,7 +153,7 @@ def _cases():
 def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     d_o, d_a, d_z = case["dims"]
     k = case["horizon"]
-    system = sysm.general_system(d_o, d_a, case["seed"], feedback=case["feedback"], dynamics=case["dynamics"],
+    system = draws.general_system(d_o, d_a, case["seed"], feedback=case["feedback"], dynamics=case["dynamics"],
                                  means=False, noise_rank=min(case["noise_rank"], d_o))
     if case["obs_mean"]:
         system = system.replace(obs_mean=np.random.default_rng(case["seed"]).standard_normal(d_o))
@@ -166,7 +166,7 @@ def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     checker.close("S_r = W_act + W_noise", float(np.max(np.abs(S_r - W))) / scale, 0.0, atol=1e-9, context=context)
     values, vectors = np.linalg.eigh(W)
     values, vectors = values[::-1], vectors[:, ::-1]
-    result = sysm.minimize(system, LAMSpec(d_z, horizon=k), case["seed"] % 1000)
+    result = draws.minimize(system, LAMSpec(d_z, horizon=k), case["seed"] % 1000)
     checker.close("k-step loss = Gramian tail", float(np.sum(values[d_z:])), result.objective.reconstruction,
                   context=context)
     top = float(values[0]) or 1.0

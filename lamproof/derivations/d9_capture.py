@@ -44,8 +44,8 @@ from lamproof.conditions import (
     family_action_captured,
     family_thresholds,
 )
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.probes import probe_error
@@ -141,7 +141,7 @@ def _general_case(case, results: Results, checker: fw.Checker) -> None:
     gap, top = solution.eigengap, float(solution.innovation.eigenvalues[0]) or 1.0
     if captured is None or (gap is not None and solution.innovation.rank == spec.d_z and gap < 1e-2 * top):
         return
-    result = sysm.minimize(system, spec, seed)
+    result = draws.minimize(system, spec, seed)
     context = f"{system.to_dict()} {spec}"
     miss = _miss(result.params.next_obs_map, system, spec.horizon)
     if captured:
@@ -160,7 +160,7 @@ def _general_case(case, results: Results, checker: fw.Checker) -> None:
 
 def _family_cases():
     return st.fixed_dictionaries({
-        "dims": sysm.noise_dims(1),
+        "dims": draws.noise_dims(1),
         "chi": st.floats(0.0, 0.6, allow_nan=False),
         "sigma": st.floats(0.3, 2.5, allow_nan=False),
         "clean": st.floats(0.2, 1.0, allow_nan=False),
@@ -170,7 +170,7 @@ def _family_cases():
 
 def _family_case(case, results: Results, checker: fw.Checker) -> None:
     n_o, n_a, n_b, n_z = case["dims"]
-    system = sysm.structured_system(n_o, n_a, n_b, case["seed"], sigma=case["sigma"], chi=case["chi"],
+    system = draws.structured_system(n_o, n_a, n_b, case["seed"], sigma=case["sigma"], chi=case["chi"],
                                     clean=case["clean"])
     spec = LAMSpec(n_z)
     values = {fam.d_o: n_o, fam.d_a: n_a, fam.d_b: n_b, fam.d_z: n_z, fam.sigma: case["sigma"],
@@ -180,7 +180,7 @@ def _family_case(case, results: Results, checker: fw.Checker) -> None:
     context = f"case {case}"
     checker.holds("family formula = action_captured", formula == conditions["action_captured"].holds,
                   context=f"formula {formula} vs {conditions['action_captured']} ({context})")
-    result = sysm.minimize(system, spec, case["seed"] % 1000)
+    result = draws.minimize(system, spec, case["seed"] % 1000)
     miss = _miss(result.params.next_obs_map, system, 1)
     checker.holds("family formula = minimizer", formula == (miss < ZERO), context=f"miss {miss:.3g} ({context})")
     if n_z == n_a and n_b >= 1:  # the boundary is c* exactly when the noise competes for the last slot
@@ -198,7 +198,7 @@ def _augmentation_checks(results: Results, checker: fw.Checker) -> None:
         F[1, 1] += delta
         system = System(np.eye(4)[:, :1], dynamics=F)
         for factor, action_first in ((0.7, True), (1.4, False)):
-            result = sysm.minimize(system, LAMSpec(1, augmentation=factor * s_star), 0)
+            result = draws.minimize(system, LAMSpec(1, augmentation=factor * s_star), 0)
             miss = _miss(result.params.next_obs_map, system, 1)
             expected = fw.evaluate(t["drift_value"], {t["delta"]: delta, t["s_symbol"]: factor * s_star})
             context = f"δ={delta} s={factor:g}·s*"

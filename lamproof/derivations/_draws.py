@@ -1,4 +1,5 @@
-"""Systems the derivations are checked on, built from Hypothesis-drawn cases.
+"""Systems the derivations are checked on, built from Hypothesis-drawn cases (not to be confused
+with :mod:`lamproof.systems`, the System itself, or :func:`lamproof.strategies.systems`).
 
 A case is a small dict of dimensions, scalars and a NumPy seed; the matrices come from a seeded
 ``numpy.random.Generator`` so that every case is reproducible from its printed dict.
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from lamproof.lam import LAMSpec
 from lamproof.numeric.population import minimize_population
-from lamproof.systems import System, random_orthonormal
+from lamproof.systems import System, paper_parts
 
 #: Starts of the population minimizer per example: two independent starts agree to ~1e-9 on
 #: these small systems, and the best is kept.
@@ -45,20 +46,14 @@ def general_system(d_o: int, d_a: int, seed: int, *, feedback: bool, dynamics: b
 
 
 def structured_system(d_o: int, d_a: int, d_b: int, seed: int, *, sigma: float = 0.0, tau: float = 0.0,
-                      chi: float = 0.0, clean: float = 1.0, policy: np.ndarray | None = None) -> System:
-    """The parametric family of :mod:`lamproof.symbolic.families` with random orthonormal embeddings.
+                      chi: float = 0.0, clean: float = 1.0) -> System:
+    """The parametric family of :mod:`lamproof.symbolic.families`: the paper's family
+    (:func:`lamproof.systems.paper_parts`) with structured and isotropic noise at once.
 
     ``o ~ N(0, I)``, ``o' = o + Φ a + ε``, ``ε = c σ Ψ b + τ ξ``, ``a = (1 − χ) e + χ P o``.
     """
-    rng = np.random.default_rng(seed)
-    basis = random_orthonormal(d_o, d_a + d_b, rng)
-    phi, psi = basis[:, :d_a], basis[:, d_a:]
-    noise = (clean * sigma) ** 2 * psi @ psi.T + tau**2 * np.eye(d_o)
-    kwargs = {"noise_cov": noise}
-    if chi:
-        P = random_orthonormal(d_o, d_a, rng).T if policy is None else policy
-        kwargs.update(policy_gain=chi * P, exploration_cov=(1 - chi) ** 2 * np.eye(d_a))
-    return System(phi, **kwargs)
+    phi, psi, policy = paper_parts(d_o, d_a, d_b, chi, np.random.default_rng(seed))
+    return System(phi, noise_cov=(clean * sigma) ** 2 * psi @ psi.T + tau**2 * np.eye(d_o), **policy)
 
 
 def minimize(system: System, spec: LAMSpec, seed: int):
