@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from lamproof.derivations._framework import generator_seeds
 from lamproof.lam import LAMSpec
 from lamproof.numeric.population import minimize_population
 from lamproof.systems import System, paper_parts
@@ -72,6 +73,25 @@ def noise_dims(min_noise: int = 1, max_o: int = 6):
         return st.integers(1, n - 1).flatmap(lambda na: st.tuples(
             st.just(n), st.just(na), st.integers(min_noise, n - na), st.integers(1, n)))
     return st.integers(2, max_o).flatmap(with_dims)
+
+
+def cleaning_cases(chi: tuple[float, float], sigma: tuple[float, float], clean: tuple[float, float]):
+    """Cases of the cleaning family (:func:`structured_system` with ``χ``, ``σ``, ``c``): dimensions
+    with at least one noise direction, and the scalars at least 0.1 from the boundary
+    ``c σ = 1 − χ`` where the actions and the noise tie."""
+    return st.fixed_dictionaries({
+        "dims": noise_dims(1),
+        "chi": st.floats(*chi, allow_nan=False),
+        "sigma": st.floats(*sigma, allow_nan=False),
+        "clean": st.floats(*clean, allow_nan=False),
+        "seed": generator_seeds(),
+    }).filter(lambda k: abs(k["clean"] * k["sigma"] - (1 - k["chi"])) >= 0.1)
+
+
+def exogenous_scalars(e_max: float):
+    """``(g, σ_a, e, σ_η)`` of the scalar random walk with an exogenous AR(1) state
+    (:func:`lamproof.statespace.random_walk_with_exogenous`), ``|e| ≤ e_max``."""
+    return st.tuples(st.floats(0.3, 2.0), st.floats(0.2, 2.0), st.floats(-e_max, e_max), st.floats(0.2, 2.0))
 
 
 def away_from(values: list[float], lo: float, hi: float, margin: float = 0.1):

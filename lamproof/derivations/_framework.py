@@ -2,7 +2,7 @@
 the Hypothesis runner, the report, LaTeX.
 
 A derivation's ``derive()`` returns a frozen :class:`Derived` (its SymPy results as named fields).
-Its ``verify()`` is :func:`verify`: it compares the *lambdified* symbolic result with an
+Its ``verify()`` is made by :func:`verifier`: it compares the *lambdified* symbolic result with an
 *independent* numeric route (the population minimizer, probes of its parameters, or the
 closed-form solver where that is the other route) on systems drawn by Hypothesis, and returns a
 :class:`VerificationReport`. The checker records every comparison, never stops at the first
@@ -206,39 +206,52 @@ def run_examples(strategy, body: Callable, *, examples: int, seed: int, checker:
         runner()
 
 
-#: A numeric check: Hypothesis cases, the body ``check(case, results, checker)`` that compares the
-#: formula with the independent route on one case, and how many examples per ``examples``.
-NumericCheck = tuple[st.SearchStrategy, Callable, int]
+#: A numeric check: a function returning the Hypothesis cases, the body
+#: ``check(case, results, checker)`` that compares the formula with the independent route on one
+#: case, and how many cases per ``examples``.
+NumericCheck = tuple[Callable[[], st.SearchStrategy], Callable, int]
 
 
-def verify(name: str, title: str, results: Derived, *, examples: int, seed: int, exact: bool,
-           fixed: Callable | None = None, numeric: Sequence[NumericCheck] = (),
-           exact_case: Callable | None = None, exact_examples: int = 3) -> VerificationReport:
-    """The one body of every derivation's ``verify()``: run its checks on ``results``, in order.
+def verifier(name: str, title: str, derive: Callable[[], Derived], *, default_examples: int, doc: str,
+             fixed: Callable | None = None, numeric: Sequence[NumericCheck] = (),
+             exact_case: Callable | None = None, exact_examples: int = 3) -> Callable[..., VerificationReport]:
+    """A derivation's ``verify(examples=None, seed=0, exact=False, results=None)``: the one body every
+    derivation shares, given its checks.
 
     - ``fixed(results, checker)``: the checks on no drawn system (symbolic identities, fixed
       instances);
     - each ``(cases, check, per_example)`` of ``numeric``: ``check(case, results, checker)`` on
-      ``per_example * examples`` Hypothesis cases (:func:`run_examples`, seed ``seed``);
+      ``per_example * examples`` cases drawn by Hypothesis from ``cases()`` (:func:`run_examples`,
+      seed ``seed``);
     - with ``exact``, ``exact_case(rng, results, checker)`` on ``min(examples, exact_examples)``
       rational systems from ``numpy.random.default_rng(seed)``, with zero tolerance.
 
-    ``results`` is the derivation's own ``derive()`` or a changed copy (a mutation test), and is
-    what every check reads, so a wrong formula anywhere shows as a failure.
+    ``results`` is ``derive()`` or a changed copy (``derive().replace(…)``, a mutation test), and is
+    what every check reads, so a wrong formula anywhere shows as a failure. ``examples`` defaults
+    to ``default_examples``; anything but a positive integer is an :class:`InputError`.
     """
-    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
-        raise InputError(f"examples: expected a positive integer, got {examples!r}")
-    checker = Checker(name, title)
-    if fixed is not None:
-        fixed(results, checker)
-    for cases, check, per_example in numeric:
-        run_examples(cases, lambda case, check=check: check(case, results, checker),
-                     examples=per_example * examples, seed=seed, checker=checker)
-    if exact and exact_case is not None:
-        rng = np.random.default_rng(seed)
-        for _ in range(min(examples, exact_examples)):
-            exact_case(rng, results, checker)
-    return checker.report(exact)
+
+    def verify(examples: int | None = None, seed: int = 0, exact: bool = False,
+               results: Derived | None = None) -> VerificationReport:
+        examples = default_examples if examples is None else examples
+        if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+            raise InputError(f"examples: expected a positive integer, got {examples!r}")
+        results = derive() if results is None else results
+        checker = Checker(name, title)
+        if fixed is not None:
+            fixed(results, checker)
+        for cases, check, per_example in numeric:
+            run_examples(cases(), lambda case, check=check: check(case, results, checker),
+                         examples=per_example * examples, seed=seed, checker=checker)
+        if exact and exact_case is not None:
+            rng = np.random.default_rng(seed)
+            for _ in range(min(examples, exact_examples)):
+                exact_case(rng, results, checker)
+        return checker.report(exact)
+
+    verify.__doc__ = doc
+    verify.__module__ = getattr(derive, "__module__", __name__)
+    return verify
 
 
 def generator_seeds() -> st.SearchStrategy[int]:

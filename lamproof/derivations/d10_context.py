@@ -257,9 +257,7 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
     checker.holds("Riccati derivative = f_p² (symbolic)", results.rate_is_squared_filter_loop)
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: Results | None = None
-           ) -> fw.VerificationReport:
-    """Check D10's window innovation and its limit against the window's solver (exactly with ``exact=True``)."""
-    return fw.verify(NAME, TITLE, derive() if results is None else results,
-                     examples=DEFAULT_EXAMPLES if examples is None else examples, seed=seed, exact=exact,
-                     fixed=_symbolic_checks, numeric=[(_cases(), _numeric_case, 1)], exact_case=_exact_case)
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D10's window innovation and its limit against the window's solver (exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)

@@ -48,6 +48,7 @@ import sympy
 from hypothesis import strategies as st
 
 from lamproof.context import innovation
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
 from lamproof.exogenous import action_first, action_first_horizon
 from lamproof.lam import LAMSpec
@@ -180,7 +181,7 @@ def latex() -> str:
 # -- verification ----------------------------------------------------------------------------------
 def _cases():
     return st.fixed_dictionaries({
-        "scalar": st.tuples(st.floats(0.3, 2.0), st.floats(0.2, 2.0), st.floats(-0.9, 0.9), st.floats(0.2, 2.0)),
+        "scalar": draws.exogenous_scalars(0.9),
         "horizon": st.integers(1, 4),
         "path": st.sampled_from(["learned", "identity"]),
         "blocks": st.tuples(st.integers(1, 3), st.integers(1, 3)),
@@ -272,10 +273,7 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
         checker.holds("symbolic identities", getattr(results, key), context=key)
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: Results | None = None
-           ) -> fw.VerificationReport:
-    """Check D11's exogenous block, thresholds and k* against window solvers (exactly with ``exact=True``)."""
-    return fw.verify(NAME, TITLE, derive() if results is None else results,
-                     examples=DEFAULT_EXAMPLES if examples is None else examples, seed=seed, exact=exact,
-                     fixed=_symbolic_checks, numeric=[(_cases(), _numeric_case, 1)], exact_case=_exact_case,
-                     exact_examples=4)
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D11's exogenous block, thresholds and k* against window solvers (exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case, exact_examples=4)

@@ -44,6 +44,7 @@ import sympy
 from hypothesis import strategies as st
 
 from lamproof.context import innovation
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
 from lamproof.exogenous import exogenous_loading, latent_consistency
 from lamproof.lam import LAMSpec
@@ -146,7 +147,7 @@ def latex() -> str:
 # -- verification ----------------------------------------------------------------------------------
 def _cases():
     return st.fixed_dictionaries({
-        "scalar": st.tuples(st.floats(0.3, 2.0), st.floats(0.2, 2.0), st.floats(-0.8, 0.8), st.floats(0.2, 2.0)),
+        "scalar": draws.exogenous_scalars(0.8),
         "path": st.sampled_from(["learned", "identity"]),
         "d_z": st.integers(1, 2),
         "weight": st.floats(0.0, 4.0),
@@ -227,10 +228,7 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
                   results.action_eigenvalue_found)
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: Results | None = None
-           ) -> fw.VerificationReport:
-    """Check D13's loading and consistency against window solvers and probes (exactly with ``exact=True``)."""
-    return fw.verify(NAME, TITLE, derive() if results is None else results,
-                     examples=DEFAULT_EXAMPLES if examples is None else examples, seed=seed, exact=exact,
-                     fixed=_symbolic_checks, numeric=[(_cases(), _numeric_case, 1)], exact_case=_exact_case,
-                     exact_examples=4)
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D13's loading and consistency against window solvers and probes (exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case, exact_examples=4)

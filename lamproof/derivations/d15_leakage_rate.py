@@ -263,9 +263,7 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
                   context=str(results.preconditioned_slow))
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: Results | None = None
-           ) -> fw.VerificationReport:
-    """Check D15's rates against the population engine and the stochastic trainer."""
-    return fw.verify(NAME, TITLE, derive() if results is None else results,
-                     examples=DEFAULT_EXAMPLES if examples is None else examples, seed=seed, exact=exact,
-                     fixed=_symbolic_checks, numeric=[(_cases(), _numeric_case, 1)])
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D15's rates against the population engine and the stochastic trainer.",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])

@@ -177,9 +177,7 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
         checker.holds(f"{name} (symbolic)", ok)
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: Results | None = None
-           ) -> fw.VerificationReport:
-    """Check D2's family against the population minimizer's optima."""
-    return fw.verify(NAME, TITLE, derive() if results is None else results,
-                     examples=DEFAULT_EXAMPLES if examples is None else examples, seed=seed, exact=exact,
-                     fixed=_symbolic_checks, numeric=[(_cases(), _numeric_case, 1)])
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D2's family against the population minimizer's optima.",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])

@@ -190,9 +190,7 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
                   context=str(results.stationarity.residuals))
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: Results | None = None
-           ) -> fw.VerificationReport:
-    """Check D3's clean latent against the population minimizer with augmentation."""
-    return fw.verify(NAME, TITLE, derive() if results is None else results,
-                     examples=DEFAULT_EXAMPLES if examples is None else examples, seed=seed, exact=exact,
-                     fixed=_symbolic_checks, numeric=[(_cases(), _numeric_case, 1)])
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D3's clean latent against the population minimizer with augmentation.",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])

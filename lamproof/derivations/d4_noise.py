@@ -186,9 +186,7 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
                   context=str(results.threshold))
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: Results | None = None
-           ) -> fw.VerificationReport:
-    """Check D4's probe errors against probes of the population minimizer (exactly with ``exact=True``)."""
-    return fw.verify(NAME, TITLE, derive() if results is None else results,
-                     examples=DEFAULT_EXAMPLES if examples is None else examples, seed=seed, exact=exact,
-                     fixed=_symbolic_checks, numeric=[(_cases(), _numeric_case, 1)], exact_case=_exact_case)
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D4's probe errors against probes of the population minimizer (exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)

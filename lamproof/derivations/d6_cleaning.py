@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import sympy
-from hypothesis import strategies as st
 from sympy import symbols
 
 from lamproof.conditions import family_thresholds
@@ -103,13 +102,7 @@ def latex() -> str:
 
 
 def _cases():
-    return st.fixed_dictionaries({
-        "dims": draws.noise_dims(1),
-        "chi": st.floats(0.0, 0.7, allow_nan=False),
-        "sigma": st.floats(0.5, 3.0, allow_nan=False),
-        "clean": st.floats(0.0, 1.0, allow_nan=False),
-        "seed": fw.generator_seeds(),
-    }).filter(lambda k: abs(k["clean"] * k["sigma"] - (1 - k["chi"])) >= 0.1)
+    return draws.cleaning_cases(chi=(0.0, 0.7), sigma=(0.5, 3.0), clean=(0.0, 1.0))
 
 
 def _numeric_case(case, results, checker: fw.Checker) -> None:
@@ -137,9 +130,7 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
                   context=str(results.c_star))
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: Results | None = None
-           ) -> fw.VerificationReport:
-    """Check D6's threshold and probe against the population minimizer."""
-    return fw.verify(NAME, TITLE, derive() if results is None else results,
-                     examples=DEFAULT_EXAMPLES if examples is None else examples, seed=seed, exact=exact,
-                     fixed=_symbolic_checks, numeric=[(_cases(), _numeric_case, 1)])
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D6's threshold and probe against the population minimizer.",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])

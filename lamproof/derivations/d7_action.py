@@ -169,10 +169,7 @@ def _exact_case(rng, results: Results, checker: fw.Checker) -> None:
         checker.equal("exact block eigenvalue 1 + λ", 1 + value, max(eig), context=f"λ = {value}")
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: Results | None = None
-           ) -> fw.VerificationReport:
-    """Check D7's threshold, probe and weight against the population minimizer with an action head."""
-    return fw.verify(NAME, TITLE, derive() if results is None else results,
-                     examples=DEFAULT_EXAMPLES if examples is None else examples, seed=seed, exact=exact,
-                     fixed=_symbolic_checks, numeric=[(_cases(), _numeric_case, 1)], exact_case=_exact_case,
-                     exact_examples=1)
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D7's threshold, probe and weight against the population minimizer with an action head.",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case, exact_examples=1)

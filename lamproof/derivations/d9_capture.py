@@ -159,13 +159,7 @@ def _general_case(case, results: Results, checker: fw.Checker) -> None:
 
 
 def _family_cases():
-    return st.fixed_dictionaries({
-        "dims": draws.noise_dims(1),
-        "chi": st.floats(0.0, 0.6, allow_nan=False),
-        "sigma": st.floats(0.3, 2.5, allow_nan=False),
-        "clean": st.floats(0.2, 1.0, allow_nan=False),
-        "seed": fw.generator_seeds(),
-    }).filter(lambda k: abs(k["clean"] * k["sigma"] - (1 - k["chi"])) >= 0.1)
+    return draws.cleaning_cases(chi=(0.0, 0.6), sigma=(0.3, 2.5), clean=(0.2, 1.0))
 
 
 def _family_case(case, results: Results, checker: fw.Checker) -> None:
@@ -219,10 +213,7 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
     _augmentation_checks(results, checker)
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: Results | None = None
-           ) -> fw.VerificationReport:
-    """Check D9's conditions on general systems (4 per example) and its family formula against the minimizer."""
-    return fw.verify(NAME, TITLE, derive() if results is None else results,
-                     examples=DEFAULT_EXAMPLES if examples is None else examples, seed=seed, exact=exact,
-                     fixed=_symbolic_checks,
-                     numeric=[(_general_cases(), _general_case, 4), (_family_cases(), _family_case, 1)])
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D9's conditions on general systems (4 per example) and its family formula against the minimizer.",
+    fixed=_symbolic_checks, numeric=[(_general_cases, _general_case, 4), (_family_cases, _family_case, 1)])
