@@ -202,7 +202,8 @@ def _augmentation_checks(results: Results, checker: fw.Checker) -> None:
                           result.objective.total, context=context)
 
 
-def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+def _fixed_checks(results: Results, checker: fw.Checker) -> None:
+    """The thresholds (symbolic) and the augmentation threshold on fixed drift systems."""
     t = results.thresholds
     checker.holds("c* = (1 − χ)/σ (symbolic)", sympy.simplify(t["c"] - (1 - fam.chi) / fam.sigma) == 0,
                   context=str(t["c"]))
@@ -216,4 +217,4 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
 verify = fw.verifier(
     NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
     doc="Check D9's conditions on general systems (4 per example) and its family formula against the minimizer.",
-    fixed=_symbolic_checks, numeric=[(_general_cases, _general_case, 4), (_family_cases, _family_case, 1)])
+    fixed=_fixed_checks, numeric=[(_general_cases, _general_case, 4), (_family_cases, _family_case, 1)])
