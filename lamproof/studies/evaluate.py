@@ -64,7 +64,13 @@ def shared_transition(study: Study, config: Config, horizon: int, *, noise_free:
     return _shared_transition(d_o, d_a, keywords, horizon)
 
 
-@lru_cache(maxsize=32)
+#: Transitions kept for sharing: the runner orders a sweep so that configurations with the same
+#: data are neighbours, so a few suffice (the study's own data and its protocol's reference data);
+#: more would only hold memory (a d_o = 1024 transition with its moments is ~100 MB).
+SHARED_TRANSITIONS = 4
+
+
+@lru_cache(maxsize=SHARED_TRANSITIONS)
 def _shared_transition(d_o: int, d_a: int, keywords: tuple, horizon: int) -> Transition:
     return paper_system(d_o, d_a, **dict(keywords)).transition(horizon)
 
