@@ -307,11 +307,19 @@ def _jsonable(row: dict) -> dict:
 
 
 def training_groups(study: Study, configs: list[Config]) -> list[list[Config]]:
-    """Configurations that share a system (they differ only in ``dz``, ``kappa``, ``mask_ratio``):
-    trained as one batch, seeing the same minibatches."""
-    from lamproof.studies.evaluate import dynamics_groups
+    """The d_z sweeps of a study (configurations that differ only in ``dz``), each trained as one
+    batch that sees the same minibatches.
 
-    return dynamics_groups(study, configs, len(configs) or 1)
+    A sweep (at most 16 LAMs of d_o = 128) keeps its weights, Adam's moments and its work buffers
+    in the shared cache; batching the sweeps of several augmentation scales or labeled fractions
+    too would share the minibatch draws but stream four times the weights from memory every step
+    (measured slower).
+    """
+    shared = [c for c in study.columns if c != "dz"]
+    groups: dict[tuple, list[Config]] = {}
+    for config in configs:
+        groups.setdefault(tuple(config.get(c) for c in shared) + (config.seed,), []).append(config)
+    return [sorted(members, key=lambda c: c["dz"]) for members in groups.values()]
 
 
 def _trained_task(task) -> list[tuple[dict, str]]:
