@@ -32,7 +32,7 @@ def timed(call, repeats: int = REPEATS) -> tuple[float, float]:
 
 
 def cayley(n: int, rng: np.random.Generator) -> sympy.Matrix:
-    """A rational orthogonal matrix ``(I − S)(I + S)⁻¹`` (math.md §9)."""
+    """A rational orthogonal matrix ``(I − S)(I + S)⁻¹`` (docs/theory.md §17)."""
     S = sympy.zeros(n, n)
     for i in range(n):
         for j in range(i + 1, n):

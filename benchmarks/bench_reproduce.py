@@ -1,5 +1,5 @@
 """Time ``lamproof reproduce all --mode closed-form``: per study, per configuration, against the
-authors' 94 s per §4.2 configuration (../shared/paper/README.md).
+authors' 94 s per §4.2 configuration (docs/theory.md §1.4).
 
     python benchmarks/bench_reproduce.py            # the whole command, figures included
     python benchmarks/bench_reproduce.py --no-plot  # sweeps and tables only

@@ -41,7 +41,7 @@ def _table() -> None:
             system = paper_system(d_o, 8, noise="isotropic", sigma=0.5, seed=0)
             spec = LAMSpec(dz, **kwargs)
             all_probes(solve(system, spec))  # warm-up
-            seconds = median_time(lambda: all_probes(solve(system, spec)), repeats)
+            seconds = median_time(lambda system=system, spec=spec: all_probes(solve(system, spec)), repeats)
             print(f"{d_o:>5} {dz:>4} {variant:>22} {seconds * 1e3:>8.1f} ms")
 
 

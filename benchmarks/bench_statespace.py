@@ -1,39 +1,49 @@
-"""Timing of state-space windows at n = d_o = 32, T = 4, k = 2, and how fast a context reaches the
-Kalman limit.
+"""Timing of state-space solves at n = d_o = 32, T = 4, k = 2, of the exo study, and how fast a context
+reaches the Kalman limit.
 
-Issue 10 targets a state-space solve with all probes at this size in ≤ 50 ms; the solve is wired
-in phase 2, so this script times its ingredients: building the window, its moments, the context
-innovation, the exogenous quantities and a multi-step inverse model. It also prints the error of
-the context innovation ``S_v(T)`` against the steady-state Kalman innovation for growing ``T``,
-with the rate ``ρ(F_p)²`` predicted by D10. Run ``python benchmarks/bench_statespace.py`` (twice:
-the machine is noisy); BLAS threads are limited to one.
+Issue 10 targets a state-space solve with all probes at this size in ≤ 50 ms and the exo study in ≤ 5 s.
+This script times the ingredients (the window, its moments), ``solve()`` on a fresh window, all probes
+(the exogenous target included), the exogenous loading and the latent consistency over the optimal
+family, the capture conditions, the whole ``lamproof solve`` JSON, and ``lamproof reproduce exo``
+(its sweep as the runner reports it, and the whole command). It also prints the error of the context
+innovation ``S_v(T)`` against the steady-state Kalman innovation for growing ``T``, with the rate
+``ρ(F_p)²`` predicted by D10. Run ``python benchmarks/bench_statespace.py`` (twice: the machine is
+noisy; wall and CPU time are both printed); BLAS threads are limited to one.
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
 
+from lamproof import LAMSpec, all_probes, solve
 from lamproof._blas import single_threaded_blas
+from lamproof.api import solution_to_dict
+from lamproof.conditions import capture_conditions
 from lamproof.context import innovation
-from lamproof.exogenous import action_first, exogenous_loading_range, latent_consistency
-from lamproof.inverse import inverse_model
+from lamproof.exogenous import consistency_over_family, loading_over_family
 from lamproof.statespace import StateSpaceSystem
 
 REPEATS = 7
 
 
-def timed(call, repeats: int = REPEATS) -> tuple[float, float]:
-    """(median, best) wall time in ms over ``repeats`` runs after one warm-up."""
+def timed(call, repeats: int = REPEATS) -> tuple[float, float, float]:
+    """(median wall, best wall, best CPU) in ms over ``repeats`` runs after one warm-up."""
     call()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         call()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times), min(times)
+        walls.append((time.perf_counter() - start) * 1e3)
+        cpus.append((time.process_time() - cpu) * 1e3)
+    return statistics.median(walls), min(walls), min(cpus)
 
 
 def system_32(rng: np.random.Generator) -> StateSpaceSystem:
@@ -53,10 +63,28 @@ def system_32(rng: np.random.Generator) -> StateSpaceSystem:
                             exogenous=list(range(n - n_x, n)))
 
 
+def reproduce_exo() -> None:
+    """``lamproof reproduce exo`` in a child process: the sweep's own time (as the runner reports it) and
+    the whole command's wall and CPU time (workers included), without and with the figure."""
+    for extra in (["--no-plot"], []):
+        with tempfile.TemporaryDirectory() as out:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "lamproof.cli", "reproduce", "exo", "--out", out, *extra],
+                                  capture_output=True, text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        sweep = next((line for line in done.stdout.splitlines() if line.startswith("exo")), done.stderr.strip())
+        print(f"  reproduce exo {' '.join(extra) or '(with the figure)':<18s} command: wall {wall:5.2f} s, CPU {cpu:5.2f} s"
+              f"   runner: {' '.join(sweep.split())}")
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     system = system_32(rng)
     T, k, d_z = 4, 2, 4
+    spec = LAMSpec(d_z, horizon=k, context=T)
 
     def window():
         return system.transition(k, T)
@@ -66,23 +94,27 @@ def main() -> None:
         t.second_moment(("obs", "next_obs"))
         return t
 
-    def everything():
-        t = moments()
-        inn = innovation(t)
-        exogenous_loading_range(t, d_z)
-        action_first(t, d_z=d_z)
-        latent_consistency(t, np.linalg.eigh(inn.operator)[1][:, -d_z:].T @ inn.map)
-        inverse_model(t)
-
+    solved = solve(system, spec)
     rows = [
         ("window transition (T=4, k=2)", timed(window)),
         ("+ moments of [obs; next_obs]", timed(moments)),
-        ("+ innovation, loading range, action-first, consistency, inverse model", timed(everything)),
+        ("solve() on a fresh window (A learned, d_z = 4)", timed(lambda: solve(system, spec))),
+        ("solve() + all probes (4 targets x 2 representations, ranges)",
+         timed(lambda: all_probes(solve(system, spec)))),
+        ("exogenous loading over the family (solved)", timed(lambda: loading_over_family(solved))),
+        ("latent consistency over the family (solved)", timed(lambda: consistency_over_family(solved))),
+        ("capture conditions (solved)", timed(lambda: capture_conditions(solved))),
+        ("the whole lamproof solve JSON (solve + everything above)",
+         timed(lambda: solution_to_dict(solve(system, spec)))),
+        ("the same with A = I (identity FDM path)",
+         timed(lambda: solution_to_dict(solve(system, LAMSpec(d_z, "identity", horizon=k, context=T))))),
         ("stationary system construction (Lyapunov)", timed(lambda: system_32(np.random.default_rng(0)))),
     ]
-    print("n = d_o = 32, d_a = 4, 8 exogenous coordinates")
-    for name, (median, best) in rows:
-        print(f"  {name:<72s} median {median:7.2f} ms   best {best:7.2f} ms")
+    print(f"n = d_o = 32, d_a = 4, 8 exogenous coordinates (load average {os.getloadavg()[0]:.1f})")
+    for name, (median, best, cpu) in rows:
+        print(f"  {name:<64s} median {median:7.2f} ms   best {best:7.2f} ms   best CPU {cpu:7.2f} ms")
+    print("\nthe exo study (486 configurations, 2 workers)")
+    reproduce_exo()
 
     print("\ncontext innovation S_v(T) against the steady-state Kalman innovation (k = 1)")
     limit = system.kalman_innovation()

@@ -1,4 +1,4 @@
-"""The interface users script against: solve files in, the solve JSON out (architecture.md).
+"""The interface users script against: solve files in, the solve JSON out (docs/cli.md).
 
 A solve file (JSON or TOML, same structure) has two tables, ``system`` and ``lam``; see
 :meth:`lamproof.systems.System.from_dict` and :meth:`lamproof.lam.LAMSpec.from_dict`. A
@@ -116,6 +116,8 @@ def spec_to_dict(system: System | StateSpaceSystem, spec: LAMSpec) -> dict:
 def _clean(value):
     """Plain JSON values: arrays to lists, non-finite floats to ``None``."""
     if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and np.all(np.isfinite(value)):  # the common case, without a walk
+            return value.tolist()
         return [_clean(v) for v in value.tolist()]
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
@@ -131,16 +133,26 @@ def _clean(value):
 
 
 def conditions_for(solution: Solution) -> dict:
-    """Controllability and capture conditions (math.md §8), when the control module provides them."""
-    try:
-        from lamproof.conditions import capture_conditions
-    except ImportError:  # until the conditions module lands
-        return {}
+    """Controllability and capture conditions (docs/theory.md §10), as the solve JSON holds them."""
+    from lamproof.conditions import capture_conditions
+
     return {name: condition.as_dict() for name, condition in capture_conditions(solution).items()}
 
 
+def exogenous_outputs(solution: Solution) -> dict:
+    """``exogenous_loading`` and ``latent_consistency`` over the optimal family, where the system
+    declares exogenous coordinates (else nothing)."""
+    if "exogenous" not in solution.transition.variables:
+        return {}
+    from lamproof.exogenous import consistency_over_family, loading_over_family
+
+    return {"exogenous_loading": loading_over_family(solution).as_dict(),
+            "latent_consistency": consistency_over_family(solution).as_dict()}
+
+
 def solution_to_dict(solution: Solution) -> dict:
-    """The ``lamproof solve`` JSON (keys of architecture.md, plus ``notes`` and ``captured_dim``)."""
+    """The ``lamproof solve`` JSON (the keys of docs/cli.md, including ``notes`` and ``captured_dim``; with
+    exogenous coordinates also :func:`exogenous_outputs`)."""
     eigenvalues = np.clip(solution.innovation.eigenvalues, 0.0, None)
     out = {
         "method": solution.method,
@@ -154,6 +166,7 @@ def solution_to_dict(solution: Solution) -> dict:
                    for rep, scores in all_probes(solution).items()},
         "conditions": conditions_for(solution),
         "captured_dim": int(solution.captured.shape[1]),
+        **exogenous_outputs(solution),
         "notes": list(solution.notes),
     }
     return _clean(out)
@@ -161,16 +174,13 @@ def solution_to_dict(solution: Solution) -> dict:
 
 def solve_file(path: str | Path) -> dict:
     system, spec = load_spec_file(path)
-    # Context windows and state-space systems are parsed, but solve() does not read them yet.
-    if isinstance(system, StateSpaceSystem):
-        raise InputError("state_space: solving a state-space system is not available yet")
-    if spec.context > 1:
-        raise InputError("lam.context: solving with a context window is not available yet")
     try:
         return solution_to_dict(solve(system, spec))
     except InputError as error:  # the transition names the horizon; in a file it is lam.horizon
         if str(error).startswith("horizon:"):
             raise type(error)(f"lam.{error}") from None
+        if isinstance(system, StateSpaceSystem) and str(error).startswith("system:"):
+            raise type(error)(f"state_space:{str(error).removeprefix('system:')}") from None
         raise
 
 
@@ -183,6 +193,10 @@ def dynamics_from_dict(data: Any):
     from lamproof.numeric.dynamics import DynamicsSettings, initial_parameters
 
     system, spec = spec_from_dict(data, extra=("dynamics",))
+    if isinstance(system, StateSpaceSystem) or spec.context > 1:
+        field = "state_space" if isinstance(system, StateSpaceSystem) else "lam.context"
+        raise InputError(f"{field}: lamproof dynamics reads a [system] table with one frame (lam.context = 1); "
+                         "state-space systems and context windows are solved by lamproof solve")
     settings = DynamicsSettings.from_dict(data.get("dynamics", {}))
     if not isinstance(settings.init, str):
         try:

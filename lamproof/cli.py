@@ -102,6 +102,9 @@ def _solve_text(result: dict) -> str:
     for rep, scores in result["probes"].items():
         for target, s in scores.items():
             lines.append(f"  {rep:17s} {target:12s} {_fmt(s['value'])}{_probe_span(s)}")
+    for key, label in (("exogenous_loading", "exogenous loading "), ("latent_consistency", "latent consistency")):
+        if key in result:  # declared exogenous coordinates: ranges over the family, proved and attained
+            lines.append(f"{label}  {_fmt(result[key]['value'])}{_probe_span(result[key])}")
     for name, cond in result.get("conditions", {}).items():
         lines.append(f"condition {name}: {_fmt(cond.get('holds'))} (margin {_fmt(cond.get('margin'))}) {cond.get('reason', '')}")
     lines += [f"note: {note}" for note in result["notes"]]
@@ -152,6 +155,14 @@ def _cmd_verify(args) -> int:
 def _cmd_latex(args) -> int:
     from lamproof import derivations
 
+    if args.all == bool(args.name):
+        raise UsageError("latex: give either a derivation NAME or --all")
+    if args.out is not None:
+        for path in derivations.write_folder(args.out, [args.name] if args.name else None):
+            print(path)
+        return 0
+    if args.all:
+        raise UsageError("--all: give --out DIR for the folder of documents")
     print(derivations.shipped_tex(args.name), end="")
     return 0
 
@@ -174,8 +185,14 @@ def _cmd_report(args) -> int:
 def _cmd_reproduce(args) -> int:
     from lamproof.studies import reproduce
 
+    only: dict[str, list[str]] = {}
+    for item in args.only:
+        column, equals, value = item.partition("=")
+        if not equals or not column.strip() or not value.strip():
+            raise UsageError(f"--only: expected COLUMN=VALUE, got {item!r}")
+        only.setdefault(column.strip(), []).append(value.strip())
     report = reproduce(args.study, out=args.out, mode=args.mode, force=args.force, steps=args.steps,
-                       plot=not args.no_plot, stream=sys.stderr)
+                       plot=not args.no_plot, stream=sys.stderr, only=only or None)
     print(report.summary())
     return 0
 
@@ -227,45 +244,65 @@ def _cmd_check(args) -> int:
     return 0 if all(r.meets_expectation for r in results) else 1
 
 
+def _version() -> str:
+    from lamproof import __version__
+
+    return f"lamproof {__version__}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lamproof", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="lamproof", description=__doc__.splitlines()[0],
+                     epilog="Exit codes: 0 holds, 1 a check or claim failed, 2 bad input or usage, "
+                            "3 internal error, 130 interrupted, 141 stdout closed. See docs/cli.md.")
+    parser.add_argument("--version", action="version", version=_version(), help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    fmt_help = "json (default, the keys of docs/cli.md) or a text summary"
 
     p = sub.add_parser("solve", help="solve a system + LAM file (JSON or TOML) and print JSON")
-    p.add_argument("file")
-    p.add_argument("--format", choices=("json", "text"), default="json")
+    p.add_argument("file", help="solve file: [system] (or [state_space]) and [lam] tables, .json or .toml")
+    p.add_argument("--format", choices=("json", "text"), default="json", help=fmt_help)
     p.set_defaults(handler=_cmd_solve)
 
     p = sub.add_parser("dynamics", help="population learning dynamics of a system + LAM + [dynamics] file")
-    p.add_argument("file")
-    p.add_argument("--format", choices=("json", "text"), default="json")
+    p.add_argument("file", help="a solve file with an optional [dynamics] table (optimizer, lr, steps, …)")
+    p.add_argument("--format", choices=("json", "text"), default="json", help=fmt_help)
     p.add_argument("--plot", metavar="OUT.png", default=None, help="draw loss and probes against steps")
     p.set_defaults(handler=_cmd_dynamics)
 
     p = sub.add_parser("verify", help="run the derivations' checks")
-    p.add_argument("names", nargs="*")
-    p.add_argument("--examples", type=_positive_int, default=None)
+    p.add_argument("names", nargs="*", metavar="NAME", help="derivations to check (D1 … D15, or slugs); default all")
+    p.add_argument("--examples", type=_positive_int, default=None,
+                   help="Hypothesis examples per derivation (default: each derivation's own)")
     p.add_argument("--exact", action="store_true", help="also check in exact rational arithmetic")
     p.set_defaults(handler=_cmd_verify)
 
-    p = sub.add_parser("latex", help="print one derivation's LaTeX")
-    p.add_argument("name")
+    p = sub.add_parser("latex", help="print one derivation's LaTeX, or write every derivation to a folder")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a derivation (D1 … D15, or its slug)")
+    p.add_argument("--all", action="store_true", help="every derivation (needs --out)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="write one .tex and one .md per derivation and an index README.md into DIR")
     p.set_defaults(handler=_cmd_latex)
 
     p = sub.add_parser("report", help="assemble every derivation (and study tables) into one LaTeX document")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, metavar="REPORT.tex", help="the .tex file to write (its folder must exist)")
     p.add_argument("--pdf", action="store_true", help="also compile it with pdflatex")
-    p.add_argument("--studies", default=None, help="a reproduce --out folder whose tables and figures to include")
+    p.add_argument("--studies", default=None, metavar="DIR",
+                   help="a reproduce --out folder: each study's table with its figure beside it")
     p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("reproduce", help="reproduce the paper's simulation studies")
-    p.add_argument("study", help="4.1 4.2 4.3 5 6 7 or all")
+    p.add_argument("study", help="4.1 4.2 4.3 5 6 7, exo (exogenous state, issue 10) or all")
     p.add_argument("--mode", choices=("closed-form", "trained", "dynamics", "both"), default="closed-form",
-                   help="dynamics: population Adam from the trainer's initial point, at the paper's step counts")
-    p.add_argument("--out", default="out")
+                   help="closed-form (default): the exact optimum; trained: the stochastic trainer; "
+                        "dynamics: population Adam from the trainer's initial point, at the paper's step "
+                        "counts; both: closed-form and trained")
+    p.add_argument("--out", default="out", metavar="DIR", help="folder for the CSVs, tables and figures (default out)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the paper's)")
-    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--no-plot", action="store_true", help="write no figures")
+    p.add_argument("--only", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="keep only the configurations with this value (repeatable; several values of one "
+                        "column are all kept), e.g. --only dz=4 --only sigma=0.5")
     p.set_defaults(handler=_cmd_reproduce)
 
     p = sub.add_parser("compare", help="score reproduction CSVs (closed form, dynamics, trained) against one in "
@@ -276,11 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_compare)
 
     p = sub.add_parser("check", help="check claims about LAMs across random systems")
-    p.add_argument("file", nargs="?")
+    p.add_argument("file", nargs="?", metavar="FILE.py", help="a Python file of @claim functions (or claim_* functions)")
     p.add_argument("--builtin", action="store_true", help="check the registry of the paper's claims")
-    p.add_argument("--examples", type=_positive_int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--examples", type=_positive_int, default=None,
+                   help="Hypothesis examples per claim (default 100; 50 with --builtin)")
+    p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0: reproducible)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
     p.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
                    help="stop a claim (or the file's import) after this long and report a timeout (default 60)")
     p.set_defaults(handler=_cmd_check)
@@ -298,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(error).split())
         print(f"lamproof: error: {message}", file=sys.stderr)
         return 2
+    except SystemExit as done:  # --version and --help print and stop here
+        return done.code if isinstance(done.code, int) else 0
     except KeyboardInterrupt:
         print("lamproof: interrupted", file=sys.stderr)
         return 130

@@ -1,4 +1,4 @@
-"""Capture conditions: when does a solved LAM carry the controllable change? (math.md §8)
+"""Capture conditions: when does a solved LAM carry the controllable change? (docs/theory.md §10)
 
 Over ``k`` steps the exploration moves the observation by ``u = Σ_{j<k} F_clʲ G e_{k−1−j}``, the
 *controllable change*, with covariance the action Gramian ``W_k^act`` (:mod:`lamproof.control`).
@@ -46,23 +46,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.linalg
 
 from lamproof import control
 from lamproof._validation import MAX_HORIZON, as_int
 from lamproof.errors import IllConditioned, InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import NoClosedForm, Solution, solve
-from lamproof.numeric.linalg import RANK_RTOL, pinv_psd, scale_of
+from lamproof.numeric.linalg import scale_of
 from lamproof.numeric.objective import OBSERVED
+from lamproof.numeric.tolerances import PSD_RANK_RTOL
 from lamproof.systems import System, psd_sqrt
+
+if TYPE_CHECKING:  # SymPy is imported only by the symbolic thresholds
+    import sympy
 
 __all__ = [
     "CONTAINMENT_TOL", "Condition", "Threshold", "capture_conditions", "system_conditions",
     "family_thresholds", "family_action_captured", "cleaning_threshold", "action_weight_threshold",
-    "reachable_dimension", "STAIRCASE_RTOL",
 ]
 
 #: ``range W_k^act`` counts as inside the captured space when the sine of the largest principal
@@ -72,9 +75,9 @@ __all__ = [
 #: score by less than 1e-12.
 CONTAINMENT_TOL = 1e-6
 
-#: Directions of a Kalman factor (``W = 𝒦𝒦ᵀ``) count when their eigenvalue in ``W`` exceeds
-#: ``RANK_RTOL`` (1e-10) times the largest: the solvers' rank rule for the innovation operator.
-_RTOL = RANK_RTOL
+#: Directions of a Kalman factor (``W = 𝒦𝒦ᵀ``) count when their eigenvalue in ``W`` exceeds this
+#: fraction of the largest: the rank rule of every squared quantity (reason in its home).
+_RTOL = PSD_RANK_RTOL
 
 
 @dataclass(frozen=True)
@@ -112,21 +115,6 @@ class Threshold:
 
 
 # -- linear algebra --------------------------------------------------------------------------------
-def _kalman_factor(F: np.ndarray, B: np.ndarray, steps: int) -> np.ndarray:
-    """A factor ``𝒦`` with ``𝒦𝒦ᵀ = Σ_{j<steps} Fʲ B Bᵀ Fʲᵀ``: the Kalman matrix while it is thin,
-    else the eigen-factor of the Gramian (doubling), so that it never exceeds ``d_o`` columns."""
-    n, m = B.shape
-    if steps * m <= n:
-        blocks = [B]
-        for _ in range(steps - 1):
-            blocks.append(F @ blocks[-1])
-        return np.hstack(blocks)
-    W = control._gramian(F, B @ B.T, steps)
-    values, vectors = np.linalg.eigh(W)
-    keep = values > _RTOL * scale_of(values)
-    return vectors[:, keep] * np.sqrt(values[keep])
-
-
 def _range(factor: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Orthonormal basis of ``range(factor)`` and the eigenvalues of ``factor factorᵀ`` on it.
 
@@ -167,12 +155,22 @@ class _Reach:
     exploration_rank: int  # rank Σ_e
 
 
-def _reach(system: System, k: int) -> _Reach:
+def _observation(system) -> np.ndarray | None:
+    """``H`` of a state-space system (``None`` for a System, whose state is its observation)."""
+    return None if isinstance(system, System) else system.observation
+
+
+def _reach(system, k: int) -> _Reach:
+    """What the exploration moves in ``k`` steps, seen in the observation: ``H 𝒦_k`` with ``𝒦_k`` the
+    Kalman factor of the closed loop ``(F_cl, GΣ_e^{1/2})`` in state space (``H = I`` for a System)."""
     F, G = system.closed_loop, system.action_matrix
     root = psd_sqrt(system.exploration_cov)
     B = G @ root
-    factor = _kalman_factor(F, B, k)
-    action_factor = _kalman_factor(F, G, k)
+    factor = control.gramian_factor(F, B, k)
+    action_factor = control.gramian_factor(F, G, k)
+    H = _observation(system)
+    if H is not None:
+        factor, action_factor = H @ factor, H @ action_factor
     if not _finite(factor, action_factor):
         raise InputError(f"closed_loop: F_cl^j G overflows float64 within horizon {k}; rescale the system")
     basis, values = _range(factor)
@@ -182,47 +180,17 @@ def _reach(system: System, k: int) -> _Reach:
     return _Reach(k, action_values.size, basis, values, factor, k * G.shape[1] <= G.shape[0], e_rank)
 
 
-#: A new direction of the reachable space counts when its component orthogonal to the directions
-#: found so far exceeds ``STAIRCASE_RTOL`` times the norm of its image: the square root of
-#: ``RANK_RTOL``, i.e. the Gramian's eigenvalue rule stated for singular values.
-STAIRCASE_RTOL = float(np.sqrt(RANK_RTOL))
-
-
-def reachable_dimension(F: np.ndarray, B: np.ndarray) -> int | None:
-    """Dimension of the controllable subspace of ``(F, B)`` by a doubling staircase.
-
-    ``R_{2j} = R_j + F^j R_j``; it stops as soon as the space stops growing (then it is
-    ``F``-invariant), so an uncontrollable pair costs one or two steps. ``None`` on overflow.
-    """
-    n = F.shape[0]
-    V, _ = _range(B)
-    power = F.copy()
-    while 0 < V.shape[1] < n:
-        image = power @ V
-        if not _finite(image):
-            return None
-        new = image - V @ (V.T @ image)
-        new = new - V @ (V.T @ new)
-        u, s, _ = np.linalg.svd(new, full_matrices=False)
-        reference = max(float(np.linalg.norm(image, 2)), np.finfo(float).tiny)
-        grow = u[:, s > STAIRCASE_RTOL * reference]
-        if grow.shape[1] == 0:
-            break
-        V = np.hstack([V, grow])
-        power = power @ power
-    return V.shape[1]
-
-
-def _controllable(system: System) -> Condition:
+def _controllable(system) -> Condition:
     F = system.closed_loop
     n = F.shape[0]
+    size = "d_o" if isinstance(system, System) else "n"  # a state-space system: of its state
     B = system.action_matrix @ psd_sqrt(system.exploration_cov)
-    rank = reachable_dimension(F, B)
+    rank = control.reachable_dimension(F, B)
     if rank is None:
-        return Condition(None, None, f"F_cl^j overflows float64 within d_o={n} steps (F_cl grows too fast)")
+        return Condition(None, None, f"F_cl^j overflows float64 within {size}={n} steps (F_cl grows too fast)")
     verdict = "controllable" if rank == n else f"{n - rank} closed-loop direction(s) no exploration can move"
     return Condition(rank == n, float(rank - n),
-                     f"Kalman rank of (F_cl, GΣ_e^½) is {rank} of d_o={n}: {verdict} (informational)")
+                     f"Kalman rank of (F_cl, GΣ_e^½) is {rank} of {size}={n}: {verdict} (informational)")
 
 
 def _excitation(reach: _Reach, d_a: int) -> Condition:
@@ -277,16 +245,6 @@ def system_conditions(system: System, horizon: int | str = 1, d_z: int | None = 
 
 
 # -- LAM-level conditions ----------------------------------------------------------------------------
-def _innovation_operator(solution: Solution) -> np.ndarray:
-    """``S_v``, the operator whose top eigenspace the solution captures (rebuilt from cached moments)."""
-    d_o = solution.system.d_o
-    S = solution.transition.second_moment(OBSERVED)  # cached by the solver
-    S_oo, S_op, S_pp = S[:d_o, :d_o], S[:d_o, d_o:], S[d_o:, d_o:]
-    if solution.spec.fdm_obs_path == "learned":
-        return S_pp - S_op.T @ pinv_psd(S_oo) @ S_op
-    return S_pp - S_op - S_op.T + S_oo
-
-
 def _dominance_margin(S: np.ndarray, U: np.ndarray, d_z: int) -> float:
     """``λ_min(Uᵀ S U) − μ_{d_z − r + 1}``: ``μ`` the eigenvalues of ``S`` compressed to ``U^⊥``
     (``r = rank U``; ``μ = 0`` past the end; ``λ_{d_z+1}(S)`` when ``r > d_z``)."""
@@ -329,7 +287,7 @@ def _dominance(solution: Solution, reach: _Reach) -> tuple[Condition, Condition]
         unit = "reduced-rank-regression eigengap"
     else:
         captured = sel.captured
-        margin = _dominance_margin(_innovation_operator(solution), U, d_z)
+        margin = _dominance_margin(solution.innovation_operator, U, d_z)
         unit = "m = weakest controllable eigenvalue − best competitor"
     sine = _sine(U, captured)
     tied = sel.tied
@@ -346,8 +304,6 @@ def _dominance(solution: Solution, reach: _Reach) -> tuple[Condition, Condition]
         else:
             holds, why = False, (f"eigenvalue tie at d_z={d_z}: {in_tie} controllable directions share "
                                  f"{sel.tie_dim} slot(s), no optimal member captures them all")
-    elif r_c > d_z:
-        holds, why = False, f"capacity: rank W_k^act={r_c} > d_z={d_z}; sin θ = {sine:.3g} to the captured space"
     elif margin is not None and margin > 0:
         holds, why = False, (f"range W_k^act is tilted out of the captured space (sin θ = {sine:.3g}): noise or drift "
                              f"correlated with the controllable directions; {unit} = {margin:.4g}")
@@ -363,14 +319,21 @@ def _dominance(solution: Solution, reach: _Reach) -> tuple[Condition, Condition]
     return dominance, Condition(holds, dominance.margin, captured_why)
 
 
+def exploration_columns(transition) -> np.ndarray:
+    """Indices of the stacked sources that carry the horizon's exploration ``e_t … e_{t+k−1}``."""
+    columns = getattr(transition, "exploration_columns", None)
+    if columns is None:  # a one-frame Transition: its exploration blocks
+        columns = transition.source_columns(transition.blocks_of("exploration"))
+    return columns
+
+
 def _change_maps(solution: Solution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source maps of ``ô' − o`` (the canonical member), of the actions, and the exploration columns."""
     t = solution.transition
     f_map = solution.parameters.predicted_change_map @ t.stacked(*OBSERVED)
     a_map = t.maps["action"]
-    d_o, d_a, k = solution.system.d_o, solution.system.d_a, t.horizon
     columns = np.zeros(f_map.shape[1], dtype=bool)
-    columns[d_o:d_o + k * d_a] = True
+    columns[exploration_columns(t)] = True
     return f_map, a_map, columns
 
 
@@ -416,8 +379,7 @@ def _recoverable(solution: Solution, reach: _Reach) -> tuple[Condition, Conditio
         return identifiable, Condition(False, None, f"{overlap} controllable direction(s) of ô' − o also carry noise or "
                                                     "observation drift: action probe > 0")
     # policy feedback: the actions' o- and noise-driven part must be read from ô' − o as well
-    root = _sqrt_blocks(t)
-    F_half, A_half = f_map @ root, a_map @ root
+    F_half, A_half = t.factor(f_map, mean=False), t.factor(a_map, mean=False)
     scale = max(float(np.sum(F_half**2)), float(np.sum(A_half**2)))
     r_f = _rank_rows(F_half, scale)
     extra = _rank_rows(np.vstack([F_half, A_half]), scale) - r_f
@@ -428,13 +390,6 @@ def _recoverable(solution: Solution, reach: _Reach) -> tuple[Condition, Conditio
                                                 "linear in ô' − o: action probe > 0")
 
 
-def _sqrt_blocks(t) -> np.ndarray:
-    """``Σ^{1/2}`` of the independent sources, block by block (the system caches the roots)."""
-    obs_root, exploration_root, noise_root = t.system._square_roots
-    k = t.horizon
-    return scipy.linalg.block_diag(obs_root, *([exploration_root] * k), *([noise_root] * k))
-
-
 def _rank_rows(matrix: np.ndarray, scale: float) -> int:
     if matrix.size == 0:
         return 0
@@ -443,7 +398,12 @@ def _rank_rows(matrix: np.ndarray, scale: float) -> int:
 
 
 def capture_conditions(solution: Solution) -> dict[str, Condition]:
-    """Every capture condition of a solved LAM (math.md §8), each with a margin and a reason."""
+    """Every capture condition of a solved LAM (docs/theory.md §10), each with a margin and a reason.
+
+    For a state-space system the controllable change is ``H 𝒦_k e`` (the exploration's part of
+    ``o_{t+k}``, the same whatever the context), so ``W_k^act`` is ``H W_k Hᵀ`` with ``W_k`` the
+    closed loop's Gramian in state space; ``controllable`` is informational, about the state.
+    """
     if not isinstance(solution, Solution):
         raise InputError(f"solution: expected a lamproof Solution, got {type(solution).__name__}")
     system, spec = solution.system, solution.spec
@@ -556,7 +516,7 @@ def cleaning_threshold(system: System, spec: LAMSpec) -> Threshold:
     _check_problem(system, spec)
 
     def captured(c: float) -> bool:
-        scaled = system.replace(noise_cov=c**2 * system.noise_cov, noise_mean=c * system.noise_mean)
+        scaled = system.with_noise_scaled(c)  # validated once, above
         try:
             return bool(_captured(scaled, spec))
         except NoClosedForm:

@@ -12,20 +12,22 @@ eigenspace of ``S_v = E[v vᵀ]``.
   ``o_{t+k}`` from the context, and ``S_v = S_{o'o'} − S_{o'c} S_cc⁺ S_{co'}``;
 - ``A = E`` (the identity path copies ``o_t``): ``L_b = E``, ``v = o_{t+k} − o_t``, whatever ``T``.
 
-For ``T = 1`` this is the operator of :mod:`lamproof.numeric.closed_form`. As ``T → ∞`` (``k = 1``,
-zero means) ``S_v`` tends to the steady-state Kalman innovation covariance ``H P Hᵀ + Σ_v``
-(:meth:`lamproof.statespace.StateSpaceSystem.kalman_innovation`; derivation D10).
+This is the operator of :mod:`lamproof.numeric.closed_form` (for every ``T``), and it is computed
+there, once (:func:`lamproof.numeric.closed_form.moments`): on square-root factors, so that a
+direction of tiny variance in the context is regressed out rather than cut by a pseudo-inverse's
+threshold. As ``T → ∞`` (``k = 1``, zero means) ``S_v`` tends to the steady-state Kalman innovation
+covariance ``H P Hᵀ + Σ_v`` (:meth:`lamproof.statespace.StateSpaceSystem.kalman_innovation`;
+derivation D10).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from lamproof._validation import as_choice
 from lamproof.lam import FDM_OBS_PATHS
-from lamproof.numeric.linalg import pinv_psd
 from lamproof.systems import Transition
 
 __all__ = ["Innovation", "innovation"]
@@ -36,13 +38,15 @@ class Innovation:
     """``v = o_{t+k} − L_b · obs`` and its second moment ``S_v`` (the operator the latent compresses).
 
     ``prediction`` is ``L_b`` (``d_o × d_c``); ``map`` is ``[−L_b, I]``, ``v`` as a map of the
-    LAM's inputs ``x = [obs; next_obs]``; ``operator`` is ``S_v = E[v vᵀ]``.
+    LAM's inputs ``x = [obs; next_obs]``; ``operator`` is ``S_v = E[v vᵀ] = V Vᵀ`` with ``factor``
+    ``V``, ``v`` in the transition's white source coordinates (:meth:`Transition.factor`).
     """
 
     fdm_obs_path: str
     prediction: np.ndarray
     map: np.ndarray
     operator: np.ndarray
+    factor: np.ndarray = field(repr=False)
 
     def source_map(self, transition: Transition) -> np.ndarray:
         """``v`` as a dense map of the transition's stacked sources."""
@@ -52,22 +56,14 @@ class Innovation:
 def innovation(transition: Transition, fdm_obs_path: str = "learned") -> Innovation:
     """The innovation a LAM on ``transition`` must explain (module docstring); cached on the transition."""
     as_choice(fdm_obs_path, "fdm_obs_path", FDM_OBS_PATHS)
-    key = ("innovation", fdm_obs_path)
-    if key not in transition._cache:
-        transition._cache[key] = _innovation(transition, fdm_obs_path)
-    return transition._cache[key]
+    return transition.memo(("innovation", fdm_obs_path), lambda: _innovation(transition, fdm_obs_path))
 
 
 def _innovation(transition: Transition, fdm_obs_path: str) -> Innovation:
-    d_c, d_o = transition.d_c, transition.d_o
-    S = transition.second_moment(("obs", "next_obs"))
-    S_cc, S_pc, S_pp = S[:d_c, :d_c], S[d_c:, :d_c], S[d_c:, d_c:]
-    if fdm_obs_path == "learned":
-        L = S_pc @ pinv_psd(S_cc)
-        operator = S_pp - L @ S_pc.T
-    else:
-        L = transition.frame_selector
-        v_map = np.hstack([-L, np.eye(d_o)])
-        operator = v_map @ S @ v_map.T
-    operator = (operator + operator.T) / 2
-    return Innovation(fdm_obs_path, L, np.hstack([-L, np.eye(d_o)]), operator)
+    from lamproof.numeric.closed_form import moments
+
+    m = moments(transition)
+    L = m.L if fdm_obs_path == "learned" else m.E
+    V = m.innovation(L)
+    operator = V @ V.T
+    return Innovation(fdm_obs_path, L, np.hstack([-L, np.eye(m.d_o)]), (operator + operator.T) / 2, V)

@@ -1,4 +1,4 @@
-"""Controllability of a linear pair ``(F, B)``: Kalman matrix, PBH test, Gramians (math.md §8).
+"""Controllability of a linear pair ``(F, B)``: Kalman matrix, PBH test, Gramians (docs/theory.md §10).
 
 The pair the toolkit cares about is ``(F_cl, G Σ_e^{1/2})`` with ``F_cl = F + G K``: what the
 exploration ``e`` can steer through the closed loop. Its ``k``-step controllability Gramian plus
@@ -19,18 +19,25 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
 
 from lamproof._validation import as_covariance, as_int, as_matrix, as_real
 from lamproof.errors import InputError
+from lamproof.numeric.tolerances import FACTOR_RANK_RTOL, PSD_RANK_RTOL
 from lamproof.systems import System, psd_sqrt
+
+if TYPE_CHECKING:  # SymPy is imported only where the exact routes run
+    import sympy
+    from sympy.physics.control import StateSpace
 
 __all__ = [
     "EIGENVALUE_CLUSTER_RTOL", "EIGENVALUE_CONDITION_CAP", "GRAMIAN_RANK_RTOL", "STABILITY_MARGIN",
     "PBHResult", "kalman_matrix", "kalman_rank", "controllable_subspace", "pbh_test",
-    "gramian", "gramian_rank", "infinite_gramian", "spectral_radius",
+    "gramian", "gramian_rank", "gramian_factor", "reachable_dimension", "STAIRCASE_RTOL", "infinite_gramian",
+    "spectral_radius",
     "control_pair", "action_gramian", "noise_gramian", "infinite_action_gramian",
     "infinite_noise_gramian",
     "exact_matrix", "exact_kalman_matrix", "exact_kalman_rank", "exact_controllable_subspace",
@@ -48,10 +55,14 @@ __all__ = [
 #: reports too high a rank (seen on block-triangular systems with a known uncontrollable part).
 
 #: A Gramian ``W = K Kᵀ`` squares the singular values of the Kalman factor ``K``, so it holds only
-#: half the digits: its eigenvalues carry an absolute error of about ``n * eps * λ_max`` from the
-#: sums and products that built it. An eigenvalue counts as zero below ``GRAMIAN_RANK_RTOL * λ_max``,
-#: i.e. a direction is "reached" when the Kalman factor's singular value exceeds ``1e-5`` relative.
-GRAMIAN_RANK_RTOL = 1e-10
+#: half the digits. An eigenvalue counts as zero below ``GRAMIAN_RANK_RTOL * λ_max``: the rank rule
+#: of every squared quantity, :data:`lamproof.numeric.tolerances.PSD_RANK_RTOL` (its reason there).
+GRAMIAN_RANK_RTOL = PSD_RANK_RTOL
+
+#: A new direction of the reachable space counts when its component orthogonal to the directions
+#: found so far exceeds ``STAIRCASE_RTOL`` times the norm of its image: the Gramian's rule stated
+#: for singular values, :data:`lamproof.numeric.tolerances.FACTOR_RANK_RTOL`.
+STAIRCASE_RTOL = FACTOR_RANK_RTOL
 
 #: Computed eigenvalues within ``EIGENVALUE_CLUSTER_RTOL * max(1, ‖F‖)`` of each other are treated
 #: as one eigenvalue by :func:`pbh_test`. A defective eigenvalue (Jordan block of size m) is
@@ -212,7 +223,7 @@ def pbh_test(dynamics, input_matrix, *, tol: float | None = None) -> PBHResult:
         rtol = max(shape) * _EPS * kappa if tol is None else tol
         return _rank(np.linalg.svd(stacked, compute_uv=False), shape, rtol)
 
-    ranks = np.array([rank_at(lam, kappa) for lam, kappa in zip(eigenvalues, condition)], dtype=int)
+    ranks = np.array([rank_at(lam, kappa) for lam, kappa in zip(eigenvalues, condition, strict=True)], dtype=int)
     for members in _clusters(eigenvalues, radius):
         if members.size > 1:
             at_mean = rank_at(eigenvalues[members].mean(), float(condition[members].max()))
@@ -248,6 +259,67 @@ def gramian(dynamics, input_cov, steps: int) -> np.ndarray:
     Q = as_covariance(input_cov, "input_cov", F.shape[0])
     k = as_int(steps, "steps", minimum=1)
     return _gramian(F, Q, k)
+
+
+def gramian_factor(dynamics: np.ndarray, input_matrix: np.ndarray, steps: int) -> np.ndarray:
+    """A thin factor ``𝒦`` with ``𝒦𝒦ᵀ = W_k = Σ_{j<k} Fʲ B Bᵀ Fʲᵀ`` (``k = steps``).
+
+    The Kalman matrix ``[B, F B, …]`` while it has at most ``n`` columns, else the eigen-factor of
+    the Gramian (by doubling), with eigenvalues below :data:`GRAMIAN_RANK_RTOL` dropped, so it
+    never exceeds ``n`` columns. Inner routine: ``F`` (``n × n``) and ``B`` (``n × m``) are trusted.
+
+    >>> B = np.array([[1.0], [0.0]])
+    >>> gramian_factor(np.eye(2), B, 2)  # thin: the Kalman matrix [B, F B]
+    array([[1., 1.],
+           [0., 0.]])
+    >>> f = gramian_factor(np.eye(2), B, 3)  # 3 columns > n: the eigen-factor of W = diag(3, 0)
+    >>> f.shape, bool(np.allclose(f @ f.T, [[3, 0], [0, 0]]))
+    ((2, 1), True)
+    """
+    n, m = input_matrix.shape
+    if steps * m <= n:
+        return np.hstack(_krylov_blocks(dynamics, input_matrix, steps))
+    W = _gramian(dynamics, input_matrix @ input_matrix.T, steps)
+    values, vectors = np.linalg.eigh(W)
+    keep = values > GRAMIAN_RANK_RTOL * max(float(values[-1]), 0.0)
+    return vectors[:, keep] * np.sqrt(values[keep])
+
+
+def reachable_dimension(dynamics: np.ndarray, input_matrix: np.ndarray) -> int | None:
+    """Dimension of the controllable subspace of ``(F, B)`` by a doubling staircase.
+
+    ``R_{2j} = R_j + F^j R_j``; it stops as soon as the space stops growing (then it is
+    ``F``-invariant), so an uncontrollable pair costs one or two steps, where the Kalman matrix
+    would need ``n`` products. ``None`` on overflow. Inner routine: arrays are trusted.
+
+    >>> reachable_dimension(np.array([[0.0, 1.0], [0.0, 0.0]]), np.array([[0.0], [1.0]]))
+    2
+    """
+    n = dynamics.shape[0]
+    V = _orthonormal_range(input_matrix)
+    power = dynamics.copy()
+    while 0 < V.shape[1] < n:
+        image = power @ V
+        if not np.all(np.isfinite(image)):
+            return None
+        new = image - V @ (V.T @ image)
+        new = new - V @ (V.T @ new)
+        u, s, _ = np.linalg.svd(new, full_matrices=False)
+        reference = max(float(np.linalg.norm(image, 2)), np.finfo(float).tiny)
+        grow = u[:, s > STAIRCASE_RTOL * reference]
+        if grow.shape[1] == 0:
+            break
+        V = np.hstack([V, grow])
+        power = power @ power
+    return V.shape[1]
+
+
+def _orthonormal_range(factor: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of ``range(factor)``: singular values above ``STAIRCASE_RTOL`` of the largest."""
+    if factor.size == 0 or not np.any(factor):
+        return np.zeros((factor.shape[0], 0))
+    u, s, _ = np.linalg.svd(factor, full_matrices=False)
+    return u[:, s > STAIRCASE_RTOL * s[0]]
 
 
 def gramian_rank(gramian_matrix, *, tol: float | None = None) -> int:
@@ -375,7 +447,7 @@ def exact_matrix(value, name: str, shape: tuple[int | None, int | None] = (None,
             raise InputError(f"{name}: expected a matrix, got an array of shape {array.shape}")
         rows = array.tolist()
     matrix = sympy.Matrix([[_exact_entry(v, name) for v in row] for row in rows]) if rows else sympy.zeros(0, 0)
-    for want, got in zip(shape, matrix.shape):
+    for want, got in zip(shape, matrix.shape, strict=True):
         if want is not None and want != got:
             raise InputError(f"{name}: expected shape {tuple('any' if s is None else s for s in shape)}, "
                              f"got {matrix.shape}")

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from lamproof import control
-from lamproof._validation import as_int
-from lamproof._validation import MAX_HORIZON
-from lamproof.numeric.linalg import RANK_RTOL, orthonormal_basis, pinv_psd
+from lamproof._validation import MAX_HORIZON, as_int
+from lamproof.numeric.linalg import orthonormal_basis, pinv_psd
+from lamproof.numeric.tolerances import FACTOR_RANK_RTOL
 from lamproof.systems import Transition, psd_sqrt
 
 __all__ = ["SUBSPACE_TOL", "InverseModel", "inverse_model", "sampled_inverse_model", "encoder_directions",
@@ -44,7 +44,7 @@ __all__ = ["SUBSPACE_TOL", "InverseModel", "inverse_model", "sampled_inverse_mod
 
 #: Two orthonormal bases span the same subspace when the sine of their largest principal angle is
 #: below this. Bases come from SVDs of exact window moments (error ~1e-14 relative) with the rank
-#: rule of :data:`lamproof.numeric.linalg.RANK_RTOL` (singular values ≥ 1e-5 relative count), so
+#: rule of :data:`lamproof.numeric.tolerances.FACTOR_RANK_RTOL` (singular values ≥ 1e-5 relative count), so
 #: a genuine difference shows up at 1e-5 or more and round-off stays below 1e-9.
 SUBSPACE_TOL = 1e-7
 
@@ -131,7 +131,7 @@ def forward_closure(directions: np.ndarray, dynamics: np.ndarray) -> np.ndarray:
     basis = orthonormal_basis(np.asarray(directions, dtype=np.float64))
     if basis.shape[1] == 0:
         return basis
-    return control.controllable_subspace(F.T, basis, steps=F.shape[0], tol=np.sqrt(RANK_RTOL))
+    return control.controllable_subspace(F.T, basis, steps=F.shape[0], tol=FACTOR_RANK_RTOL)
 
 
 def controllable_closure(system) -> np.ndarray:
@@ -141,7 +141,7 @@ def controllable_closure(system) -> np.ndarray:
     B = system.action_matrix @ psd_sqrt(system.exploration_cov)
     if not np.any(B):
         return np.zeros((system.n, 0))
-    return forward_closure(control.controllable_subspace(F, B, tol=np.sqrt(RANK_RTOL)), F)
+    return forward_closure(control.controllable_subspace(F, B, tol=FACTOR_RANK_RTOL), F)
 
 
 def _principal_sine(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""The linear latent action model and its variants (math.md §2).
+"""The linear latent action model and its variants (docs/theory.md §1.2).
 
     IDM  z  = C o + D o'                      (tied: D = −C, so z = D (o' − o))
     FDM  ô' = A o + B z                       (identity observation path: A = I)
@@ -57,6 +57,18 @@ class LAMSpec:
     ``s ≤`` :data:`~lamproof._validation.MAX_MAGNITUDE`, ``λ ≤`` ``MAX_ACTION_WEIGHT``,
     ``k ≤`` ``MAX_HORIZON``; ``context`` ``T``, the frames up to and including ``o_t`` that the IDM and
     FDM read, ``T ≤`` ``MAX_CONTEXT`` (reasons beside the constants).
+
+    Contract: ``z = C o + D o'``, ``ô' = A o + B z`` (``A = I`` for ``fdm_obs_path="identity"``,
+    ``D = −C`` for ``idm="tied"``), objective ``E‖ô' − o'‖²`` plus the augmentation penalty and
+    ``λ E‖a − Hz‖²`` (paper §2, §6, §7; docs/theory.md §1.2). Every field is validated here, once.
+
+    >>> spec = LAMSpec(d_z=2, idm="tied", augmentation=0.1)
+    >>> spec.d_z, spec.fdm_obs_path, spec.idm, spec.horizon
+    (2, 'learned', 'tied', 1)
+    >>> LAMSpec(d_z=0)
+    Traceback (most recent call last):
+        ...
+    lamproof.errors.InputError: d_z: must be >= 1, got 0
     """
 
     d_z: int
@@ -117,6 +129,11 @@ def effective_action_weight(labeled_fraction: float, d_o: int, d_a: int, batch_s
     The paper averages the reconstruction loss over the batch and ``d_o`` and the action loss over
     the labeled samples of the batch and ``d_a``; the action term is present only in batches that
     hold a labeled sample. In expectation that is ``λ = (d_o / d_a)·(1 − (1 − ρ)^batch)``.
+
+    Formula: ``λ = (d_o/d_a)(1 − (1 − ρ)^{n_B})`` (paper §7; docs/theory.md §1.2, §8).
+
+    >>> round(effective_action_weight(0.01, 128, 8), 1)   # 1 % labels in the paper's setting
+    11.6
     """
     rho = as_real(labeled_fraction, "labeled_fraction", minimum=0.0, maximum=1.0)
     d_o = as_int(d_o, "d_o", minimum=1)

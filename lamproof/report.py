@@ -19,18 +19,28 @@ class CompileError(RuntimeError):
     """pdflatex ran and failed; the message holds the end of its transcript."""
 
 
+def _figure(figure: Path, out_dir: Path) -> str:
+    relative = os.path.relpath(figure.resolve(), out_dir.resolve()).replace(os.sep, "/")
+    return ("\\begin{figure}[H]\\centering\n"
+            f"\\includegraphics[width=0.9\\linewidth]{{{relative}}}\n"
+            f"\\caption{{{figure.stem.replace('_', ' ')}}}\n\\end{{figure}}\n")
+
+
 def studies_section(folder: Path, out_dir: Path) -> str:
-    """LaTeX for a ``reproduce --out`` folder: its ``*.tex`` tables inlined, its figures included."""
+    """LaTeX for a ``reproduce --out`` folder: each study's table (``<slug>.tex``) inlined with its
+    figure (``<slug>.png`` or ``.pdf``) right beside it; figures without a table follow."""
     if not folder.is_dir():
         raise InputError(f"--studies: {str(folder)!r} is not a directory")
     parts = ["\\clearpage\n\\section{Simulation studies}\n"]
+    figures = sorted([*folder.rglob("*.pdf"), *folder.rglob("*.png")])
+    placed = set()
     for table in sorted(folder.rglob("*.tex")):
         parts.append(f"\\subsection*{{{table.stem.replace('_', ' ')}}}\n{table.read_text(encoding='utf-8')}\n")
-    for figure in sorted([*folder.rglob("*.pdf"), *folder.rglob("*.png")]):
-        relative = os.path.relpath(figure.resolve(), out_dir.resolve()).replace(os.sep, "/")
-        parts.append("\\begin{figure}[h]\\centering\n"
-                     f"\\includegraphics[width=0.8\\linewidth]{{{relative}}}\n"
-                     f"\\caption{{{figure.stem.replace('_', ' ')}}}\n\\end{{figure}}\n")
+        for figure in figures:
+            if figure.with_suffix("") == table.with_suffix("") and figure not in placed:
+                parts.append(_figure(figure, out_dir))
+                placed.add(figure)
+    parts += [_figure(figure, out_dir) for figure in figures if figure not in placed]
     return "".join(parts) if len(parts) > 1 else ""
 
 

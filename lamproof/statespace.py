@@ -31,7 +31,14 @@ from functools import cached_property
 import numpy as np
 import scipy.linalg
 
-from lamproof._validation import as_choice, as_covariance, as_int, as_matrix, as_vector
+from lamproof._validation import (
+    MAX_SOURCES,
+    as_choice,
+    as_covariance,
+    as_int,
+    as_matrix,
+    as_vector,
+)
 from lamproof.errors import InputError
 from lamproof.numeric.linalg import pinv_psd
 from lamproof.systems import NOISE_DISTRIBUTIONS, System, Transition, _Segment, psd_sqrt
@@ -289,6 +296,11 @@ class StateSpaceSystem:
         """
         k = as_int(horizon, "horizon", minimum=1)
         T = as_int(context, "context", minimum=1)
+        n, d_o, d_a = self.n, self.d_o, self.d_a
+        sources = n + (T + k) * d_o + (T + k - 1) * (d_a + n)
+        if sources > MAX_SOURCES:
+            raise InputError(f"horizon: a window of {T} + {k} frames with n = {n}, d_o = {d_o}, d_a = {d_a} has up to "
+                             f"{sources} sources, more than the {MAX_SOURCES} accepted")
         return WindowTransition(self, T, k)
 
     def sample_trajectories(self, count: int, length: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

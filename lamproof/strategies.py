@@ -21,6 +21,11 @@ counterexample reads well::
 Shrink targets: orthonormal and rational-orthogonal matrices shrink to ``[I; 0]`` (the Cayley
 transform of a zero skew-symmetric matrix), covariances to the identity, gains to zero,
 dynamics to the identity, noise scales to the smallest allowed value, dimensions to the smallest.
+
+The noise families a system can be drawn with (paper §4.2, §4.3, §6):
+
+>>> NOISE_KINDS
+('none', 'isotropic', 'structured', 'uniform')
 """
 
 from __future__ import annotations
@@ -152,7 +157,12 @@ def _floats(low: float, high: float) -> st.SearchStrategy[float]:
 
 # -- building blocks -----------------------------------------------------------------------------
 def dimensions(min_value: int = 1, max_value: int = DEFAULT_MAX_DIM) -> st.SearchStrategy[int]:
-    """A dimension in ``[min_value, max_value]``; shrinks to ``min_value``."""
+    """A dimension in ``[min_value, max_value]``; shrinks to ``min_value``.
+
+    >>> from hypothesis import find
+    >>> find(dimensions(), lambda n: n >= 3)   # shrinks to the smallest dimension that fails
+    3
+    """
     _check_int(min_value, "min_value", 0)
     _check_int(max_value, "max_value", 0)
     if _is_strategy(min_value) or _is_strategy(max_value):
@@ -164,7 +174,13 @@ def dimensions(min_value: int = 1, max_value: int = DEFAULT_MAX_DIM) -> st.Searc
 
 def integer_matrices(rows, cols, *, min_value: int = -2, max_value: int = 2,
                      scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
-    """Float matrices ``scale * N`` with ``N`` integer in ``[min_value, max_value]``; shrinks to zero."""
+    """Float matrices ``scale * N`` with ``N`` integer in ``[min_value, max_value]``; shrinks to zero.
+
+    >>> from hypothesis import find
+    >>> find(integer_matrices(2, 2), lambda m: True)   # the simplest matrix: zero
+    array([[0., 0.],
+           [0., 0.]])
+    """
     _check_int(rows, "rows")
     _check_int(cols, "cols")
     for name, value in (("min_value", min_value), ("max_value", max_value)):
@@ -189,6 +205,12 @@ def cayley(skew) -> np.ndarray:
     """``(I − S)(I + S)⁻¹`` of a skew-symmetric ``S``: an orthogonal matrix without eigenvalue −1.
 
     ``S`` may be a NumPy array (float result, orthogonal to round-off) or a SymPy matrix (exact).
+
+    >>> import sympy
+    >>> cayley(sympy.Matrix([[0, 1], [-1, 0]]))          # exact for a SymPy matrix
+    Matrix([
+    [0, -1],
+    [1,  0]])
     """
     if type(skew).__module__.startswith("sympy"):
         import sympy
@@ -210,8 +232,13 @@ def _draw_skew(draw, n: int) -> np.ndarray:
 def rational_orthogonal_matrices(n, *, exact: bool = False):
     """Orthogonal ``n x n`` matrices with rational entries: Cayley transforms of integer skew matrices.
 
-    ``exact=True`` gives SymPy matrices of Rationals (zero-tolerance checks, math.md §9);
+    ``exact=True`` gives SymPy matrices of Rationals (zero-tolerance checks, docs/theory.md §17);
     otherwise float64 arrays (the same rationals, rounded). Shrinks to the identity.
+
+    >>> from hypothesis import find
+    >>> Q = find(rational_orthogonal_matrices(2, exact=True), lambda q: q[0, 1] != 0)
+    >>> Q.T * Q == Q.eye(2)                                # exactly orthogonal, in rationals
+    True
     """
     _check_int(n, "n", 1)
     if not isinstance(exact, bool):
@@ -243,7 +270,16 @@ def _orthogonal(draw, n: int) -> np.ndarray:
 
 
 def orthonormal_matrices(rows, cols) -> st.SearchStrategy[np.ndarray]:
-    """``rows x cols`` matrices with orthonormal columns (``cols <= rows``); shrink to ``[I; 0]``."""
+    """``rows x cols`` matrices with orthonormal columns (``cols <= rows``); shrink to ``[I; 0]``.
+
+    The paper's action embedding ``Φ`` (paper §4; docs/theory.md §1.4).
+
+    >>> from hypothesis import find
+    >>> find(orthonormal_matrices(3, 2), lambda m: True)
+    array([[1., 0.],
+           [0., 1.],
+           [0., 0.]])
+    """
     _check_int(rows, "rows", 1)
     _check_int(cols, "cols", 0)
     if not _is_strategy(rows) and not _is_strategy(cols) and cols > rows:
@@ -263,6 +299,13 @@ def psd_matrices(n, *, rank=None, condition: float = 10.0, scale: float = 1.0) -
     ``rank`` (int, strategy, or ``None`` for any rank ``1..n``) nonzero eigenvalues, each in
     ``[scale, scale * condition]``, so ``condition`` bounds the ratio of the largest to the
     smallest nonzero eigenvalue. Shrinks to ``scale * I`` (or ``scale`` times a coordinate projector).
+
+    Covariances of the random systems (docs/theory.md §1.1).
+
+    >>> from hypothesis import find
+    >>> find(psd_matrices(2, rank=2), lambda m: True)
+    array([[1., 0.],
+           [0., 1.]])
     """
     _check_int(n, "n", 1)
     if rank is not None:
@@ -295,7 +338,13 @@ def _draw_psd(draw, size: int, rank: int | None, condition: float, scale: float)
 # -- policies and noise --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Policy:
-    """``a = K o + e`` with ``e ~ (0, Σ_e)``: the ``policy_gain`` and ``exploration_cov`` of a System."""
+    """``a = K o + e`` with ``e ~ (0, Σ_e)``: the ``policy_gain`` and ``exploration_cov`` of a System.
+
+    Drawn by :func:`policies` (paper §5: ``K = χP``, ``Σ_e = (1 − χ)² I``).
+
+    >>> Policy(np.zeros((1, 2)), np.eye(1), 0.0).gain.shape
+    (1, 2)
+    """
 
     gain: np.ndarray
     exploration_cov: np.ndarray
@@ -312,6 +361,11 @@ def policies(d_a, d_o, *, kind: str = "paper", chi=(0.0, 0.75)) -> st.SearchStra
     ``χ`` in the range ``chi`` (a number or a pair; shrinks to its lower end).
     ``kind="general"``: ``K`` half-integers in ``[-1, 1]``, ``Σ_e`` any PSD matrix (shrinks to
     ``K = 0``, ``Σ_e = I``).
+
+    >>> from hypothesis import find
+    >>> p = find(policies(2, 4, chi=0.5), lambda p: True)   # paper §5 at χ = 0.5
+    >>> p.exploration_cov.diagonal().tolist()                  # (1 − χ)² I
+    [0.25, 0.25]
     """
     _check_int(d_a, "d_a", 1)
     _check_int(d_o, "d_o", 1)
@@ -342,7 +396,15 @@ def _draw_policy(draw, a: int, o: int, chi: float | None) -> Policy:
 
 @dataclass(frozen=True)
 class Noise:
-    """The noise fields of a System, and how they were drawn."""
+    """The noise fields of a System, and how they were drawn.
+
+    Drawn by :func:`noises` (paper §4.2, §4.3, §6); ``cov`` and ``mean`` are the System's
+    ``noise_cov`` and ``noise_mean``.
+
+    >>> from hypothesis import find
+    >>> find(noises(3, kind="isotropic", sigma=0.5), lambda n: True).cov.diagonal().tolist()
+    [0.25, 0.25, 0.25]
+    """
 
     kind: str
     mean: np.ndarray
@@ -365,6 +427,11 @@ def noises(d_o, *, kind: str = "isotropic", sigma=(0.25, 2.0), noise_dim=None, d
     paper §6). ``sigma`` is a number, a ``(low, high)`` range (shrinks to the simplest value in
     it, an integer when there is one) or a strategy of floats.
     ``means=True`` adds a nonzero-able mean (half-integers in ``[-1, 1]``); ``None`` draws whether to.
+
+    >>> from hypothesis import find
+    >>> n = find(noises(2, kind="uniform", sigma=1.0), lambda n: True)   # paper §6
+    >>> n.mean.tolist(), n.cov.diagonal().round(6).tolist()               # σ/2 and σ²/12
+    ([0.5, 0.5], [0.083333, 0.083333])
     """
     _check_int(d_o, "d_o", 1)
     if kind not in NOISE_KINDS:
@@ -429,6 +496,14 @@ def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool
     ``[-1, 1]``; ``means``: nonzero observation and noise means; each flag ``True``, ``False``
     or ``None`` (drawn, shrinking to ``False``). ``obs_cov``: ``"identity"`` or ``"psd"``;
     ``exploration``: ``"identity"`` or ``"psd"`` (used without feedback or with ``policy="paper"``).
+
+    The random systems of every property test and claim (docs/theory.md §1.1, §19); they shrink to
+    small dimensions and simple matrices, so a counterexample is readable.
+
+    >>> from hypothesis import find
+    >>> s = find(systems(noise="isotropic"), lambda s: s.d_o >= 2)   # the smallest such system
+    >>> s.d_o, s.d_a, s.action_matrix.tolist()
+    (2, 1, [[1.0], [0.0]])
     """
     d_o = dimensions() if d_o is None else d_o
     _check_int(d_o, "d_o", 1)
@@ -507,6 +582,10 @@ def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation
     field is a fixed value or a strategy; ``fdm_obs_path`` and ``idm`` also accept ``"any"``;
     ``augmentation`` and ``action_loss_weight`` accept a ``(low, high)`` range; ``horizon`` and
     ``context`` (frames the LAM reads) are ints or strategies.
+
+    >>> from hypothesis import find
+    >>> find(lam_specs(4, idm="any"), lambda spec: spec.d_z >= 2)
+    LAMSpec(d_z=2, fdm_obs_path='learned', idm='free', augmentation=0.0, action_loss_weight=0.0, horizon=1, context=1)
     """
     _check_int(d_o, "d_o", 1)
     if d_z is not None:
@@ -552,7 +631,15 @@ def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation
 
 def problems(systems_strategy=None, specs=None) -> st.SearchStrategy[tuple[System, LAMSpec]]:
     """``(system, spec)`` pairs: ``specs`` is a strategy, or a function ``system -> strategy``
-    (default ``lambda s: lam_specs(s.d_o)``). Systems may be state-space systems."""
+    (default ``lambda s: lam_specs(s.d_o)``). Systems may be state-space systems.
+
+    What :func:`lamproof.claims.check` draws: a system, then a spec for it.
+
+    >>> from hypothesis import find
+    >>> system, spec = find(problems(), lambda p: True)
+    >>> system.d_o, spec.d_z
+    (1, 1)
+    """
     systems_strategy = systems() if systems_strategy is None else systems_strategy
     if not _is_strategy(systems_strategy):
         raise InvalidArgument(f"systems={systems_strategy!r} must be a strategy of Systems")
@@ -640,6 +727,13 @@ def state_space_systems(n=None, d_a=None, d_o=None, *, exogenous=None, observati
     ``F + GKH`` is stable; ``initial``: ``"stationary"``, ``"explicit"`` or ``None`` (drawn);
     ``means``: nonzero ``μ_w`` and initial mean. Flags ``None`` are drawn (shrinking to
     ``False``). Shrinks to ``n = 1``, ``F = 0``, ``G = 1``, ``H = I``, identity covariances.
+
+    Hidden and exogenous state (docs/theory.md §11–§12).
+
+    >>> from hypothesis import find
+    >>> s = find(state_space_systems(n=2, exogenous=1), lambda s: True)
+    >>> s.n, s.exogenous
+    (2, (1,))
     """
     n = dimensions(1, 4) if n is None else n
     _check_int(n, "n", 1)
@@ -715,6 +809,13 @@ def kalman_form_systems(n_controllable=None, n_coupled=None, n_exogenous=None, d
     ``x`` is exogenous and drives nothing. ``singular``: ``True`` makes ``F_cc`` nilpotent (Levine
     et al.'s case, shrinking to ``F_cc = 0``), ``False`` invertible, ``None`` draws. Dimensions
     default to ``1 … 3``, ``0 … 2``, ``0 … 2`` and ``d_a`` to ``1 … n_c``.
+
+    The systems of the inverse-model results (docs/theory.md §13).
+
+    >>> from hypothesis import find
+    >>> s = find(kalman_form_systems(), lambda s: True)
+    >>> s.n >= 1 and s.observation.tolist() == np.eye(s.n).tolist()
+    True
     """
     for name, value in (("n_controllable", n_controllable), ("n_coupled", n_coupled), ("n_exogenous", n_exogenous),
                         ("d_a", d_a)):

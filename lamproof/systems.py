@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from types import MappingProxyType
 
 import numpy as np
 from scipy.linalg import block_diag
@@ -90,12 +89,23 @@ def psd_sqrt(cov: np.ndarray) -> np.ndarray:
 
 
 class System:
-    """A linear data-generating system (math.md §1), validated at construction.
+    """A linear data-generating system (docs/theory.md §1.1), validated at construction.
 
     Parameters mirror the ``system`` table of a ``lamproof solve`` file. Covariances may be the
     string ``"identity"``; ``noise_distribution`` chooses how noise is *sampled* (Gaussian, or
     i.i.d. uniform coordinates standardized to the given mean and covariance); moments never
     depend on it.
+
+    Contract: ``a = K o + e``, ``o' = F o + G a + ε`` with independent ``o ~ (μ_o, Σ_o)``,
+    ``e ~ (0, Σ_e)``, ``ε ~ (μ_ε, Σ_ε)`` (paper §2 with ``F = I``, ``K = χP``; docs/theory.md §1.1).
+    Bad input raises :class:`~lamproof.errors.InputError` naming the field.
+
+    >>> system = System([[1.0], [0.0]], noise_cov=[[0.1, 0], [0, 0.1]])
+    >>> system.d_o, system.d_a
+    (2, 1)
+    >>> system.transition().second_moment("next_obs")   # E[o' o'ᵀ] = Σ_o + G Gᵀ + Σ_ε
+    array([[2.1, 0. ],
+           [0. , 1.1]])
     """
 
     def __init__(
@@ -156,10 +166,34 @@ class System:
                 self.exploration_cov, self.noise_mean, self.noise_cov)
 
     def replace(self, **changes) -> System:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again: this is a public boundary).
+
+        >>> System([[1.0], [0.0]]).replace(noise_cov=[[0.5, 0], [0, 0.5]]).noise_cov.trace()
+        np.float64(1.0)
+        """
         fields = {name: getattr(self, name) for name in SYSTEM_FIELDS}
         fields.update(changes)
         return System(fields.pop("action_matrix"), **fields)
+
+    def with_noise_scaled(self, factor: float) -> System:
+        """This system with its noise cleaned or amplified, ``ε → c ε`` (data cleaning, paper
+        insight 6; docs/theory.md §7): noise mean ``c μ_ε`` and covariance ``c² Σ_ε``.
+
+        Built from the validated arrays without validating them again (``c² Σ_ε`` is PSD for a
+        PSD ``Σ_ε``), so a bisection over ``c`` pays for validation once, at its boundary. Only
+        ``factor`` is checked.
+
+        >>> System([[1.0]], noise_cov=[[4.0]]).with_noise_scaled(0.5).noise_cov
+        array([[1.]])
+        """
+        c = as_real(factor, "factor", minimum=0.0)
+        copy = object.__new__(System)
+        for name in SYSTEM_FIELDS:
+            setattr(copy, name, getattr(self, name))
+        copy.noise_mean, copy.noise_cov = c * self.noise_mean, c**2 * self.noise_cov
+        copy.noise_mean.setflags(write=False)
+        copy.noise_cov.setflags(write=False)
+        return copy
 
     def to_dict(self) -> dict:
         """The ``system`` table of a solve file (plain lists), inverse of :meth:`from_dict`."""
@@ -381,6 +415,26 @@ class _Segment:
         return out
 
 
+class _DenseMaps(Mapping):
+    """The read-only mapping :attr:`Transition.maps`: a variable's dense source map, built on first access."""
+
+    def __init__(self, transition: Transition):
+        self._transition = transition
+        self._built: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._built:
+            t = self._transition
+            self._built[name] = np.vstack([s.dense(t._sizes) for s in t._segments[name]])
+        return self._built[name]
+
+    def __iter__(self):
+        return iter(self._transition._segments)
+
+    def __len__(self) -> int:
+        return len(self._transition._segments)
+
+
 class Transition:
     """A transition or window: named variables as linear maps of independent source blocks.
 
@@ -413,6 +467,18 @@ class Transition:
     def __repr__(self) -> str:
         window = f"context={self.context}, " if self.context != 1 else ""
         return f"{type(self).__name__}({window}horizon={self.horizon}, {self.system!r})"
+
+    def memo(self, key, compute):
+        """``compute()`` once per transition and ``key``: where other modules cache what they
+        derive from a transition's moments (the innovation, the dynamics' structured moments).
+
+        >>> t = System([[1.0]]).transition()
+        >>> t.memo("answer", lambda: 42), t.memo("answer", lambda: 0)
+        (42, 42)
+        """
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
 
     @property
     def d_o(self) -> int:
@@ -492,9 +558,9 @@ class Transition:
 
     @cached_property
     def maps(self) -> Mapping[str, np.ndarray]:
-        """Dense maps of the sources, one per variable name."""
-        return MappingProxyType({name: np.vstack([s.dense(self._sizes) for s in segs])
-                                 for name, segs in self._segments.items()})
+        """Dense maps of the sources, one per variable name (each built when first read: a long window
+        has many variables, and most computations need two or three)."""
+        return _DenseMaps(self)
 
     def _names(self, variable):
         if isinstance(variable, str):
@@ -611,7 +677,7 @@ def paper_system(
     chi: float = 0.0,
     seed: int = 0,
 ) -> System:
-    """The data of the paper's studies (``../shared/paper/README.md``).
+    """The data of the paper's studies (paper §4–§7; docs/theory.md §1.4).
 
     ``o ~ N(0, I)``, ``o' = o + Φ a + ε`` with ``Φ`` orthonormal (QR of a Gaussian matrix) and
 
@@ -622,6 +688,10 @@ def paper_system(
     - ``"uniform"``: ``ε`` i.i.d. uniform on ``[0, σ)`` per coordinate, mean ``σ/2`` (§6);
 
     and the policy ``a = (1 − χ) e + χ P o`` with ``e ~ N(0, I)``, ``P`` with orthonormal rows (§5).
+
+    >>> system = paper_system(16, 4, noise="isotropic", sigma=0.5)
+    >>> system.d_o, system.d_a, float(system.noise_cov[0, 0])
+    (16, 4, 0.25)
     """
     d_o = as_int(d_o, "d_o", minimum=1)
     d_a = as_int(d_a, "d_a", minimum=1, maximum=d_o)

@@ -28,13 +28,20 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.dynamics import DynamicsSettings, log_steps, population_dynamics
 from lamproof.numeric.linalg import pinv_psd
 from lamproof.numeric.objective import OBSERVED, LAMParameters, population_objective
-from lamproof.numeric.probes import REPRESENTATIONS, TARGETS, all_probes, probe_errors
-from lamproof.numeric.tolerances import DECISION_RTOL
+from lamproof.numeric.probes import (
+    REPRESENTATIONS,
+    TARGETS,
+    all_probes,
+    probe_errors,
+    targets_for,
+)
+from lamproof.numeric.tolerances import DECISION_RTOL, TRAJECTORY_FEATURE_RTOL
 from lamproof.systems import System, Transition
 
 #: Steps (log-spaced) at which the predictions are evaluated, besides the recorded ones.
@@ -47,10 +54,6 @@ HOLDS_RTOL = 1e-6
 #: Groups whose eigenvalue is below this fraction of the largest carry nothing to learn.
 ZERO_RTOL = 1e-9
 
-#: Feature directions with less than this fraction of the representation's largest variance are
-#: dropped before probing a trajectory (see :func:`resolved`).
-RESOLUTION = 1e-6
-
 #: A group is "acquired" when its captured fraction reaches this fraction of its optimal value.
 HALF = 0.5
 
@@ -60,7 +63,7 @@ def _features(params: LAMParameters, representation: str) -> np.ndarray:
 
 
 def resolved(features: np.ndarray, transition: Transition) -> np.ndarray:
-    """The combinations of ``features`` that carry at least ``RESOLUTION`` of their largest variance.
+    """The combinations of ``features`` that carry at least ``TRAJECTORY_FEATURE_RTOL`` of their largest variance.
 
     A trajectory's parameters are never exactly optimal: ``ô' − o`` keeps residuals ``(A − I + BC + P) o``
     of any size in directions where the optimum's features vanish, and an exact, scale-free probe
@@ -69,7 +72,7 @@ def resolved(features: np.ndarray, transition: Transition) -> np.ndarray:
     """
     cov = transition.cov(features @ transition.stacked(*OBSERVED))
     values, vectors = np.linalg.eigh((cov + cov.T) / 2)
-    keep = values > RESOLUTION * max(float(values[-1]), 1e-300)
+    keep = values > TRAJECTORY_FEATURE_RTOL * max(float(values[-1]), 1e-300)
     return vectors[:, keep].T @ features
 
 
@@ -98,15 +101,11 @@ def _innovation_groups(transition: Transition, spec: LAMSpec) -> list[dict]:
     values, vectors = values[::-1], vectors[:, ::-1]
     scale = max(float(values[0]), 1e-300)
     # variance of r by source class: action (exploration), noise (and its mean), observation
-    sizes = transition._sizes
     k = transition.horizon
-    offsets = np.cumsum((0,) + tuple(sizes))
     classes = {"observation": [0], "action": list(range(1, 1 + k)), "noise": list(range(1 + k, 1 + 2 * k))}
     parts = {}
     for name, blocks in classes.items():
-        mask = np.zeros(offsets[-1], dtype=bool)
-        for b in blocks:
-            mask[offsets[b]:offsets[b + 1]] = True
+        mask = transition.source_columns(blocks)
         T = r_map[:, mask]
         mean = T @ transition.source_mean[mask]
         parts[name] = T @ transition.source_cov[np.ix_(mask, mask)] @ T.T + np.outer(mean, mean)
@@ -159,6 +158,10 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
     groups and leakage), ``settings`` and ``notes``.
     """
     settings = DynamicsSettings() if settings is None else settings
+    if not isinstance(system, System) or spec.context > 1:  # the acquisition order reads one frame's sources
+        field = "context" if isinstance(system, System) else "system"
+        raise InputError(f"{field}: the learning dynamics read a System with one frame (context = 1); "
+                         "state-space systems and context windows are solved by lamproof.solve")
     spec.check_for(system.d_o)
     solution = solve(system, spec)
     optimal = all_probes(solution)
@@ -186,7 +189,7 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
     outer: list[str] = []
     for rep in REPRESENTATIONS:
         probe_steps[rep] = {}
-        for target in TARGETS:
+        for target in targets_for(transition):
             best = optimal[rep][target]
             low, high = (best.min, best.max) if best.min is not None else (best.value, best.value)
             distances = [_distance(s["probes"][rep][target], low, high) for s in scores]
@@ -247,7 +250,7 @@ def text_table(report: dict) -> str:
             return "—".rjust(width)
         return f"{value:{width}.4g}"
 
-    columns = [(rep, t) for rep in REPRESENTATIONS for t in TARGETS]
+    columns = [(rep, t) for rep in REPRESENTATIONS for t in TARGETS if t in report["optimal_probes"][rep]]
     short = {"predicted_change": "Δ", "latent": "z"}
     head = f"{'step':>8} {'loss':>10} {'objective':>10} " + " ".join(f"{short[r] + '.' + t[:3]:>8}" for r, t in columns)
     lines = ["probes: fraction of variance unexplained (Δ = predicted change ô' − o, z = latent)", head]
@@ -296,6 +299,8 @@ def plot(report: dict, path) -> None:
     k = 0
     for rep in REPRESENTATIONS:
         for target in TARGETS:
+            if target not in rows[0]["probes"][rep]:
+                continue
             values = [r["probes"][rep][target] for r in rows]
             if all(v is None for v in values):
                 continue

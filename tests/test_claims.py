@@ -9,7 +9,16 @@ from hypothesis.errors import InvalidArgument
 
 import lamproof.claims.core as core
 from lamproof import probe
-from lamproof.claims import assert_close, builtin_claims, check, check_all, claim, load_claims, render_json, render_text
+from lamproof.claims import (
+    assert_close,
+    builtin_claims,
+    check,
+    check_all,
+    claim,
+    load_claims,
+    render_json,
+    render_text,
+)
 from lamproof.cli import main
 from lamproof.strategies import lam_specs, systems
 

@@ -139,7 +139,7 @@ def test_augmentation_with_policy_feedback_has_no_closed_form_for_a_reason():
 
 
 def test_augmentation_with_feedback_keeps_a_closed_form_when_actions_are_captured():
-    """math.md R3: with d_z ≥ d_a, C = −D stays optimal under L ≠ I and z carries the whole action."""
+    """docs/theory.md §4 (R3): with d_z ≥ d_a, C = −D stays optimal under L ≠ I and z carries the whole action."""
     system = paper_system(4, 1, chi=0.5, seed=2)
     spec = LAMSpec(1, augmentation=0.5)
     sol = solve(system, spec, allow_numeric=False)

@@ -1,4 +1,4 @@
-"""Capture conditions agree with what the solvers actually do (math.md §8).
+"""Capture conditions agree with what the solvers actually do (docs/theory.md §10).
 
 The independent route is the population minimizer (never uses the closed form): where
 ``action_captured`` holds, the exploration-driven part of its reconstruction error
@@ -19,13 +19,20 @@ from hypothesis import strategies as st
 from lamproof import control
 from lamproof.api import solution_to_dict
 from lamproof.cli import main
-from lamproof.conditions import (Condition, action_weight_threshold, capture_conditions, cleaning_threshold,
-                                 family_action_captured, family_thresholds, reachable_dimension, system_conditions)
+from lamproof.conditions import (
+    Condition,
+    action_weight_threshold,
+    capture_conditions,
+    cleaning_threshold,
+    family_action_captured,
+    family_thresholds,
+    system_conditions,
+)
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.population import minimize_population
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL
 from lamproof.strategies import lam_specs, problems, systems
 from lamproof.systems import System, paper_system
 
@@ -163,7 +170,7 @@ def test_staircase_rank_equals_kalman_rank(dims, seed, block):
     if block and n > 1:  # a known uncontrollable part
         F[n // 2:, : n // 2] = 0.0
         B[n // 2:] = 0.0
-    assert reachable_dimension(F, B) == control.kalman_rank(F, B)
+    assert control.reachable_dimension(F, B) == control.kalman_rank(F, B)
 
 
 # -- the solve JSON and bad input ------------------------------------------------------------------

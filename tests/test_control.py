@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
+from _random_systems import random_system as shared_random_system
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -201,20 +202,10 @@ def test_infinite_gramian_solves_lyapunov_and_is_the_limit(seed):
 
 # -- the System's Gramians against its exact transition moments ---------------------------------
 def random_system(rng: np.random.Generator, *, means: bool = False) -> System:
+    """Random dimensions and unstructured dynamics ``F``, for the controllability tests."""
     d_o, d_a = int(rng.integers(1, 6)), int(rng.integers(1, 4))
-    G = rng.standard_normal((d_o, d_a))
-    K = 0.3 * rng.standard_normal((d_a, d_o))
-    obs_factor = rng.standard_normal((d_o, d_o))
-    return System(
-        G,
-        dynamics=rng.standard_normal((d_o, d_o)) / np.sqrt(d_o),
-        policy_gain=K,
-        obs_cov=obs_factor @ obs_factor.T + 0.1 * np.eye(d_o),
-        exploration_cov=random_psd(rng, d_a),
-        noise_cov=random_psd(rng, d_o) if rng.random() < 0.7 else None,
-        obs_mean=rng.standard_normal(d_o) if means else None,
-        noise_mean=rng.standard_normal(d_o) if means else None,
-    )
+    return shared_random_system(rng, d_o, d_a, means=means, dynamics=rng.standard_normal((d_o, d_o)) / np.sqrt(d_o),
+                                noise=rng.random() < 0.7)
 
 
 @given(seeds, st.integers(1, 5))

@@ -91,7 +91,7 @@ def _same(a, b, scale: float = 1.0):
             assert (x is None) == (y is None), (key, field, sa, sb)
             if x is not None:
                 assert x == pytest.approx(y, abs=SCORE_ATOL), (key, field, sa, sb)
-    for x, y in zip(losses_a, losses_b):
+    for x, y in zip(losses_a, losses_b, strict=True):
         assert y == pytest.approx(scale * x, rel=LOSS_RTOL, abs=LOSS_RTOL * scale * 1e-3)
 
 

@@ -4,30 +4,13 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from _random_systems import random_system
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lamproof.lam import LAMSpec
 from lamproof.numeric.objective import LAMParameters, population_objective
 from lamproof.numeric.population import minimize_population, objective_and_gradient
-from lamproof.systems import System
-
-
-def random_system(rng: np.random.Generator, d_o: int = 5, d_a: int = 2) -> System:
-    """A generic system: nonzero means, policy feedback K ≠ 0, dynamics F ≠ I, full-rank noise."""
-    root_o = rng.standard_normal((d_o, d_o))
-    root_n = 0.5 * rng.standard_normal((d_o, d_o))
-    root_e = rng.standard_normal((d_a, d_a))
-    return System(
-        rng.standard_normal((d_o, d_a)),
-        obs_mean=rng.standard_normal(d_o),
-        obs_cov=root_o @ root_o.T + 0.1 * np.eye(d_o),
-        dynamics=np.eye(d_o) + 0.3 * rng.standard_normal((d_o, d_o)),
-        policy_gain=0.3 * rng.standard_normal((d_a, d_o)),
-        exploration_cov=root_e @ root_e.T + 0.1 * np.eye(d_a),
-        noise_mean=0.5 * rng.standard_normal(d_o),
-        noise_cov=root_n @ root_n.T,
-    )
-
 
 VARIANTS = list(itertools.product(["learned", "identity"], ["free", "tied"], [0.0, 0.3], [0.0, 0.7], [1, 2]))
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 from lamproof import LAMSpec, all_probes, paper_system, probe, solve
-from lamproof.numeric.probes import TARGETS, probe_error, probe_errors, sample_probe_error
+from lamproof.numeric.probes import probe_error, probe_errors, sample_probe_error, targets_for
 from lamproof.strategies import lam_specs, problems, systems
 
 #: Sample probes use 40 000 draws to fit and 40 000 to score: the fraction of unexplained
@@ -26,7 +26,7 @@ def test_exact_probe_equals_least_squares_on_samples(problem, representation):
     sol = solve(system, spec)
     features = sol.parameters.latent_map if representation == "latent" else sol.parameters.predicted_change_map
     rng = np.random.default_rng(0)
-    for target in TARGETS:
+    for target in targets_for(sol.transition):
         exact = probe_error(features, target, sol.transition)
         sampled = sample_probe_error(features, target, sol.transition, samples=40_000, rng=rng)
         if exact is None:  # the target has no variance: both routes say "undefined"
@@ -97,11 +97,11 @@ def test_leakage_range_is_tight(seed):
     assert family.exact and family.free is not None
     free = family.free  # rows: Uᵀ r and o, as maps of x
 
-    for target in TARGETS:
+    for target in targets_for(sol.transition):
         score = probe(sol, target, "latent")
         if score.value is None:
             continue
-        objective = lambda y: probe_error(y[None, :] @ free, target, sol.transition)  # noqa: E731
+        objective = lambda y, target=target: probe_error(y[None, :] @ free, target, sol.transition)  # noqa: E731
         low, high = _optimized_extremes(objective, free.shape[0], rng)
         assert low >= score.min - 1e-6 and high <= score.max + 1e-6, target
         assert low == pytest.approx(score.min, abs=1e-4) and high == pytest.approx(score.max, abs=1e-4), target

@@ -15,4 +15,9 @@ def test_report_with_study_tables_compiles(tmp_path):
     assert main(["report", "--out", str(report), "--pdf", "--studies", str(studies)]) == 0
     text = report.read_text()
     assert "longtable" in text and "sec4_3_structured_noise" in text
+    # the study's figure stands right after its table, not in a list of figures at the end
+    table_end = text.index("\\end{longtable}")
+    assert text.index("sec4_3_structured_noise.png") > table_end
+    assert text.index("sec4_3_structured_noise.png") < text.index("\\end{document}")
+    assert text.count("\\includegraphics") == 1
     assert (tmp_path / "report.pdf").stat().st_size > 10_000

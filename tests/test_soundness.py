@@ -16,7 +16,7 @@ from lamproof.claims import Undecided, assert_family, assert_family_within, chec
 from lamproof.errors import IllConditioned
 from lamproof.numeric.objective import population_objective
 from lamproof.numeric.population import minimize_population
-from lamproof.numeric.probes import probe_error, probe_member, sample_probe_error
+from lamproof.numeric.probes import probe_member, sample_probe_error
 from lamproof.numeric.tolerances import WITNESS_ATOL
 from lamproof.strategies import lam_specs, problems, systems
 

@@ -244,22 +244,25 @@ def test_bad_state_space_files_name_the_field(data, field):
         spec_from_dict(data)
 
 
-def test_cli_refuses_a_state_space_solve_in_one_line(tmp_path, capsys):
-    """Parsed and validated, but not connected to solve() yet: exit 2 and one line, never a wrong number."""
+def test_cli_solves_a_state_space_file_and_refuses_an_unstable_one_in_one_line(tmp_path, capsys):
+    """The file of the issue's schema is solved (exit 0); an unstable closed loop under "stationary"
+    is refused with exit 2 and one line naming the field, never a number."""
     path = tmp_path / "exo.toml"
     path.write_text(STATE_SPACE_TOML)
-    assert main(["solve", str(path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("lamproof: error: state_space:")
+    assert main(["solve", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"exogenous_loading", "latent_consistency"} <= set(out) and "exogenous" in out["probes"]["latent"]
     path.write_text(STATE_SPACE_TOML.replace("dynamics = [[1.0, 0.0], [0.0, 0.5]]", "dynamics = [[1.0, 0.0], [0.0, 1.5]]")
                     .replace('initial = {mean = [0.0, 0.0], cov = [[1.0, 0.0], [0.0, 1.0]]}', ""))
     assert main(["solve", str(path)]) == 2
-    assert capsys.readouterr().err.strip().startswith("lamproof: error: state_space.initial:")
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("lamproof: error: state_space.initial:")
 
 
-def test_system_with_context_is_refused_by_solve_files(capsys, tmp_path):
+def test_system_with_context_is_solved_from_a_file(capsys, tmp_path):
     path = tmp_path / "context.json"
     path.write_text(json.dumps({"system": {"action_matrix": [[1.0], [0.0]]}, "lam": {"d_z": 1, "context": 2}}))
-    assert main(["solve", str(path)]) == 2
-    assert capsys.readouterr().err.strip().startswith("lamproof: error: lam.context:")
+    assert main(["solve", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["maps"]["obs"][0]) == 4 and "exogenous_loading" not in out  # [o_{t−1}; o_t]; no exogenous state
     assert System([[1.0]]).transition(1, 2).d_c == 2

@@ -9,8 +9,16 @@ from hypothesis.errors import InvalidArgument
 
 from lamproof import LAMSpec, System, solve
 from lamproof.strategies import (
-    dimensions, integer_matrices, lam_specs, noises, orthonormal_matrices, policies, problems, psd_matrices,
-    rational_orthogonal_matrices, systems,
+    dimensions,
+    integer_matrices,
+    lam_specs,
+    noises,
+    orthonormal_matrices,
+    policies,
+    problems,
+    psd_matrices,
+    rational_orthogonal_matrices,
+    systems,
 )
 
 

@@ -17,9 +17,9 @@ import math
 import pandas as pd
 import pytest
 
+from lamproof._blas import single_threaded_blas
 from lamproof.cli import main
 from lamproof.studies import STUDIES, closed_form_row, compare_tables, get_study
-from lamproof._blas import single_threaded_blas
 from lamproof.studies.definitions import Config
 
 #: Tolerance of a closed-form value against one of the authors' stochastic-training numbers.

@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lamproof._blas import single_threaded_blas
 from lamproof.cli import main
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.objective import LAMParameters
-from lamproof.studies import TrainingSettings, closed_form_row, get_study, run_trained, train_config
-from lamproof.studies import runner
-from lamproof._blas import single_threaded_blas
+from lamproof.studies import TrainingSettings, closed_form_row, get_study, run_trained, runner, train_config
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +60,9 @@ class StandInTrainer:
 
 @pytest.fixture
 def stand_in(monkeypatch):
-    monkeypatch.setattr(runner, "_load_trainer", lambda: StandInTrainer)
+    import lamproof.numeric.trainer
+
+    monkeypatch.setattr(lamproof.numeric.trainer, "Trainer", StandInTrainer)  # train_config imports it when called
 
 
 def small_study():

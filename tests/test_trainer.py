@@ -4,7 +4,9 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from _random_systems import random_system
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lamproof.lam import LAMSpec, effective_action_weight
 from lamproof.numeric.objective import population_objective
@@ -12,28 +14,12 @@ from lamproof.numeric.population import minimize_population
 from lamproof.numeric.trainer import Trainer, train
 from lamproof.systems import System
 
-
-def random_system(rng: np.random.Generator, d_o: int = 5, d_a: int = 2) -> System:
-    """A generic system: nonzero means, policy feedback, dynamics ≠ I, full-rank noise."""
-    root_o = rng.standard_normal((d_o, d_o))
-    root_n = 0.5 * rng.standard_normal((d_o, d_o))
-    return System(
-        rng.standard_normal((d_o, d_a)),
-        obs_mean=rng.standard_normal(d_o),
-        obs_cov=root_o @ root_o.T + 0.1 * np.eye(d_o),
-        dynamics=np.eye(d_o) + 0.3 * rng.standard_normal((d_o, d_o)),
-        policy_gain=0.3 * rng.standard_normal((d_a, d_o)),
-        noise_mean=0.5 * rng.standard_normal(d_o),
-        noise_cov=root_n @ root_n.T,
-    )
-
-
 VARIANTS = list(itertools.product(["learned", "identity"], ["free", "tied"], [0.0, 0.3], [0.0, 0.7], [None, 0.3]))
 
 
 @pytest.mark.parametrize("path, idm, s, lam, rho", VARIANTS)
 def test_backprop_matches_central_differences(path, idm, s, lam, rho):
-    system = random_system(np.random.default_rng(5))
+    system = random_system(np.random.default_rng(5), exploration=False)
     spec = LAMSpec(d_z=2, fdm_obs_path=path, idm=idm, augmentation=s, action_loss_weight=lam, horizon=2)
     trainer = Trainer(system, spec, seed=1, batch_size=16, labeled_fraction=rho)
     batch = trainer._next_batch()
@@ -57,7 +43,7 @@ def test_backprop_matches_central_differences(path, idm, s, lam, rho):
 ])
 def test_expected_minibatch_loss_is_objective_over_d_o(spec, rho):
     """Mean minibatch loss at fixed weights ≈ objective/d_o, with λ = effective weight when masked."""
-    system = random_system(np.random.default_rng(6))
+    system = random_system(np.random.default_rng(6), exploration=False)
     trainer = Trainer(system, spec, seed=2, labeled_fraction=rho)
     losses = np.array([trainer._loss_and_gradient(trainer._next_batch()) for _ in range(4000)])
     value = population_objective(trainer.params, trainer.transition, spec)
@@ -71,7 +57,7 @@ def test_expected_minibatch_loss_is_objective_over_d_o(spec, rho):
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), split=st.integers(1, 120))
 def test_resume_is_bitwise_identical(tmp_path_factory, seed, split):
-    system = random_system(np.random.default_rng(seed), d_o=4, d_a=2)
+    system = random_system(np.random.default_rng(seed), d_o=4, d_a=2, exploration=False)
     spec = LAMSpec(d_z=2, augmentation=0.1, action_loss_weight=1.0)
     kwargs = dict(seed=seed, batch_size=8, lr=1e-2, labeled_fraction=0.2, sample_block=16)
     whole = Trainer(system, spec, **kwargs).run(130)
@@ -131,7 +117,7 @@ def test_masked_action_loss_runs_and_learns():
 
 
 def test_no_head_without_action_loss():
-    system = random_system(np.random.default_rng(9))
+    system = random_system(np.random.default_rng(9), exploration=False)
     trainer = train(system, LAMSpec(d_z=2), 10)
     assert trainer.params.H is None
     assert np.isfinite(trainer.last_loss)

@@ -21,11 +21,11 @@ other exception makes the verdict ``"error"`` and is reported with the input tha
 from __future__ import annotations
 
 import inspect
-import math
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
@@ -33,8 +33,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException, InvalidArgument, Unsatisfiable
 
-from lamproof.errors import InputError
-from lamproof.errors import IllConditioned
+from lamproof.errors import IllConditioned, InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.systems import System
@@ -49,7 +48,16 @@ TOLERANCE = 1e-7
 
 
 def assert_close(actual, expected, what: str = "value", *, tol: float = TOLERANCE) -> None:
-    """``assert |actual − expected| <= tol`` (elementwise), with a message naming both numbers."""
+    """``assert |actual − expected| <= tol`` (elementwise), with a message naming both numbers.
+
+    ``tol`` defaults to :data:`TOLERANCE` (1e-7, absolute).
+
+    >>> assert_close(0.5 + 1e-12, 0.5, "action probe")
+    >>> assert_close(0.75, 0.5, "action probe")
+    Traceback (most recent call last):
+        ...
+    AssertionError: action probe: got 0.75, expected 0.5 (tolerance 1e-07)
+    """
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     if a.shape != e.shape or not np.all(np.abs(a - e) <= tol):
@@ -63,6 +71,13 @@ class Undecided(Exception):
     re-checks) and holds only when what it asserts is proved over the whole optimal family; an
     example where neither is shown makes the verdict ``"undecided"`` (and a solve that float64
     cannot decide, :class:`~lamproof.errors.IllConditioned`, counts as such an example).
+
+    >>> from lamproof.strategies import systems
+    >>> @claim(systems=systems(d_o=2, d_a=1))
+    ... def never_settled(system, spec, solution):
+    ...     raise Undecided("nothing here settles it")
+    >>> check(never_settled, examples=3).verdict
+    'undecided'
     """
 
 
@@ -71,7 +86,14 @@ def assert_family_within(score, low: float, high: float, what: str = "probe", *,
 
     Holds when the *proved* interval ``[score.min, score.max]`` lies inside; refuted
     (``AssertionError``, naming the member) when the canonical member or a witnessed member scores
-    outside; :class:`Undecided` otherwise.
+    outside; :class:`Undecided` otherwise. Paper §4–§6: what an optimal latent carries is a range.
+
+    >>> from lamproof import LAMSpec, paper_system, probe, solve
+    >>> score = probe(solve(paper_system(8, 2), LAMSpec(d_z=1)), "observation", "latent")  # [0.875, 1]
+    >>> assert_family_within(score, 0.8, 1.0, "observation probe")   # proved over the whole family
+    >>> assert_family_within(score, 0.95, 1.0, "observation probe")
+    Traceback (most recent call last):
+    AssertionError: observation probe: the member witnessing the minimum (exact range) scores 0.875, expected within [0.95, 1] (tolerance 1e-07)
     """
     if score.value is None:
         raise AssertionError(f"{what}: undefined (the target has no variance)")
@@ -91,12 +113,22 @@ def assert_family_within(score, low: float, high: float, what: str = "probe", *,
 
 
 def assert_family(score, expected: float, what: str = "probe", *, tol: float = TOLERANCE) -> None:
-    """Every optimal member scores ``expected`` (see :func:`assert_family_within`)."""
+    """Every optimal member scores ``expected`` (see :func:`assert_family_within`).
+
+    >>> from lamproof import LAMSpec, paper_system, probe, solve
+    >>> score = probe(solve(paper_system(8, 2), LAMSpec(d_z=1)), "action", "predicted_change")
+    >>> assert_family(score, 0.5, "action probe")   # (d_a − d_z)/d_a for every member, paper §4.1
+    """
     assert_family_within(score, expected, expected, what, tol=tol)
 
 
 def assert_value(score, expected: float, what: str = "probe", *, tol: float = TOLERANCE) -> None:
-    """The canonical member scores ``expected``: a statement about one member, refuted by it alone."""
+    """The canonical member scores ``expected``: a statement about one member, refuted by it alone.
+
+    >>> from lamproof import LAMSpec, paper_system, probe, solve
+    >>> score = probe(solve(paper_system(8, 2), LAMSpec(d_z=1)), "observation", "latent")
+    >>> assert_value(score, 1.0, "canonical latent")   # the leak-free member; the family reaches 0.875
+    """
     if score.value is None:
         raise AssertionError(f"{what}: undefined (the target has no variance)")
     assert_close(score.value, expected, what, tol=tol)
@@ -121,6 +153,13 @@ class Claim:
     with any noise). ``specs``: a strategy of :class:`lamproof.LAMSpec`, or a function of the
     drawn system returning one (default ``lam_specs(system.d_o)``). ``expect``: ``"true"`` for
     a claim that should hold, ``"false"`` for a plausible statement that should be refuted.
+
+    >>> from lamproof.claims import claim
+    >>> @claim(expect="false")
+    ... def latent_is_clean(system, spec, solution):
+    ...     "The latent carries no observation."
+    >>> latent_is_clean.name, latent_is_clean.expect, latent_is_clean.statement
+    ('latent_is_clean', 'false', 'The latent carries no observation.')
     """
 
     function: Callable[[System, LAMSpec, Any], Any]
@@ -146,6 +185,13 @@ def claim(function=None, *, systems=None, specs=None, expect: str = "true", name
 
     Returns a :class:`Claim` (still callable as the function). ``statement`` defaults to the
     function's docstring, ``name`` to its name.
+
+    >>> from lamproof.claims import assert_close
+    >>> @claim
+    ... def loss_is_innovation_tail(system, spec, solution):   # paper §3; docs/theory.md §2
+    ...     assert_close(solution.optimal_loss, sum(solution.innovation.eigenvalues[spec.d_z:]), "loss")
+    >>> check(loss_is_innovation_tail, examples=10).verdict
+    'holds'
     """
     if expect not in EXPECTATIONS:
         raise InputError(f"expect: must be 'true' or 'false', got {expect!r}")
@@ -167,7 +213,13 @@ def claim(function=None, *, systems=None, specs=None, expect: str = "true", name
 
 
 def as_claim(obj) -> Claim:
-    """A :class:`Claim` from a claim or a plain function (default strategies, expected true)."""
+    """A :class:`Claim` from a claim or a plain function (default strategies, expected true).
+
+    >>> def claim_loss_is_nonnegative(system, spec, solution):
+    ...     assert solution.optimal_loss >= 0
+    >>> as_claim(claim_loss_is_nonnegative).expect
+    'true'
+    """
     return obj if isinstance(obj, Claim) else claim(obj)
 
 
@@ -188,7 +240,15 @@ def signature_problem(function) -> str | None:
 # -- results -------------------------------------------------------------------------------------
 @dataclass
 class Counterexample:
-    """The (shrunk) input that refuted a claim or made it raise."""
+    """The (shrunk) input that refuted a claim or made it raise.
+
+    ``solve_file`` is a ``lamproof solve`` file (docs/cli.md) that reproduces it.
+
+    >>> from lamproof import LAMSpec, System
+    >>> ce = describe(System([[1.0]]), LAMSpec(d_z=1), "loss: got 1, expected 0")
+    >>> ce.solve_file
+    {'system': {'action_matrix': [[1.0]], 'obs_mean': [0.0], 'obs_cov': [[1.0]], 'dynamics': [[1.0]], 'policy_gain': [[0.0]], 'exploration_cov': [[1.0]], 'noise_mean': [0.0], 'noise_cov': [[0.0]], 'noise_distribution': 'gaussian'}, 'lam': {'d_z': 1, 'fdm_obs_path': 'learned', 'idm': 'free', 'augmentation': 0.0, 'action_loss_weight': 0.0, 'horizon': 1, 'context': 1}}
+    """
 
     system: System
     spec: LAMSpec
@@ -204,6 +264,15 @@ class Counterexample:
 
 @dataclass
 class ClaimResult:
+    """The outcome of :func:`check`. ``verdict`` is ``"holds"``, ``"fails"`` (with the shrunk
+    ``counterexample``) or ``"error"`` (the claim raised, timed out or crashed: ``error`` says
+    which); ``meets_expectation`` compares it with the claim's ``expect``.
+
+    >>> from lamproof.claims import check
+    >>> result = check(lambda system, spec, solution: None, examples=3)
+    >>> result.verdict, result.meets_expectation, result.counterexample
+    ('holds', True, None)
+    """
     name: str
     statement: str
     expect: str
@@ -220,6 +289,16 @@ class ClaimResult:
     @property
     def meets_expectation(self) -> bool:
         return (self.verdict == "holds" and self.expect == "true") or (self.verdict == "fails" and self.expect == "false")
+
+    def _repr_html_(self) -> str:  # Jupyter: verdict and counterexample (lamproof.display)
+        from lamproof.display import claim_html
+
+        return claim_html(self)
+
+    def _repr_latex_(self) -> str | None:
+        from lamproof.display import claim_latex
+
+        return claim_latex(self)
 
     def as_dict(self) -> dict:
         return {
@@ -249,7 +328,10 @@ _SYMBOLS = {
 }
 
 
-def _rational(x: float):
+def _display_rational(x: float):
+    """A number as LaTeX shows it in a counterexample: the nearest small rational (``0.1 → 1/10``),
+    else a 6-digit float. Display only: exact arithmetic takes floats at their binary value
+    (:func:`lamproof.control.exact_matrix`; docs/theory.md §17)."""
     import sympy
 
     value = sympy.nsimplify(float(x), rational=True, tolerance=1e-10)
@@ -263,24 +345,69 @@ def _latex_matrix(array: np.ndarray) -> str:
     import sympy
 
     rows = array.reshape(1, -1) if array.ndim == 1 else array
-    matrix = sympy.Matrix([[_rational(x) for x in row] for row in rows])
+    matrix = sympy.Matrix([[_display_rational(x) for x in row] for row in rows])
     if array.ndim == 1:
         matrix = matrix.T
     return sympy.latex(matrix)
 
 
-def describe(system: System, spec: LAMSpec, message: str) -> Counterexample:
+#: A state-space system's fields (:class:`lamproof.statespace.StateSpaceSystem`), their defaults and symbols.
+_STATE_SPACE_DEFAULTS = {
+    "observation": lambda s: np.eye(s.n) if s.n == s.d_o else None,
+    "process_noise_mean": lambda s: np.zeros(s.n), "process_noise_cov": lambda s: np.zeros((s.n, s.n)),
+    "observation_noise_cov": lambda s: np.zeros((s.d_o, s.d_o)), "policy_gain": lambda s: np.zeros((s.d_a, s.d_o)),
+    "exploration_cov": lambda s: np.eye(s.d_a),
+}
+_STATE_SPACE_SYMBOLS = {
+    "dynamics": "F", "action_matrix": "G", "observation": "H", "process_noise_mean": r"\mu_w",
+    "process_noise_cov": r"\Sigma_w", "observation_noise_cov": r"\Sigma_v", "policy_gain": "K",
+    "exploration_cov": r"\Sigma_e",
+}
+
+
+def _state_space_parts(system) -> tuple[dict, list[str]]:
+    """The fields of a state-space counterexample that differ from the defaults, and their LaTeX."""
+    matrices: dict = {}
+    parts = []
+    for name, symbol in _STATE_SPACE_SYMBOLS.items():
+        value = getattr(system, name)
+        default = _STATE_SPACE_DEFAULTS.get(name, lambda s: None)(system)
+        if default is not None and np.array_equal(value, default):
+            continue
+        matrices[name] = value.tolist()
+        parts.append(f"{symbol} = {_latex_matrix(value)}")
+    if system.exogenous:
+        matrices["exogenous"] = list(system.exogenous)
+        parts.append(r"\text{exogenous } " + ", ".join(f"s_{{{i + 1}}}" for i in system.exogenous))
+    if not system.stationary:
+        matrices["initial"] = {"mean": system.initial_mean.tolist(), "cov": system.initial_cov.tolist()}
+        parts.append(rf"s_0 \sim ({_latex_matrix(system.initial_mean)}, {_latex_matrix(system.initial_cov)})")
+    return matrices, parts
+
+
+def describe(system, spec: LAMSpec, message: str) -> Counterexample:
+    """The :class:`Counterexample` of ``system`` (a System or a StateSpaceSystem) and ``spec`` with the
+    failure ``message``: the fields that differ from the defaults (as lists and as LaTeX) and a solve
+    file (docs/cli.md).
+
+    >>> from lamproof import LAMSpec, System
+    >>> ce = describe(System([[1.0]], noise_cov=[[0.5]]), LAMSpec(d_z=1), "boom")
+    >>> sorted(ce.matrices), ce.message
+    (['action_matrix', 'lam', 'noise_cov'], 'boom')
+    """
     from lamproof.api import spec_to_dict
 
     matrices: dict = {}
     parts = []
-    for name in ("action_matrix", *_DEFAULTS):
+    if not isinstance(system, System):  # a state-space system
+        matrices, parts = _state_space_parts(system)
+    for name in ("action_matrix", *_DEFAULTS) if isinstance(system, System) else ():
         value = getattr(system, name)
         if name != "action_matrix" and np.array_equal(value, _DEFAULTS[name](system)):
             continue
         matrices[name] = value.tolist()
         parts.append(f"{_SYMBOLS[name]} = {_latex_matrix(value)}")
-    if system.noise_distribution != "gaussian":
+    if isinstance(system, System) and system.noise_distribution != "gaussian":
         matrices["noise_distribution"] = system.noise_distribution
         parts.append(r"\varepsilon \text{ " + system.noise_distribution + "}")
     matrices["lam"] = spec.to_dict()
@@ -295,6 +422,8 @@ def describe(system: System, spec: LAMSpec, message: str) -> Counterexample:
         lam.append(rf"\lambda = {sympy_text(spec.action_loss_weight)}")
     if spec.horizon != 1:
         lam.append(f"k = {spec.horizon}")
+    if spec.context != 1:
+        lam.append(f"T = {spec.context}")
     latex = ",\\quad ".join(parts + lam)
     return Counterexample(system, spec, message, spec_to_dict(system, spec), matrices, latex)
 
@@ -302,7 +431,7 @@ def describe(system: System, spec: LAMSpec, message: str) -> Counterexample:
 def sympy_text(x: float) -> str:
     import sympy
 
-    return sympy.latex(_rational(x))
+    return sympy.latex(_display_rational(x))
 
 
 # -- checking --------------------------------------------------------------------------------------
@@ -330,6 +459,19 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
 
     ``shrink=False`` reports the first counterexample found without minimizing it (faster);
     shrinking stops after ``shrink_seconds``.
+
+    Contract: Hypothesis draws ``(system, spec)`` from the claim's strategies (docs/theory.md
+    §19), solves each exactly (:func:`lamproof.solve`) and calls the claim; the first failure is
+    shrunk to a small counterexample.
+
+    >>> from lamproof import probe
+    >>> from lamproof.strategies import systems
+    >>> @claim(systems=systems(noise="isotropic"))
+    ... def latent_is_clean(system, spec, solution):   # false: observation leakage is free (paper insight 3)
+    ...     assert probe(solution, "observation", "latent").min >= 1 - 1e-9, "leakage"
+    >>> result = check(latent_is_clean, examples=20)
+    >>> result.verdict, result.counterexample.system.d_o
+    ('fails', 1)
     """
     from lamproof.strategies import problems
 
@@ -422,7 +564,12 @@ def _default_systems():
 
 
 def check_all(claims, *, examples: int = 100, seed: int = 0, shrink: bool = True, on_result=None) -> list[ClaimResult]:
-    """Check claims in order (``ClaimResult`` entries, e.g. load errors, are passed through)."""
+    """Check claims in order (``ClaimResult`` entries, e.g. load errors, are passed through).
+
+    >>> results = check_all([lambda system, spec, solution: None], examples=2)
+    >>> [r.verdict for r in results]
+    ['holds']
+    """
     results = []
     for item in claims:
         result = item if isinstance(item, ClaimResult) else check(item, examples=examples, seed=seed, shrink=shrink)
@@ -431,6 +578,3 @@ def check_all(claims, *, examples: int = 100, seed: int = 0, shrink: bool = True
             on_result(result)
     return results
 
-
-def finite(x) -> bool:
-    return x is not None and math.isfinite(x)

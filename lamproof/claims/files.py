@@ -21,6 +21,13 @@ def load_claims(path: str | Path) -> list[Claim | ClaimResult]:
     function whose name starts with ``claim_``. A file that does not import gives one
     ``"error"`` :class:`ClaimResult` naming the file and the error; a file without claims gives
     an empty list. Raises ``FileNotFoundError`` for a missing file (a usage error).
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "claims_demo.py"
+    >>> lines = ["def claim_loss_is_nonnegative(system, spec, solution):", "    assert solution.optimal_loss >= 0"]
+    >>> _ = path.write_text(chr(10).join(lines))
+    >>> [c.name for c in load_claims(path)]
+    ['claim_loss_is_nonnegative']
     """
     path = Path(path)
     if not path.is_file():

@@ -1,4 +1,5 @@
-"""The registry of the paper's claims (``../shared/paper/README.md``, insights 1–7) and math.md's.
+"""The registry of the paper's claims (insights 1–7 of Zhang et al. 2025) and the general results of docs/theory.md,
+then the state-space claims of :mod:`lamproof.claims.exogenous` (issue 10).
 
 Each headline insight is split into precise statements with their assumptions written into the
 strategies they quantify over. Every check compares two independently obtained quantities: the
@@ -15,10 +16,11 @@ import numpy as np
 from hypothesis import strategies as st
 
 from lamproof.claims.core import TOLERANCE, assert_close, assert_family, claim
+from lamproof.claims.exogenous import STATE_SPACE_CLAIMS
 from lamproof.lam import effective_action_weight
 from lamproof.numeric.objective import LAMParameters, population_objective
 from lamproof.numeric.probes import probe, probe_error
-from lamproof.strategies import _floats, dimensions, lam_specs, systems
+from lamproof.strategies import _floats, lam_specs, systems
 
 #: Probe scores over a family ("sampled" ranges, pseudo-inverses of rank-deficient moments) are
 #: accurate to ~1e-10; 1e-6 keeps the checks far from round-off and far below any effect.
@@ -49,7 +51,7 @@ def _moments(system):
 
 
 def _innovation_moment(system) -> np.ndarray:
-    """``S_r = S_o'o' − L S_oo'`` with ``L = S_o'o S_oo⁺`` (math.md R1)."""
+    """``S_r = S_o'o' − L S_oo'`` with ``L = S_o'o S_oo⁺`` (docs/theory.md §2, R1)."""
     S_oo, S_po, S_pp = _moments(system)
     L = S_po @ np.linalg.pinv(S_oo, rcond=1e-10, hermitian=True)
     return S_pp - L @ S_po.T
@@ -111,11 +113,11 @@ def _captured_action_dims(d_a: int, d_b: int, d_z: int, action_first: bool) -> t
 
 
 # =====================================================================================================
-# Insight 1 — the linear LAM is PCA (paper §4.1; math.md R1)
+# Insight 1 — the linear LAM is PCA (paper §4.1; docs/theory.md §2)
 # =====================================================================================================
 @_register(
     name="1a.pca-of-frame-difference",
-    source="paper insight 1, §4.1; math.md R1",
+    source="paper insight 1, §4.1; docs/theory.md §2",
     systems=systems(action="integer", exploration="psd", noise=["none", "isotropic", "structured"]),
     specs=_specs(idm="any", fdm_obs_path="any"),
     statement="With o, a, ε independent and zero-mean (K = 0, F = I), every LAM variant (free or tied IDM, "
@@ -234,7 +236,7 @@ def isotropic_contaminates(system, spec, solution):
 
 @_register(
     name="2c.structured-noise-wins-by-variance",
-    source="paper insight 2, §4.3; math.md R1 (captured first iff σ² > 1)",
+    source="paper insight 2, §4.3; docs/theory.md §5 (captured first iff σ² > 1)",
     systems=structured_systems(),
     statement="Structured noise σ²ΨΨᵀ (d_b directions orthogonal to the orthonormal G, σ² ≠ 1), Σ_e = I: the "
               "optimum captures the noise directions before the action iff σ² > 1; the action and noise probe "
@@ -268,7 +270,7 @@ def noise_never_displaces(system, spec, solution):
 
 
 # =====================================================================================================
-# Insight 3 — overparameterization leaks the observation (math.md R2)
+# Insight 3 — overparameterization leaks the observation (docs/theory.md §3, R2)
 # =====================================================================================================
 def _leaky_member(solution, spec):
     """The canonical optimum with ``z₀ += o₀`` and the FDM's ``A`` cancelling it: ``A ← A − B N``."""
@@ -280,7 +282,7 @@ def _leaky_member(solution, spec):
 
 @_register(
     name="3a.leakage-is-free",
-    source="paper insight 3; math.md R2",
+    source="paper insight 3; docs/theory.md §3",
     systems=systems(noise="any", obs_cov="psd", means=None),
     statement="Learned FDM path, free IDM, no augmentation, no action head: the member z + N o, A − B N of an "
               "optimal LAM (here N = e₁e₁ᵀ) has the same objective and the same prediction, and its latent "
@@ -301,7 +303,7 @@ def leakage_is_free(system, spec, solution):
 @_register(
     name="3b.latent-carries-no-observation",
     expect="false",
-    source="a plausible reading of 'the latent encodes the change'; refuted by math.md R2",
+    source="a plausible reading of 'the latent encodes the change'; refuted by docs/theory.md §3 (R2)",
     systems=systems(noise="any"),
     statement="An optimal LAM's latent carries no observation information: the latent observation probe error "
               "is 1 for every optimal LAM.",
@@ -330,14 +332,14 @@ def latent_recovers_action(system, spec, solution):
 
 
 # =====================================================================================================
-# Insight 4 — the data-generating policy (paper §5; math.md R5)
+# Insight 4 — the data-generating policy (paper §5; docs/theory.md §6)
 # =====================================================================================================
 POLICY_SYSTEMS = systems(feedback=True, chi=(0.0, 0.9))
 
 
 @_register(
     name="4a.policy-latent-keeps-unpredictable-part",
-    source="paper insight 4, §5; math.md R5",
+    source="paper insight 4, §5; docs/theory.md §6",
     systems=POLICY_SYSTEMS,
     statement="Policy a = (1 − χ) e + χ P o (P orthonormal rows, χ < 1), G orthonormal, no noise: the "
               "innovation has d_a eigenvalues (1 − χ)² and the rest 0, the optimal loss is "
@@ -357,7 +359,7 @@ def policy_keeps_unpredictable(system, spec, solution):
 
 @_register(
     name="4b.policy-transfer-error",
-    source="paper insight 4, §5; math.md R5 (((d_a − d_z)/d_a)(1 + χ²))",
+    source="paper insight 4, §5; docs/theory.md §6, R5 (((d_a − d_z)/d_a)(1 + χ²))",
     systems=POLICY_SYSTEMS,
     statement="Policy a = (1 − χ) e + χ P o, o ~ N(0, I), G orthonormal, no noise: an action probe of ô' − o "
               "fitted on the policy's data and scored on random actions (χ = 0) has error "
@@ -389,7 +391,7 @@ def policy_whole_action(system, spec, solution):
 
 
 # =====================================================================================================
-# Insight 5 — data augmentation (paper §6; math.md R3)
+# Insight 5 — data augmentation (paper §6; docs/theory.md §4)
 # =====================================================================================================
 def _aug_specs_within_rank(system):
     G = system.action_matrix
@@ -399,7 +401,7 @@ def _aug_specs_within_rank(system):
 
 @_register(
     name="5a.augmentation-removes-leakage",
-    source="paper insight 5, §6; math.md R3",
+    source="paper insight 5, §6; docs/theory.md §4",
     systems=systems(noise=["none", "isotropic", "uniform"], sigma=(0.1, 1.0)),
     specs=_aug_specs_within_rank,
     statement="L = I (K = 0, F = I, E[o] = 0; noise Gaussian or the paper's uniform noise with mean σ/2), "
@@ -436,7 +438,7 @@ AUG_POLICY_SYSTEMS = systems(feedback=True, chi=(0.1, 0.9))
 
 @_register(
     name="5c.augmentation-with-feedback-keeps-whole-action",
-    source="math.md R3 (L ≠ I, d_z ≥ d_a)",
+    source="docs/theory.md §4, R3 (L ≠ I, d_z ≥ d_a)",
     systems=AUG_POLICY_SYSTEMS,
     specs=lambda s: lam_specs(s.d_o, d_z=st.integers(s.d_a, s.d_o), augmentation=(0.05, 1.0)),
     statement="Policy feedback a = (1 − χ) e + χ P o (so L ≠ I), no noise, augmentation s > 0, d_z ≥ d_a: the "
@@ -492,7 +494,7 @@ def cleaning_restores(system, spec, solution):
 
 
 # =====================================================================================================
-# Insight 7 — auxiliary action prediction (paper §7; math.md R4)
+# Insight 7 — auxiliary action prediction (paper §7; docs/theory.md §8)
 # =====================================================================================================
 def _away_from_threshold(system):
     sigma, _ = _noise_sigma_and_dim(system)
@@ -502,7 +504,7 @@ def _away_from_threshold(system):
 
 @_register(
     name="7a.action-weight-threshold",
-    source="paper insight 7, §7; math.md R4 (actions first iff 1 + λ > σ²)",
+    source="paper insight 7, §7; docs/theory.md §8, R4 (actions first iff 1 + λ > σ²)",
     systems=structured_systems(sigma=_floats(0.25, 3.0)),
     specs=_away_from_threshold,
     statement="Structured noise σ²ΨΨᵀ ⊥ G (orthonormal), Σ_e = I, action head with weight λ: the latent takes "
@@ -552,11 +554,11 @@ def one_percent_any_ratio(system, spec, solution):
 
 
 # =====================================================================================================
-# math.md R1 in general, non-uniqueness, and R6 (multi-step)
+# docs/theory.md §2 (R1) in general, non-uniqueness, and §9 (R6, multi-step)
 # =====================================================================================================
 @_register(
     name="R1.loss-is-innovation-tail",
-    source="math.md R1 (general linear-Gaussian system)",
+    source="docs/theory.md §2, R1 (general linear-Gaussian system)",
     systems=systems(noise="any", feedback=None, dynamics=None, means=None, obs_cov="psd", policy="general"),
     statement="For any system (feedback, dynamics, means, singular covariances), learned FDM path and free IDM: "
               "the optimal loss is Σ_{i>d_z} λ_i(S_r), S_r = S_o'o' − L S_oo', L = S_o'o S_oo⁺, all second "
@@ -587,7 +589,7 @@ def pca_of_covariance_with_means(system, spec, solution):
 
 @_register(
     name="R1.unique-iff-eigengap",
-    source="math.md R1 (unique iff λ_{d_z} > λ_{d_z+1} or the tail is zero)",
+    source="docs/theory.md §2, R1 (unique iff λ_{d_z} > λ_{d_z+1} or the tail is zero)",
     systems=systems(noise=["none", "isotropic", "structured"], sigma=st.sampled_from([0.5, 1.0, 2.0])),
     statement="G orthonormal, Σ_e = I, K = 0, F = I: if λ_{d_z}(S_r) > λ_{d_z+1}(S_r) (or λ_{d_z} = 0), every "
               "optimal member has the same prediction M₂; if they tie (and are nonzero), optimal members with "
@@ -614,7 +616,7 @@ def unique_iff_eigengap(system, spec, solution):
 
 @_register(
     name="R6.k-step-innovation-is-gramian",
-    source="math.md R6 (k-step LAM; controllability Gramian)",
+    source="docs/theory.md §9, R6 (k-step LAM; controllability Gramian)",
     systems=systems(feedback=True, dynamics=True, policy="general", noise=["none", "isotropic", "structured"],
                     sigma=(0.25, 1.0)),
     specs=_specs(horizon=st.integers(1, 3)),
@@ -633,3 +635,10 @@ def k_step_gramian(system, spec, solution):
     assert_close(np.clip(solution.innovation.eigenvalues, 0, None), np.clip(_descending(W), 0, None),
                  "innovation eigenvalues vs W_k", tol=tol)
     assert_close(solution.optimal_loss, _tail(W, spec.d_z), "optimal loss vs tail of W_k", tol=tol)
+
+
+# =====================================================================================================
+# Issue 10 — hidden and exogenous state, context windows, multi-step inverse models
+# (lamproof.claims.exogenous: Efroni et al., AC-State, Levine et al., Lee et al., read linearly)
+# =====================================================================================================
+REGISTRY.extend(STATE_SPACE_CLAIMS)

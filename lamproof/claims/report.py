@@ -16,7 +16,12 @@ def _mark(result: ClaimResult, builtin: bool) -> str:
 
 
 def render_text(results: list[ClaimResult], *, builtin: bool = False) -> str:
-    """A table (one row per claim), then one block per counterexample or error."""
+    """A table (one row per claim), then one block per counterexample or error.
+
+    >>> from lamproof.claims import check
+    >>> print(render_text([check(lambda system, spec, solution: None, examples=2)]).splitlines()[-1])
+    1 hold, 0 fail, 0 undecided, 0 error; 1 of 1 meet their expectation
+    """
     if not results:
         return "no claims found (decorate functions with @claim or name them claim_*)"
     width = max(len(r.name) for r in results)
@@ -64,7 +69,8 @@ def render_text(results: list[ClaimResult], *, builtin: bool = False) -> str:
 
 def _spec_text(spec) -> str:
     parts = [f"d_z={spec.d_z}"]
-    defaults = {"fdm_obs_path": "learned", "idm": "free", "augmentation": 0.0, "action_loss_weight": 0.0, "horizon": 1}
+    defaults = {"fdm_obs_path": "learned", "idm": "free", "augmentation": 0.0, "action_loss_weight": 0.0, "horizon": 1,
+                "context": 1}
     for key, default in defaults.items():
         value = getattr(spec, key)
         if value != default:
@@ -73,6 +79,14 @@ def _spec_text(spec) -> str:
 
 
 def render_json(results: list[ClaimResult], *, builtin: bool = False) -> str:
+    """The ``lamproof check --format json`` document (docs/cli.md): ``builtin``, ``claims`` (each
+    :meth:`ClaimResult.as_dict`), ``all_hold`` and ``all_meet_expectation``.
+
+    >>> from lamproof.claims import check
+    >>> import json
+    >>> json.loads(render_json([check(lambda system, spec, solution: None, examples=2)]))["all_hold"]
+    True
+    """
     return json.dumps({
         "builtin": builtin,
         "claims": [r.as_dict() for r in results],

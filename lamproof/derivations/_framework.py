@@ -10,9 +10,8 @@ failure, and keeps the worst error, so a report says how close the two routes ca
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import sympy
@@ -51,6 +50,11 @@ class VerificationReport:
     failures: list[str] = field(default_factory=list)
     failure_count: int = 0
     exact: bool = False
+
+    def _repr_html_(self) -> str:  # Jupyter (lamproof.display)
+        from lamproof.display import report_html
+
+        return report_html(self)
 
     def as_dict(self) -> dict:
         return {
@@ -232,7 +236,3 @@ def section(name: str, title: str, *, statement: str, assumptions: list[str], st
         f"\\paragraph{{Check.}} {check}\n"
     )
 
-
-def tex_path(module_file: str) -> Path:
-    """The committed ``.tex`` beside a derivation module."""
-    return Path(module_file).with_suffix(".tex")

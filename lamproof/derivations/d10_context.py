@@ -51,7 +51,6 @@ from lamproof.symbolic.windows import (
 )
 
 NAME = "D10"
-SLUG = "context"
 TITLE = "A context window: the Kalman innovation and its limit"
 DEFAULT_EXAMPLES = 6
 

@@ -55,7 +55,6 @@ from lamproof.statespace import StateSpaceSystem, random_walk_with_exogenous
 from lamproof.symbolic.windows import exact_innovation, exact_window
 
 NAME = "D11"
-SLUG = "exogenous"
 TITLE = "Exogenous state: when actions come first"
 DEFAULT_EXAMPLES = 10
 

@@ -53,7 +53,6 @@ from lamproof.strategies import kalman_form_systems
 from lamproof.symbolic.windows import exact_stationary_cov, exact_window
 
 NAME = "D12"
-SLUG = "inverse"
 TITLE = "Multi-step inverse models: exogenous invariance, AC-State, and Levine's failure"
 DEFAULT_EXAMPLES = 10
 

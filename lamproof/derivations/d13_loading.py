@@ -52,7 +52,6 @@ from lamproof.statespace import StateSpaceSystem, random_walk_with_exogenous
 from lamproof.symbolic.windows import exact_window
 
 NAME = "D13"
-SLUG = "loading"
 TITLE = "Exogenous loading and latent consistency (Lee et al., linearly)"
 DEFAULT_EXAMPLES = 8
 

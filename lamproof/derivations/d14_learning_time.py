@@ -55,7 +55,6 @@ from lamproof.numeric.trainer import Trainer
 from lamproof.systems import System, random_orthonormal
 
 NAME = "D14"
-SLUG = "learning_time"
 TITLE = "Learning order and time: sigmoidal modes under gradient flow, and where Adam departs"
 DEFAULT_EXAMPLES = 3
 

@@ -67,7 +67,6 @@ from lamproof.numeric.trainer import Trainer
 from lamproof.systems import paper_system
 
 NAME = "D15"
-SLUG = "leakage_rate"
 TITLE = "Augmentation removes observation leakage at a rate proportional to s squared"
 DEFAULT_EXAMPLES = 2
 

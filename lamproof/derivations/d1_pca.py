@@ -1,4 +1,4 @@
-"""D1 — The linear LAM is PCA of the innovation (math.md R1).
+"""D1 — The linear LAM is PCA of the innovation (docs/theory.md §2, R1).
 
 Statement. For any linear system with bias-free LAM ``z = Co + Do'``, ``ô' = Ao + Bz``, let
 ``L = S_{o'o} S_oo⁻¹`` and ``S_r = S_{o'o'} − L S_{oo'}`` (the second moment of the innovation
@@ -42,7 +42,6 @@ from lamproof.symbolic import exact as ex
 from lamproof.symbolic import objective as so
 
 NAME = "D1"
-SLUG = "pca"
 TITLE = "The linear LAM is PCA of the innovation"
 DEFAULT_EXAMPLES = 10
 

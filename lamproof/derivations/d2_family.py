@@ -1,4 +1,4 @@
-"""D2 — The optimum is a family: observation leakage is free (math.md R2).
+"""D2 — The optimum is a family: observation leakage is free (docs/theory.md §3, R2).
 
 Statement. Take the canonical optimum ``M₂ = P = UUᵀ``, ``M₁ = (I − P)L``. For every invertible
 ``G`` and every ``N``, the parameters ``B = UG``, ``D = G⁻¹Uᵀ``, ``C = N − DL``, ``A = L − BN``
@@ -36,14 +36,13 @@ from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.objective import LAMParameters, population_objective
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe, probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.symbolic import objective as so
 from lamproof.symbolic.algebra import is_zero_matrix
 from lamproof.symbolic.families import d_o, d_z
 
 NAME = "D2"
-SLUG = "family"
 TITLE = "The optimal family: observation leakage is free"
 DEFAULT_EXAMPLES = 10
 

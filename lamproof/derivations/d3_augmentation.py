@@ -1,4 +1,4 @@
-"""D3 — Augmentation selects the clean latent, and what happens when ``L ≠ I`` (math.md R3).
+"""D3 — Augmentation selects the clean latent, and what happens when ``L ≠ I`` (docs/theory.md §4, R3).
 
 Statement. With the IDM fed ``(o + κ₁, o' + κ₁)`` and the FDM ``o + κ₂`` (output shifted back),
 ``κ₁, κ₂ ~ (0, s² I)`` independent of everything, the objective gains exactly
@@ -38,13 +38,12 @@ from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.objective import LAMParameters
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.symbolic import objective as so
 from lamproof.symbolic.families import chi, d_a, d_o
 
 NAME = "D3"
-SLUG = "augmentation"
 TITLE = "Augmentation selects the clean latent; the trade-off when L is not I"
 DEFAULT_EXAMPLES = 10
 
@@ -133,7 +132,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     rng = np.random.default_rng(case["seed"])
     s = case["s"]
     context = f"case {case}"
-    M, P = so.moments(), so.parameters()
+    P = so.parameters()
     penalty = so.lambdify_matrix(results["penalty"], [P["A"], P["B"], P["C"], P["D"], so.s])
     # 1. the penalty formula against the augmented loss from its definition, at random parameters
     system = sysm.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"], tau=case["tau"])

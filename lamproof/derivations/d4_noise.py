@@ -1,4 +1,4 @@
-"""D4 — Isotropic versus structured noise, and the dominance threshold (math.md §3, paper §4.2–4.3).
+"""D4 — Isotropic versus structured noise, and the dominance threshold (docs/theory.md §5, paper §4.2–4.3).
 
 Statement. With unit-variance actions embedded by ``Φ``, structured noise ``σ Ψ b`` (``d_b``
 directions orthogonal to ``Φ``) and isotropic noise ``τ² I``, the innovation has the eigenvalues
@@ -31,14 +31,13 @@ from hypothesis import strategies as st
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.symbolic import exact as ex
 from lamproof.symbolic import families as fam
 from lamproof.symbolic.families import c, chi, d_a, d_b, d_o, d_z, k_a, sigma, tau
 
 NAME = "D4"
-SLUG = "noise"
 TITLE = "Isotropic versus structured noise and the dominance threshold"
 DEFAULT_EXAMPLES = 10
 

@@ -1,4 +1,4 @@
-"""D5 — Policy correlation (math.md R5, paper §5).
+"""D5 — Policy correlation (docs/theory.md §6, R5; paper §5).
 
 Statement. With ``o ~ (0, I)``, ``o' = o + Φ a`` and the policy ``a = (1 − χ) e + χ P o``
 (``Φ`` orthonormal columns, ``P`` orthonormal rows, ``e ~ (0, I)``), the best linear prediction
@@ -33,13 +33,12 @@ from sympy import Max, symbols
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.symbolic import exact as ex
 from lamproof.symbolic.families import chi, d_a, d_z
 
 NAME = "D5"
-SLUG = "policy"
 TITLE = "Policy correlation: the latent keeps only the exploration"
 DEFAULT_EXAMPLES = 10
 
@@ -76,7 +75,6 @@ def derive() -> dict:
 
 def latex() -> str:
     d = derive()
-    k = symbols("k")
     steps = [
         "Fitted on the policy's data, the probe weight per direction is "
         f"$w = {fw.tex(d['weights'][1])}$ for a captured direction ($\\pi = 1$) and "

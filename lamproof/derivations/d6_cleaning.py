@@ -26,16 +26,16 @@ import sympy
 from hypothesis import strategies as st
 from sympy import symbols
 
+from lamproof.conditions import family_thresholds
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.symbolic import families as fam
 from lamproof.symbolic.families import c, chi, d_a, d_b, d_o, d_z, k_a, sigma, tau
 
 NAME = "D6"
-SLUG = "cleaning"
 TITLE = "Data cleaning moves the actions back into the latent"
 DEFAULT_EXAMPLES = 10
 
@@ -43,11 +43,8 @@ DEFAULT_EXAMPLES = 10
 @cache
 def derive() -> dict:
     sigma_star, slope_sigma = fam.dominance_threshold()
-    c_pos, s_pos, chi_pos = symbols("c sigma chi", positive=True)
-    gap = (fam.ACTION - fam.NOISE).subs({c: c_pos, sigma: s_pos, chi: chi_pos})
-    roots = sympy.solve(sympy.Eq(gap, 0), c_pos)
-    (c_star,) = [r for r in roots if r.subs({chi_pos: sympy.Rational(1, 2), s_pos: 1}) > 0]  # χ < 1
-    c_star = sympy.simplify(c_star.subs({s_pos: sigma, chi_pos: chi}).subs(sympy.Abs(chi - 1), 1 - chi))
+    # c* has one home: the boundary (1 − χ)² = c²σ² solved by SymPy in the capture conditions
+    c_star = family_thresholds()["c"]
     slope_c = sympy.diff(fam.ACTION - fam.NOISE, c)
     pi = symbols("pi", nonnegative=True)
     var_a = chi**2 + (1 - chi) ** 2

@@ -1,4 +1,4 @@
-"""D7 — Auxiliary action prediction is reduced-rank regression (math.md R4, paper §7).
+"""D7 — Auxiliary action prediction is reduced-rank regression (docs/theory.md §8, R4; paper §7).
 
 Statement. With a head ``â = H z`` and weight ``λ``, the clean latent ``z = W r`` solves the
 reduced-rank regression of ``y = [r; √λ a]`` on ``r``: ``z`` spans the top-``d_z`` eigenvectors
@@ -33,13 +33,12 @@ from scipy.stats import binom
 from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.symbolic import families as fam
 from lamproof.symbolic.families import batch, d_a, d_b, d_o, d_z, k_a, lam, rho, sigma
 
 NAME = "D7"
-SLUG = "action"
 TITLE = "Auxiliary action prediction: reduced-rank regression and its threshold"
 DEFAULT_EXAMPLES = 8
 

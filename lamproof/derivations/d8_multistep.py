@@ -1,4 +1,4 @@
-"""D8 — The multi-step LAM compresses the controllability Gramian (math.md §8, R6).
+"""D8 — The multi-step LAM compresses the controllability Gramian (docs/theory.md §9, R6).
 
 Statement. Predicting ``o_k`` from ``o_0`` and one latent, with closed loop ``F_cl = F + G K``
 and zero-mean exploration and noise, ``L = F_clᵏ`` and the innovation second moment is
@@ -38,7 +38,6 @@ from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 
 NAME = "D8"
-SLUG = "multistep"
 TITLE = "The multi-step LAM compresses the controllability Gramian"
 DEFAULT_EXAMPLES = 8
 SYMBOLIC_HORIZONS = (1, 2, 3)
@@ -59,7 +58,7 @@ def _iterated_innovation(F, G, K, Se, Sn, k):
     n = F.rows
     e_maps, n_maps = [], []
     state_o = sympy.eye(n)  # o_j as a map of o_0
-    for j in range(k):
+    for _ in range(k):
         # o_{j+1} = (F + G K) o_j + G e_j + ε_j, every earlier source carried along
         e_maps = [(F + G * K) * m for m in e_maps] + [G]
         n_maps = [(F + G * K) * m for m in n_maps] + [sympy.eye(n)]

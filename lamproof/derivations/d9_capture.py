@@ -1,4 +1,4 @@
-"""D9 — Capture conditions: when the LAM carries the controllable change (math.md §8).
+"""D9 — Capture conditions: when the LAM carries the controllable change (docs/theory.md §10).
 
 Statement. Let ``u = Σ_{j<k} F_clʲ G e_{k−1−j}`` be the ``k``-step controllable change
 (covariance ``W_k^act``, independent of the rest of the innovation ``S_v``). The predicted change
@@ -47,14 +47,13 @@ from lamproof.derivations import _framework as fw
 from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
-from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.numeric.probes import probe_error
+from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
 from lamproof.strategies import lam_specs, problems, systems
 from lamproof.symbolic import families as fam
 from lamproof.systems import System
 
 NAME = "D9"
-SLUG = "capture"
 TITLE = "Capture conditions: when the LAM carries the controllable change"
 DEFAULT_EXAMPLES = 12
 

@@ -22,21 +22,40 @@ the population minimizer of :mod:`lamproof.numeric.population`, and the solution
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from lamproof.errors import IllConditioned, InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.families import (
-    DriftTieFamily, Family, PointFamily, SubspaceFamily, TieChoice, full_column_rank, transform_latent,
+    DriftTieFamily,
+    Family,
+    PointFamily,
+    SubspaceFamily,
+    TieChoice,
+    full_column_rank,
+    transform_latent,
 )
 from lamproof.numeric.linalg import (
-    TopEigenspace, canonical_tie, kernel_basis, orthonormal_basis, project_out, row_scales, row_space, settle_grey, top_eigenspace,
+    TopEigenspace,
+    canonical_tie,
+    kernel_basis,
+    orthonormal_basis,
+    project_out,
+    row_scales,
+    row_space,
+    settle_grey,
+    top_eigenspace,
 )
 from lamproof.numeric.objective import OBSERVED, LAMParameters, ObjectiveValue
-from lamproof.numeric.tolerances import ACTION_WEIGHT_RATIO_MAX, DECISION_RTOL, ROUNDOFF_RTOL
+from lamproof.numeric.tolerances import (
+    ACTION_WEIGHT_RATIO_MAX,
+    DECISION_RTOL,
+    ROUNDOFF_RTOL,
+)
+from lamproof.statespace import StateSpaceSystem
 from lamproof.systems import System, Transition
 
 
@@ -46,9 +65,21 @@ class NoClosedForm(Exception):
 
 @dataclass(frozen=True, eq=False)
 class Solution:
-    """An optimal linear LAM, how it was found, and what else is equally optimal."""
+    """An optimal linear LAM, how it was found, and what else is equally optimal.
 
-    system: System
+    Contract (paper §3; docs/theory.md §2–§3): ``parameters`` is the canonical optimum
+    (``M₂ = BD`` the projector on the top-``d_z`` eigenspace of the innovation ``S_v``,
+    ``M₁ = (I − P)L``); ``optimal_loss`` is ``Σ_{i>d_z} λ_i(S_v)``; ``innovation`` holds ``S_v``'s
+    eigen-structure; ``unique`` says whether the optimal prediction is unique (an eigenvalue tie
+    makes it a family); ``latent_family``/``change_family`` describe every other optimal member
+    (probes read ranges over them); ``notes`` say what the numbers do not.
+
+    >>> sol = solve(System([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), LAMSpec(d_z=1))
+    >>> sol.method, sol.innovation.eigenvalues.round(6).tolist(), sol.optimal_loss, sol.unique
+    ('closed-form', [1.0, 1.0, 0.0], 1.0, False)
+    """
+
+    system: System | StateSpaceSystem
     spec: LAMSpec
     transition: Transition
     method: str  # "closed-form" | "numeric"
@@ -87,29 +118,61 @@ class Solution:
         V = self.innovation_factor
         return V @ V.T
 
+    def _repr_html_(self) -> str:  # Jupyter: the spectrum and the probe table (lamproof.display)
+        from lamproof.display import solution_html
+
+        return solution_html(self)
+
+    def _repr_latex_(self) -> str:
+        from lamproof.display import solution_latex
+
+        return solution_latex(self)
+
     @property
     def captured(self) -> np.ndarray:
-        """Orthonormal basis of the range of ``M₂ = B D``: the change directions the latent carries.
-
-        With ``Dᵀ = Q R`` (``Q`` orthonormal columns), ``range(B D) = range(B Rᵀ)``: d_o × d_z work.
-        """
-        _, R = np.linalg.qr(self.parameters.D.T)
-        return orthonormal_basis(self.parameters.B @ R.T)
+        """Orthonormal basis of the range of ``M₂ = B D``: the change directions the latent carries."""
+        return captured_basis(self.parameters)
 
 
-def solve(system: System, spec: LAMSpec, *, allow_numeric: bool = True, seed: int = 0,
+def captured_basis(params: LAMParameters) -> np.ndarray:
+    """Orthonormal basis of the range of a member's ``M₂ = B D``: the change directions its latent carries.
+
+    With ``Dᵀ = Q R`` (``Q`` orthonormal columns), ``range(B D) = range(B Rᵀ)``: d_o × d_z work.
+    """
+    _, R = np.linalg.qr(params.D.T)
+    return orthonormal_basis(params.B @ R.T)
+
+
+def solve(system: System | StateSpaceSystem, spec: LAMSpec, *, allow_numeric: bool = True, seed: int = 0,
           transition: Transition | None = None) -> Solution:
     """The optimal LAM: in closed form where one exists, else by the population minimizer.
 
-    Raises :class:`~lamproof.errors.IllConditioned` when float64 cannot decide a rank or a tie the
-    answer depends on.
+    ``system`` is a :class:`~lamproof.systems.System` or a
+    :class:`~lamproof.statespace.StateSpaceSystem`; the LAM reads its window
+    ``system.transition(spec.horizon, spec.context)`` (or ``transition``, which must be a window
+    of ``spec.horizon`` steps and ``spec.context`` frames). Raises
+    :class:`~lamproof.errors.IllConditioned` when float64 cannot decide a rank or a tie the answer
+    depends on, and :class:`~lamproof.errors.InputError` when the window's moments are not finite.
+
+    Formula (paper §3, insight 1; docs/theory.md §2): ``ô' = L o + P r`` with ``P`` the projector on
+    a top-``d_z`` eigenspace of the innovation's second moment and minimal loss
+    ``Σ_{i>d_z} λ_i``; augmentation, an action head and horizons as in docs/theory.md §4, §8, §9.
+
+    >>> from lamproof import paper_system
+    >>> sol = solve(paper_system(8, 2), LAMSpec(d_z=1))   # §4.1: no noise, d_z < d_a
+    >>> round(sol.optimal_loss, 12)                          # one of two unit action directions lost
+    1.0
     """
-    if not isinstance(system, System):
-        raise InputError("system: expected a lamproof System")
+    if not isinstance(system, (System, StateSpaceSystem)):
+        raise InputError(f"system: expected a lamproof System or StateSpaceSystem, got {type(system).__name__}")
     if not isinstance(spec, LAMSpec):
         raise InputError("spec: expected a lamproof LAMSpec")
     spec.check_for(system.d_o)
-    transition = system.transition(spec.horizon) if transition is None else transition
+    if transition is None:
+        transition = system.transition(spec.horizon, spec.context)
+    elif (transition.horizon, transition.context) != (spec.horizon, spec.context):
+        raise InputError(f"transition: a window of horizon {transition.horizon} and context {transition.context} "
+                         f"cannot serve a LAM of horizon {spec.horizon} and context {spec.context}")
     try:
         return _closed_form(system, spec, transition)
     except NoClosedForm as reason:
@@ -199,8 +262,19 @@ def _regression(X_c: np.ndarray, X_p: np.ndarray, basis: np.ndarray) -> np.ndarr
     return ((X_p @ basis) @ (vt.T / s) @ u.T) * inverse[None, :]
 
 
+def moments(transition: Transition) -> _Moments:
+    """The factors, the regression ``L`` and the frame selector of a transition, cached on it.
+
+    The one home of the innovation: :func:`lamproof.context.innovation` reads it too.
+    """
+    return transition.memo(("closed_form_moments",), lambda: _moments(transition))
+
+
 def _moments(transition: Transition) -> _Moments:
     X = transition.factor(OBSERVED)
+    if not np.all(np.isfinite(X)):
+        raise InputError("system: the window's second moments are not finite in float64 (the dynamics grow too "
+                         "fast over the window; shorten the horizon or the context, or rescale)")
     E = transition.frame_selector
     d_o, d_c = E.shape
     X_c, X_p = X[:d_c], X[d_c:]
@@ -217,7 +291,7 @@ def _moments(transition: Transition) -> _Moments:
 
 # -- the closed form -----------------------------------------------------------------------------------
 def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solution:
-    m = _moments(transition)
+    m = moments(transition)
     d_c, d_o, d_z, E, L = m.d_c, m.d_o, spec.d_z, m.E, m.L
     learned = spec.fdm_obs_path == "learned"
     L_b = L if learned else E
@@ -250,7 +324,7 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
         else:  # the clean latent z = Uᵀ(o' − E obs)
             C = -D @ E
             A = E.copy() if (not learned or spec.augmentation > 0) else (np.eye(d_o) - P) @ L + P @ E
-        return LAMParameters(A, B, C, D)
+        return LAMParameters(A, B, C, D, E=E)
 
     params = build(innovation.captured)
     tail = float(np.sum(innovation.eigenvalues[innovation.rank:]))
@@ -266,7 +340,7 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
         notes.append(f"eigenvalue tie at d_z={d_z}: any {innovation.tie_dim} of {innovation.tie.shape[1]} tied "
                      "directions may be captured")
     if leak:
-        notes.append("observation leakage is free: z = D v + N obs is optimal for every N (docs/theory.md, leakage)")
+        notes.append("observation leakage is free: z = D v + N obs is optimal for every N (docs/theory.md §3)")
     if innovation.rank < d_z:
         notes.append(f"{d_z - innovation.rank} latent dimension(s) carry nothing the loss needs and are free")
 
@@ -396,7 +470,6 @@ def _change_family(innovation, params, drift, v_map, tie: TieChoice | None, m: _
     decide that per distribution.
     """
     d_o, d_c = drift.shape
-    drift_map = np.hstack([drift, np.zeros((d_o, d_o))])
     if not innovation.tied:
         U = innovation.captured
         if not np.any(drift):  # identity path with E obs = o_t exactly: Uᵀ v carries the same information
@@ -485,7 +558,7 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
         H[:, :p] = U[d_o:] / weight
         C = -D @ E if augmented else -D @ L
         A = E.copy() if augmented else L.copy()
-        return LAMParameters(A, B, C, D, H)
+        return LAMParameters(A, B, C, D, H, E)
 
     params = build(selection.captured)
     M2 = params.B @ params.D
@@ -573,7 +646,7 @@ def _numeric(system: System, spec: LAMSpec, transition: Transition, reason: str,
     from lamproof.numeric.population import minimize_population
 
     result = minimize_population(transition, spec, seed=seed)
-    m = _moments(transition)
+    m = moments(transition)
     V = m.innovation(m.L if spec.fdm_obs_path == "learned" else m.E)
     innovation = top_eigenspace(V, spec.d_z, scale=m.scale, what="innovation second moment S_v")
     notes = (f"no closed form: {reason}; optimum by the population minimizer "

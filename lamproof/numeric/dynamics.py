@@ -50,6 +50,7 @@ from lamproof._validation import as_choice, as_int, as_matrix, as_real
 from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.objective import OBSERVED, LAMParameters
+from lamproof.numeric.tolerances import ROUNDOFF_RTOL
 from lamproof.numeric.trainer import ADAM_BETAS, ADAM_EPS, Trainer
 from lamproof.systems import System, Transition
 
@@ -68,11 +69,6 @@ DEFAULT_RECORDS = 30
 #: rank at most this fraction of its size; otherwise densely. Below that the factored products
 #: are cheaper than a dense one.
 LOW_RANK_FRACTION = 0.5
-
-#: Singular values of ``M − αI`` below this fraction of ``max(1, ‖M‖₂)`` are round-off: moments
-#: are computed to ~1e-15 relative, so 1e-12 keeps three orders of margin while dropping nothing
-#: a float64 product could resolve.
-RANK_RTOL = 1e-12
 
 #: Below this ``d_o`` a dense product with ``S`` costs less than the structured one's extra calls.
 DENSE_BELOW = 32
@@ -257,7 +253,7 @@ class StructuredBlock:
         scale = max(1.0, float(np.linalg.norm(M, 2)))
         alpha = _identity_part(M, scale)
         U, sv, Vt = np.linalg.svd(M - alpha * np.eye(d))
-        rank = int(np.sum(sv > RANK_RTOL * scale))
+        rank = int(np.sum(sv > ROUNDOFF_RTOL * scale))  # the rest of M − αI is round-off
         if rank <= LOW_RANK_FRACTION * d:
             self.alpha, self.rank = alpha, rank
             self.U, self.V = U[:, :rank] * sv[:rank], Vt[:rank].T.copy()
@@ -309,7 +305,7 @@ class StructuredMoment:
         residual = (residual + residual.T) / 2
         values, vectors = np.linalg.eigh(residual)
         scale = max(1.0, float(np.max(np.abs(np.linalg.eigvalsh(S)))))
-        keep = np.abs(values) > RANK_RTOL * scale
+        keep = np.abs(values) > ROUNDOFF_RTOL * scale
         self.rank = int(np.sum(keep))
         if self.rank <= LOW_RANK_FRACTION * 2 * d and d > DENSE_BELOW:
             self.U, self.V = vectors[:, keep] * values[keep], vectors[:, keep].copy()
@@ -342,11 +338,8 @@ class Moments:
 
     @classmethod
     def of(cls, transition: Transition) -> Moments:
-        cache = transition._cache
-        if "dynamics_moments" not in cache:
-            S = transition.second_moment(OBSERVED)
-            cache["dynamics_moments"] = cls(StructuredMoment(S), transition.second_moment(OBSERVED, "action"))
-        return cache["dynamics_moments"]
+        return transition.memo("dynamics_moments", lambda: cls(
+            StructuredMoment(transition.second_moment(OBSERVED)), transition.second_moment(OBSERVED, "action")))
 
 
 # -- the batched gradient ------------------------------------------------------------------------

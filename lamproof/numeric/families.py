@@ -21,8 +21,8 @@ from a member to another: re-mix the latent and add observation terms the FDM ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -54,7 +54,7 @@ def transform_latent(params: LAMParameters, T: np.ndarray, N: np.ndarray, d_z: i
     H = None
     if params.H is not None:
         H = np.hstack([params.H[:, :p] @ T_pinv, np.zeros((params.H.shape[0], pad))])
-    return LAMParameters(A, B, C, D, H)
+    return LAMParameters(A, B, C, D, H, params.E)
 
 
 #: How far a member is built from a limit it approaches (relative): far enough from round-off that
@@ -133,7 +133,7 @@ class SubspaceFamily:
     exact: bool = True
     free_for_min: np.ndarray | None = None
     tie: TieChoice | None = None
-    split: Callable[[np.ndarray], "PointFamily | SubspaceFamily"] | None = None
+    split: Callable[[np.ndarray], PointFamily | SubspaceFamily] | None = None
     #: For a tie family of the predicted change: the choice-independent rows, the drift and the
     #: innovation in tie coordinates (what the invariance certificate reads).
     parts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None)

@@ -16,11 +16,7 @@ import numpy as np
 import scipy.linalg
 
 from lamproof.errors import IllConditioned
-from lamproof.numeric.tolerances import DECISION_RTOL, MATTERS_RTOL, ROUNDOFF_RTOL
-
-#: Kept for the capture conditions: an eigenvalue of a PSD matrix counts as zero below
-#: ``RANK_RTOL · λ_max`` (the conditions decide ranks of Gramians, which square the factor).
-RANK_RTOL = 1e-10
+from lamproof.numeric.tolerances import DECISION_RTOL, MATTERS_RTOL, PSD_RANK_RTOL, ROUNDOFF_RTOL
 
 
 def scale_of(values: np.ndarray) -> float:
@@ -29,11 +25,11 @@ def scale_of(values: np.ndarray) -> float:
 
 
 def pinv_psd(matrix: np.ndarray) -> np.ndarray:
-    """Pseudo-inverse of a PSD matrix, dropping eigenvalues below ``RANK_RTOL · λ_max``."""
+    """Pseudo-inverse of a PSD matrix, dropping eigenvalues below ``PSD_RANK_RTOL · λ_max``."""
     if matrix.shape[0] == 0:
         return matrix.copy()
     values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    keep = values > RANK_RTOL * scale_of(values)
+    keep = values > PSD_RANK_RTOL * scale_of(values)
     return (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
 
 

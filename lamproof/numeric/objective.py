@@ -7,7 +7,7 @@ system's moments, so solvers are compared on one footing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,7 +28,9 @@ class LAMParameters:
     """``z = C o + D o'``, ``ô' = A o + B z``, ``â = H z`` (``H`` is ``None`` without an action head).
 
     With a context window ``o`` is the stack of ``T`` frames: ``A`` is ``d_o × d_c`` and ``C``
-    is ``d_z × d_c``, and the current frame is the last one (``E = [0 … 0 I]``).
+    is ``d_z × d_c``. ``E`` (``d_o × d_c``, ``o_t = E o``) says where the current frame sits in
+    ``o``; ``None`` means the transitions' convention, the last frame (:func:`frame_selector`,
+    the identity for one frame). It is only read, never learned.
     """
 
     A: np.ndarray
@@ -36,6 +38,12 @@ class LAMParameters:
     C: np.ndarray
     D: np.ndarray
     H: np.ndarray | None = None
+    E: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def selector(self) -> np.ndarray:
+        """``E`` with ``o_t = E o`` (given, or the last frame of ``o``)."""
+        return frame_selector(*self.A.shape) if self.E is None else self.E
 
     @property
     def obs_map(self) -> np.ndarray:
@@ -55,14 +63,14 @@ class LAMParameters:
     @property
     def predicted_change_map(self) -> np.ndarray:
         """``[M₁ − E, M₂]``: the predicted change ``ô' − o_t`` as a map of ``[o; o']`` (``E = I`` for one frame)."""
-        return np.hstack([self.obs_map - frame_selector(*self.A.shape), self.next_obs_map])
+        return np.hstack([self.obs_map - self.selector, self.next_obs_map])
 
     @property
     def predicted_change_ingredients(self) -> np.ndarray:
-        """``[|A| + |B||C| + I, |B||D|]``: the size of the terms each entry of
+        """``[|A| + |B||C| + |E|, |B||D|]``: the size of the terms each entry of
         :attr:`predicted_change_map` sums, so that an entry that cancels to round-off is seen as such."""
         B = np.abs(self.B)
-        return np.hstack([np.abs(self.A) + B @ np.abs(self.C) + np.eye(self.A.shape[0]), B @ np.abs(self.D)])
+        return np.hstack([np.abs(self.A) + B @ np.abs(self.C) + np.abs(self.selector), B @ np.abs(self.D)])
 
     def as_dict(self) -> dict[str, np.ndarray]:
         out = {"A": self.A, "B": self.B, "C": self.C, "D": self.D}
@@ -82,7 +90,7 @@ class ObjectiveValue:
 
 
 def population_objective(params: LAMParameters, transition: Transition, spec: LAMSpec) -> ObjectiveValue:
-    """The exact objective of ``params`` on ``transition`` (math.md §2, §5, §6).
+    """The exact objective of ``params`` on ``transition`` (docs/theory.md §1.2, §4, §8).
 
     With a context window the augmentation penalty reads the frame shift ``S`` of the transition:
     every frame and ``o'`` move with one ``κ₁``, every frame with one ``κ₂``.

@@ -1,6 +1,6 @@
 """Population minimizer of the exact LAM objective: an independent route to the optimum.
 
-This solver never uses the closed-form solution (math.md §3-§6): it minimizes the exact
+This solver never uses the closed-form solution (docs/theory.md §2–§4, §8): it minimizes the exact
 population objective by L-BFGS-B from several random starts, with analytic gradients. The
 closed form is checked against it, so it must stay free of any result it is meant to verify.
 

@@ -39,14 +39,26 @@ from lamproof.numeric.families import DriftTieFamily, PointFamily, SubspaceFamil
 from lamproof.numeric.linalg import orthonormal_basis, project_out, row_scales
 from lamproof.numeric.objective import OBSERVED, LAMParameters
 from lamproof.numeric.tolerances import (
-    DECISION_RTOL, IDENTIFIED_ATOL, MATTERS_RTOL, NUMERIC_FEATURE_RTOL, ROUNDOFF_RTOL, WITNESS_ATOL,
+    DECISION_RTOL,
+    IDENTIFIED_ATOL,
+    MATTERS_RTOL,
+    NUMERIC_FEATURE_RTOL,
+    ROUNDOFF_RTOL,
+    WITNESS_ATOL,
 )
 from lamproof.systems import Transition
 
-#: Probe targets and the transition variable each reads (the observation is the current frame).
-TARGETS = {"action": "action", "observation": "current_obs", "noise": "noise"}
+#: Probe targets and the transition variable each reads. The observation is the current frame
+#: ``o_t`` (also with a context window), the noise the process noise of the horizon's steps, and
+#: ``exogenous`` the window's exogenous innovation ``x_{t+k} − E[x_{t+k} | x_t]``, a target only
+#: where the system declares exogenous coordinates (:func:`targets_for`).
+TARGETS = {"action": "action", "observation": "current_obs", "noise": "noise", "exogenous": "exogenous"}
 REPRESENTATIONS = ("predicted_change", "latent")
 
+
+def targets_for(*transitions: Transition) -> tuple[str, ...]:
+    """The probe targets that every given transition has (``exogenous`` only with exogenous coordinates)."""
+    return tuple(t for t, variable in TARGETS.items() if all(variable in tr.variables for tr in transitions))
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,16 @@ class ProbeScore:
     #: The scores of the members in ``witnesses`` themselves (equal to the attained ends, except at
     #: an approached end, where the member only comes close).
     witness_scores: dict | None = field(default=None, repr=False, compare=False)
+
+    def _repr_html_(self) -> str:  # Jupyter (lamproof.display)
+        from lamproof.display import score_html
+
+        return score_html(self)
+
+    def _repr_latex_(self) -> str:
+        from lamproof.display import score_latex
+
+        return score_latex(self)
 
     def as_dict(self) -> dict:
         return {"value": self.value, "min": self.min, "max": self.max, "identified": self.identified,
@@ -109,7 +131,7 @@ class _Dist:
         return self._targets[name]
 
 
-_DISTS: "weakref.WeakKeyDictionary[Transition, _Dist]" = weakref.WeakKeyDictionary()
+_DISTS: weakref.WeakKeyDictionary[Transition, _Dist] = weakref.WeakKeyDictionary()
 
 
 def _dist(transition: Transition) -> _Dist:
@@ -179,7 +201,7 @@ def _numbers(result) -> list:
 
 # -- probe errors of one set of features ----------------------------------------------------------------
 def probe_errors(features: np.ndarray, fit: Transition, score: Transition | None = None,
-                 targets=tuple(TARGETS), *, rtol: float | None = None,
+                 targets=None, *, rtol: float | None = None,
                  ingredients: np.ndarray | None = None) -> dict[str, float | None]:
     """Fraction of unexplained variance of each target by the best affine probe of ``features @ x``.
 
@@ -189,8 +211,12 @@ def probe_errors(features: np.ndarray, fit: Transition, score: Transition | None
     parameters found numerically pass ``rtol`` (:data:`~lamproof.numeric.tolerances.NUMERIC_FEATURE_RTOL`):
     directions weaker than ``rtol`` times the strongest are then dropped as optimizer noise.
     ``ingredients``: nonnegative, the size of the terms each entry of ``features`` was computed from
-    (default ``|features|``), so that a row that cancels to round-off counts as zero.
+    (default ``|features|``), so that a row that cancels to round-off counts as zero. ``targets``
+    default to :func:`targets_for` the two transitions.
     """
+    targets = targets_for(fit, fit if score is None else score) if targets is None else tuple(targets)
+    for target in targets:
+        _check(target, "latent", fit, score)
     features = np.atleast_2d(np.asarray(features, dtype=np.float64))
     weights = np.abs(features) if ingredients is None else np.atleast_2d(ingredients)
     f, s = _dist(fit), _dist(fit if score is None else score)
@@ -255,7 +281,6 @@ def _probe_map(features: np.ndarray, dist: _Dist, include_grey: bool, rtol: floa
 def probe_error(features: np.ndarray, target: str, fit: Transition, score: Transition | None = None, *,
                 rtol: float | None = None) -> float | None:
     """:func:`probe_errors` for one target."""
-    _check(target, "latent")
     return probe_errors(features, fit, score, targets=(target,), rtol=rtol)[target]
 
 
@@ -263,6 +288,7 @@ def sample_probe_error(features: np.ndarray, target: str, fit: Transition, score
                        *, samples: int = 20000, rng: np.random.Generator) -> float | None:
     """:func:`probe_error` from samples: least-squares affine probe on draws of ``fit``, scored on fresh draws."""
     score = fit if score is None else score
+    _check(target, "latent", fit, score)
     name = TARGETS[target]
     train = fit.sample(samples, rng)
     test = score.sample(samples, rng)
@@ -440,7 +466,7 @@ def _tie_candidates(tie, dist: _Dist, names=(), parts=None) -> list[np.ndarray]:
     space and inside its range (a score can jump where the choice aligns with the drift). Every
     one is defined by the problem, not by its coordinates, so the witnesses and the attained
     extremes do not change with them."""
-    m, k = tie.m, tie.k
+    k = tie.k
     choices = [tie.canonical_choice()]
     if parts is None or not names:
         return choices
@@ -595,7 +621,7 @@ def _invariant(parts, name: str, dists) -> bool:
         Fp, Fn, Fw = phi @ X, n @ X, w @ X
         T, mean_t, total = dist.target(name)
         scale = max(float(np.sum(Fp**2)), float(np.sum(Fn**2)), float(np.sum(Fw**2)), total, np.finfo(float).tiny)
-        small = lambda M: float(np.sum(np.asarray(M) ** 2)) <= (MATTERS_RTOL**2) * scale * max(1.0, scale)  # noqa: E731
+        small = lambda M, scale=scale: float(np.sum(np.asarray(M) ** 2)) <= (MATTERS_RTOL**2) * scale * max(1.0, scale)  # noqa: E731
         if n.shape[0] and not small(n @ dist.mean_x):
             return False
         if not small(w @ dist.mean_x) or not small(Fp @ Fw.T) or (n.shape[0] and not small(Fp @ Fn.T)):
@@ -634,22 +660,28 @@ def _features(params: LAMParameters, representation: str) -> tuple[np.ndarray, n
     return params.predicted_change_map, params.predicted_change_ingredients
 
 
-def _check(target: str, representation: str) -> None:
+def _check(target: str, representation: str, *transitions: Transition | None) -> None:
     if target not in TARGETS:
         raise InputError(f"target: must be one of {', '.join(TARGETS)}, got {target!r}")
     if representation not in REPRESENTATIONS:
         raise InputError(f"representation: must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
+    for transition in transitions:
+        if transition is not None and TARGETS[target] not in transition.variables:
+            raise InputError(f"target: {target!r} needs exogenous coordinates (state_space.exogenous), and "
+                             f"{transition!r} has none")
 
 
 def probe_family(solution: Solution, representation: str, *, fit: Transition | None = None,
-                 score: Transition | None = None, targets=tuple(TARGETS)) -> dict[str, ProbeScore]:
+                 score: Transition | None = None, targets=None) -> dict[str, ProbeScore]:
     """Probe scores of several targets read from one representation, over the optimal family.
 
+    ``targets`` default to those every distribution involved has (:func:`targets_for`).
     """
-    for target in targets:
-        _check(target, representation)
     fit = solution.transition if fit is None else fit
     score = fit if score is None else score
+    targets = targets_for(fit, score) if targets is None else tuple(targets)
+    for target in targets:
+        _check(target, representation, fit, score)
     family = solution.latent_family if representation == "latent" else solution.change_family
     features, weights = _features(solution.parameters, representation)
     values = probe_errors(features, fit, score, targets, rtol=NUMERIC_FEATURE_RTOL if family is None else None,
@@ -752,11 +784,33 @@ def probe_member(params: LAMParameters, target: str, representation: str, fit: T
 
 def probe(solution: Solution, target: str, representation: str, *, fit: Transition | None = None,
           score: Transition | None = None) -> ProbeScore:
-    """The probe score of ``target`` read from ``representation`` over the solution's optimal family."""
+    """The probe score of ``target`` read from ``representation`` over the solution's optimal family.
+
+    Formula: ``E‖t − t̂‖² / tr Cov(t)`` for the best affine probe ``t̂`` of ``target`` from
+    ``representation``, fitted on ``fit`` and scored on ``score`` (the solution's transition by
+    default), as a :class:`ProbeScore`: the canonical member's ``value``, a proved ``[min, max]``
+    over the optimal family and witnessed members (paper §4 probes; docs/theory.md §1.3).
+
+    >>> from lamproof import LAMSpec, paper_system, solve
+    >>> sol = solve(paper_system(8, 2), LAMSpec(d_z=1))
+    >>> round(probe(sol, "action", "predicted_change").value, 12)   # (d_a − d_z)/d_a, paper §4.1
+    0.5
+    >>> score = probe(sol, "observation", "latent")               # leakage is free (paper insight 3)
+    >>> round(score.min, 12), score.max, score.bounds
+    (0.875, 1.0, 'exact')
+    """
     _check(target, representation)
     return probe_family(solution, representation, fit=fit, score=score, targets=(target,))[target]
 
 
 def all_probes(solution: Solution, *, fit: Transition | None = None, score: Transition | None = None) -> dict:
-    """Every probe of the solve JSON: ``{representation: {target: ProbeScore}}``."""
+    """Every probe of the solve JSON: ``{representation: {target: ProbeScore}}``.
+
+    Contract: ``{"predicted_change" | "latent": {"action" | "observation" | "noise": ProbeScore}}``,
+    the ``probes`` of ``lamproof solve`` (paper §4; docs/cli.md).
+
+    >>> from lamproof import LAMSpec, paper_system, solve
+    >>> sorted(all_probes(solve(paper_system(4, 1), LAMSpec(d_z=1)))["latent"])
+    ['action', 'noise', 'observation']
+    """
     return {rep: probe_family(solution, rep, fit=fit, score=score) for rep in REPRESENTATIONS}

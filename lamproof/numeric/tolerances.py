@@ -56,3 +56,42 @@ ACTION_WEIGHT_RATIO_MAX = 1e6
 #: about the square root of the objective's accuracy (it is flat to second order at a minimum),
 #: 1e-6 relative at best; an exact probe would read their noise as signal.
 NUMERIC_FEATURE_RTOL = 1e-5
+
+#: Ranks of PSD matrices that *square* a factor (Gramians ``W = 𝒦𝒦ᵀ``, second moments that are
+#: inverted, covariances of features): an eigenvalue counts as zero below this fraction of the
+#: largest. A squared quantity holds half the digits of its factor, and its eigenvalues carry an
+#: absolute error of about ``n·eps·λ_max`` from the sums and products that built it; 1e-10 is
+#: ``(1e-5)²``, i.e. a direction counts when the factor's singular value exceeds 1e-5 relative.
+#: Used by :func:`lamproof.numeric.linalg.pinv_psd`, the capture conditions, the Gramian rank of
+#: :mod:`lamproof.control`, the exogenous loadings and the inverse models.
+PSD_RANK_RTOL = 1e-10
+
+#: The same rule stated for the singular values of the factor itself (Kalman matrices, the
+#: staircase of reachable directions, inverse-model encoders): ``√PSD_RANK_RTOL``.
+FACTOR_RANK_RTOL = PSD_RANK_RTOL**0.5
+
+#: Probing a *trajectory* of the learning dynamics: feature directions with less than this fraction
+#: of the representation's largest variance are dropped (:func:`lamproof.trajectory.resolved`).
+#: Parameters after finitely many steps keep residuals of any size where the optimum's features
+#: vanish; an exact, scale-free probe would read the observation from them (a probe trained on
+#: samples cannot). Gradient-based parameters are resolved to about 1e-6 relative, like
+#: :data:`NUMERIC_FEATURE_RTOL`'s minimizer parameters, one order tighter because the dynamics'
+#: gradients are exact.
+TRAJECTORY_FEATURE_RTOL = 1e-6
+
+# Tolerances that stay in their modules, and why:
+#
+# - ``lamproof.control``'s default Kalman/PBH rank rule is ``max(shape)·eps`` relative (NumPy's
+#   ``matrix_rank`` convention), scaled by the eigenvalue condition number for PBH; these depend
+#   on the matrix at hand, so they are formulas, not constants. Its eigenvalue clustering and
+#   stability margin are control-theoretic facts about eigenvalue error, documented there.
+# - ``lamproof.numeric.dynamics``: ``TIE_RTOL`` and ``LOW_RANK_FRACTION`` choose how a moment block
+#   is *stored* (``αI + UVᵀ`` or dense); either choice represents the block exactly, so they decide
+#   speed, never a verdict. Its round-off rank rule is :data:`ROUNDOFF_RTOL`. ``FLOW_RTOL`` and
+#   ``FLOW_ATOL`` are ``solve_ivp``'s integration accuracy.
+# - ``lamproof.trajectory``: ``HOLDS_RTOL`` and ``ZERO_RTOL`` only *label* eigen-groups of the
+#   innovation (action or not, anything to learn) for the acquisition order; ``HALF`` defines
+#   "acquired". None of them decides a number lamproof reports as proved.
+# - Derivation checks (:mod:`lamproof.derivations._framework`) compare two routes with tolerances
+#   set by the independent route's accuracy (the minimizer's, Monte Carlo's); they are the
+#   checks' own and stay with them.

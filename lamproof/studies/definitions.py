@@ -1,4 +1,4 @@
-"""The paper's six simulation studies as sweep definitions (``../shared/paper/README.md``).
+"""The paper's six simulation studies as sweep definitions (paper §4–§7; docs/theory.md §1.4).
 
 A :class:`Study` is data only: the swept axes under the authors' column names, how the data are
 generated, which representation each probe reads, which distribution probes are fitted on and
@@ -14,9 +14,9 @@ fraction").
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Mapping
 
 from lamproof.errors import InputError
 from lamproof.lam import LAMSpec, effective_action_weight
@@ -115,7 +115,7 @@ class Study:
     def swept(self) -> tuple[str, ...]:
         return tuple(c for c in self.columns if len(self.axes[c]) > 1)
 
-    def with_axes(self, **axes) -> "Study":
+    def with_axes(self, **axes) -> Study:
         """The same protocol on other axes (e.g. a reduced sweep for a quick check)."""
         unknown = sorted(set(axes) - set(self.axes))
         if unknown:
@@ -129,7 +129,7 @@ class Study:
         names = self.columns
         out = []
         for values in itertools.product(*(self.axes[n] for n in names)):
-            point = dict(zip(names, values))
+            point = dict(zip(names, values, strict=True))
             if point["dz"] > point["do"]:
                 continue
             if self.noise == "structured" and point["da"] + point["db"] > point["do"]:
@@ -235,16 +235,71 @@ STUDIES: dict[str, Study] = {
 STUDY_NAMES = tuple(STUDIES)
 
 
+#: Studies of lamproof's own beyond the paper's six (built from state-space systems, closed form only):
+#: ``exo`` (issue 10, :mod:`lamproof.studies.exo`).
+EXTRA_STUDY_NAMES = ("exo",)
+
+
+def _extra(name: str):
+    from lamproof.studies.exo import EXO_STUDY
+
+    return {"exo": EXO_STUDY}[name]
+
+
 def get_study(name: str) -> Study:
-    """The study called ``name`` (``4.1 4.2 4.3 5 6 7``); a leading ``§``/``sec`` is accepted."""
+    """The study called ``name`` (``4.1 4.2 4.3 5 6 7``, or ``exo``); a leading ``§``/``sec`` is accepted."""
+    if str(name).strip().lower() in EXTRA_STUDY_NAMES:
+        return _extra(str(name).strip().lower())
     key = str(name).strip().removeprefix("§").removeprefix("sec").replace("_", ".")
     if key not in STUDIES:
-        raise InputError(f"study: unknown study {name!r} (known: {', '.join(STUDY_NAMES)}, all)")
+        known = ", ".join(STUDY_NAMES + EXTRA_STUDY_NAMES)
+        raise InputError(f"study: unknown study {name!r} (known: {known}, all)")
     return STUDIES[key]
 
 
-def select(name: str) -> list[Study]:
-    """``all`` or one study name, as a list."""
+def select(name: str, only: Mapping[str, object] | None = None) -> list[Study]:
+    """``all`` (the paper's six, then ``exo``) or one study name, as a list; ``only`` keeps the
+    configurations it names.
+
+    ``only`` maps a configuration column to one value or a list of values (numbers, or their
+    text as ``--only dz=4`` gives them). Each must be a value the study sweeps; a study without
+    one of the columns is left out of ``all``.
+
+    >>> [len(s.configs()) for s in select("4.2", {"dz": "4", "sigma": ["0.5", 1.0]})]
+    [2]
+    """
     if str(name).strip().lower() == "all":
-        return list(STUDIES.values())
-    return [get_study(name)]
+        studies = list(STUDIES.values()) + [_extra(n) for n in EXTRA_STUDY_NAMES]
+    else:
+        studies = [get_study(name)]
+    if not only:
+        return studies
+    columns = list(CONFIG_COLUMNS) + [c for s in studies for c in dict(s.axes) if c not in CONFIG_COLUMNS]
+    for column in only:
+        if column not in columns:
+            raise InputError(f"--only: unknown column {column!r} (columns: {', '.join(dict.fromkeys(columns))})")
+    kept = [s for s in studies if all(column in dict(s.axes) for column in only)]
+    if not kept:
+        raise InputError(f"--only: no study of {name!r} has the columns {', '.join(only)}")
+    return [s.with_axes(**{column: _swept_values(s, column, values) for column, values in only.items()})
+            for s in kept]
+
+
+def _swept_values(study: Study, column: str, values) -> tuple:
+    """``values`` (one or several, numbers or text) as members of ``study``'s axis ``column``."""
+    axis = dict(study.axes)[column]
+    chosen = []
+    for value in values if isinstance(values, (list, tuple)) else [values]:
+        if all(isinstance(v, str) for v in axis):  # a named axis (exo's fdm path)
+            match = [v for v in axis if v == str(value)]
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise InputError(f"--only: {column}={value!r} is not a number") from None
+            match = [v for v in axis if abs(float(v) - number) <= 1e-9 * max(1.0, abs(number))]
+        if not match:
+            swept = ", ".join(_fmt(v) for v in axis)
+            raise InputError(f"--only: {column}={value} is not swept by study {study.name} ({column}: {swept})")
+        chosen.append(match[0])
+    return tuple(dict.fromkeys(chosen))

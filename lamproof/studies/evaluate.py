@@ -7,7 +7,7 @@ Two sources of LAM parameters share one scoring protocol:
 - :func:`score_parameters` scores any :class:`LAMParameters` (the trained ones) with the same
   probes on the same distributions.
 
-Normalizations (the authors' logs, ``../shared/paper/README.md``):
+Normalizations (the authors' logs, docs/theory.md §1.4):
 
 - ``recon_loss`` is ``E‖ô' − o'‖² / d_o`` (per dimension), on the data the probes are scored
   on: the study's own data, the noise-free data for §4.2, random actions for §5 (the authors'
@@ -27,8 +27,6 @@ from __future__ import annotations
 import math
 import time
 from functools import lru_cache
-
-import numpy as np
 
 from lamproof.numeric import probes as _probes
 from lamproof.numeric.closed_form import solve
@@ -145,8 +143,12 @@ def closed_form_row(study: Study, config: Config) -> tuple[dict, float]:
 
 
 def closed_form_task(task: tuple[Study, Config]) -> tuple[dict, float]:
-    """:func:`closed_form_row` of a ``(study, config)`` pair (the unit of work of the process pool)."""
-    return closed_form_row(*task)
+    """:func:`closed_form_row` of a ``(study, config)`` pair (the unit of work of the process pool); a study
+    of lamproof's own (:mod:`lamproof.studies.exo`) computes its row itself."""
+    study, config = task
+    if not isinstance(study, Study):
+        return study.row(config)
+    return closed_form_row(study, config)
 
 
 def score_parameters(study: Study, config: Config, params: LAMParameters, *, steps: int | None = None) -> dict:
@@ -213,11 +215,10 @@ def dynamics_task(task) -> tuple[list[dict], float]:
 
 def result_columns(study: Study, *, ranges: bool) -> list[str]:
     """CSV columns: the authors' (configuration, iter, recon_loss, probes), then ranges and method."""
+    if not isinstance(study, Study):
+        return study.result_columns(ranges=ranges)
     columns = list(study.columns) + ["iter", "recon_loss"] + [c for c, _, _ in study.probes]
     if ranges:
         columns += [c + suffix for c, _, _ in study.probes for suffix in RANGE_SUFFIXES]
     return columns + ["method"]
 
-
-def finite(values) -> np.ndarray:
-    return np.asarray([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))])

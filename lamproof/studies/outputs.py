@@ -10,8 +10,8 @@ import io
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -76,8 +76,10 @@ def latex_table(study: Study, frame: pd.DataFrame, *, caption_suffix: str = "") 
     """A ``longtable`` (booktabs) of the study: swept columns, recon_loss and each probe.
 
     A probe whose optimum is a family shows ``value [min, max]``: the canonical member, then
-    the range over all equally optimal LAMs.
+    the range over all equally optimal LAMs. A study of lamproof's own writes its own table.
     """
+    if not isinstance(study, Study):
+        return study.latex_table(frame, caption_suffix=caption_suffix)
     shown = pd.DataFrame()
     for column in study.swept or study.columns:
         shown[_HEADERS.get(column, column)] = [f"{v:g}" for v in frame[column]]
@@ -89,7 +91,7 @@ def latex_table(study: Study, frame: pd.DataFrame, *, caption_suffix: str = "") 
             shown[_HEADERS[column]] = [
                 _cell(v, lo, hi, ident)
                 for v, lo, hi, ident in zip(frame[column], frame[f"{column}_min"], frame[f"{column}_max"],
-                                            frame[f"{column}_identified"])
+                                            frame[f"{column}_identified"], strict=True)
             ]
         else:
             shown[_HEADERS[column]] = [_cell(v) for v in frame[column]]
@@ -132,7 +134,11 @@ def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained:
                  kind: str = "trained") -> None:
     """The paper's curves: each metric against ``dz``, one curve per value of the study's hue
     column, one panel column per value of its facet column. Closed form as lines with the
-    optimal family's range shaded; trained (or population-dynamics, ``kind``) runs as markers."""
+    optimal family's range shaded; trained (or population-dynamics, ``kind``) runs as markers. A study
+    of lamproof's own draws its own figure."""
+    if not isinstance(study, Study):
+        study.write_figure(path, closed, trained, kind=kind)
+        return
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,7 +154,7 @@ def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained:
     for j, facet in enumerate(facets):
         for i, metric in enumerate(metrics):
             ax = axes[i][j]
-            for color, hue in zip(colors, hues):
+            for color, hue in zip(colors, hues, strict=True):
                 label = f"{_HEADERS.get(study.hue, study.hue)}={hue:g}"
                 for frame, kind in ((closed, "closed"), (trained, "trained")):
                     if frame is None:
@@ -178,8 +184,10 @@ def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained:
         fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
     kinds = " + ".join(k for k, f in (("closed form (lines, family range shaded)", closed),
                                       (f"{kind} (markers)", trained)) if f is not None)
-    fig.suptitle(f"{study.title}\n{kinds}", fontsize=8)
-    fig.subplots_adjust(left=0.75 / width, right=1 - 1.5 / width, bottom=0.5 / height, top=1 - 0.55 / height,
+    # the two-line title sits in a band of its own, above the panel titles when there are facets
+    fig.suptitle(f"{study.title}\n{kinds}", fontsize=8, y=1 - 0.08 / height, va="top")
+    top = 0.55 + (0.3 if study.facet else 0.0)
+    fig.subplots_adjust(left=0.75 / width, right=1 - 1.5 / width, bottom=0.5 / height, top=1 - top / height,
                         wspace=0.25, hspace=0.15)
 
     def save(tmp: Path) -> None:

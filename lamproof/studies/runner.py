@@ -123,7 +123,7 @@ def run_closed_form(studies: list[Study], *, workers: int | None = None, pool=No
             with single_threaded_blas():
                 results = [_evaluate_task(t) for t in tasks]
             return _collect(studies, results, time.perf_counter() - start)
-    chunk = max(1, len(tasks) // (8 * (pool._max_workers or 1)))
+    chunk = max(1, len(tasks) // (8 * default_workers()))
     results = list(pool.map(_evaluate_task, tasks, chunksize=chunk))
     return _collect(studies, results, time.perf_counter() - start)
 
@@ -181,14 +181,6 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _load_trainer():
-    try:
-        from lamproof.numeric.trainer import Trainer
-    except ImportError:
-        raise InputError("mode: trained mode needs lamproof.numeric.trainer, which is not available") from None
-    return Trainer
-
-
 @dataclass(frozen=True)
 class TrainingSettings:
     """What a trained configuration depends on besides the configuration itself."""
@@ -243,7 +235,8 @@ def train_group(study: Study, configs: list[Config], settings: TrainingSettings,
     each is that of training it alone. ``progress(step, total, loss)`` reports the slowest member;
     ``done(config, how)`` is called as each finishes.
     """
-    Trainer = _load_trainer()
+    from lamproof.numeric.trainer import Trainer
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     results: dict[str, tuple[dict, str]] = {}
@@ -336,7 +329,6 @@ def run_trained_studies(studies: list[Study], out_dir: Path, settings_of: Callab
     ``out_dir``), groups of configurations sharing a system as one batch each, groups spread over
     worker processes (largest first)."""
     configs_of = (lambda study: study.configs()) if configs_of is None else configs_of
-    _load_trainer()
     tasks = []
     for study in studies:
         folder = Path(out_dir) / CHECKPOINT_DIR / study.slug
@@ -538,53 +530,71 @@ class ReproduceReport:
         for r in self.results:
             per = r.per_config
             ratio = AUTHORS_SECONDS_PER_CONFIG / per if per > 0 else math.inf
-            lines.append(f"§{r.study.name:5s} {r.mode:12s} {len(r.frame):7d} {r.seconds:8.2f} {1e3 * per:10.2f} "
+            lines.append(f"{_label(r.study):6s} {r.mode:12s} {len(r.frame):7d} {r.seconds:8.2f} {1e3 * per:10.2f} "
                          f"{ratio:14.0f}x")
         lines += [f"wrote {p}" for p in self.written]
         return "\n".join(lines)
 
 
+def _label(study) -> str:
+    """``§4.1`` for the paper's studies, the bare name for lamproof's own (``exo``)."""
+    return f"§{study.name}" if isinstance(study, Study) else study.name
+
+
+def _supports(study, mode: str) -> bool:
+    """Whether ``study`` runs in ``mode``: lamproof's own studies are closed form only."""
+    return mode in getattr(study, "modes", MODES)
+
+
 def reproduce(study: str, *, out: str | Path = "out", mode: str = "closed-form", force: bool = False,
               steps: int | None = None, plot: bool = True, stream: TextIO | None = None,
-              workers: int | None = None, settings: TrainingSettings | None = None) -> ReproduceReport:
+              workers: int | None = None, settings: TrainingSettings | None = None,
+              only: dict | None = None) -> ReproduceReport:
     """``lamproof reproduce``: run the study (or ``all``) and write its outputs into ``out``.
+
+    ``only`` (``{column: value or values}``) restricts the sweep to those configurations
+    (:func:`lamproof.studies.definitions.select`), e.g. one trained configuration to inspect.
 
     Raises ``ValueError`` (one line) for an unknown study or mode, an unwritable ``out``, or
     existing outputs without ``force`` — before computing anything.
     """
     with single_threaded_blas():
         return _reproduce(study, out=out, mode=mode, force=force, steps=steps, plot=plot, stream=stream,
-                          workers=workers, settings=settings)
+                          workers=workers, settings=settings, only=only)
 
 
-def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, settings) -> ReproduceReport:
+def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, settings, only) -> ReproduceReport:
     stream = sys.stderr if stream is None else stream
-    studies = select(study)
+    studies = select(study, only)
     if mode not in MODES:
         raise InputError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     modes = ["closed-form", "trained"] if mode == "both" else [mode]
     notices = []
+    for m in modes:
+        if not any(_supports(s, m) for s in studies):
+            raise InputError(f"mode: study {study} has a closed form only (no training protocol to reproduce); "
+                             "use --mode closed-form")
+        notices += [f"{_label(s)}: closed form only, --mode {m} skips it" for s in studies if not _supports(s, m)]
     if plot and not outputs.have_matplotlib():
         notices.append("matplotlib is not installed: figures skipped (pip install 'lamproof[plot]')")
         plot = False
     out_dir = prepare_out_dir(Path(out))
     if not force:
         for s in studies:
-            for m in modes:
+            for m in (m for m in modes if _supports(s, m)):
                 for path in output_paths(s, m, out_dir, plot=plot).values():
                     if path.exists():
                         raise InputError(f"--out: {str(path)!r} exists (use --force to overwrite)")
-    if "trained" in modes:
-        _load_trainer()
     for notice in notices:
         print(f"lamproof: {notice}", file=stream)
     results, written, pending = [], [], []
     closed_by_name: dict[str, pd.DataFrame] = {}
     # the closed form is cheap: trained-mode figures draw it too
+    closed = [s for s in studies if "closed-form" in modes or any(_supports(s, m) for m in modes)]
     if "closed-form" in modes or plot:
-        tasks = sum(len(s.configs()) for s in studies)
+        tasks = sum(len(s.configs()) for s in closed)
         with worker_pool(workers, tasks) as pool:
-            for r in run_closed_form(studies, workers=workers, pool=pool):
+            for r in run_closed_form(closed, workers=workers, pool=pool):
                 closed_by_name[r.study.name] = r.frame
                 if "closed-form" in modes:
                     results.append(r)
@@ -594,7 +604,8 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
             for future in pending:
                 future.result()
     if "dynamics" in modes:
-        for r in run_dynamics(studies, out_dir, steps=steps, workers=workers, stream=stream):
+        for r in run_dynamics([s for s in studies if _supports(s, "dynamics")], out_dir, steps=steps,
+                              workers=workers, stream=stream):
             results.append(r)
             files, _ = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(r.study.name))
             written += files
@@ -606,7 +617,8 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
                                           settings.checkpoint_every)
             return chosen
 
-        for r in run_trained_studies(studies, out_dir, settings_of, stream=stream, workers=workers):
+        trainable = [s for s in studies if _supports(s, "trained")]
+        for r in run_trained_studies(trainable, out_dir, settings_of, stream=stream, workers=workers):
             results.append(r)
             files, _ = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(r.study.name))
             written += files

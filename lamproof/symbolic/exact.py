@@ -1,4 +1,4 @@
-"""Exact systems: rational orthogonal embeddings and rational arithmetic (math.md §9).
+"""Exact systems: rational orthogonal embeddings and rational arithmetic (docs/theory.md §17).
 
 The Cayley transform ``Q = (I − K)(I + K)⁻¹`` of a rational skew-symmetric ``K`` is a rational
 orthogonal matrix, so embeddings ``Φ``, ``Ψ``, ``P`` taken from its columns are orthonormal

@@ -1,6 +1,6 @@
 """Parametric families of the paper's structured systems, with scalar symbols.
 
-The family (math.md §1 with ``F = I``, ``o ~ (0, I)``): actions embedded by ``Φ`` (``d_a``
+The family (docs/theory.md §1.1 with ``F = I``, ``o ~ (0, I)``): actions embedded by ``Φ`` (``d_a``
 orthonormal columns), structured noise ``c σ Ψ b`` (``d_b`` orthonormal columns orthogonal to
 ``Φ``, cleaning factor ``c``), isotropic noise ``τ² I`` and the policy
 ``a = (1 − χ) e + χ P o``. Its innovation is ``S_r = (1 − χ)² ΦΦᵀ + c²σ² ΨΨᵀ + τ² I``; every
@@ -32,7 +32,7 @@ def block_spectrum(sizes=(2, 2, 1)) -> dict:
     not depend on the embedding, so a small instance with ``sizes = (d_a, d_b, rest)`` gives the
     eigenvalues, and the multiplicities scale with the block sizes.
     """
-    for name, size in zip(("d_a", "d_b", "rest"), sizes):
+    for name, size in zip(("d_a", "d_b", "rest"), sizes, strict=True):
         if not isinstance(size, int) or size < 1:
             raise InputError(f"sizes: {name} must be a positive integer, got {size!r}")
     n_a, n_b, n_r = sizes
@@ -103,25 +103,8 @@ def effective_weight(labeled=rho, d_obs=d_o, d_act=d_a, n_batch=batch):
     return (d_obs / d_act) * (1 - (1 - labeled) ** n_batch)
 
 
-def policy_transfer_error(dz=d_z):
-    """§5: action error of ``ô' − o`` fitted on the χ-policy's data, scored on random actions."""
-    return Max(0, (d_a - dz) / d_a) * (1 + chi**2)
-
-
-def exact_rational(value, name: str) -> sympy.Rational:
-    """A float or int as an exact rational (floats by their decimal text, ``0.1 → 1/10``)."""
-    if isinstance(value, bool):
-        raise InputError(f"{name}: expected a number, got {value!r}")
-    if isinstance(value, (int, sympy.Integer, sympy.Rational)):
-        return sympy.Rational(value)
-    if isinstance(value, float):
-        return sympy.Rational(repr(value))
-    raise InputError(f"{name}: expected a number, got {value!r}")
-
-
 __all__ = [
     "sigma", "tau", "chi", "c", "rho", "lam", "d_o", "d_a", "d_b", "d_z", "k_a", "batch",
     "ACTION", "NOISE", "REST", "block_spectrum", "captured_counts", "captured_action_dims",
-    "optimal_loss", "dominance_threshold", "isotropic_reorders", "rrr_block", "effective_weight", "policy_transfer_error",
-    "exact_rational", "Rational",
+    "optimal_loss", "dominance_threshold", "isotropic_reorders", "rrr_block", "effective_weight", "Rational",
 ]

@@ -14,7 +14,7 @@ the structural facts it relies on and decides, exactly, that every gradient vani
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import sympy
@@ -74,7 +74,7 @@ class Objective:
 
 def objective(*, fdm_obs_path: str = "learned", idm: str = "free", augmentation: bool = False,
               action_head: bool = False, n=d_o, k=d_z, m=d_a) -> Objective:
-    """The population objective of a LAM variant (math.md §2) as a matrix expression.
+    """The population objective of a LAM variant (docs/theory.md §1.2) as a matrix expression.
 
     ``augmentation`` adds ``s²‖B(C + D)‖²_F + s²‖A − I‖²_F`` (derived in D3), ``action_head``
     adds ``λ E‖a − Hz‖²``.
@@ -143,7 +143,7 @@ def gradients(obj: Objective) -> dict[str, sympy.MatrixExpr]:
     return dict(_gradients(tuple(sorted(obj.variant.items())), shape))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gradients(variant: tuple, shape: tuple) -> tuple:
     n, k, m = shape
     obj = objective(**dict(variant), n=n, k=k, m=m)
@@ -205,7 +205,7 @@ def _eigen_rules(S_sym, U, Lam, extra_symmetric=()) -> Rules:
 
 
 def canonical_candidate(obj: Objective, *, family: bool = False) -> Candidate:
-    """The closed-form optimum of a variant without an action head (math.md R1–R3).
+    """The closed-form optimum of a variant without an action head (docs/theory.md §2–§4, R1–R3).
 
     ``family=True`` (free IDM, learned ``A``) gives the whole optimal family of R2:
     ``B = UG``, ``D = G⁻¹Uᵀ``, ``C = N − DL``, ``A = L − BN`` for any ``N`` and invertible ``G``.
@@ -335,7 +335,7 @@ def lambdify_matrix(expr, args: list):
             shape_symbols |= dim.free_symbols
     scalars = sorted((expr_r.free_symbols & shape_symbols) - set(renamed.values()), key=str)
     dim_args = [sympy.Symbol(f"n_{i}") for i in range(len(scalars))]
-    expr_r = expr_r.xreplace(dict(zip(scalars, dim_args)))
+    expr_r = expr_r.xreplace(dict(zip(scalars, dim_args, strict=True)))
     f = sympy.lambdify([renamed[a] for a in args] + list(eyes.values()) + dim_args, expr_r,
                        modules="numpy", printer=_Printer)
     names = [str(a) for a in args]
@@ -345,7 +345,7 @@ def lambdify_matrix(expr, args: list):
             raise InputError(f"values: expected {len(args)} arrays ({', '.join(names)}), got {len(values)}")
         bound: dict = {}
         checked = []
-        for value, a, name in zip(values, args, names):
+        for value, a, name in zip(values, args, names, strict=True):
             if not isinstance(a, MatrixSymbol):
                 checked.append(float(value))
                 continue
@@ -393,7 +393,7 @@ def innovation_moment(S_oo, S_op, S_pp) -> np.ndarray:
     return _innovation_function()(arrays["S_oo"], arrays["S_op"], arrays["S_pp"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _innovation_function():
     M = moments()
     expr = M["S_pp"] - M["S_op"].T * Inverse(M["S_oo"]) * M["S_op"]
