@@ -8,6 +8,8 @@ split across calls and across block boundaries, and checkpoints taken inside a b
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -153,3 +155,65 @@ def test_a_mismatched_checkpoint_is_refused():
     state = Trainer(system, LAMSpec(2, augmentation=0.1), seed=0).state()
     with pytest.raises(ValueError, match="^state:"):
         Trainer.from_state(system, LAMSpec(2), state)
+
+
+# -- the runner: a d_z sweep trained as one batch -------------------------------------------------
+def _small_sweep():
+    from lamproof.studies import get_study
+
+    # two d_z sweeps (σ = 1, 2) of three latent sizes in two padding buckets
+    return get_study("4.3").with_axes(do=8, da=2, db=2, dz=[1, 3, 5], sigma=[1.0, 2.0])
+
+
+def test_the_runner_trains_each_sweep_as_one_batch_with_rows_equal_to_training_alone(tmp_path, monkeypatch):
+    """``reproduce --mode trained``'s groups: one per d_z sweep; each configuration's row and
+    checkpoint are those of training it alone, also when one member was interrupted alone first."""
+    from lamproof.studies import TrainingSettings, runner
+
+    study = _small_sweep()
+    configs = study.configs()
+    groups = runner.training_groups(study, configs)
+    assert sorted(len(g) for g in groups) == [3, 3]
+    assert all(len({c["sigma"] for c in g}) == 1 for g in groups)
+    settings = TrainingSettings(steps=70, checkpoint_every=30)
+
+    alone = [runner.train_group(study, [c], settings, tmp_path / f"alone{i}")[0][0] for i, c in enumerate(configs)]
+
+    calls = []
+
+    def counting(trainers, steps, progress=None):
+        calls.append(len(trainers))
+        return train_together(trainers, steps, progress)
+
+    monkeypatch.setattr(Trainer, "train_together", staticmethod(counting))
+    batched = runner.run_trained(study, tmp_path / "batched", settings, stream=open(os.devnull, "w"), workers=1)
+    assert max(calls) == 3  # a sweep's three members as one computation
+    for row, expected in zip(batched.frame.to_dict("records"), alone, strict=True):
+        assert _rows_equal(row, expected)
+
+    # one member interrupted alone at step 45 (checkpoint at 30); the sweep then catches it up
+    folder = tmp_path / "interrupted" / runner.CHECKPOINT_DIR / study.slug
+    sweep, member = groups[0], groups[0][1]
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_45(step, total, loss):
+        if step >= 45:
+            raise Stop
+
+    with pytest.raises(Stop):
+        runner.train_group(study, [member], settings, folder, progress=stop_at_45)
+    rows = runner.train_group(study, sweep, settings, folder)
+    expected = {c.key: row for c, row in zip(configs, alone, strict=True)}
+    for config, (row, how) in zip(sweep, rows, strict=True):
+        assert how == (" (resumed at step 30)" if config is member else "")
+        assert _rows_equal(row, expected[config.key])
+
+
+def _rows_equal(a: dict, b: dict) -> bool:
+    import math
+
+    keys = set(a) | set(b)
+    return all(a.get(k) == b.get(k) or (isinstance(a.get(k), float) and math.isnan(a[k]) and b.get(k) is None)
+               or (a.get(k) is None and isinstance(b.get(k), float) and math.isnan(b[k])) for k in keys)

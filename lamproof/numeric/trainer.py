@@ -281,6 +281,13 @@ class Trainer:
         train_together([self], steps, callback)
         return self
 
+    @staticmethod
+    def train_together(trainers: Sequence[Trainer], steps: int,
+                       progress: Callable[[int, int], None] | None = None) -> None:
+        """:func:`train_together`: several trainers as one computation (the runner's seam: a
+        trainer class without it is run one trainer after the other)."""
+        train_together(trainers, steps, progress)
+
     # -- results ------------------------------------------------------------------------------
     @property
     def params(self) -> LAMParameters:
