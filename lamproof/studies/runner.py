@@ -109,7 +109,17 @@ def worker_pool(workers: int | None = None, tasks: int = PARALLEL_MIN_TASKS, *, 
     with _environment(_SINGLE_THREAD_ENV):
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            yield pool
+            try:
+                yield pool
+            except BaseException:
+                # Ctrl-C or an error: the pool would otherwise run every queued task (a trained
+                # group is minutes) before the exception gets out. Checkpoints are written
+                # atomically, so stopping the workers mid-step loses at most the current chunk.
+                processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+                pool.shutdown(wait=False, cancel_futures=True)
+                for process in processes:
+                    process.terminate()
+                raise
 
 
 def run_closed_form(studies: list[Study], *, workers: int | None = None, pool=None) -> list[StudyResult]:
