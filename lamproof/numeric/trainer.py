@@ -30,7 +30,7 @@ computation: their weights are stacked, every product runs once per member with 
 as alone (stacked ``matmul`` calls BLAS slice by slice), every other operation is elementwise,
 and shared minibatches and their second moments are computed once. Each trainer keeps its own
 streams and checkpoint, and its results are bitwise equal to training it alone
-(``tests/test_trainer.py``). To stack, latents are padded with zero units up to a multiple of
+(``tests/test_trainer_batch.py``). To stack, latents are padded with zero units up to a multiple of
 :data:`LATENT_BUCKET`, alone as in a batch; a zero unit has zero gradient and stays zero.
 
 **One step** (learned FDM path): with ``u = [y, z]`` the FDM input (``y = obs + κ₂``), ``t`` the
