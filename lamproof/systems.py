@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.linalg import block_diag
 
 from lamproof._validation import (
     MAX_DIM,
@@ -508,6 +507,8 @@ class Transition:
 
     @cached_property
     def source_cov(self) -> np.ndarray:
+        from scipy.linalg import block_diag
+
         return block_diag(*self._covs)
 
     @cached_property
@@ -679,6 +680,25 @@ def paper_system(
     >>> system.d_o, system.d_a, float(system.noise_cov[0, 0])
     (16, 4, 0.25)
     """
+    parts = paper_parts(d_o, d_a, noise=noise, sigma=sigma, noise_dim=noise_dim, chi=chi, seed=seed)
+    d_o, sigma, chi = parts["d_o"], parts["sigma"], parts["chi"]
+    kwargs: dict = {}
+    if noise == "isotropic":
+        kwargs["noise_cov"] = sigma**2 * np.eye(d_o)
+    elif noise == "structured":
+        psi = parts["psi"]
+        kwargs["noise_cov"] = sigma**2 * psi @ psi.T
+    elif noise == "uniform":
+        kwargs.update(noise_mean=np.full(d_o, sigma / 2), noise_cov=sigma**2 / 12 * np.eye(d_o),
+                      noise_distribution="uniform")
+    if chi:
+        kwargs.update(policy_gain=chi * parts["policy"], exploration_cov=(1 - chi) ** 2 * np.eye(d_a))
+    return System(parts["phi"], **kwargs)
+
+
+def paper_parts(d_o: int, d_a: int, *, noise: str, sigma: float, noise_dim: int, chi: float, seed: int) -> dict:
+    """The random matrices of :func:`paper_system` (``phi``, ``psi`` for structured noise, ``policy``
+    with ``χ > 0``), validated and drawn in its order, without forming any ``d_o × d_o`` matrix."""
     d_o = as_int(d_o, "d_o", minimum=1)
     d_a = as_int(d_a, "d_a", minimum=1, maximum=d_o)
     as_choice(noise, "noise", ("none", "isotropic", "structured", "uniform"))
@@ -688,17 +708,9 @@ def paper_system(
     rng = np.random.default_rng(seed)
     extra = noise_dim if noise == "structured" else 0
     basis = random_orthonormal(d_o, d_a + extra, rng)
-    phi = basis[:, :d_a]
-    kwargs: dict = {}
-    if noise == "isotropic":
-        kwargs["noise_cov"] = sigma**2 * np.eye(d_o)
-    elif noise == "structured":
-        psi = basis[:, d_a:]
-        kwargs["noise_cov"] = sigma**2 * psi @ psi.T
-    elif noise == "uniform":
-        kwargs.update(noise_mean=np.full(d_o, sigma / 2), noise_cov=sigma**2 / 12 * np.eye(d_o),
-                      noise_distribution="uniform")
+    out = {"d_o": d_o, "d_a": d_a, "sigma": sigma, "chi": chi, "phi": basis[:, :d_a]}
+    if noise == "structured":
+        out["psi"] = basis[:, d_a:]
     if chi:
-        policy = random_orthonormal(d_o, d_a, rng).T
-        kwargs.update(policy_gain=chi * policy, exploration_cov=(1 - chi) ** 2 * np.eye(d_a))
-    return System(phi, **kwargs)
+        out["policy"] = random_orthonormal(d_o, d_a, rng).T
+    return out
