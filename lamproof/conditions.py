@@ -188,6 +188,11 @@ def _controllable(system) -> Condition:
     rank = control.reachable_dimension(F, B)
     if rank is None:
         return Condition(None, None, f"F_cl^j overflows float64 within {size}={n} steps (F_cl grows too fast)")
+    return controllable_condition(rank, n, size)
+
+
+def controllable_condition(rank: int, n: int, size: str = "d_o") -> Condition:
+    """The ``controllable`` condition from the Kalman rank of ``(F_cl, GΣ_e^½)`` in dimension ``n``."""
     verdict = "controllable" if rank == n else f"{n - rank} closed-loop direction(s) no exploration can move"
     return Condition(rank == n, float(rank - n),
                      f"Kalman rank of (F_cl, GΣ_e^½) is {rank} of {size}={n}: {verdict} (informational)")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from scipy.linalg import block_diag
 
 from lamproof._validation import (
     MAX_DIM,
@@ -507,8 +508,6 @@ class Transition:
 
     @cached_property
     def source_cov(self) -> np.ndarray:
-        from scipy.linalg import block_diag
-
         return block_diag(*self._covs)
 
     @cached_property

@@ -15,7 +15,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from lamproof import LAMSpec, solve
-from lamproof.numeric.lowrank import LowRankSystem, solve_lowrank
+from lamproof.api import solution_to_dict, solve_file
+from lamproof.conditions import capture_conditions
+from lamproof.errors import InputError
+from lamproof.numeric.lowrank import LowRankSolution, LowRankSystem, solve_lowrank
+from lamproof.systems import paper_system
 from lamproof.numeric.objective import population_objective
 from lamproof.numeric.probes import probe_family, probe_member
 
@@ -37,7 +41,7 @@ def cases(draw):
                    draw(st.sampled_from(["free", "tied"])), draw(st.sampled_from([0.0, 0.2])),
                    draw(st.sampled_from([0.0, 0.0, 1.5])))
     protocol = draw(st.sampled_from(["own", "noise_free", "random_action"]))
-    return draw(st.integers(36, 48)), d_a, kw, spec, protocol
+    return draw(st.integers(8, 40)), d_a, kw, spec, protocol
 
 
 def _protocol(d_o, d_a, kw, protocol):
@@ -63,12 +67,17 @@ def test_the_low_rank_path_gives_the_dense_answers(case):
     dense = solve(system.dense(), spec)
     if dense.method != "closed-form":
         return
-    low = solve_lowrank(system, spec)
-    assert low.dropped > 0  # the reduction is not the whole space
+    low = solve(system, spec)
+    assert isinstance(low, LowRankSolution) and low.dropped >= 0
     assert _close(low.optimal_loss, dense.optimal_loss) and _close(low.objective, dense.objective)
     assert np.allclose(low.innovation_eigenvalues, dense.innovation.eigenvalues, rtol=RTOL, atol=RTOL)
-    assert low.unique == dense.unique and low.captured_dim == dense.innovation.rank
+    assert low.unique == dense.unique and low.captured_dim == dense.captured.shape[1]
+    assert _close(low.eigengap, dense.eigengap)
     assert set(dense.notes) <= set(low.notes)
+    theirs = capture_conditions(dense)
+    for name, mine in low.conditions().items():
+        assert mine.holds == theirs[name].holds and mine.reason == theirs[name].reason, name
+        assert _close(mine.margin, theirs[name].margin), name
     fit, score = _protocol(d_o, d_a, kw, protocol)
     dense_t = {None: None}
     for s in (fit, score):
@@ -105,10 +114,10 @@ def test_witnesses_embed_to_optimal_members_of_the_full_system():
 
 
 def test_a_large_system_is_solved_without_dense_matrices():
-    system = LowRankSystem.paper(50_000, 4, noise="structured", sigma=2.0, noise_dim=4)
+    system = LowRankSystem.paper(100_000, 4, noise="structured", sigma=2.0, noise_dim=4)
     low = solve_lowrank(system, LAMSpec(6))
-    assert low.basis.shape == (50_000, 8) and low.extra == 19
-    assert low.optimal_loss == pytest.approx(4 * 1.0 + 0.0, rel=1e-9)  # σ² = 4 > 1: the noise first, two actions left
+    assert low.basis.shape == (100_000, 8) and low.extra == 19
+    assert low.optimal_loss == pytest.approx(2.0, rel=1e-9)  # σ² = 4 > 1: the 4 noise directions first, 2 of 4 unit actions left
     action = low.probe("action", "predicted_change")
     assert action.identified and action.value == pytest.approx(0.5, abs=1e-9)
 
@@ -116,6 +125,66 @@ def test_a_large_system_is_solved_without_dense_matrices():
 def test_probes_on_data_outside_the_solved_span_are_refused():
     system = LowRankSystem.paper(30, 2)
     other = LowRankSystem.paper(30, 2, seed=9)
-    with pytest.raises(ValueError, match="^fit:"):
+    with pytest.raises(InputError, match="^fit:"):
         solve_lowrank(system, LAMSpec(2)).probe("action", "latent", fit=other)
     assert solve_lowrank(system, LAMSpec(2), also=[other]).probe("action", "latent", fit=other).min is not None
+
+
+def test_the_dense_form_is_paper_system():
+    kw = {"noise": "structured", "sigma": 0.7, "noise_dim": 2, "chi": 0.4, "seed": 3}
+    mine, theirs = LowRankSystem.paper(12, 3, **kw).dense(), paper_system(12, 3, **kw)
+    for name in ("action_matrix", "obs_cov", "obs_mean", "policy_gain", "exploration_cov", "noise_cov", "noise_mean"):
+        assert np.allclose(getattr(mine, name), getattr(theirs, name), rtol=0, atol=1e-15), name
+
+
+def test_a_paper_system_table_gives_the_dense_solve_json(tmp_path):
+    """The solve-file route: a ``paper_system`` table answers what the same system's dense ``system``
+    table answers (but ``maps``, left out, and one note more)."""
+    kw = {"noise": "isotropic", "sigma": 1.0}  # σ = 1: a tie between the noise and the spare latent
+    path = tmp_path / "paper.toml"
+    path.write_text('[paper_system]\nd_o = 30\nd_a = 2\nnoise = "isotropic"\nsigma = 1.0\n[lam]\nd_z = 4\n')
+    mine = solve_file(path)
+    theirs = solution_to_dict(solve(paper_system(30, 2, **kw), LAMSpec(4)))
+    assert mine["maps"] is None
+    assert mine["notes"][: len(theirs["notes"])] == theirs["notes"]
+    for key in ("method", "unique", "captured_dim"):
+        assert mine[key] == theirs[key], key
+    for name, condition in theirs["conditions"].items():
+        got = mine["conditions"][name]
+        assert (got["holds"], got["reason"]) == (condition["holds"], condition["reason"]), name
+        assert _close(got["margin"], condition["margin"]), name
+    for key in ("optimal_loss", "objective", "eigengap"):
+        assert mine[key] == pytest.approx(theirs[key], rel=RTOL)
+    assert mine["innovation_eigenvalues"] == pytest.approx(theirs["innovation_eigenvalues"], rel=RTOL, abs=RTOL)
+    for rep, scores in theirs["probes"].items():
+        for target, score in scores.items():
+            got = mine["probes"][rep][target]
+            assert (got["bounds"], got["identified"], got["approached"]) == (score["bounds"], score["identified"],
+                                                                            score["approached"])
+            for key in ("min", "max"):
+                assert got[key] == pytest.approx(score[key], rel=RTOL, abs=RTOL), (rep, target, key)
+            assert got["attained"] == pytest.approx(score["attained"], rel=RTOL, abs=RTOL)
+
+
+@pytest.mark.parametrize("table, field", [
+    ('d_o = 0\nd_a = 1', "paper_system.d_o"),
+    ('d_o = 10_000_000\nd_a = 1', "paper_system.d_o"),
+    ('d_o = 100\nd_a = 200', "paper_system.d_a"),
+    ('d_o = 100\nd_a = 2\nnoise = "pink"', "paper_system.noise"),
+    ('d_o = 100\nd_a = 2\nseed = "x"', "paper_system.seed"),
+    ('d_o = 100\nd_a = 2\ncolour = 1', "paper_system.colour"),
+    ('d_a = 2', "paper_system.d_o"),
+    ('d_o = 100_000\nd_a = 2000\nnoise = "structured"\nnoise_dim = 2000', "paper_system.d_o"),
+])
+def test_bad_paper_system_tables_name_the_field(tmp_path, table, field):
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[paper_system]\n{table}\n[lam]\nd_z = 1\n")
+    with pytest.raises(InputError, match=f"^{field}:"):
+        solve_file(path)
+
+
+def test_a_spec_the_reduction_cannot_serve_is_refused():
+    with pytest.raises(InputError, match="^lam.horizon:"):
+        solve(LowRankSystem.paper(50, 2), LAMSpec(1, horizon=2))
+    with pytest.raises(InputError, match="^fit:"):
+        solve(LowRankSystem.paper(50, 2), LAMSpec(1)).probe("action", "latent", fit=paper_system(50, 2).transition())

@@ -36,18 +36,41 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.linalg
 
-from lamproof._validation import MAX_DIM
+from lamproof._validation import MAX_DIM, as_choice, as_covariance, as_int, as_matrix, as_real, as_vector
 from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.objective import LAMParameters
-from lamproof.numeric.tolerances import DECISION_RTOL, IDENTIFIED_ATOL, WITNESS_ATOL
-from lamproof.systems import System, paper_parts
+from lamproof.numeric.tolerances import DECISION_RTOL
+from lamproof.systems import NOISE_DISTRIBUTIONS, System, paper_parts
+
+#: Largest ``d_o`` of a low-rank system, and largest number of entries of its factors (``d_o``
+#: times their columns; 8 bytes each: 400 MB). The solve reads the factors a few times (about
+#: 0.1 s per million entries); beyond these a one-line file could exhaust memory instead of being
+#: answered.
+MAX_LOW_RANK_DIM = 1_000_000
+MAX_FACTOR_ENTRIES = 50_000_000
+
+#: Fields of a solve file's ``paper_system`` table: :func:`lamproof.systems.paper_system`'s arguments.
+PAPER_FIELDS = ("d_o", "d_a", "noise", "sigma", "noise_dim", "chi", "seed")
 
 
 @dataclass(frozen=True, eq=False)
 class LowRankSystem:
-    """``o ~ (obs_mean, obs_scale·I)``, ``a = policy_gain·o + e``, ``o' = o + G a + ε``,
-    ``ε ~ (noise_mean, noise_scale·I + noise_factor·noise_factorᵀ)``: :class:`System`'s fields as factors."""
+    """``o ~ (obs_mean, obs_scale·I)``, ``a = policy_gain·o + e`` with ``e ~ (0, exploration_cov)``,
+    ``o' = o + G a + ε``, ``ε ~ (noise_mean, noise_scale·I + noise_factor·noise_factorᵀ)``:
+    :class:`~lamproof.systems.System`'s fields as factors, at any ``d_o`` (``O(d_o·r)`` memory).
+
+    :func:`lamproof.solve` solves it through its low-rank structure (module docstring) and
+    :func:`lamproof.probe` / :func:`lamproof.all_probes` read the proved ranges over the full
+    optimal family, as for a dense system; probes on other data take other LowRankSystems.
+
+    >>> from lamproof import LAMSpec, LowRankSystem, probe, solve
+    >>> sol = solve(LowRankSystem.paper(100_000, 8, noise="isotropic", sigma=0.5), LAMSpec(d_z=8))
+    >>> round(sol.optimal_loss, 9)       # (d_o − d_z) σ²: every uncaptured direction keeps its noise
+    24998.0
+    >>> round(probe(sol, "action", "predicted_change").value, 9)   # σ² / (1 + σ²), paper §4.2
+    0.2
+    """
 
     action_matrix: np.ndarray  # G, d_o × d_a
     obs_scale: float = 1.0
@@ -58,6 +81,27 @@ class LowRankSystem:
     noise_factor: np.ndarray | None = None  # d_o × r
     noise_mean: np.ndarray | None = None
     noise_distribution: str = "gaussian"
+
+    def __post_init__(self):  # validated once, here: the public boundary of the low-rank path
+        G = as_matrix(self.action_matrix, "action_matrix", (None, None))
+        d_o, d_a = G.shape
+        if d_o < 1 or d_a < 1 or d_o > MAX_LOW_RANK_DIM or d_a > MAX_DIM:
+            raise InputError(f"action_matrix: shape {G.shape} outside 1 ≤ d_o ≤ {MAX_LOW_RANK_DIM}, 1 ≤ d_a ≤ {MAX_DIM}")
+        fields = {"action_matrix": G,
+                  "obs_scale": as_real(self.obs_scale, "obs_scale", minimum=0.0),
+                  "noise_scale": as_real(self.noise_scale, "noise_scale", minimum=0.0),
+                  "noise_distribution": as_choice(self.noise_distribution, "noise_distribution", NOISE_DISTRIBUTIONS)}
+        for name in ("obs_mean", "noise_mean"):
+            if getattr(self, name) is not None:
+                fields[name] = as_vector(getattr(self, name), name, d_o)
+        if self.policy_gain is not None:
+            fields["policy_gain"] = as_matrix(self.policy_gain, "policy_gain", (d_a, d_o))
+        if self.exploration_cov is not None:
+            fields["exploration_cov"] = as_covariance(self.exploration_cov, "exploration_cov", d_a)
+        if self.noise_factor is not None:
+            fields["noise_factor"] = as_matrix(self.noise_factor, "noise_factor", (d_o, None))
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
 
     @property
     def d_o(self) -> int:
@@ -70,7 +114,17 @@ class LowRankSystem:
     @classmethod
     def paper(cls, d_o: int = 128, d_a: int = 8, *, noise: str = "none", sigma: float = 0.0, noise_dim: int = 8,
               chi: float = 0.0, seed: int = 0) -> LowRankSystem:
-        """:func:`~lamproof.systems.paper_system` as factors: the same random draws, any ``d_o``."""
+        """:func:`~lamproof.systems.paper_system` as factors: the same random draws, any ``d_o``
+        up to :data:`MAX_LOW_RANK_DIM` (``paper(d, …).dense()`` is ``paper_system(d, …)``'s system)."""
+        d_o = as_int(d_o, "d_o", minimum=1, maximum=MAX_LOW_RANK_DIM)
+        d_a = as_int(d_a, "d_a", minimum=1, maximum=min(d_o, MAX_DIM))
+        seed = as_int(seed, "seed", minimum=0)
+        if noise == "structured":
+            noise_dim = as_int(noise_dim, "noise_dim", minimum=1, maximum=d_o - d_a)
+        columns = 2 * d_a + (noise_dim if noise == "structured" else 1)
+        if d_o * columns > MAX_FACTOR_ENTRIES:
+            raise InputError(f"d_o: {d_o} rows of up to {columns} factor columns exceed the {MAX_FACTOR_ENTRIES:g} "
+                             "entries accepted")
         parts = paper_parts(d_o, d_a, noise=noise, sigma=sigma, noise_dim=noise_dim, chi=chi, seed=seed)
         d_o, sigma, chi = parts["d_o"], parts["sigma"], parts["chi"]
         kwargs: dict = {}
@@ -83,6 +137,25 @@ class LowRankSystem:
         if chi:
             kwargs.update(policy_gain=chi * parts["policy"], exploration_cov=(1 - chi) ** 2 * np.eye(d_a))
         return cls(parts["phi"], **kwargs)
+
+    @classmethod
+    def from_dict(cls, table, prefix: str = "paper_system.") -> LowRankSystem:
+        """A solve file's ``paper_system`` table (the arguments of :meth:`paper`); bad values name the field."""
+        if not isinstance(table, dict):
+            raise InputError(f"{prefix.rstrip('.')}: expected a table of fields")
+        unknown = sorted(set(table) - set(PAPER_FIELDS))
+        if unknown:
+            raise InputError(f"{prefix}{unknown[0]}: unknown field (known: {', '.join(PAPER_FIELDS)})")
+        for name in ("d_o", "d_a"):
+            if name not in table:
+                raise InputError(f"{prefix}{name}: required field is missing")
+        try:
+            return cls.paper(**table)
+        except InputError as error:
+            raise InputError(f"{prefix}{error}") from None
+
+    def __repr__(self) -> str:
+        return f"LowRankSystem(d_o={self.d_o}, d_a={self.d_a}, noise={self.noise_distribution})"
 
     def replace(self, **changes) -> LowRankSystem:
         return replace(self, **changes)
@@ -126,6 +199,11 @@ class LowRankSystem:
         """The same system as a dense :class:`System` (only where ``d_o`` allows)."""
         return self.restricted(np.eye(self.d_o))
 
+
+#: A factor column of a probe's data lies in the solved span ``W`` when its residual is below
+#: this part of its length; the rank of ``W`` itself is decided at ``DECISION_RTOL``, so a column
+#: that passes is in ``W`` up to what that decision already neglects.
+OUTSIDE_RTOL = DECISION_RTOL
 
 #: Cholesky QR of the factors is taken when their normalized Gram matrix has no eigenvalue below
 #: this (singular values above 1e-3: rank certain, far above ``DECISION_RTOL``); else the SVD decides.
@@ -212,15 +290,22 @@ class LowRankSolution:
     def objective(self) -> float:
         return self.reduced.objective + self.dropped * self.extra_value
 
+    def _with_dropped(self, values: np.ndarray) -> np.ndarray:
+        """A reduced operator's eigenvalues with the dropped directions' ``γ`` added, descending."""
+        return np.sort(np.concatenate([values, np.full(self.dropped, self.extra_value)]))[::-1]
+
     @property
     def innovation_eigenvalues(self) -> np.ndarray:
         """All ``d_o`` eigenvalues of the innovation's second moment, descending."""
-        values = np.concatenate([self.reduced.innovation.eigenvalues, np.full(self.dropped, self.extra_value)])
-        return np.sort(values)[::-1]
+        return self._with_dropped(self.reduced.innovation.eigenvalues)
 
     @property
     def eigengap(self) -> float | None:
-        values, d = self.innovation_eigenvalues, self.spec.d_z
+        """``λ_{d_z} − λ_{d_z+1}`` of the operator the latent's top eigenspace is taken of (the
+        innovation's, or the reduced-rank regression's with an action head): ``None`` if undecided."""
+        if self.reduced.selection is None:
+            return None
+        values, d = self._with_dropped(self.reduced.selection.eigenvalues), self.spec.d_z
         return None if d >= len(values) else float(values[d - 1] - values[d])
 
     @property
@@ -229,7 +314,21 @@ class LowRankSolution:
 
     @property
     def captured_dim(self) -> int:
-        return self.reduced.innovation.rank
+        """The dimension of the change directions the latent carries (``rank B D``)."""
+        return int(self.reduced.captured.shape[1])
+
+    def conditions(self) -> dict:
+        """:func:`lamproof.conditions.capture_conditions` of the full system. Every one is a statement
+        about ranks and eigenvalues that the dropped directions (isotropic, unreached by actions,
+        eigenvalue ``γ`` already present in the reduced system) leave unchanged, except
+        ``controllable``, whose dimension is ``d_o``: it is recounted here."""
+        from lamproof.conditions import capture_conditions, controllable_condition
+
+        out = dict(capture_conditions(self.reduced))
+        if out["controllable"].margin is not None:
+            rank = int(round(out["controllable"].margin)) + self.reduced.system.d_o
+            out["controllable"] = controllable_condition(rank, self.system.d_o)
+        return out
 
     @property
     def parameters(self) -> EmbeddedParameters:
@@ -245,9 +344,13 @@ class LowRankSolution:
         """Every target read from ``representation``: the reduced family's scores, mapped to ``d_o``."""
         from lamproof.numeric.probes import probe_family
 
+        for name, other in (("fit", fit), ("score", score)):
+            if other is not None and not isinstance(other, LowRankSystem):
+                raise InputError(f"{name}: the probe data of a low-rank solution is a LowRankSystem, got "
+                                 f"{type(other).__name__}")
         score_system = (self.system if fit is None else fit) if score is None else score
-        fit_t = self.reduced.transition if fit is None else self._transition(fit)
-        score_t = fit_t if score is None or score is fit else self._transition(score)
+        fit_t = self.reduced.transition if fit is None else self._transition(fit, "fit")
+        score_t = fit_t if score is None or score is fit else self._transition(score, "score")
         found = probe_family(self.reduced, representation, fit=fit_t, score=score_t, targets=tuple(targets))
         out = {}
         for target in targets:
@@ -259,21 +362,21 @@ class LowRankSolution:
     def all_probes(self, *, fit: LowRankSystem | None = None, score: LowRankSystem | None = None) -> dict:
         return {rep: self.probe_family(rep, fit=fit, score=score) for rep in ("predicted_change", "latent")}
 
-    def _transition(self, other: LowRankSystem):
+    def _transition(self, other: LowRankSystem, name: str):
         """The reduced transition of ``other`` (one object per system, so the probes' moments are cached)."""
         cache = self.__dict__.setdefault("_transitions", {})
         if id(other) not in cache:
-            cache[id(other)] = (other, self._reduce(other).transition(self.spec.horizon))
+            cache[id(other)] = (other, self._reduce(other, name).transition(self.spec.horizon))
         return cache[id(other)][1]
 
-    def _reduce(self, other: LowRankSystem) -> System:
+    def _reduce(self, other: LowRankSystem, name: str) -> System:
         if other.d_o != self.system.d_o:
-            raise InputError(f"fit: d_o = {other.d_o} differs from the solved system's {self.system.d_o}")
+            raise InputError(f"{name}: d_o = {other.d_o} of the probe's data differs from the solved system's {self.system.d_o}")
         Q = self.basis
         for factor in other.factors():
-            residual = factor - Q @ (Q.T @ factor)
-            if np.linalg.norm(residual) > 1e3 * np.finfo(float).eps * max(np.linalg.norm(factor), 1e-300) * other.d_o:
-                raise InputError("fit: a factor of this system lies outside the solved system's low-rank span; "
+            residual = np.linalg.norm(factor - Q @ (Q.T @ factor), axis=0)
+            if np.any(residual > OUTSIDE_RTOL * np.linalg.norm(factor, axis=0)):
+                raise InputError(f"{name}: a factor of this system lies outside the solved system's low-rank span; "
                                  "solve with it included (solve_lowrank(..., also=[it]))")
         return other.restricted(self.basis, self.extra)
 
@@ -292,7 +395,7 @@ def _per_direction(system: LowRankSystem, target: str) -> float:
 
 def _mapped(score, reduced_total: float, full_total: float, basis: np.ndarray, extra: int):
     """A reduced :class:`~lamproof.numeric.probes.ProbeScore` on the full problem (see the module docstring)."""
-    from lamproof.numeric.probes import ProbeScore
+    from lamproof.numeric.probes import ProbeScore, decide
 
     if score.bounds == "undefined" or reduced_total == 0:
         return score
@@ -303,15 +406,9 @@ def _mapped(score, reduced_total: float, full_total: float, basis: np.ndarray, e
 
     lo, hi, low, high = f(score.min), f(score.max), f(score.attained_min), f(score.attained_max)
     bounds, identified = score.bounds, score.identified
-    if bounds in ("exact", "outer"):
-        exact = hi is not None and abs(low - lo) <= WITNESS_ATOL and abs(high - hi) <= WITNESS_ATOL
+    if bounds in ("exact", "outer"):  # decided again on the full problem's numbers
+        identified, exact = decide(lo, hi, low, high)
         bounds = "exact" if exact else "outer"
-        if hi is not None and hi - lo <= IDENTIFIED_ATOL:
-            identified = True
-        elif high - low > IDENTIFIED_ATOL:
-            identified = False
-        else:
-            identified = None
     witnesses = None if score.witnesses is None else {end: EmbeddedParameters(member, basis, extra)
                                                       for end, member in score.witnesses.items()}
     scores = None if score.witness_scores is None else {end: f(v) for end, v in score.witness_scores.items()}
