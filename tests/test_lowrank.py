@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lamproof import LAMSpec, solve
 from lamproof.api import solution_to_dict, solve_file
 from lamproof.conditions import capture_conditions
 from lamproof.errors import InputError
 from lamproof.numeric.lowrank import LowRankSolution, LowRankSystem, solve_lowrank
-from lamproof.systems import paper_system
 from lamproof.numeric.objective import population_objective
 from lamproof.numeric.probes import probe_family, probe_member
+from lamproof.systems import paper_system
 
 RTOL = 1e-8  # the two paths solve the same problem in different coordinates: round-off apart
 
