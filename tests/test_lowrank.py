@@ -10,6 +10,8 @@ reduced family, so it must lie inside the dense one and contain the same witness
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -54,6 +56,10 @@ def _protocol(d_o, d_a, kw, protocol):
     return None, None
 
 
+def _words(reason: str) -> str:
+    return re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "#", reason)
+
+
 def _close(a, b) -> bool:
     if a is None or b is None:
         return a is b
@@ -76,8 +82,8 @@ def test_the_low_rank_path_gives_the_dense_answers(case):
     assert _close(low.eigengap, dense.eigengap)
     assert set(dense.notes) <= set(low.notes)
     theirs = capture_conditions(dense)
-    for name, mine in low.conditions().items():
-        assert mine.holds == theirs[name].holds and mine.reason == theirs[name].reason, name
+    for name, mine in low.conditions().items():  # reasons quote margins: compared as numbers
+        assert mine.holds == theirs[name].holds and _words(mine.reason) == _words(theirs[name].reason), name
         assert _close(mine.margin, theirs[name].margin), name
     fit, score = _protocol(d_o, d_a, kw, protocol)
     dense_t = {None: None}
@@ -91,15 +97,19 @@ def test_the_low_rank_path_gives_the_dense_answers(case):
                               score=dense_t[id(score) if score is not None else None])
         for target, a in mine.items():
             b = theirs[target]
-            assert _close(a.attained_min, b.attained_min) and _close(a.attained_max, b.attained_max), (target, a, b)
             if b.identified:
                 assert _close(a.value, b.value)
             if same:
                 assert _close(a.min, b.min) and _close(a.max, b.max), (representation, target, a, b)
-                assert (a.identified, a.bounds) == (b.identified, b.bounds)
-            elif a.min is not None:  # outer bounds: the reduced family's lie inside the dense ones
-                assert b.min <= a.min + RTOL and (b.max is None or a.max <= b.max + RTOL)
-                assert a.min <= a.attained_min + RTOL and a.attained_max <= a.max + RTOL
+                assert _close(a.attained_min, b.attained_min) and _close(a.attained_max, b.attained_max), (target, a, b)
+                assert (a.identified, a.bounds, a.approached) == (b.identified, b.bounds, b.approached)
+            elif a.min is not None:
+                # outer bounds, and witnesses found by a search whose tie-breaking in the isotropic
+                # directions differs: the reduced family's proved interval lies inside the dense
+                # one, and each path's witnessed members lie inside the other's proved interval
+                assert b.min <= a.min + RTOL and (b.max is None or (a.max is not None and a.max <= b.max + RTOL))
+                for x, y in ((a, b), (b, a)):
+                    assert y.min - RTOL <= x.attained_min and (y.max is None or x.attained_max <= y.max + RTOL)
 
 
 def test_witnesses_embed_to_optimal_members_of_the_full_system():
