@@ -10,12 +10,17 @@ a thin ``G`` (``d_o × d_a``), and noise ``ε ~ (μ_ε, γ I + N Nᵀ)`` with a 
 with ``Var o = α``, ``Var ε = γ``, independent of everything else, so every rotation of ``W⊥`` is a
 symmetry of the whole problem (system, objective, optimal family, probe targets). A member's
 features (``d_z`` latent rows on ``[o; o']``, or the predicted change, whose drift lies in ``W``)
-touch at most ``3·d_z`` directions of ``W⊥`` (two per latent row, and leaked observation rows),
-and a rotation of ``W⊥`` carries them into any fixed ``s``-dimensional subspace with
-``s ≥ 3·d_z + 1``. So the optimum and every probe range of the full problem are those of the
-*reduced* system on ``span(W, s directions of W⊥)`` (dimension ``d' = r + s``), solved by the dense
-path (:func:`lamproof.numeric.closed_form.solve`), plus ``d_o − d'`` more coordinates of
-``W⊥``:
+touch at most ``3·d_z`` directions of ``W⊥``: the ``W⊥`` parts of the rows of ``C`` and ``D``
+(``2·d_z``) and of the columns of ``B`` (``d_z``). On every other direction ``u`` of ``W⊥``,
+``uᵀo' = uᵀo + uᵀε`` with ``uᵀε`` independent of ``(o, z)``, so an optimal member predicts
+``uᵀo`` there (``α > 0``: ``A`` is determined) and its latent ignores it. A rotation of ``W⊥``
+(fixing ``W``) carries those ``3·d_z`` directions into any fixed ``s``-dimensional subspace,
+``s = 3·d_z + 1`` (the one more keeps an uncaptured direction of eigenvalue ``γ`` in the reduced
+problem, so a tie at ``γ`` is seen there). So every optimal member of the full problem is a
+rotation of a member of the *reduced* system on ``span(W, s directions of W⊥)`` (dimension
+``d' = r + s``), embedded as the identity on the rest, and conversely; the reduced system is
+solved by the dense path (:func:`lamproof.numeric.closed_form.solve`), and the other
+``d_o − d'`` coordinates of ``W⊥`` are accounted for exactly:
 
 - each adds the innovation eigenvalue ``γ`` (learned and identity path alike: ``v = ε`` there),
   uncaptured, so the loss grows by ``(d_o − d')·γ`` and a tie at ``γ`` by ``d_o − d'`` directions;
@@ -26,7 +31,14 @@ path (:func:`lamproof.numeric.closed_form.solve`), plus ``d_o − d'`` more coor
   ``identified``/``bounds`` are decided again on the mapped numbers with the same tolerances.
 
 A probe fitted or scored on another system (the paper's noise-free and random-action data) is
-reduced with the same basis; its factors must lie in the main system's ``W``.
+reduced with the same basis; its factors must lie in the main system's ``W`` (else the rotations
+are not its symmetries: ``solve_lowrank(…, also=[it])``). The dense path's proved interval for
+such a probe is an outer bound computed from the family's features; the reduced one is computed
+from fewer, so it may be tighter, never looser.
+
+Ranks and ties are decided in the reduced problem relative to its own scale (not the full
+problem's, which grows with ``d_o``): what the dense solve of the full system would call round-off
+next to ``d_o`` copies of ``α`` can be signal here. The paper's systems are far from that line.
 """
 
 from __future__ import annotations
@@ -88,7 +100,7 @@ class LowRankSystem:
         if d_o < 1 or d_a < 1 or d_o > MAX_LOW_RANK_DIM or d_a > MAX_DIM:
             raise InputError(f"action_matrix: shape {G.shape} outside 1 ≤ d_o ≤ {MAX_LOW_RANK_DIM}, 1 ≤ d_a ≤ {MAX_DIM}")
         fields = {"action_matrix": G,
-                  "obs_scale": as_real(self.obs_scale, "obs_scale", minimum=0.0),
+                  "obs_scale": as_real(self.obs_scale, "obs_scale", minimum=np.finfo(float).tiny),
                   "noise_scale": as_real(self.noise_scale, "noise_scale", minimum=0.0),
                   "noise_distribution": as_choice(self.noise_distribution, "noise_distribution", NOISE_DISTRIBUTIONS)}
         for name in ("obs_mean", "noise_mean"):
