@@ -309,7 +309,7 @@ def _dominance(solution: Solution, reach: _Reach) -> tuple[Condition, Condition]
         else:
             holds, why = False, (f"eigenvalue tie at d_z={d_z}: {in_tie} controllable directions share "
                                  f"{sel.tie_dim} slot(s), no optimal member captures them all")
-    elif margin is not None and margin > 0:
+    elif margin is not None and margin > 0 and not tied:  # a tie's gap is round-off, not a margin
         holds, why = False, (f"range W_k^act is tilted out of the captured space (sin θ = {sine:.3g}): noise or drift "
                              f"correlated with the controllable directions; {unit} = {margin:.4g}")
     else:

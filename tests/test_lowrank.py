@@ -47,12 +47,14 @@ def cases(draw):
     return draw(st.integers(8, 40)), d_a, kw, spec, protocol
 
 
-def _protocol(d_o, d_a, kw, protocol):
+def _protocol(system: LowRankSystem, protocol: str):
+    """``(fit, score)`` data of a probe protocol: the same system without noise (§4.2's noise-free
+    probes), or without its policy (§5's random actions)."""
     if protocol == "noise_free":
-        clean = LowRankSystem.paper(d_o, d_a, **{k: v for k, v in kw.items() if k not in ("noise", "sigma", "noise_dim")})
+        clean = system.replace(noise_scale=0.0, noise_factor=None, noise_mean=None)
         return clean, clean
-    if protocol == "random_action" and kw.get("chi"):
-        return None, LowRankSystem.paper(d_o, d_a, **{k: v for k, v in kw.items() if k != "chi"})
+    if protocol == "random_action" and system.policy_gain is not None:
+        return None, system.replace(policy_gain=None, exploration_cov=None)
     return None, None
 
 
@@ -85,7 +87,7 @@ def test_the_low_rank_path_gives_the_dense_answers(case):
     for name, mine in low.conditions().items():  # reasons quote margins: compared as numbers
         assert mine.holds == theirs[name].holds and _words(mine.reason) == _words(theirs[name].reason), name
         assert _close(mine.margin, theirs[name].margin), name
-    fit, score = _protocol(d_o, d_a, kw, protocol)
+    fit, score = _protocol(system, protocol)
     dense_t = {None: None}
     for s in (fit, score):
         if s is not None and id(s) not in dense_t:
