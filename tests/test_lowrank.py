@@ -201,3 +201,25 @@ def test_a_spec_the_reduction_cannot_serve_is_refused():
         solve(LowRankSystem.paper(50, 2), LAMSpec(1, horizon=2))
     with pytest.raises(InputError, match="^fit:"):
         solve(LowRankSystem.paper(50, 2), LAMSpec(1)).probe("action", "latent", fit=paper_system(50, 2).transition())
+
+
+def test_lamproof_solve_reads_a_paper_system_table_of_any_size(tmp_path):
+    """The command line: d_o = 100 000 answered (exit 0, maps null), a bad field refused in one line (exit 2)."""
+    import json
+    import subprocess
+    import sys
+
+    def run(text: str):
+        path = tmp_path / "p.toml"
+        path.write_text(text)
+        return subprocess.run([sys.executable, "-m", "lamproof.cli", "solve", str(path)], capture_output=True,
+                              text=True)
+
+    done = run('[paper_system]\nd_o = 100000\nd_a = 4\nnoise = "isotropic"\nsigma = 0.5\n[lam]\nd_z = 4\n')
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["maps"] is None and len(out["innovation_eigenvalues"]) == 100_000
+    assert out["optimal_loss"] == pytest.approx((100_000 - 4) * 0.25, rel=1e-12)  # the uncaptured noise
+    assert out["probes"]["predicted_change"]["action"]["value"] == pytest.approx(0.2, abs=1e-9)  # σ²/(1 + σ²)
+    bad = run('[paper_system]\nd_o = 100000\nd_a = 4\nsigma = -1\n[lam]\nd_z = 4\n')
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "paper_system.sigma:" in bad.stderr
