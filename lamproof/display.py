@@ -37,13 +37,6 @@ def _table(rows: list[tuple], head: tuple | None = None) -> str:
 
 
 # -- probe scores -----------------------------------------------------------------------------------
-def score_text(score) -> str:
-    """``value [min, max] (bounds)``, or the value alone when it is identified."""
-    if score.identified:
-        return _num(score.value)
-    return f"{_num(score.value)} [{_num(score.min)}, {_num(score.max)}] ({score.bounds})"
-
-
 def score_html(score) -> str:
     rows = [("value (canonical member)", _num(score.value)),
             ("proved range [min, max]", f"[{_num(score.min)}, {_num(score.max)}]"),

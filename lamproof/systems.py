@@ -653,6 +653,28 @@ def random_orthonormal(rows: int, cols: int, rng: np.random.Generator) -> np.nda
     return q * np.sign(np.diag(r))
 
 
+def paper_parts(d_o: int, d_a: int, noise_dim: int, chi: float, rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The random parts of the paper's family, drawn from ``rng`` in one order (paper §4–§5):
+    ``Φ`` (``d_o x d_a``) and ``Ψ`` (``d_o x noise_dim``) from one QR, so their column spaces are
+    exactly orthogonal, then, when ``χ ≠ 0``, the policy ``K = χ P`` (``P`` with orthonormal rows)
+    and ``Σ_e = (1 − χ)² I`` as :class:`System` keywords (``{}`` when ``χ = 0``).
+
+    The one home of the family's construction: :func:`paper_system` and the derivations' checked
+    systems build on it. Inner code: the arguments are trusted.
+
+    >>> phi, psi, policy = paper_parts(4, 2, 1, 0.5, np.random.default_rng(0))
+    >>> np.allclose(np.hstack([phi, psi]).T @ np.hstack([phi, psi]), np.eye(3)), sorted(policy)
+    (True, ['exploration_cov', 'policy_gain'])
+    """
+    basis = random_orthonormal(d_o, d_a + noise_dim, rng)
+    policy: dict = {}
+    if chi:
+        P = random_orthonormal(d_o, d_a, rng).T
+        policy = {"policy_gain": chi * P, "exploration_cov": (1 - chi) ** 2 * np.eye(d_a)}
+    return basis[:, :d_a], basis[:, d_a:], policy
+
+
 def paper_system(
     d_o: int = 128,
     d_a: int = 8,
@@ -679,37 +701,19 @@ def paper_system(
     >>> system.d_o, system.d_a, float(system.noise_cov[0, 0])
     (16, 4, 0.25)
     """
-    parts = paper_parts(d_o, d_a, noise=noise, sigma=sigma, noise_dim=noise_dim, chi=chi, seed=seed)
-    d_o, sigma, chi = parts["d_o"], parts["sigma"], parts["chi"]
-    kwargs: dict = {}
-    if noise == "isotropic":
-        kwargs["noise_cov"] = sigma**2 * np.eye(d_o)
-    elif noise == "structured":
-        psi = parts["psi"]
-        kwargs["noise_cov"] = sigma**2 * psi @ psi.T
-    elif noise == "uniform":
-        kwargs.update(noise_mean=np.full(d_o, sigma / 2), noise_cov=sigma**2 / 12 * np.eye(d_o),
-                      noise_distribution="uniform")
-    if chi:
-        kwargs.update(policy_gain=chi * parts["policy"], exploration_cov=(1 - chi) ** 2 * np.eye(d_a))
-    return System(parts["phi"], **kwargs)
-
-
-def paper_parts(d_o: int, d_a: int, *, noise: str, sigma: float, noise_dim: int, chi: float, seed: int) -> dict:
-    """The random matrices of :func:`paper_system` (``phi``, ``psi`` for structured noise, ``policy``
-    with ``χ > 0``), validated and drawn in its order, without forming any ``d_o × d_o`` matrix."""
     d_o = as_int(d_o, "d_o", minimum=1)
     d_a = as_int(d_a, "d_a", minimum=1, maximum=d_o)
     as_choice(noise, "noise", ("none", "isotropic", "structured", "uniform"))
     sigma = as_real(sigma, "sigma", minimum=0.0)
     chi = as_real(chi, "chi", minimum=0.0, maximum=1.0)
     noise_dim = as_int(noise_dim, "noise_dim", minimum=1, maximum=d_o - d_a if noise == "structured" else None)
-    rng = np.random.default_rng(seed)
-    extra = noise_dim if noise == "structured" else 0
-    basis = random_orthonormal(d_o, d_a + extra, rng)
-    out = {"d_o": d_o, "d_a": d_a, "sigma": sigma, "chi": chi, "phi": basis[:, :d_a]}
-    if noise == "structured":
-        out["psi"] = basis[:, d_a:]
-    if chi:
-        out["policy"] = random_orthonormal(d_o, d_a, rng).T
-    return out
+    phi, psi, kwargs = paper_parts(d_o, d_a, noise_dim if noise == "structured" else 0, chi,
+                                   np.random.default_rng(seed))
+    if noise == "isotropic":
+        kwargs["noise_cov"] = sigma**2 * np.eye(d_o)
+    elif noise == "structured":
+        kwargs["noise_cov"] = sigma**2 * psi @ psi.T
+    elif noise == "uniform":
+        kwargs.update(noise_mean=np.full(d_o, sigma / 2), noise_cov=sigma**2 / 12 * np.eye(d_o),
+                      noise_distribution="uniform")
+    return System(phi, **kwargs)

@@ -13,7 +13,7 @@ import sympy
 from lamproof import derivations
 from lamproof.cli import main
 from lamproof.symbolic import objective as so
-from lamproof.symbolic.families import chi, d_a, d_z
+from lamproof.symbolic.families import chi, d_a, d_z, sigma
 
 
 @pytest.mark.parametrize("name", derivations.NAMES)
@@ -34,8 +34,7 @@ def test_exact_checks_have_zero_error(name):
 def test_a_wrong_formula_is_caught():
     """Mutation test of the checker: (1 − χ²) instead of (1 + χ²) in §5's transfer error."""
     module = derivations.get("D5")
-    wrong = dict(module.derive())
-    wrong["action_error"] = sympy.Max(0, (d_a - d_z) / d_a) * (1 - chi**2)
+    wrong = module.derive().replace(action_error=sympy.Max(0, (d_a - d_z) / d_a) * (1 - chi**2))
     report = module.verify(results=wrong)
     assert not report.passed
     assert any("transfer probe error" in failure for failure in report.failures)
@@ -44,9 +43,9 @@ def test_a_wrong_formula_is_caught():
 def test_a_wrong_operator_is_caught():
     """Mutation of a matrix result: S_{o'o'} instead of the innovation S_r in D1."""
     module = derivations.get("D1")
-    wrong = dict(module.derive())
+    right = module.derive()
     M = so.moments()
-    wrong["innovation"] = {"learned": M["S_pp"], "identity": wrong["innovation"]["identity"]}
+    wrong = right.replace(innovation={"learned": M["S_pp"], "identity": right.innovation["identity"]})
     report = module.verify(examples=6, results=wrong)
     assert not report.passed
 
@@ -117,3 +116,22 @@ def test_report_compiles_with_pdflatex(tmp_path):
     out = tmp_path / "report.tex"
     assert main(["report", "--out", str(out), "--pdf"]) == 0
     assert (tmp_path / "report.pdf").stat().st_size > 10_000
+
+
+def test_derive_returns_frozen_results():
+    """``derive()`` is cached: its results are read-only fields, and a changed copy is a new object."""
+    import dataclasses
+
+    results = derivations.get("D6").derive()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        results.c_star = 0
+    changed = results.replace(c_star=sympy.Integer(0))
+    assert changed.c_star == 0 and results.c_star != 0 and derivations.get("D6").derive() is results
+
+
+def test_symbolic_checks_read_the_results_given():
+    """A wrong threshold handed to verify() fails D6's symbolic check, before any system is drawn."""
+    module = derivations.get("D6")
+    report = module.verify(examples=1, results=module.derive().replace(c_star=(1 + chi) / sigma))
+    assert not report.passed
+    assert any(failure.startswith("c* = (1 − χ)/σ (symbolic)") for failure in report.failures)

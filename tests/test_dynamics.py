@@ -271,21 +271,21 @@ def test_d14_catches_a_wrong_learning_rate_in_the_sigmoid():
     from lamproof import derivations
 
     module = derivations.get("D14")
-    wrong = dict(module.derive())
-    wrong["solution"] = wrong["solution"].subs(module.lam, 2 * module.lam)  # κ = 8λ/d_o
+    right = module.derive()
+    wrong = right.replace(solution=right.solution.subs(module.lam, 2 * module.lam))  # κ = 8λ/d_o
     report = module.verify(examples=1, results=wrong)
     assert not report.passed
     assert any("logistic" in failure for failure in report.failures)
-    assert isinstance(wrong["solution"], sympy.Expr)
+    assert isinstance(wrong.solution, sympy.Expr)
 
 
 def test_d15_catches_a_rate_linear_in_s():
     from lamproof import derivations
 
     module = derivations.get("D15")
-    wrong = dict(module.derive())
-    wrong["slow"] = module.s  # curvature ∝ s instead of s²
-    wrong["rate_adam"] = wrong["rate_adam"] / module.s  # ∝ s
+    right = module.derive()
+    wrong = right.replace(slow=module.s,  # curvature ∝ s instead of s²
+                          rate_adam=right.rate_adam / module.s)  # ∝ s
     report = module.verify(examples=1, results=wrong)
     assert not report.passed
     assert any("Richardson" in failure for failure in report.failures)

@@ -181,3 +181,21 @@ def test_an_undecided_claim_does_not_meet_its_expectation():
     result = check(never_settled, examples=5)
     assert result.verdict == "undecided" and not result.meets_expectation
     assert result.counterexample is not None  # the example it could not decide, as a solve file
+
+
+def test_a_tie_without_drift_has_both_ends_witnessed():
+    """examples/exogenous.toml ties the action with the exogenous innovation and has no drift: the
+    latent captures either, so its action probe spans [0, 1], both ends attained by members that
+    re-score to 0 and 1 (before, the search skipped drift-free ties and reported an outer [0, 1])."""
+    from pathlib import Path
+
+    from lamproof.api import load_spec_file
+
+    system, spec = load_spec_file(Path(__file__).parent.parent / "examples" / "exogenous.toml")
+    sol = solve(system, spec)
+    score = probe(sol, "action", "latent")
+    assert score.bounds == "exact" and score.identified is False
+    for end, value in (("min", 0.0), ("max", 1.0)):
+        member = score.witnesses[end]
+        assert population_objective(member, sol.transition, sol.spec).total == pytest.approx(sol.objective, rel=1e-12)
+        assert probe_member(member, "action", "latent", sol.transition) == pytest.approx(value, abs=1e-9)

@@ -112,7 +112,13 @@ def test_cayley_is_exactly_orthogonal_and_validates():
     with pytest.raises(ValueError, match="skew"):
         ex.cayley(sympy.Matrix([[0, 1], [1, 0]]))
     with pytest.raises(ValueError, match="skew"):
-        ex.cayley(sympy.Matrix([[0, 0.5], [-0.5, 0]]))
+        ex.cayley(sympy.Matrix([[0, sympy.sqrt(2)], [-sympy.sqrt(2), 0]]))
+    # one rational converter for every exact routine (lamproof.control.exact_matrix): a float is
+    # its exact binary value, so 0.5 is 1/2 and 0.1 is not 1/10
+    half = sympy.Rational(1, 2)
+    assert ex.cayley([[0, 0.5], [-0.5, 0]]) == ex.cayley(sympy.Matrix([[0, half], [-half, 0]]))
+    assert ex.cayley([[0, 0.1], [-0.1, 0]]) != ex.cayley(sympy.Matrix([[0, sympy.Rational(1, 10)],
+                                                                      [-sympy.Rational(1, 10), 0]]))
 
 
 def test_exact_system_validates_and_solves():

@@ -20,6 +20,7 @@ from lamproof.claims.exogenous import STATE_SPACE_CLAIMS
 from lamproof.lam import effective_action_weight
 from lamproof.numeric.objective import LAMParameters, population_objective
 from lamproof.numeric.probes import probe, probe_error
+from lamproof.numeric.tolerances import DECISION_RTOL
 from lamproof.strategies import _floats, lam_specs, systems
 
 #: Probe scores over a family ("sampled" ranges, pseudo-inverses of rank-deficient moments) are
@@ -599,7 +600,8 @@ def unique_iff_eigengap(system, spec, solution):
     G = system.action_matrix
     values = _descending(G @ G.T + system.noise_cov)
     d_z, scale = spec.d_z, _scale(G @ G.T + system.noise_cov)
-    tied = d_z < len(values) and values[d_z - 1] > 1e-9 * scale and values[d_z - 1] - values[d_z] <= 1e-9 * scale
+    tied = (d_z < len(values) and values[d_z - 1] > DECISION_RTOL * scale
+            and values[d_z - 1] - values[d_z] <= DECISION_RTOL * scale)
     rng = np.random.default_rng(0)
     spread = 0.0
     for _ in range(4):

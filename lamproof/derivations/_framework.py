@@ -1,16 +1,19 @@
-"""What every derivation shares: the check recorder, the Hypothesis runner, the report, LaTeX.
+"""What every derivation shares: its results' type, the check recorder, the one ``verify`` body,
+the Hypothesis runner, the report, LaTeX.
 
-A derivation's ``verify()`` compares its *lambdified* symbolic result with an *independent*
-numeric route (the population minimizer, probes of its parameters, or the closed-form solver
-where that is the other route) on systems drawn by Hypothesis, and returns a
+A derivation's ``derive()`` returns a frozen :class:`Derived` (its SymPy results as named fields).
+Its ``verify()`` is made by :func:`verifier`: it compares the *lambdified* symbolic result with an
+*independent* numeric route (the population minimizer, probes of its parameters, or the
+closed-form solver where that is the other route) on systems drawn by Hypothesis, and returns a
 :class:`VerificationReport`. The checker records every comparison, never stops at the first
 failure, and keeps the worst error, so a report says how close the two routes came.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +36,20 @@ OBJECTIVE_RTOL = 1e-7
 PROBE_ATOL = 1e-4
 #: Exact-arithmetic checks allow no error at all.
 EXACT = 0
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What a derivation's ``derive()`` returns: its SymPy steps and results as named fields.
+
+    Each derivation subclasses it (``Results``) with its own fields. Frozen because ``derive()`` is
+    cached: no caller can change the derivation another caller reads. A mutation test swaps one
+    result (:meth:`replace`) and hands the copy to ``verify(results=…)``, which must then fail.
+    """
+
+    def replace(self, **changes) -> Derived:
+        """A copy with the named results changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass
@@ -167,11 +184,9 @@ def run_examples(strategy, body: Callable, *, examples: int, seed: int, checker:
 
     Reproducible (``@seed``, no example database), generation only: ``body`` records into the
     checker instead of raising, so every example runs and the worst error is kept. An
-    exception inside ``body`` is recorded as a failure of the check ``"runs"``.
+    exception inside ``body`` is recorded as a failure of the check ``"runs"``. ``examples`` is a
+    positive integer (checked by :func:`verify`, the boundary).
     """
-    if not isinstance(examples, int) or examples < 1:
-        raise InputError(f"examples: expected a positive integer, got {examples!r}")
-
     def guarded(case):
         checker.examples += 1
         try:
@@ -189,6 +204,54 @@ def run_examples(strategy, body: Callable, *, examples: int, seed: int, checker:
 
     with single_threaded_blas():
         runner()
+
+
+#: A numeric check: a function returning the Hypothesis cases, the body
+#: ``check(case, results, checker)`` that compares the formula with the independent route on one
+#: case, and how many cases per ``examples``.
+NumericCheck = tuple[Callable[[], st.SearchStrategy], Callable, int]
+
+
+def verifier(name: str, title: str, derive: Callable[[], Derived], *, default_examples: int, doc: str,
+             fixed: Callable | None = None, numeric: Sequence[NumericCheck] = (),
+             exact_case: Callable | None = None, exact_examples: int = 3) -> Callable[..., VerificationReport]:
+    """A derivation's ``verify(examples=None, seed=0, exact=False, results=None)``: the one body every
+    derivation shares, given its checks.
+
+    - ``fixed(results, checker)``: the checks on no drawn system (symbolic identities, fixed
+      instances);
+    - each ``(cases, check, per_example)`` of ``numeric``: ``check(case, results, checker)`` on
+      ``per_example * examples`` cases drawn by Hypothesis from ``cases()`` (:func:`run_examples`,
+      seed ``seed``);
+    - with ``exact``, ``exact_case(rng, results, checker)`` on ``min(examples, exact_examples)``
+      rational systems from ``numpy.random.default_rng(seed)``, with zero tolerance.
+
+    ``results`` is ``derive()`` or a changed copy (``derive().replace(…)``, a mutation test), and is
+    what every check reads, so a wrong formula anywhere shows as a failure. ``examples`` defaults
+    to ``default_examples``; anything but a positive integer is an :class:`InputError`.
+    """
+
+    def verify(examples: int | None = None, seed: int = 0, exact: bool = False,
+               results: Derived | None = None) -> VerificationReport:
+        examples = default_examples if examples is None else examples
+        if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+            raise InputError(f"examples: expected a positive integer, got {examples!r}")
+        results = derive() if results is None else results
+        checker = Checker(name, title)
+        if fixed is not None:
+            fixed(results, checker)
+        for cases, check, per_example in numeric:
+            run_examples(cases(), lambda case, check=check: check(case, results, checker),
+                         examples=per_example * examples, seed=seed, checker=checker)
+        if exact and exact_case is not None:
+            rng = np.random.default_rng(seed)
+            for _ in range(min(examples, exact_examples)):
+                exact_case(rng, results, checker)
+        return checker.report(exact)
+
+    verify.__doc__ = doc
+    verify.__module__ = getattr(derive, "__module__", __name__)
+    return verify
 
 
 def generator_seeds() -> st.SearchStrategy[int]:

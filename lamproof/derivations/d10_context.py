@@ -31,6 +31,7 @@ systems, the exact window innovation against the exact Riccati iterate, zero tol
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -74,8 +75,23 @@ def _vanishes(expr) -> bool:
     return sympy.expand(sympy.numer(sympy.together(expr))) == 0
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    slope: sympy.Expr
+    identities: dict
+    riccati: sympy.Expr
+    steady_state: sympy.Expr
+    innovation_limit: sympy.Expr
+    rate: sympy.Expr
+    rate_is_squared_filter_loop: bool
+    Q: sympy.Expr
+    r: sympy.Expr
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     F, G, H, K = _scalar(f), _scalar(g), _scalar(1), _scalar(kappa)
     Sw, Sv, Se = _scalar(q), _scalar(r), _scalar(s_e)
     Q, R = Sw + G * Se * G.T, Sv
@@ -100,21 +116,22 @@ def derive() -> dict:
     slope = sympy.factor(sympy.diff(riccati, P))
     rate = slope.subs(P, steady)
     closed_loop = f * rs / (steady + rs)
-    return {
-        "slope": slope,
-        "identities": identities,
-        "riccati": riccati,
-        "steady_state": sympy.simplify(steady),
-        "innovation_limit": sympy.simplify(steady + rs),
-        "rate": rate,
-        "rate_is_squared_filter_loop": sympy.simplify(rate - closed_loop**2) == 0,
-        "Q": Qs, "r": rs,
-    }
+    return Results(
+        slope=slope,
+        identities=identities,
+        riccati=riccati,
+        steady_state=sympy.simplify(steady),
+        innovation_limit=sympy.simplify(steady + rs),
+        rate=rate,
+        rate_is_squared_filter_loop=sympy.simplify(rate - closed_loop**2) == 0,
+        Q=Qs,
+        r=rs,
+    )
 
 
 def latex() -> str:
     d = derive()
-    checks = ", ".join(f"{key}: {'identical' if ok else 'DIFFERENT'}" for key, ok in d["identities"].items())
+    checks = ", ".join(f"{key}: {'identical' if ok else 'DIFFERENT'}" for key, ok in d.identities.items())
     steps = [
         "Write the window's frames as maps of the independent sources $s_0, v_j, e_j, w_j$. With $A$ learned, the "
         "loss splits as in D1 with $o$ replaced by the stacked context $c$, so the optimum is PCA of",
@@ -130,11 +147,11 @@ def latex() -> str:
         "SymPy checks these identities on the scalar system with symbolic $f, g, \\kappa, q, r, \\sigma_e^2, p_0$, "
         f"the window's innovation computed from its iterated source maps: {checks}.",
         "The scalar fixed point ($h = 1$, $Q = q + g^2\\sigma_e^2$) is the positive root of $P = "
-        f"{fw.tex(d['riccati'])}$:",
-        fw.display(f"P &= {fw.tex(d['steady_state'])},", "S_\\infty &= P + r."),
-        f"The Riccati map's derivative is ${fw.tex(d['slope'])}$; at the fixed point SymPy reduces it to $f_p^2$ with "
+        f"{fw.tex(d.riccati)}$:",
+        fw.display(f"P &= {fw.tex(d.steady_state)},", "S_\\infty &= P + r."),
+        f"The Riccati map's derivative is ${fw.tex(d.slope)}$; at the fixed point SymPy reduces it to $f_p^2$ with "
         "$f_p = f r/(P + r)$, the filter's closed loop "
-        f"({'verified' if d['rate_is_squared_filter_loop'] else 'NOT verified'}): near the limit the error shrinks by "
+        f"({'verified' if d.rate_is_squared_filter_loop else 'NOT verified'}): near the limit the error shrinks by "
         "$f_p^2$ per frame.",
     ]
     return fw.section(
@@ -175,7 +192,7 @@ def _relative(a, b) -> float:
     return float(np.max(np.abs(a - b))) / max(1.0, float(np.max(np.abs(b))))
 
 
-def _numeric_case(case, checker: fw.Checker, results: dict) -> None:
+def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     system, T, k = case["system"], case["context"], case["horizon"]
     context = f"case {case}"
     t = system.transition(k, T)
@@ -204,9 +221,9 @@ def _numeric_case(case, checker: fw.Checker, results: dict) -> None:
     scalar = StateSpaceSystem([[f_value]], [[0.0]], process_noise_cov=[[q_value]], observation_noise_cov=[[r_value]],
                               exploration_cov=[[0.0]], initial={"cov": [[4.0 * q_value + 1.0]]})
     steady = float(scalar.kalman_innovation()[0, 0]) - r_value
-    predicted = fw.evaluate(results["rate"], {f: f_value, results["Q"]: q_value, results["r"]: r_value})
-    checker.close("scalar DARE root = SciPy's", fw.evaluate(results["steady_state"],
-                  {f: f_value, results["Q"]: q_value, results["r"]: r_value}), steady, rtol=1e-10, context=context)
+    predicted = fw.evaluate(results.rate, {f: f_value, results.Q: q_value, results.r: r_value})
+    checker.close("scalar DARE root = SciPy's", fw.evaluate(results.steady_state,
+                  {f: f_value, results.Q: q_value, results.r: r_value}), steady, rtol=1e-10, context=context)
     errors = [abs(S[0, 0] - (steady + r_value)) for S in scalar.filtered_innovations(200)]
     near = [i for i, e in enumerate(errors[:-1]) if 1e-7 * (steady + r_value) < e < 1e-5 * (steady + r_value)]
     if near and predicted > 1e-3:
@@ -215,7 +232,7 @@ def _numeric_case(case, checker: fw.Checker, results: dict) -> None:
                       rtol=RATE_RTOL, context=f"{context} T={i + 1}")
 
 
-def _exact_case(rng: np.random.Generator, checker: fw.Checker) -> None:
+def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker) -> None:
     R = lambda rows, cols, lo, hi, den: sympy.Matrix(  # noqa: E731
         rows, cols, lambda i, j: sympy.Rational(int(rng.integers(lo, hi)), den))
     n, d_o = int(rng.integers(1, 3)), 1
@@ -234,18 +251,13 @@ def _exact_case(rng: np.random.Generator, checker: fw.Checker) -> None:
                       context=f"exact n={n} T={T} F={F.tolist()} K={K.tolist()}")
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive() if results is None else results
-    for key, ok in d["identities"].items():
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+    for key, ok in results.identities.items():
         checker.holds("window innovation = open-loop Riccati (symbolic)", ok, context=key)
-    checker.holds("Riccati derivative = f_p² (symbolic)", d["rate_is_squared_filter_loop"])
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, checker, d), examples=examples, seed=seed,
-                    checker=checker)
-    if exact:
-        rng = np.random.default_rng(seed)
-        for _ in range(min(examples, 3)):
-            _exact_case(rng, checker)
-    return checker.report(exact)
+    checker.holds("Riccati derivative = f_p² (symbolic)", results.rate_is_squared_filter_loop)
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D10's window innovation and its limit against the window's solver (exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)

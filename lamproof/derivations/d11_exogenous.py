@@ -39,6 +39,7 @@ zero tolerance.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -47,6 +48,7 @@ import sympy
 from hypothesis import strategies as st
 
 from lamproof.context import innovation
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
 from lamproof.exogenous import action_first, action_first_horizon
 from lamproof.lam import LAMSpec
@@ -69,8 +71,25 @@ MARGIN_RTOL = 1e-9
 CLEAR_MARGIN = 0.05
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    matrix_identity: bool
+    X_L: sympy.Expr
+    X_I: sympy.Expr
+    drift: sympy.Expr
+    learned_check: bool
+    identity_check: bool
+    margins: dict
+    thresholds: dict
+    limits: dict
+    limit_check: bool
+    k_bound: dict
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     n = sympy.Symbol("n", integer=True, positive=True)
     Phi, Sigma, W = (sympy.MatrixSymbol(name, n, n) for name in ("Phi", "Sigma", "W"))
     eye = sympy.Identity(n)
@@ -93,18 +112,21 @@ def derive() -> dict:
     }
     bounds = {"learned": sympy.limit(learned_closed.subs(e, sympy.Rational(1, 2)), k, sympy.oo),
               "identity": sympy.limit(identity_closed.subs(e, sympy.Rational(1, 2)), k, sympy.oo)}
-    return {
-        "matrix_identity": matrix_identity,
-        "X_L": X_L, "X_I": X_I, "drift": drift,
-        "learned_check": learned_check, "identity_check": identity_check,
-        "margins": {"learned": action - learned_closed, "identity": action - identity_closed},
-        "thresholds": {path: sympy.simplify(value) for path, value in thresholds.items()},
-        "limits": {"learned": sigma_x, "identity": 2 * sigma_x},
-        "limit_check": bounds == {"learned": sigma_x.subs(e, sympy.Rational(1, 2)),
+    return Results(
+        matrix_identity=matrix_identity,
+        X_L=X_L,
+        X_I=X_I,
+        drift=drift,
+        learned_check=learned_check,
+        identity_check=identity_check,
+        margins={"learned": action - learned_closed, "identity": action - identity_closed},
+        thresholds={path: sympy.simplify(value) for path, value in thresholds.items()},
+        limits={"learned": sigma_x, "identity": 2 * sigma_x},
+        limit_check=bounds == {"learned": sigma_x.subs(e, sympy.Rational(1, 2)),
                                   "identity": 2 * sigma_x.subs(e, sympy.Rational(1, 2))},
-        "k_bound": {path: sympy.floor(bound / (g**2 * s_a)) + 1 for path, bound in
+        k_bound={path: sympy.floor(bound / (g**2 * s_a)) + 1 for path, bound in
                     {"learned": sigma_x, "identity": 2 * sigma_x * (1 + sympy.Max(0, -e))}.items()},
-    }
+    )
 
 
 def latex() -> str:
@@ -112,22 +134,22 @@ def latex() -> str:
     steps = [
         "With $x$ independent of the endogenous state, the best prediction of $x_{t+k}$ from $o_t$ uses $x_t$ only, "
         "$\\mathbb{E}[x_{t+k} \\mid x_t] = \\Phi x_t$ with $\\Phi = F_x^k$, and the innovation's exogenous block is "
-        f"$X_L = {fw.tex(d['X_L'])}$. The fixed path $A = I$ leaves $x_{{t+k}} - x_t$, of covariance "
-        f"$X_I = {fw.tex(d['X_I'])}$. SymPy expands",
-        fw.display(f"X_I - X_L &= {fw.tex(d['drift'])}"),
-        f"({'verified' if d['matrix_identity'] else 'NOT verified'}), positive semi-definite: the drift of the "
+        f"$X_L = {fw.tex(d.X_L)}$. The fixed path $A = I$ leaves $x_{{t+k}} - x_t$, of covariance "
+        f"$X_I = {fw.tex(d.X_I)}$. SymPy expands",
+        fw.display(f"X_I - X_L &= {fw.tex(d.drift)}"),
+        f"({'verified' if d.matrix_identity else 'NOT verified'}), positive semi-definite: the drift of the "
         "exogenous state competes with the actions only when $A$ is fixed.",
         "Scalar example: $\\Sigma_x = \\sigma_\\eta^2/(1 - e^2)$, $\\sum_{j<k} e^{2j}\\sigma_\\eta^2$ by "
-        f"\\texttt{{summation}} ({'matches' if d['learned_check'] else 'DIFFERS from'} $\\Sigma_x(1 - e^{{2k}})$), "
-        f"and $X_I = 2\\Sigma_x(1 - e^k)$ ({'verified' if d['identity_check'] else 'NOT verified'}). The controllable "
+        f"\\texttt{{summation}} ({'matches' if d.learned_check else 'DIFFERS from'} $\\Sigma_x(1 - e^{{2k}})$), "
+        f"and $X_I = 2\\Sigma_x(1 - e^k)$ ({'verified' if d.identity_check else 'NOT verified'}). The controllable "
         "part of a random walk over $k$ steps is $k g^2\\sigma_a^2$, so the margins are",
-        fw.display(f"m_L(k) &= {fw.tex(d['margins']['learned'])}",
-                   f"m_I(k) &= {fw.tex(d['margins']['identity'])}"),
+        fw.display(f"m_L(k) &= {fw.tex(d.margins['learned'])}",
+                   f"m_I(k) &= {fw.tex(d.margins['identity'])}"),
         "At $k = 1$ the boundaries solved for $\\sigma_a^2$ are "
-        f"$\\sigma_a^2 = {fw.tex(d['thresholds']['learned'])}$ ($A$ learned) and "
-        f"$\\sigma_a^2 = {fw.tex(d['thresholds']['identity'])}$ ($A = I$).",
+        f"$\\sigma_a^2 = {fw.tex(d.thresholds['learned'])}$ ($A$ learned) and "
+        f"$\\sigma_a^2 = {fw.tex(d.thresholds['identity'])}$ ($A = I$).",
         "As $k\\to\\infty$ the exogenous parts tend to $\\Sigma_x$ and $2\\Sigma_x$ "
-        f"({'limits verified' if d['limit_check'] else 'limits NOT verified'}); $X_L < \\Sigma_x$ for every $k$, and "
+        f"({'limits verified' if d.limit_check else 'limits NOT verified'}); $X_L < \\Sigma_x$ for every $k$, and "
         "$X_I \\le 2\\Sigma_x(1 + \\max(0, -e))$ (an oscillating $x$ moves most in one step). So $m(k) > 0$ as soon "
         "as $k g^2\\sigma_a^2$ exceeds that bound: $k^* \\le \\lfloor c\\,\\Sigma_x/(g^2\\sigma_a^2)\\rfloor + 1$ "
         "with $c = 1$ ($A$ learned) or $c = 2(1 + \\max(0, -e))$ ($A = I$); and $m_I \\le m_L$ gives "
@@ -159,7 +181,7 @@ def latex() -> str:
 # -- verification ----------------------------------------------------------------------------------
 def _cases():
     return st.fixed_dictionaries({
-        "scalar": st.tuples(st.floats(0.3, 2.0), st.floats(0.2, 2.0), st.floats(-0.9, 0.9), st.floats(0.2, 2.0)),
+        "scalar": draws.exogenous_scalars(0.9),
         "horizon": st.integers(1, 4),
         "path": st.sampled_from(["learned", "identity"]),
         "blocks": st.tuples(st.integers(1, 3), st.integers(1, 3)),
@@ -172,19 +194,19 @@ def _values(case) -> dict:
     return {g: gv, s_a: av, e: ev, s_eta: sv, k: case["horizon"]}
 
 
-def _numeric_case(case, checker: fw.Checker, results: dict) -> None:
+def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     path, horizon = case["path"], case["horizon"]
     context = f"case {case}"
     system = random_walk_with_exogenous(*case["scalar"])
     values = _values(case)
-    formula = fw.evaluate(results["margins"][path], values)
+    formula = fw.evaluate(results.margins[path], values)
     condition = action_first(system.transition(horizon), path)
     checker.close(f"margin ({path}) = k g²σ_a² − X(k)", condition.margin, formula, rtol=MARGIN_RTOL, context=context)
     # k*: the window route against a scan of the formula and the bound, and k*_I ≥ k*_L
     found = {}
     for p in ("learned", "identity"):
-        bound = int(fw.evaluate(results["k_bound"][p], values))
-        scan = next((kk for kk in range(1, 65) if fw.evaluate(results["margins"][p], {**values, k: kk}) > 0), None)
+        bound = int(fw.evaluate(results.k_bound[p], values))
+        scan = next((kk for kk in range(1, 65) if fw.evaluate(results.margins[p], {**values, k: kk}) > 0), None)
         checker.holds(f"k* ({p}) ≤ the bound", scan is None or scan <= bound, context=f"{scan} vs {bound} ({context})")
         found[p] = action_first_horizon(system, p, max_horizon=min(bound, 64)).horizon
         checker.holds(f"k* ({p}) = first positive margin", found[p] == scan, context=f"{found[p]} vs {scan} ({context})")
@@ -225,7 +247,7 @@ def _general_case(case, checker: fw.Checker, context: str) -> None:
                       atol=1e-10, context=f"{context} n_n={n_n} n_x={n_x}")
 
 
-def _exact_case(rng: np.random.Generator, results: dict, checker: fw.Checker) -> None:
+def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker) -> None:
     gv = sympy.Rational(int(rng.integers(1, 4)), 2)
     av = sympy.Rational(int(rng.integers(1, 5)), 2)
     ev = sympy.Rational(int(rng.integers(-3, 4)), 4)
@@ -242,21 +264,16 @@ def _exact_case(rng: np.random.Generator, results: dict, checker: fw.Checker) ->
     values = {g: gv, s_a: av, e: ev, s_eta: sv, k: kv}
     for path, S in (("learned", S_learned), ("identity", S_identity)):
         exact_margin = sympy.cancel(S[0, 0] - S[1, 1])
-        formula = results["margins"][path].subs(values)
+        formula = results.margins[path].subs(values)
         checker.equal(f"exact: margin ({path})", formula, exact_margin, context=f"g={gv} σa²={av} e={ev} ση²={sv} k={kv}")
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive() if results is None else results
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
     for key in ("matrix_identity", "learned_check", "identity_check", "limit_check"):
-        checker.holds("symbolic identities", d[key], context=key)
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, checker, d), examples=examples, seed=seed,
-                    checker=checker)
-    if exact:
-        rng = np.random.default_rng(seed)
-        for _ in range(min(examples, 4)):
-            _exact_case(rng, d, checker)
-    return checker.report(exact)
+        checker.holds("symbolic identities", getattr(results, key), context=key)
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D11's exogenous block, thresholds and k* against window solvers (exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case, exact_examples=4)

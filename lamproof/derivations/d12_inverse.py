@@ -34,6 +34,7 @@ window inverse model against the closed form, zero tolerance.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -85,8 +86,19 @@ def _levine_witness():
     return union.rank(), closure.rank(), F
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    lambda_k: sympy.Expr
+    normal_equations: bool
+    exogenous_weights: dict
+    uncoupled_zero: bool
+    witness: dict
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     n = sympy.Symbol("n", integer=True, positive=True)
     m = sympy.Symbol("m", integer=True, positive=True)
     P, Phi, Psi, W = (sympy.MatrixSymbol(name, n, n) for name in ("P", "Phi", "Psi", "W"))
@@ -107,34 +119,35 @@ def derive() -> dict:
         lam2 = (G2.T * (F2 ** (kk - 1)).T * Wk.inv()).applyfunc(sympy.simplify)
         weights[kk] = {"next": sympy.simplify(lam2[0, 1]), "current": sympy.simplify(-(lam2 * F2**kk)[0, 1])}
     witness_union, witness_closure, witness_F = _levine_witness()
-    return {
-        "lambda": lam, "normal_equations": normal,
-        "exogenous_weights": weights,
-        "uncoupled_zero": all(sympy.simplify(w.subs(cpl, 0)) == 0 for ws in weights.values() for w in ws.values()),
-        "witness": {"union_rank": witness_union, "closure_rank": witness_closure, "F": witness_F},
-    }
+    return Results(
+        lambda_k=lam,
+        normal_equations=normal,
+        exogenous_weights=weights,
+        uncoupled_zero=all(sympy.simplify(w.subs(cpl, 0)) == 0 for ws in weights.values() for w in ws.values()),
+        witness={"union_rank": witness_union, "closure_rank": witness_closure, "F": witness_F},
+    )
 
 
 def latex() -> str:
     d = derive()
-    w1 = d["exogenous_weights"][1]
+    w1 = d.exogenous_weights[1]
     steps = [
         "Write $y = [s_t; s_{t+k}]$, $s_{t+k} = \\Phi s_t + \\sum_{j<k} F^{k-1-j}(G e_{t+j} + w_{t+j})$ with "
         "$\\Phi = F^k$, $\\Psi = F^{k-1}$, $P = \\mathrm{Cov}(s_t)$; then $\\mathrm{Cov}(y) = "
         "\\begin{pmatrix} P & P\\Phi^T \\\\ \\Phi P & \\Phi P\\Phi^T + W_k\\end{pmatrix}$ and "
         "$\\mathrm{Cov}(a_t, y) = (0,\\ \\Sigma_e G^T\\Psi^T)$. With",
-        fw.display(f"\\lambda_k &= {fw.tex(d['lambda'])}, \\qquad \\Lambda = (-\\lambda_k\\Phi,\\ \\lambda_k)"),
+        fw.display(f"\\lambda_k &= {fw.tex(d.lambda_k)}, \\qquad \\Lambda = (-\\lambda_k\\Phi,\\ \\lambda_k)"),
         "SymPy verifies the normal equations $\\mathrm{Cov}(a_t, y) = \\Lambda\\,\\mathrm{Cov}(y)$ block by block "
-        f"for any $P$ ({'verified' if d['normal_equations'] else 'NOT verified'}).",
+        f"for any $P$ ({'verified' if d.normal_equations else 'NOT verified'}).",
         "On a two-block system ($F = \\begin{pmatrix} f & c \\\\ 0 & h\\end{pmatrix}$, $G = (g, 0)^T$, noise "
         "$\\mathrm{diag}(q_n, q_x)$) the weight of the exogenous coordinate at $k = 1$ is "
         f"${fw.tex(w1['next'])}$ on $x_{{t+1}}$ and ${fw.tex(w1['current'])}$ on $x_t$; at $k = 2$ both weights are "
         "rational functions with the factor $c$ (the one on $x_{t+2}$ denoises the exogenous noise that $c$ carried "
-        f"into the endogenous state): {'all zero' if d['uncoupled_zero'] else 'NOT all zero'} at $c = 0$, and "
+        f"into the endogenous state): {'all zero' if d.uncoupled_zero else 'NOT all zero'} at $c = 0$, and "
         "nonzero once $x$ drives the endogenous state.",
         "Levine's witness $c' = u_1 + g a$, $u_1' = u_2$, $u_2' = 0$ (plus noise; $F_{cc} = 0$) in rational "
         "arithmetic, each inverse model from the exact window moments: the union of the directions over "
-        f"$k \\le 3$ has rank {d['witness']['union_rank']}, its $F^T$-closure rank {d['witness']['closure_rank']}.",
+        f"$k \\le 3$ has rank {d.witness['union_rank']}, its $F^T$-closure rank {d.witness['closure_rank']}.",
     ]
     return fw.section(
         NAME, TITLE,
@@ -169,7 +182,7 @@ def _closed_form(system, k: int) -> np.ndarray:
     return np.hstack([-lam @ np.linalg.matrix_power(F, k), lam])
 
 
-def _numeric_case(case, checker: fw.Checker) -> None:
+def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     system, k = case["system"], case["horizon"]
     context = f"case {case}"
     t = system.transition(k)
@@ -204,7 +217,7 @@ def _coupled_dim(system) -> int:
     return system.n - len(system.exogenous) - reached
 
 
-def _exact_case(rng: np.random.Generator, checker: fw.Checker) -> None:
+def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker) -> None:
     n = int(rng.integers(2, 4))
     F = sympy.Matrix(n, n, lambda i, j: sympy.Rational(int(rng.integers(-1, 2)), 3) if j >= i else 0)
     G = sympy.Matrix(n, 1, lambda i, j: int(rng.integers(-1, 2)) if i < n - 1 else 0)
@@ -222,19 +235,14 @@ def _exact_case(rng: np.random.Generator, checker: fw.Checker) -> None:
                   context=f"exact n={n} k={k} F={F.tolist()} G={G.T.tolist()}")
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive() if results is None else results
-    checker.holds("normal equations (symbolic)", d["normal_equations"])
-    checker.holds("uncoupled exogenous weight = 0 (symbolic)", d["uncoupled_zero"])
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+    checker.holds("normal equations (symbolic)", results.normal_equations)
+    checker.holds("uncoupled exogenous weight = 0 (symbolic)", results.uncoupled_zero)
     checker.holds("Levine witness: union rank 2, closure rank 3 (exact)",
-                  (d["witness"]["union_rank"], d["witness"]["closure_rank"]) == (2, 3))
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, checker), examples=examples, seed=seed,
-                    checker=checker)
-    if exact:
-        rng = np.random.default_rng(seed)
-        for _ in range(min(examples, 3)):
-            _exact_case(rng, checker)
-    return checker.report(exact)
+                  (results.witness["union_rank"], results.witness["closure_rank"]) == (2, 3))
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D12's inverse models against the window's regression (exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)

@@ -36,6 +36,7 @@ against ``1[λ < λ*]``; a random mixed observation with ``W = I − M_x M_x⁺`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -43,6 +44,7 @@ import sympy
 from hypothesis import strategies as st
 
 from lamproof.context import innovation
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
 from lamproof.exogenous import exogenous_loading, latent_consistency
 from lamproof.lam import LAMSpec
@@ -66,8 +68,21 @@ RATIO_ATOL = 1e-4
 CLEAR = 0.1
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    operator: sympy.Matrix
+    eigenvalues: dict
+    action_eigenvalue_found: bool
+    lambda_star: sympy.Expr
+    exogenous_eigenvalue: dict
+    loading_exogenous_latent: dict
+    loading_two: dict
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     # the regression operator Cov(ŷ), ŷ = [v_s, v_x, √λ E[a | v]] with v_s = g a, E[a | v] = v_s / g
     operator = sympy.Matrix([[g**2 * s_a, 0, sympy.sqrt(lam) * g * s_a],
                              [0, X, 0],
@@ -76,34 +91,35 @@ def derive() -> dict:
     action_value = g**2 * s_a + lam * s_a
     switch = sympy.solve(sympy.Eq(action_value, X), lam)[0]
     exo = {"learned": s_eta, "identity": 2 * s_eta / (1 + e)}
-    return {
-        "operator": operator, "eigenvalues": eigenvalues,
-        "action_eigenvalue_found": any(sympy.simplify(v - action_value) == 0 for v in eigenvalues),
-        "lambda_star": switch,
-        "exogenous_eigenvalue": exo,
-        "loading_exogenous_latent": {path: sympy.simplify(s_eta / x) for path, x in exo.items()},
-        "loading_two": {path: s_eta / (g**2 * s_a + x) for path, x in exo.items()},
-    }
+    return Results(
+        operator=operator,
+        eigenvalues=eigenvalues,
+        action_eigenvalue_found=any(sympy.simplify(v - action_value) == 0 for v in eigenvalues),
+        lambda_star=switch,
+        exogenous_eigenvalue=exo,
+        loading_exogenous_latent={path: sympy.simplify(s_eta / x) for path, x in exo.items()},
+        loading_two={path: s_eta / (g**2 * s_a + x) for path, x in exo.items()},
+    )
 
 
 def latex() -> str:
     d = derive()
-    values = ", ".join(f"{fw.tex(v)}" for v in d["eigenvalues"])
+    values = ", ".join(f"{fw.tex(v)}" for v in d.eigenvalues)
     steps = [
         "(1) The innovation of the scalar example is $\\mathrm{diag}(g^2\\sigma_a^2, X)$ with $X = \\sigma_\\eta^2$ "
         "($A$ learned) or $X = 2\\sigma_\\eta^2/(1+e)$ ($A = I$) (D11). Of $X$ the exogenous innovation $\\eta$ "
         "contributes $\\sigma_\\eta^2$, so the loading of the exogenous latent is "
-        f"${fw.tex(d['loading_exogenous_latent']['learned'])}$ and "
-        f"${fw.tex(d['loading_exogenous_latent']['identity'])}$, and with both directions captured "
-        f"${fw.tex(d['loading_two']['learned'])}$ resp. ${fw.tex(d['loading_two']['identity'])}$.",
+        f"${fw.tex(d.loading_exogenous_latent['learned'])}$ and "
+        f"${fw.tex(d.loading_exogenous_latent['identity'])}$, and with both directions captured "
+        f"${fw.tex(d.loading_two['learned'])}$ resp. ${fw.tex(d.loading_two['identity'])}$.",
         "(2) A representation $W$ with $W M_x = 0$ removes $x$ from every frame, hence from the innovation: the "
         "exogenous block of $W S_v W^T$ is zero and so is the loading.",
         "(3) With an action head the optimum is reduced-rank regression of $y = [v; \\sqrt{\\lambda}\\,a]$ on the LAM's "
         "inputs; the regression $\\hat y = [v_s, v_x, \\sqrt\\lambda\\, v_s/g]$ has covariance",
-        fw.display(f"\\mathrm{{Cov}}(\\hat y) &= {fw.tex(d['operator'])}"),
+        fw.display(f"\\mathrm{{Cov}}(\\hat y) &= {fw.tex(d.operator)}"),
         f"with eigenvalues ${values}$ (SymPy), so the action direction's value is "
         "$g^2\\sigma_a^2 + \\lambda\\sigma_a^2$ and the latent switches at",
-        fw.display(f"\\lambda^* &= {fw.tex(d['lambda_star'])}."),
+        fw.display(f"\\lambda^* &= {fw.tex(d.lambda_star)}."),
     ]
     return fw.section(
         NAME, TITLE,
@@ -131,7 +147,7 @@ def latex() -> str:
 # -- verification ----------------------------------------------------------------------------------
 def _cases():
     return st.fixed_dictionaries({
-        "scalar": st.tuples(st.floats(0.3, 2.0), st.floats(0.2, 2.0), st.floats(-0.8, 0.8), st.floats(0.2, 2.0)),
+        "scalar": draws.exogenous_scalars(0.8),
         "path": st.sampled_from(["learned", "identity"]),
         "d_z": st.integers(1, 2),
         "weight": st.floats(0.0, 4.0),
@@ -139,12 +155,12 @@ def _cases():
     })
 
 
-def _numeric_case(case, checker: fw.Checker, results: dict) -> None:
+def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     gv, av, ev, sv = case["scalar"]
     path, d_z = case["path"], case["d_z"]
     context = f"case {case}"
     values = {g: gv, s_a: av, e: ev, s_eta: sv}
-    exo = fw.evaluate(results["exogenous_eigenvalue"][path], values)
+    exo = fw.evaluate(results.exogenous_eigenvalue[path], values)
     action = gv * gv * av
     system = random_walk_with_exogenous(gv, av, ev, sv)
     t = system.transition()
@@ -154,9 +170,9 @@ def _numeric_case(case, checker: fw.Checker, results: dict) -> None:
         params = minimize_population(t, LAMSpec(d_z, path, idm), starts=2).params
         captured = orthonormal_basis(params.next_obs_map)
         if d_z == 2:
-            formula = fw.evaluate(results["loading_two"][path], values)
+            formula = fw.evaluate(results.loading_two[path], values)
         else:
-            formula = fw.evaluate(results["loading_exogenous_latent"][path], values) if exo > action else 0.0
+            formula = fw.evaluate(results.loading_exogenous_latent[path], values) if exo > action else 0.0
         checker.close(f"loading of the optimum ({path}, d_z={d_z})", exogenous_loading(t, captured, path), formula,
                       atol=RATIO_ATOL, context=context)
         if d_z == 1:
@@ -165,8 +181,8 @@ def _numeric_case(case, checker: fw.Checker, results: dict) -> None:
                           1.0 if exo > action else 0.0, atol=RATIO_ATOL, context=context)
     # (3) the action head, A = I with a tied IDM (no leakage): the switch at λ*
     weight = case["weight"]
-    exo_identity = fw.evaluate(results["exogenous_eigenvalue"]["identity"], values)
-    star = fw.evaluate(results["lambda_star"], {g: gv, s_a: av, X: exo_identity})
+    exo_identity = fw.evaluate(results.exogenous_eigenvalue["identity"], values)
+    star = fw.evaluate(results.lambda_star, {g: gv, s_a: av, X: exo_identity})
     if abs(weight - star) > CLEAR * max(1.0, abs(star)) and weight > 0:
         params = minimize_population(t, LAMSpec(1, "identity", "tied", action_loss_weight=weight), starts=2).params
         checker.close("consistency with an action head = 1[λ < λ*]", latent_consistency(t, params.latent_map),
@@ -184,7 +200,7 @@ def _numeric_case(case, checker: fw.Checker, results: dict) -> None:
                   or 0.0, 0.0, atol=RATIO_ATOL, context=context)
 
 
-def _exact_case(rng: np.random.Generator, results: dict, checker: fw.Checker) -> None:
+def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker) -> None:
     """Rational scalars: the loading with both directions captured, from exact window maps."""
     gv = sympy.Rational(int(rng.integers(1, 4)), 2)
     av = sympy.Rational(int(rng.integers(1, 5)), 2)
@@ -202,21 +218,17 @@ def _exact_case(rng: np.random.Generator, results: dict, checker: fw.Checker) ->
         total = window.cov(v, v).trace()
         exo_map = v[("w", 0)][:, 1:]  # the exogenous coordinate of the horizon's process noise
         exo = (exo_map * Sw[1:, 1:] * exo_map.T).trace()
-        formula = results["loading_two"][path].subs({g: gv, s_a: av, e: ev, s_eta: sv})
+        formula = results.loading_two[path].subs({g: gv, s_a: av, e: ev, s_eta: sv})
         checker.equal(f"exact: loading with both directions ({path})", formula, sympy.cancel(exo / total),
                       context=f"g={gv} σa²={av} e={ev} ση²={sv}")
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive() if results is None else results
-    checker.holds("regression operator's action eigenvalue = g²σ_a² + λσ_a² (symbolic)", d["action_eigenvalue_found"])
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, checker, d), examples=examples, seed=seed,
-                    checker=checker)
-    if exact:
-        rng = np.random.default_rng(seed)
-        for _ in range(min(examples, 4)):
-            _exact_case(rng, d, checker)
-    return checker.report(exact)
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+    checker.holds("regression operator's action eigenvalue = g²σ_a² + λσ_a² (symbolic)",
+                  results.action_eigenvalue_found)
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D13's loading and consistency against window solvers and probes (exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case, exact_examples=4)

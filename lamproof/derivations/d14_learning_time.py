@@ -42,6 +42,7 @@ population Adam needs ~370, for batches of 4096 and 65 536 alike.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -73,8 +74,22 @@ TRAINER_EXPONENT = 0.25
 TRAINER_M0, TRAINER_LR, TRAINER_STEPS, TRAINER_BATCH = 0.1, 1e-3, 700, 1024
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    a_ode: sympy.Basic
+    m_ode: sympy.Basic
+    solution: sympy.Expr
+    residual: sympy.Expr
+    general: sympy.Basic
+    half_time: sympy.Expr
+    time_to_reach: sympy.Expr
+    kappa: sympy.Expr
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     # The mode ODE: with B = Σ a_i u_i e_iᵀ, D = Bᵀ, ∂ℓ/∂B restricted to mode i is −(2/d_o) λ a (1 − a²).
     a_ode = sympy.Eq(a(t).diff(t), 2 * lam / d_o * a(t) * (1 - a(t) ** 2))
     # m = a²: dm/dt = 2a da/dt
@@ -89,9 +104,16 @@ def derive() -> dict:
     in_u = solution.subs(sympy.exp(kappa * t), u)
     half = sympy.log(sympy.solve(sympy.Eq(in_u, sympy.Rational(1, 2)), u)[0]) / kappa
     reach = sympy.log(sympy.solve(sympy.Eq(in_u, 1 - eps_), u)[0]) / kappa
-    return {"a_ode": a_ode, "m_ode": m_ode, "solution": solution, "residual": residual,
-            "general": general, "half_time": half, "time_to_reach": sympy.expand_log(reach, force=True),
-            "kappa": kappa}
+    return Results(
+        a_ode=a_ode,
+        m_ode=m_ode,
+        solution=solution,
+        residual=residual,
+        general=general,
+        half_time=half,
+        time_to_reach=sympy.expand_log(reach, force=True),
+        kappa=kappa,
+    )
 
 
 def latex() -> str:
@@ -99,13 +121,13 @@ def latex() -> str:
     steps = [
         "With $B = \\sum_i a_i u_i e_i^T$ and $D = B^T$ the error is $(BD - I)\\Delta$ and "
         "$\\partial \\ell/\\partial B = \\frac{2}{d_o}(BD - I) S_\\Delta D^T$ keeps both forms; mode $i$ obeys",
-        fw.display(f"{fw.tex(d['a_ode'].lhs)} &= {fw.tex(d['a_ode'].rhs)}"),
+        fw.display(f"{fw.tex(d.a_ode.lhs)} &= {fw.tex(d.a_ode.rhs)}"),
         "and its captured fraction $m_i = u_i^T B D u_i = a_i^2$ the logistic equation",
-        fw.display(f"{fw.tex(d['m_ode'].lhs)} &= {fw.tex(d['m_ode'].rhs)}"),
-        f"SymPy's \\texttt{{dsolve}} gives ${fw.tex(d['general'])}$; with $m(0) = m_0$,",
-        fw.display(f"m(t) &= {fw.tex(d['solution'])}"),
-        f"(the residual of the ODE simplifies to ${fw.tex(d['residual'])}$). Solving $m = 1/2$ and $m = 1 - \\epsilon$:",
-        fw.display(f"t_{{1/2}} &= {fw.tex(d['half_time'])}", f"t_{{1-\\epsilon}} &= {fw.tex(d['time_to_reach'])}"),
+        fw.display(f"{fw.tex(d.m_ode.lhs)} &= {fw.tex(d.m_ode.rhs)}"),
+        f"SymPy's \\texttt{{dsolve}} gives ${fw.tex(d.general)}$; with $m(0) = m_0$,",
+        fw.display(f"m(t) &= {fw.tex(d.solution)}"),
+        f"(the residual of the ODE simplifies to ${fw.tex(d.residual)}$). Solving $m = 1/2$ and $m = 1 - \\epsilon$:",
+        fw.display(f"t_{{1/2}} &= {fw.tex(d.half_time)}", f"t_{{1-\\epsilon}} &= {fw.tex(d.time_to_reach)}"),
         "Adam: its step $\\mathrm{lr}\\,\\hat m/(\\sqrt{\\hat v} + \\mathrm{eps})$ is unchanged when every gradient "
         "of a coordinate is multiplied by one constant (up to eps). With $u_i = e_i$ the gradient of mode $i$ is "
         "$\\lambda_i$ times a function of $a_i$ alone, so every mode follows the same $a(n)$.",
@@ -122,7 +144,7 @@ def latex() -> str:
                      "Not covered: a learned FDM path (the matrix $A$ relaxes from PyTorch's initialization and "
                      "couples to the modes) and Adam (its per-coordinate normalization)."],
         steps=steps,
-        result=f"$t_{{1/2}} = {fw.tex(d['half_time'])}$ under gradient flow (steps: $t/\\mathrm{{lr}}$); under Adam with "
+        result=f"$t_{{1/2}} = {fw.tex(d.half_time)}$ under gradient flow (steps: $t/\\mathrm{{lr}}$); under Adam with "
                "axis-aligned eigenvectors, one half-time for every $\\lambda_i$.",
         check="SymPy's dsolve against the logistic solution; the engine's gradient flow from the aligned balanced "
               "start against $m_i(t)$ at $t_{1/2}$ and $2t_{1/2}$ on Hypothesis-drawn spectra and rotations; "
@@ -169,8 +191,8 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     U = random_orthonormal(n, n, rng)
     spec = LAMSpec(n, fdm_obs_path="identity", idm="tied")
     context = f"case {case}"
-    half = sympy.lambdify((lam, d_o, m0), results["half_time"])
-    value = sympy.lambdify((t, lam, d_o, m0), results["solution"])
+    half = sympy.lambdify((lam, d_o, m0), results.half_time)
+    value = sympy.lambdify((t, lam, d_o, m0), results.solution)
     # 1. gradient flow from the aligned balanced start, rotated eigenvectors
     system = _system(spectrum, U)
     times = sorted({float(half(l, n, case["m0"])) * k for l in spectrum for k in (1.0, 2.0)})
@@ -223,19 +245,18 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
                   context=f"half-steps {halves} for λ = {spectrum}: p = {exponent:.3g} ({context})")
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive()
-    results = d if results is None else results
-    checker.holds("the logistic solves the mode equation (symbolic)", d["residual"] == 0, context=str(d["residual"]))
-    general = d["general"].rhs
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+    checker.holds("the logistic solves the mode equation (symbolic)", results.residual == 0,
+                  context=str(results.residual))
+    general = results.general.rhs
     constants = sorted(general.free_symbols - {t, lam, d_o}, key=str)
     matches = sympy.solve(sympy.Eq(general.subs(t, 0), m0), constants[0]) if constants else []
     checker.holds("dsolve's general solution is the logistic (symbolic)",
-                  bool(matches) and sympy.simplify(general.subs(constants[0], matches[0]) - d["solution"]) == 0,
-                  context=str(d["general"]))
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, results, checker),
-                    examples=examples, seed=seed, checker=checker)
-    return checker.report(exact)
+                  bool(matches) and sympy.simplify(general.subs(constants[0], matches[0]) - results.solution) == 0,
+                  context=str(results.general))
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D14's modes against gradient flow on the population objective and the stochastic trainer.",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])

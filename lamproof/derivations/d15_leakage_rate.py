@@ -53,6 +53,7 @@ estimate (within a factor 2: an estimate), and population Adam's leakage far bel
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -87,8 +88,23 @@ TRAINER_LR, TRAINER_BATCH = 1e-3, 128
 TRAINER_STEPS = (500, 2000)  # the late-phase rate is measured between these steps
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    hessian: sympy.Matrix
+    eigen: dict
+    slow: sympy.Expr
+    slow_vector: sympy.Matrix
+    preconditioned_slow: sympy.Expr
+    sigma_A: sympy.Expr
+    rate_gd: sympy.Expr
+    rate_adam: sympy.Expr
+    rate_adam_leading: sympy.Expr
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     H = sympy.Matrix([[1 + s**2, 1], [1, 1 + s**2]])  # ℓ's Hessian in (X, N), units of 2/d_o
     eigen = {value: [sympy.simplify(v / v[0]) for v in vectors] for value, _, vectors in H.eigenvects()}
     slow = min(eigen, key=lambda v: v.subs(s, sympy.Rational(1, 10)))
@@ -98,9 +114,17 @@ def derive() -> dict:
     slow_limit = sympy.simplify(sympy.limit(slow_pre, p_n, sympy.oo))
     sigma_A = 2 / d_o * sympy.sqrt(e2 * (1 + s**2) / n_batch)
     rate_adam = sympy.simplify(2 / d_o * slow_limit.subs(p_x, lr / sigma_A))
-    return {"hessian": H, "eigen": eigen, "slow": slow, "slow_vector": eigen[slow][0],
-            "preconditioned_slow": slow_limit, "sigma_A": sigma_A, "rate_gd": 2 * lr * slow / d_o,
-            "rate_adam": rate_adam, "rate_adam_leading": sympy.simplify(sympy.series(rate_adam, s, 0, 3).removeO())}
+    return Results(
+        hessian=H,
+        eigen=eigen,
+        slow=slow,
+        slow_vector=eigen[slow][0],
+        preconditioned_slow=slow_limit,
+        sigma_A=sigma_A,
+        rate_gd=2 * lr * slow / d_o,
+        rate_adam=rate_adam,
+        rate_adam_leading=sympy.simplify(sympy.series(rate_adam, s, 0, 3).removeO()),
+    )
 
 
 def latex() -> str:
@@ -109,16 +133,16 @@ def latex() -> str:
         "On the family $C = -D + N$, $A = I - BN$ the reconstruction is unchanged, so with $X = B^T(A - I)$ "
         "(balanced $B^TB = I$, $S_{oo} = I$) the reconstruction's $o$-part is $\\|X + N\\|^2$ and the augmentation "
         "penalty $s^2\\|BN\\|^2 + s^2\\|A - I\\|^2 = s^2\\|N\\|^2 + s^2\\|X\\|^2$. In units of $2/d_o$ the Hessian is",
-        fw.display(f"H &= {fw.tex(d['hessian'])}"),
+        fw.display(f"H &= {fw.tex(d.hessian)}"),
         "with eigenvalues and eigenvectors " + ", ".join(
-            f"${fw.tex(value)}$: ${fw.tex(sympy.Matrix(vectors[0]).T)}$" for value, vectors in d["eigen"].items())
+            f"${fw.tex(value)}$: ${fw.tex(sympy.Matrix(vectors[0]).T)}$" for value, vectors in d.eigen.items())
         + "; the slow one is the family direction $X = -N$.",
         "Gradient descent multiplies the leakage by $1 - \\mathrm{lr}\\cdot 2 s^2/d_o$ per step. Adam with "
         "per-coordinate steps $p_X, p_N$ has the slow eigenvalue of $\\mathrm{diag}(p_X, p_N) H$; as $p_N \\to \\infty$ "
         "(the $C$ coordinates carry no noise, $B^T e = 0$) it tends to",
-        fw.display(f"\\mu &= {fw.tex(d['preconditioned_slow'])}"),
-        f"and with $p_X = \\mathrm{{lr}}/\\sigma_A$, $\\sigma_A = {fw.tex(d['sigma_A'])}$, the rate per step is",
-        fw.display(f"r_{{Adam}} &= {fw.tex(d['rate_adam'])} \\approx {fw.tex(d['rate_adam_leading'])}"),
+        fw.display(f"\\mu &= {fw.tex(d.preconditioned_slow)}"),
+        f"and with $p_X = \\mathrm{{lr}}/\\sigma_A$, $\\sigma_A = {fw.tex(d.sigma_A)}$, the rate per step is",
+        fw.display(f"r_{{Adam}} &= {fw.tex(d.rate_adam)} \\approx {fw.tex(d.rate_adam_leading)}"),
     ]
     return fw.section(
         NAME, TITLE,
@@ -133,7 +157,7 @@ def latex() -> str:
                      "gradient variance; the noise of the $A$ coordinates replaced by its average."],
         steps=steps,
         result="Leakage decays as $e^{-r n}$ with $r_{GD} = 2\\,\\mathrm{lr}\\,s^2/d_o$ and "
-               f"$r_{{Adam}} \\approx {fw.tex(d['rate_adam_leading'])}$; steps for a factor $\\rho$: $\\log(1/\\rho)/r$. "
+               f"$r_{{Adam}} \\approx {fw.tex(d.rate_adam_leading)}$; steps for a factor $\\rho$: $\\log(1/\\rho)/r$. "
                "For the paper's $s = 0.01$ (40\\,000 steps) 20--73\\,\\% of the leakage remains: the authors' latent "
                "stays leaky, and the action probe of $z$ at a value set by the seed.",
         check="The engine's Hessian (finite differences of its gradient) at a clean optimum: $d_z d_o$ eigenvalues "
@@ -180,7 +204,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     context = f"case {case}"
     system = paper_system(n_o, n_a, noise="isotropic", sigma=case["sigma"], seed=case["seed"] % 10_000)
     point = _clean_optimum(system, n_a)
-    slow = sympy.lambdify(s, results["slow"])
+    slow = sympy.lambdify(s, results.slow)
     # 1. the Hessian: d_z² symmetries, d_z·d_o slow directions (the leakage), the rest fast
     ratios = []
     for scale in (1.0, 0.5):
@@ -217,7 +241,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     # the leakage mode moves the rows of A in range(B): weight each row's noise by P_ii
     e2_rows = np.diag(residual @ S_delta @ residual.T)
     e2_value = float((np.sum(np.diag(P) / np.sqrt(e2_rows)) / n_a) ** -2)
-    rate = sympy.lambdify((s, lr, n_batch, e2, d_o), results["rate_adam"])
+    rate = sympy.lambdify((s, lr, n_batch, e2, d_o), results.rate_adam)
     estimate = float(rate(case["s"] / 2, TRAINER_LR, TRAINER_BATCH, e2_value, n_o))
     checker.holds("stochastic Adam's leakage rate is the noise-dominated estimate (within a factor 2)",
                   estimate / ESTIMATE_FACTOR <= measured <= estimate * ESTIMATE_FACTOR,
@@ -230,18 +254,16 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
                   context=f"population {left:.3g} vs stochastic {late:.3g} ({context})")
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive()
-    results = d if results is None else results
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
     checker.holds("the slow curvature is s², along the family X = −N (symbolic)",
-                  sympy.simplify(d["slow"] - s**2) == 0 and sympy.simplify(d["slow_vector"][1] + 1) == 0,
-                  context=f"{d['slow']}, {d['slow_vector']}")
+                  sympy.simplify(results.slow - s**2) == 0 and sympy.simplify(results.slow_vector[1] + 1) == 0,
+                  context=f"{results.slow}, {results.slow_vector}")
     checker.holds("preconditioned slow eigenvalue → p_X s²(2 + s²)/(1 + s²) (symbolic)",
-                  sympy.simplify(d["preconditioned_slow"] - p_x * s**2 * (2 + s**2) / (1 + s**2)) == 0,
-                  context=str(d["preconditioned_slow"]))
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, results, checker),
-                    examples=examples, seed=seed, checker=checker)
-    return checker.report(exact)
+                  sympy.simplify(results.preconditioned_slow - p_x * s**2 * (2 + s**2) / (1 + s**2)) == 0,
+                  context=str(results.preconditioned_slow))
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D15's rates against the population engine and the stochastic trainer.",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])

@@ -28,6 +28,7 @@ gradients are zero — all with zero tolerance.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -35,8 +36,8 @@ import sympy
 from hypothesis import strategies as st
 from sympy import Inverse
 
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.symbolic import exact as ex
 from lamproof.symbolic import objective as so
@@ -50,8 +51,21 @@ VARIANTS = (("learned", "free"), ("learned", "tied"), ("identity", "free"), ("id
 SYMBOLIC_VARIANTS = (("learned", "free"), ("identity", "free"))
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    objective: so.Objective
+    decomposition_rhs: sympy.Expr
+    decomposition_holds: bool
+    equations: list
+    stationarity: dict
+    #: the results: the operator whose eigenvalue tail is the minimal loss, per FDM path
+    innovation: dict
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     """Every symbolic step of D1; the ``innovation`` entries are the results that are checked."""
     M = so.moments()
     obj = so.objective()
@@ -64,39 +78,38 @@ def derive() -> dict:
         stationarity[(fdm, idm)] = so.check_optimum(variant)
     innovation = M["S_pp"] - M["S_op"].T * Inverse(M["S_oo"]) * M["S_op"]
     difference = M["S_pp"] - M["S_op"] - M["S_op"].T + M["S_oo"]
-    return {
-        "objective": obj,
-        "decomposition_rhs": rhs,
-        "decomposition_holds": is_zero_scalar(lhs - rhs, rules),
-        "equations": so.stationarity(obj),
-        "stationarity": stationarity,
-        # the results: the operator whose eigenvalue tail is the minimal loss, per FDM path
-        "innovation": {"learned": innovation, "identity": difference},
-    }
+    return Results(
+        objective=obj,
+        decomposition_rhs=rhs,
+        decomposition_holds=is_zero_scalar(lhs - rhs, rules),
+        equations=so.stationarity(obj),
+        stationarity=stationarity,
+        innovation={"learned": innovation, "identity": difference},
+    )
 
 
 def latex() -> str:
     d = derive()
-    obj = d["objective"]
+    obj = d.objective
     eqs = [fw.broken(f"\\frac{{\\partial \\ell}}{{\\partial {name}}}", so.symmetrize(g), 2)
            for name, g in so.gradients(obj).items()]
     checks = ", ".join(
         f"{fdm} $A$ / {idm} IDM: {'all gradients vanish' if c.holds else 'FAILS'}"
-        for (fdm, idm), c in d["stationarity"].items())
+        for (fdm, idm), c in d.stationarity.items())
     steps = [
         "The reconstruction loss, with $M_1 = A + BC$ and $M_2 = BD$, in the second moments:",
         fw.display(fw.broken("\\ell", obj.reconstruction, 1)),
         "Substituting $S_{oo'} = S_{oo} L^T$ and $S_{o'o'} = S_r + L S_{oo} L^T$ (the definitions of "
         "$L$ and $S_r$) and reducing both sides to a trace normal form, SymPy finds them identical "
-        f"({'verified' if d['decomposition_holds'] else 'NOT verified'}):",
-        fw.display(fw.broken("\\ell", d["decomposition_rhs"], 1)),
+        f"({'verified' if d.decomposition_holds else 'NOT verified'}):",
+        fw.display(fw.broken("\\ell", d.decomposition_rhs, 1)),
         "Gradients by SymPy's matrix calculus; the stationarity equations set each to zero:",
         fw.display(*eqs),
         "With $B = U$, $D = U^T$, $C = -U^T L$, $A = L$, $S_r U = U\\Lambda$, $U^T U = I$ every "
         f"gradient reduces to zero. Variants: {checks}.",
         "The innovation operators (learned and fixed FDM observation path):",
-        fw.display("S_r &= " + fw.tex(d["innovation"]["learned"]),
-                   "S_\\Delta &= " + fw.tex(d["innovation"]["identity"])),
+        fw.display("S_r &= " + fw.tex(d.innovation["learned"]),
+                   "S_\\Delta &= " + fw.tex(d.innovation["identity"])),
     ]
     return fw.section(
         NAME, TITLE,
@@ -117,7 +130,7 @@ def latex() -> str:
 @cache
 def _lambdified_innovation(fdm: str):
     M = so.moments()
-    return so.lambdify_matrix(derive()["innovation"][fdm], [M["S_oo"], M["S_op"], M["S_pp"]])
+    return so.lambdify_matrix(derive().innovation[fdm], [M["S_oo"], M["S_op"], M["S_pp"]])
 
 
 @cache
@@ -130,7 +143,7 @@ def _lambdified_gradients(fdm: str, idm: str):
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.dims(2, 5),
+        "dims": draws.dims(2, 5),
         "variant": st.sampled_from(VARIANTS),
         "feedback": st.booleans(),
         "dynamics": st.booleans(),
@@ -143,7 +156,7 @@ def _cases():
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     d_o, d_a, d_z = case["dims"]
     fdm, idm = case["variant"]
-    system = sysm.general_system(d_o, d_a, case["seed"], feedback=case["feedback"], dynamics=case["dynamics"],
+    system = draws.general_system(d_o, d_a, case["seed"], feedback=case["feedback"], dynamics=case["dynamics"],
                                  means=case["means"], noise_rank=min(case["noise_rank"], d_o))
     spec = LAMSpec(d_z, fdm_obs_path=fdm, idm=idm)
     t = system.transition()
@@ -152,12 +165,12 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
         f = _lambdified_innovation(fdm)
     else:
         M = so.moments()
-        f = so.lambdify_matrix(results["innovation"][fdm], [M["S_oo"], M["S_op"], M["S_pp"]])
+        f = so.lambdify_matrix(results.innovation[fdm], [M["S_oo"], M["S_op"], M["S_pp"]])
     S_v = f(S_oo, S_op, S_pp)
     values, vectors = np.linalg.eigh((S_v + S_v.T) / 2)
     values, vectors = values[::-1], vectors[:, ::-1]
     tail = float(np.sum(values[d_z:]))
-    result = sysm.minimize(system, spec, case["seed"] % 1000)
+    result = draws.minimize(system, spec, case["seed"] % 1000)
     context = f"case {case}"
     checker.close("optimal loss = eigenvalue tail", tail, result.objective.reconstruction, context=context)
     scale = float(np.max(np.abs(values))) or 1.0
@@ -203,7 +216,7 @@ def _exact_case(rng: np.random.Generator, results, checker: fw.Checker) -> None:
     designed = sorted(pool + [0] * (d_o - d_a - d_b), key=lambda v: -float(v))
     mom = ex.exact_moments(system)
     M = so.moments()
-    S_r = ex.exact_objective_value(results["innovation"]["learned"],
+    S_r = ex.exact_objective_value(results.innovation["learned"],
                                    {M["S_oo"]: mom["S_oo"], M["S_op"]: mom["S_op"], M["S_pp"]: mom["S_pp"]},
                                    {so.d_o: d_o})
     spectrum = ex.exact_spectrum(S_r)
@@ -216,28 +229,21 @@ def _exact_case(rng: np.random.Generator, results, checker: fw.Checker) -> None:
     values = {P[k]: params[k] for k in "ABCD"}
     values.update({M["S_oo"]: mom["S_oo"], M["S_op"]: mom["S_op"], M["S_pp"]: mom["S_pp"]})
     dims = {so.d_o: d_o, so.d_z: d_z}
-    loss = ex.exact_objective_value(derive()["objective"].reconstruction, values, dims)
+    loss = ex.exact_objective_value(derive().objective.reconstruction, values, dims)
     checker.equal("exact loss = designed tail", sum(designed[d_z:]), loss, context=context)
     for name, g in so.gradients(so.objective()).items():
         value = ex.exact_objective_value(g, values, dims)
         checker.holds("exact gradients vanish", value.is_zero_matrix, context=f"∂/∂{name} ≠ 0 ({context})")
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    """Check D1's result against the population minimizer (and exactly with ``exact=True``)."""
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive()
-    results = d if results is None else results
-    checker.holds("decomposition (symbolic)", d["decomposition_holds"])
-    for variant, check in d["stationarity"].items():
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+    checker.holds("decomposition (symbolic)", results.decomposition_holds)
+    for variant, check in results.stationarity.items():
         checker.holds("canonical optimum is stationary (symbolic)", check.holds,
                       context=f"{variant}: {check.residuals}")
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, results, checker),
-                    examples=examples, seed=seed, checker=checker)
-    if exact:
-        rng = np.random.default_rng(seed)
-        for _ in range(min(examples, 3)):
-            _exact_case(rng, results, checker)
-    return checker.report(exact)
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D1's result against the population minimizer (and exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)

@@ -24,6 +24,7 @@ probe is the same for every member.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -31,8 +32,8 @@ import sympy
 from hypothesis import strategies as st
 from sympy import Identity
 
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.objective import LAMParameters, population_objective
@@ -50,8 +51,20 @@ DEFAULT_EXAMPLES = 10
 LEAK_SCALE = 1e3
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    candidate: so.Candidate
+    stationarity: so.StationarityCheck
+    invariants: dict
+    #: results: the observation probe range of z for Σ_o = I
+    observation_min: sympy.Expr
+    observation_max: sympy.Expr
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     obj = so.objective()
     candidate = so.canonical_candidate(obj, family=True)
     check = so.check_optimum(obj, candidate)
@@ -67,28 +80,27 @@ def derive() -> dict:
         "M2 = UUᵀ": is_zero_matrix(M2 - U * U.T, candidate.rules),
         "C + DL = N": is_zero_matrix(leak - N, candidate.rules),
     }
-    return {
-        "candidate": candidate,
-        "stationarity": check,
-        "invariants": invariants,
-        # results: the observation probe range of z for Σ_o = I
-        "observation_min": 1 - d_z / d_o,
-        "observation_max": sympy.Integer(1),
-    }
+    return Results(
+        candidate=candidate,
+        stationarity=check,
+        invariants=invariants,
+        observation_min=1 - d_z / d_o,
+        observation_max=sympy.Integer(1),
+    )
 
 
 def latex() -> str:
     d = derive()
-    subs = ", ".join(f"{fw.tex(k)} = {fw.tex(v)}" for k, v in d["candidate"].substitutions.items()
+    subs = ", ".join(f"{fw.tex(k)} = {fw.tex(v)}" for k, v in d.candidate.substitutions.items()
                      if str(k) in ("A", "B", "C", "D"))
     names = {"M1 = (I − UUᵀ)L": "$M_1 = (I - UU^T)L$", "M2 = UUᵀ": "$M_2 = UU^T$", "C + DL = N": "$C + DL = N$"}
-    inv = "; ".join(f"{names[k]}: {'holds' if v else 'FAILS'}" for k, v in d["invariants"].items())
-    grads = ", ".join(f"$\\partial_{k}\\ell$" for k in d["stationarity"].vanishing)
+    inv = "; ".join(f"{names[k]}: {'holds' if v else 'FAILS'}" for k, v in d.invariants.items())
+    grads = ", ".join(f"$\\partial_{k}\\ell$" for k in d.stationarity.vanishing)
     steps = [
         f"The family: ${subs}$ with $G$ invertible and $N$ arbitrary.",
         f"Substituted into the gradients of D1 and reduced with $U^TU = I$, $S_rU = U\\Lambda$, $G^{{-1}}G = I$, "
         f"the gradients {grads} all vanish identically"
-        f"{'' if d['stationarity'].holds else ' (FAILED)'}.",
+        f"{'' if d.stationarity.holds else ' (FAILED)'}.",
         f"Reductions ({inv}) show that every member has the same $M_1$, $M_2$ and the latent $z = D r + N o$.",
         "Since $E[r o^T] = 0$, the clean member ($N = 0$) explains none of $o$; a member with $N = t V^T$ "
         "($V$ the top-$d_z$ eigenvectors of $\\Sigma_o$) explains $\\sum_{i \\le d_z}\\lambda_i(\\Sigma_o)$ as "
@@ -100,7 +112,7 @@ def latex() -> str:
         assumptions=["$S_{oo}$ invertible, zero means; $B$ of full column rank on the captured space."],
         steps=steps,
         result=f"Observation probe of $z$ over the optimal family ($\\Sigma_o = I$): "
-               f"$[{fw.tex(d['observation_min'])}, {fw.tex(d['observation_max'])}]$; the predicted change "
+               f"$[{fw.tex(d.observation_min)}, {fw.tex(d.observation_max)}]$; the predicted change "
                "$\\hat o' - o$ is the same for every member.",
         check="Family members of the population minimizer's optimum keep its objective; leaky and clean members "
               "reach the range's ends (\\texttt{probe\\_error}); the closed-form solver's exact range agrees.",
@@ -109,7 +121,7 @@ def latex() -> str:
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.dims(2, 6),
+        "dims": draws.dims(2, 6),
         "chi": st.floats(0.0, 0.8, allow_nan=False),
         "tau": st.floats(0.0, 1.0, allow_nan=False),
         "seed": fw.generator_seeds(),
@@ -123,10 +135,10 @@ def _member(params: LAMParameters, N: np.ndarray) -> LAMParameters:
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     n_o, n_a, n_z = case["dims"]
     rng = np.random.default_rng(case["seed"])
-    system = sysm.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"], tau=case["tau"])
+    system = draws.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"], tau=case["tau"])
     spec = LAMSpec(n_z)
     t = system.transition()
-    result = sysm.minimize(system, spec, case["seed"] % 1000)
+    result = draws.minimize(system, spec, case["seed"] % 1000)
     p = result.params
     context = f"case {case}"
     values = {d_o: n_o, d_z: n_z}
@@ -139,18 +151,18 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     S = t.second_moment(t.stacked("obs", "next_obs"))
     L = S[n_o:, :n_o] @ np.linalg.inv(S[:n_o, :n_o])
     clean = _member(p, -(p.C + p.D @ L))
-    checker.close("clean member: observation probe max", fw.evaluate(results["observation_max"], values),
+    checker.close("clean member: observation probe max", fw.evaluate(results.observation_max, values),
                   probe_error(clean.latent_map, "observation", t, rtol=NUMERIC), atol=fw.PROBE_ATOL, context=context)
     V = np.linalg.qr(rng.standard_normal((n_o, n_z)))[0]  # Σ_o = I: any orthonormal V is a top eigenbasis
     leaky = _member(clean, LEAK_SCALE * V.T)
-    checker.close("leaky member: observation probe min", fw.evaluate(results["observation_min"], values),
+    checker.close("leaky member: observation probe min", fw.evaluate(results.observation_min, values),
                   probe_error(leaky.latent_map, "observation", t, rtol=NUMERIC), atol=fw.PROBE_ATOL, context=context)
     # the closed-form solver's exact family range (the other route for the range)
     score = probe(solve(system, spec), "observation", "latent")
     if score.bounds == "exact":
-        checker.close("closed-form family range (min)", fw.evaluate(results["observation_min"], values),
+        checker.close("closed-form family range (min)", fw.evaluate(results.observation_min, values),
                       score.min, atol=1e-9, context=context)
-        checker.close("closed-form family range (max)", fw.evaluate(results["observation_max"], values),
+        checker.close("closed-form family range (max)", fw.evaluate(results.observation_max, values),
                       score.max, atol=1e-9, context=context)
     # the predicted change does not depend on the member
     before = probe_error(p.predicted_change_map, "action", t, rtol=NUMERIC)
@@ -158,15 +170,14 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     checker.close("predicted change identical across members", before, after, atol=fw.PROBE_ATOL, context=context)
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive()
-    results = d if results is None else results
-    checker.holds("family is stationary (symbolic)", d["stationarity"].holds, context=str(d["stationarity"].residuals))
-    for name, ok in d["invariants"].items():
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+    checker.holds("family is stationary (symbolic)", results.stationarity.holds,
+                  context=str(results.stationarity.residuals))
+    for name, ok in results.invariants.items():
         checker.holds(f"{name} (symbolic)", ok)
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, results, checker),
-                    examples=examples, seed=seed, checker=checker)
-    return checker.report(exact)
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D2's family against the population minimizer's optima.",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])

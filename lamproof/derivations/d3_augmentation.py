@@ -27,6 +27,7 @@ formulas and bounds above.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -34,8 +35,8 @@ import sympy
 from hypothesis import strategies as st
 from scipy.linalg import block_diag
 
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.objective import LAMParameters
 from lamproof.numeric.probes import probe_error
@@ -48,20 +49,31 @@ TITLE = "Augmentation selects the clean latent; the trade-off when L is not I"
 DEFAULT_EXAMPLES = 10
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    objective: so.Objective
+    stationarity: so.StationarityCheck
+    #: results
+    penalty: sympy.Expr
+    observation_error_clean: sympy.Expr
+    observation_error_policy: sympy.Expr
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     obj = so.objective(augmentation=True)
     check = so.check_optimum(obj)
     var_a = chi**2 + (1 - chi) ** 2
     explained_obs_per_action_dim = sympy.simplify(chi**2 / var_a)  # Cov(o, a) = χ Pᵀ, Var(a) = var_a
-    return {
-        "objective": obj,
-        "stationarity": check,
-        # results
-        "penalty": obj.penalty,
-        "observation_error_clean": sympy.Integer(1),
-        "observation_error_policy": 1 - d_a * explained_obs_per_action_dim / d_o,
-    }
+    return Results(
+        objective=obj,
+        stationarity=check,
+        penalty=obj.penalty,
+        observation_error_clean=sympy.Integer(1),
+        observation_error_policy=1 - d_a * explained_obs_per_action_dim / d_o,
+    )
 
 
 def latex() -> str:
@@ -70,10 +82,10 @@ def latex() -> str:
         "With $x = [o; o']$ and $R = [A + BC,\\; BD - I]$, the augmented error is "
         "$R x + B(C + D)\\kappa_1 + (A - I)\\kappa_2$. The three terms are uncorrelated, and "
         "$E[\\kappa\\kappa^T] = s^2 I$, so the objective gains",
-        fw.display(fw.broken("\\text{penalty}", d["penalty"], 1)),
+        fw.display(fw.broken("\\text{penalty}", d.penalty, 1)),
         "The clean member $A = I$, $B = U$, $C = -U^T$, $D = U^T$ (with $L = I$: $S_{oo'} = S_{oo}$, "
         f"$S_{{o'o'}} = S_r + S_{{oo}}$) makes every gradient of the augmented objective vanish "
-        f"({'verified' if d['stationarity'].holds else 'FAILED'}), and its penalty is zero.",
+        f"({'verified' if d.stationarity.holds else 'FAILED'}), and its penalty is zero.",
         "Under the $\\chi$-policy with $d_z = d_a$ and no noise, $o' - o = \\Phi a$ lies in a $d_a$-dimensional "
         "space, so the clean member reconstructs exactly: $z$ is an invertible map of $a = \\chi P o + "
         "(1-\\chi) e$, and the observation it carries is what $a$ carries.",
@@ -87,9 +99,9 @@ def latex() -> str:
                      "Zero means; $d_z \\le \\operatorname{rank} S_\\Delta$ for statements about the latent."],
         steps=steps,
         result="$L = I$: observation probe of $z$ is "
-               f"${fw.tex(d['observation_error_clean'])}$ and the optimum is unchanged. $L \\ne I$: "
+               f"${fw.tex(d.observation_error_clean)}$ and the optimum is unchanged. $L \\ne I$: "
                "$\\sum_{i>d_z}\\lambda_i(S_r) \\le \\min \\le \\sum_{i>d_z}\\lambda_i(S_\\Delta)$; with the "
-               f"$\\chi$-policy, $d_z = d_a$, no noise: observation probe ${fw.tex(d['observation_error_policy'])}$.",
+               f"$\\chi$-policy, $d_z = d_a$, no noise: observation probe ${fw.tex(d.observation_error_policy)}$.",
         check="The lambdified penalty against the augmented loss computed from its definition at random "
               "parameters; the augmented population minimizer against the formulas and the bounds.",
     )
@@ -118,7 +130,7 @@ def _tail(S: np.ndarray, k: int) -> float:
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.dims(2, 5),
+        "dims": draws.dims(2, 5),
         "kind": st.sampled_from(["L = I", "policy, d_z = d_a", "policy"]),
         "chi": st.floats(0.1, 0.8, allow_nan=False),
         "tau": st.floats(0.2, 1.0, allow_nan=False),
@@ -133,9 +145,9 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     s = case["s"]
     context = f"case {case}"
     P = so.parameters()
-    penalty = so.lambdify_matrix(results["penalty"], [P["A"], P["B"], P["C"], P["D"], so.s])
+    penalty = so.lambdify_matrix(results.penalty, [P["A"], P["B"], P["C"], P["D"], so.s])
     # 1. the penalty formula against the augmented loss from its definition, at random parameters
-    system = sysm.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"], tau=case["tau"])
+    system = draws.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"], tau=case["tau"])
     t = system.transition()
     random = LAMParameters(*(rng.standard_normal(shape) for shape in
                              ((n_o, n_o), (n_o, n_z), (n_z, n_o), (n_z, n_o))))
@@ -145,13 +157,13 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     # 2. the augmented optimum
     kind = case["kind"]
     if kind == "L = I":
-        system = sysm.structured_system(n_o, n_a, 0, case["seed"], tau=case["tau"])
+        system = draws.structured_system(n_o, n_a, 0, case["seed"], tau=case["tau"])
     elif kind == "policy, d_z = d_a":
         n_z = n_a
-        system = sysm.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"])
+        system = draws.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"])
     t = system.transition()
     spec = LAMSpec(n_z, augmentation=s)
-    result = sysm.minimize(system, spec, case["seed"] % 1000)
+    result = draws.minimize(system, spec, case["seed"] % 1000)
     S = t.second_moment(t.stacked("obs", "next_obs"))
     S_r = so.innovation_moment(S[:n_o, :n_o], S[:n_o, n_o:], S[n_o:, n_o:])
     E = np.hstack([-np.eye(n_o), np.eye(n_o)])
@@ -159,11 +171,11 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     latent_obs = probe_error(result.params.latent_map, "observation", t, rtol=NUMERIC)
     if kind == "L = I":
         checker.close("L = I: objective is the PCA tail", _tail(S_r, n_z), result.objective.total, context=context)
-        checker.close("L = I: observation probe of z", float(results["observation_error_clean"]), latent_obs,
+        checker.close("L = I: observation probe of z", float(results.observation_error_clean), latent_obs,
                       atol=fw.PROBE_ATOL, context=context)
     elif kind == "policy, d_z = d_a":
         checker.close("policy, d_z = d_a: objective is 0", 0.0, result.objective.total, context=context)
-        formula = fw.evaluate(results["observation_error_policy"], {chi: case["chi"], d_a: n_a, d_o: n_o})
+        formula = fw.evaluate(results.observation_error_policy, {chi: case["chi"], d_a: n_a, d_o: n_o})
         checker.close("policy, d_z = d_a: observation leaks through the action", formula, latent_obs,
                       atol=fw.PROBE_ATOL, context=context)
     else:
@@ -173,14 +185,12 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
                       context=f"{low:.6g} ≤ {value:.6g} ≤ {high:.6g} ({context})")
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive()
-    results = d if results is None else results
-    checker.holds("clean member is stationary with augmentation (symbolic)", d["stationarity"].holds,
-                  context=str(d["stationarity"].residuals))
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, results, checker),
-                    examples=examples, seed=seed, checker=checker)
-    return checker.report(exact)
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+    checker.holds("clean member is stationary with augmentation (symbolic)", results.stationarity.holds,
+                  context=str(results.stationarity.residuals))
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D3's clean latent against the population minimizer with augmentation.",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])

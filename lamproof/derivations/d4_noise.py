@@ -22,14 +22,14 @@ systems: exact spectrum and exact probe scores with zero tolerance.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
-import numpy as np
 import sympy
 from hypothesis import strategies as st
 
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.probes import probe_error
 from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
@@ -44,46 +44,60 @@ DEFAULT_EXAMPLES = 10
 PAPER = {chi: 0, c: 1}  # no policy correlation, no cleaning
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    spectrum: dict
+    gap_slope_tau: sympy.Expr
+    threshold: sympy.Basic
+    explained_per_direction: sympy.Expr
+    #: results
+    captured_actions: sympy.Expr
+    action_error_noisy: sympy.Expr
+    action_error_clean: sympy.Expr
+    optimal_loss: sympy.Expr
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     spectrum = {sympy.factor(k.subs(PAPER)): v for k, v in fam.block_spectrum().items()}
     gap_slope_tau = fam.isotropic_reorders()
     threshold = sympy.reduce_inequalities([fam.NOISE.subs(PAPER) > fam.ACTION.subs(PAPER)], sigma)
     # one captured action direction: feature f = a_i + ξ (ξ the isotropic noise along it)
     explained = sympy.simplify(1**2 / (1 + tau**2))
     captured = fam.captured_action_dims(cond=sigma < 1).subs(PAPER)
-    return {
-        "spectrum": spectrum,
-        "gap_slope_tau": gap_slope_tau,
-        "threshold": threshold,
-        "explained_per_direction": explained,
-        # results
-        "captured_actions": captured,
-        "action_error_noisy": 1 - k_a * explained / d_a,
-        "action_error_clean": 1 - k_a / d_a,
-        "optimal_loss": fam.optimal_loss().subs(PAPER),
-    }
+    return Results(
+        spectrum=spectrum,
+        gap_slope_tau=gap_slope_tau,
+        threshold=threshold,
+        explained_per_direction=explained,
+        captured_actions=captured,
+        action_error_noisy=1 - k_a * explained / d_a,
+        action_error_clean=1 - k_a / d_a,
+        optimal_loss=fam.optimal_loss().subs(PAPER),
+    )
 
 
 def _formula(results, key, values):
-    ka = fw.evaluate(results["captured_actions"], values)
-    return fw.evaluate(results[key], {**values, k_a: ka})
+    ka = fw.evaluate(results.captured_actions, values)
+    return fw.evaluate(getattr(results, key), {**values, k_a: ka})
 
 
 def latex() -> str:
     d = derive()
-    spec = ", ".join(f"{fw.tex(v)} \\times ({fw.tex(m)})" for v, m in d["spectrum"].items())
+    spec = ", ".join(f"{fw.tex(v)} \\times ({fw.tex(m)})" for v, m in d.spectrum.items())
     steps = [
         "On a representative instance ($d_a = d_b = 2$, one remaining direction) SymPy's eigenvalues of "
         f"$S_r = \\Phi\\Phi^T + \\sigma^2\\Psi\\Psi^T + \\tau^2 I$ are ${spec}$ (multiplicities scale with "
         "the blocks).",
         f"The action--noise gap does not depend on $\\tau$: $\\partial_\\tau(\\lambda_a - \\lambda_b) = "
-        f"{fw.tex(d['gap_slope_tau'])}$, so isotropic noise never reorders the directions.",
-        f"Structured noise dominates iff ${fw.tex(d['threshold'])}$ (\\texttt{{reduce\\_inequalities}}).",
+        f"{fw.tex(d.gap_slope_tau)}$, so isotropic noise never reorders the directions.",
+        f"Structured noise dominates iff ${fw.tex(d.threshold)}$ (\\texttt{{reduce\\_inequalities}}).",
         "A captured action direction carries $a_i + \\xi$ with $\\operatorname{Var}\\xi = \\tau^2$; it explains "
-        f"${fw.tex(d['explained_per_direction'])}$ of $a_i$'s variance.",
+        f"${fw.tex(d.explained_per_direction)}$ of $a_i$'s variance.",
         "Captured action directions:",
-        fw.display(f"k_a &= {fw.tex(d['captured_actions'])}"),
+        fw.display(f"k_a &= {fw.tex(d.captured_actions)}"),
     ]
     return fw.section(
         NAME, TITLE,
@@ -92,8 +106,8 @@ def latex() -> str:
         assumptions=["$o \\sim (0, I)$, $o' = o + \\Phi a + \\sigma\\Psi b + \\tau\\xi$, $a, b, \\xi$ "
                      "standard and independent, $\\Phi \\perp \\Psi$ orthonormal.", "$\\sigma \\neq 1$."],
         steps=steps,
-        result=f"Action probe of $\\hat o' - o$: ${fw.tex(d['action_error_noisy'])}$ on the noisy data, "
-               f"${fw.tex(d['action_error_clean'])}$ fitted and scored without noise; "
+        result=f"Action probe of $\\hat o' - o$: ${fw.tex(d.action_error_noisy)}$ on the noisy data, "
+               f"${fw.tex(d.action_error_clean)}$ fitted and scored without noise; "
                "and\n" + fw.display(fw.broken("\\min\\ell", (fam.optimal_loss(ka=k_a).subs(PAPER)), 2)),
         check="Against \\texttt{probe\\_error} of the population minimizer's parameters on the noisy and the "
               "noise-free transitions, and its loss; with \\texttt{--exact}, Cayley-embedded rational systems.",
@@ -102,8 +116,8 @@ def latex() -> str:
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.noise_dims(0),
-        "sigma": sysm.away_from([1.0], 0.0, 2.5, 0.15),
+        "dims": draws.noise_dims(0),
+        "sigma": draws.away_from([1.0], 0.0, 2.5, 0.15),
         "tau": st.floats(0.0, 1.0, allow_nan=False),
         "seed": fw.generator_seeds(),
     })
@@ -118,9 +132,9 @@ def _probe(features, transition) -> float:
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     n_o, n_a, n_b, n_z = case["dims"]
     s, t = case["sigma"], case["tau"]
-    system = sysm.structured_system(n_o, n_a, n_b, case["seed"], sigma=s, tau=t)
+    system = draws.structured_system(n_o, n_a, n_b, case["seed"], sigma=s, tau=t)
     clean = system.replace(noise_cov=None)
-    result = sysm.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
+    result = draws.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
     values = {d_o: n_o, d_a: n_a, d_b: n_b, d_z: n_z, sigma: s, tau: t}
     features = result.params.predicted_change_map
     context = f"case {case}"
@@ -130,7 +144,7 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     checker.close("action probe, noise-free data", _formula(results, "action_error_clean", values),
                   _probe(fw.significant_features(features, system.transition(), clean.transition()),
                          clean.transition()), atol=fw.PROBE_ATOL, context=context)
-    checker.close("optimal loss", fw.evaluate(results["optimal_loss"], values), result.objective.reconstruction,
+    checker.close("optimal loss", fw.evaluate(results.optimal_loss, values), result.objective.reconstruction,
                   context=context)
 
 
@@ -158,27 +172,21 @@ def _exact_case(rng, results, checker: fw.Checker) -> None:
     params = ex.exact_canonical(system, V, n_z)
     features = sympy.Matrix.hstack(params["A"] + params["B"] * params["C"] - sympy.eye(n_o),
                                    params["B"] * params["D"])
-    ka = results["captured_actions"].subs(values)
+    ka = results.captured_actions.subs(values)
     for key, fit in (("action_error_noisy", system), ("action_error_clean", clean)):
-        formula = results[key].subs({**values, k_a: ka})
+        formula = getattr(results, key).subs({**values, k_a: ka})
         checker.equal(f"exact {key.replace('_', ' ')}", formula, ex.exact_probe_error(features, "action", fit),
                       context=context)
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive()
-    results = d if results is None else results
-    checker.holds("isotropic noise never reorders (symbolic)", d["gap_slope_tau"] == 0)
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+    checker.holds("isotropic noise never reorders (symbolic)", results.gap_slope_tau == 0)
     checker.holds("threshold is sigma > 1 (symbolic)",
-                  d["threshold"].as_set() == sympy.Interval.open(1, sympy.oo),
-                  context=str(d["threshold"]))
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, results, checker),
-                    examples=examples, seed=seed, checker=checker)
-    if exact:
-        rng = np.random.default_rng(seed)
-        for _ in range(min(examples, 3)):
-            _exact_case(rng, results, checker)
-    return checker.report(exact)
+                  results.threshold.as_set() == sympy.Interval.open(1, sympy.oo),
+                  context=str(results.threshold))
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D4's probe errors against probes of the population minimizer (exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)

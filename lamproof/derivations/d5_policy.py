@@ -23,6 +23,7 @@ embeddings with zero tolerance.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -30,8 +31,8 @@ import sympy
 from hypothesis import strategies as st
 from sympy import Max, symbols
 
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.probes import probe_error
 from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL as NUMERIC
@@ -43,8 +44,22 @@ TITLE = "Policy correlation: the latent keeps only the exploration"
 DEFAULT_EXAMPLES = 10
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    weights: dict
+    direction_errors: dict
+    total_error: sympy.Expr
+    consistent: bool
+    innovation_eigenvalue: sympy.Expr
+    #: the results
+    action_error: sympy.Expr
+    optimal_loss: sympy.Expr
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     pi = symbols("pi", nonnegative=True)  # 1 if the direction is captured, 0 if not
     # fitting data (the policy's): a = χ y + (1 − χ) e, c = χ y + (1 − χ) π e, y ⟂ e, unit variances
     cov_ac = chi * chi + (1 - chi) * (1 - chi) * pi
@@ -61,31 +76,30 @@ def derive() -> dict:
     total = sympy.factor(k * errors[1] + (d_a - k) * errors[0])
     error = Max(0, (d_a - d_z) / d_a) * (1 + chi**2)
     derived_at = sympy.simplify(total.subs(k, d_z) / d_a - (d_a - d_z) / d_a * (1 + chi**2))
-    return {
-        "weights": weight,
-        "direction_errors": errors,
-        "total_error": total,
-        "consistent": derived_at == 0,
-        "innovation_eigenvalue": (1 - chi) ** 2,
-        # the results
-        "action_error": error,
-        "optimal_loss": (1 - chi) ** 2 * Max(0, d_a - d_z),
-    }
+    return Results(
+        weights=weight,
+        direction_errors=errors,
+        total_error=total,
+        consistent=derived_at == 0,
+        innovation_eigenvalue=(1 - chi) ** 2,
+        action_error=error,
+        optimal_loss=(1 - chi) ** 2 * Max(0, d_a - d_z),
+    )
 
 
 def latex() -> str:
     d = derive()
     steps = [
         "Fitted on the policy's data, the probe weight per direction is "
-        f"$w = {fw.tex(d['weights'][1])}$ for a captured direction ($\\pi = 1$) and "
-        f"$w = {fw.tex(d['weights'][0])}$ for an uncaptured one ($\\pi = 0$, $\\chi > 0$; the direction "
+        f"$w = {fw.tex(d.weights[1])}$ for a captured direction ($\\pi = 1$) and "
+        f"$w = {fw.tex(d.weights[0])}$ for an uncaptured one ($\\pi = 0$, $\\chi > 0$; the direction "
         "carries $\\chi y$, which predicts $a$ on the policy's data).",
         "Scored on random actions, the squared errors per direction are",
-        fw.display(f"\\pi = 1:&\\quad {fw.tex(d['direction_errors'][1])}",
-                   f"\\pi = 0:&\\quad {fw.tex(d['direction_errors'][0])}"),
+        fw.display(f"\\pi = 1:&\\quad {fw.tex(d.direction_errors[1])}",
+                   f"\\pi = 0:&\\quad {fw.tex(d.direction_errors[0])}"),
         "so with $k = \\min(d_z, d_a)$ captured directions the total error is",
-        fw.display(f"E &= {fw.tex(d['total_error'])}"),
-        f"The innovation eigenvalue of every action direction is ${fw.tex(d['innovation_eigenvalue'])}$.",
+        fw.display(f"E &= {fw.tex(d.total_error)}"),
+        f"The innovation eigenvalue of every action direction is ${fw.tex(d.innovation_eigenvalue)}$.",
     ]
     return fw.section(
         NAME, TITLE,
@@ -96,8 +110,8 @@ def latex() -> str:
                      "$0 \\le \\chi < 1$; no noise; the probe reads $\\hat o' - o$, fitted on the policy's "
                      "data and scored on $\\chi = 0$ data."],
         steps=steps,
-        result=f"$\\text{{action error}} = {fw.tex(d['action_error'])}$ and "
-               f"$\\min\\ell = {fw.tex(d['optimal_loss'])}$.",
+        result=f"$\\text{{action error}} = {fw.tex(d.action_error)}$ and "
+               f"$\\min\\ell = {fw.tex(d.optimal_loss)}$.",
         check="Against \\texttt{probe\\_error} of the population minimizer's parameters (fitted on the policy, "
               "scored on random actions) and its loss, on random embeddings; with \\texttt{--exact}, in "
               "rationals on Cayley embeddings.",
@@ -106,7 +120,7 @@ def latex() -> str:
 
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.dims(2, 6),
+        "dims": draws.dims(2, 6),
         "chi": st.floats(0.0, 0.9, allow_nan=False),
         "seed": fw.generator_seeds(),
     })
@@ -115,16 +129,16 @@ def _cases():
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     d_o, n_a, n_z = case["dims"]
     x = case["chi"]
-    system = sysm.structured_system(d_o, n_a, 0, case["seed"], chi=x)
+    system = draws.structured_system(d_o, n_a, 0, case["seed"], chi=x)
     random_actions = system.replace(policy_gain=np.zeros((n_a, d_o)), exploration_cov=np.eye(n_a))
-    result = sysm.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
+    result = draws.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
     values = {chi: x, d_a: n_a, d_z: n_z}
-    formula = fw.evaluate(results["action_error"], values)
+    formula = fw.evaluate(results.action_error, values)
     measured = probe_error(result.params.predicted_change_map, "action", system.transition(),
                            random_actions.transition(), rtol=NUMERIC)
     context = f"case {case}"
     checker.close("transfer probe error", formula, measured, atol=fw.PROBE_ATOL, context=context)
-    checker.close("optimal loss", fw.evaluate(results["optimal_loss"], values), result.objective.reconstruction,
+    checker.close("optimal loss", fw.evaluate(results.optimal_loss, values), result.objective.reconstruction,
                   context=context)
 
 
@@ -140,28 +154,22 @@ def _exact_case(rng, results, checker: fw.Checker) -> None:
     _, S_r = ex.exact_innovation(system)
     context = f"exact d_o={n_o} d_a={n_a} d_z={n_z} chi={x}"
     checker.equal("exact innovation (1 − χ)² ΦΦᵀ", 0,
-                  sympy.Matrix(S_r - results["innovation_eigenvalue"].subs(chi, x) * Phi * Phi.T).norm(),
+                  sympy.Matrix(S_r - results.innovation_eigenvalue.subs(chi, x) * Phi * Phi.T).norm(),
                   context=context)
     V = Phi[:, :min(n_z, n_a)]  # a member of the (tied) optimal family
     params = ex.exact_canonical(system, V, n_z)
     features = sympy.Matrix.hstack(params["A"] + params["B"] * params["C"] - sympy.eye(n_o),
                                    params["B"] * params["D"])
     measured = ex.exact_probe_error(features, "action", system, random_actions)
-    formula = results["action_error"].subs({chi: x, d_a: n_a, d_z: n_z})
+    formula = results.action_error.subs({chi: x, d_a: n_a, d_z: n_z})
     checker.equal("exact transfer probe error", formula, measured, context=context)
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive()
-    results = d if results is None else results
-    checker.holds("per-direction derivation sums to the formula (symbolic)", d["consistent"])
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, results, checker),
-                    examples=examples, seed=seed, checker=checker)
-    if exact:
-        rng = np.random.default_rng(seed)
-        for _ in range(min(examples, 3)):
-            _exact_case(rng, results, checker)
-    return checker.report(exact)
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+    checker.holds("per-direction derivation sums to the formula (symbolic)", results.consistent)
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D5's transfer errors against probes of the population minimizer (exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)

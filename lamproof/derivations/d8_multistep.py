@@ -26,6 +26,7 @@ exact Kalman rank (``StateSpace``) against the exact Gramian's rank, zero tolera
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -33,8 +34,8 @@ import sympy
 from hypothesis import strategies as st
 
 from lamproof import control
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 
 NAME = "D8"
@@ -71,8 +72,20 @@ def _iterated_innovation(F, G, K, Se, Sn, k):
     return cov, state_o
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    identities: dict
+    recursion: sympy.Basic
+    F: sympy.Expr
+    Q: sympy.Expr
+    j: sympy.Expr
+    k: sympy.Expr
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     F, G, K, Se, Sn = _symbolic_system()
     Fcl = F + G * K
     identities = {}
@@ -85,13 +98,19 @@ def derive() -> dict:
         identities[k] = (sympy.expand(iterated - gramian) == sympy.zeros(2, 2)) and sympy.expand(L - Fcl**k) == sympy.zeros(2, 2)
     Fs, Qs = sympy.MatrixSymbol("F_{cl}", 2, 2), sympy.MatrixSymbol("Q", 2, 2)
     j, k = sympy.symbols("j k", integer=True, nonnegative=True)
-    return {"identities": identities, "recursion": sympy.Eq(sympy.Symbol("W_{k+1}"), sympy.Symbol("F_{cl} W_k F_{cl}^T + Q")),
-            "F": Fs, "Q": Qs, "j": j, "k": k}
+    return Results(
+        identities=identities,
+        recursion=sympy.Eq(sympy.Symbol("W_{k+1}"), sympy.Symbol("F_{cl} W_k F_{cl}^T + Q")),
+        F=Fs,
+        Q=Qs,
+        j=j,
+        k=k,
+    )
 
 
 def latex() -> str:
     d = derive()
-    checks = ", ".join(f"$k={k}$: {'identical' if ok else 'DIFFERENT'}" for k, ok in d["identities"].items())
+    checks = ", ".join(f"$k={k}$: {'identical' if ok else 'DIFFERENT'}" for k, ok in d.identities.items())
     steps = [
         "One step $o_{j+1} = F_{cl} o_j + G e_j + \\varepsilon_j$ with $F_{cl} = F + GK$, iterated $k$ times:",
         fw.display("o_k &= F_{cl}^k o_0 + \\sum_{j<k} F_{cl}^{k-1-j}(G e_j + \\varepsilon_j)"),
@@ -121,7 +140,7 @@ def latex() -> str:
 # -- verification ----------------------------------------------------------------------------------
 def _cases():
     return st.fixed_dictionaries({
-        "dims": sysm.dims(2, 5),
+        "dims": draws.dims(2, 5),
         "horizon": st.integers(1, 4),
         "feedback": st.booleans(),
         "dynamics": st.booleans(),
@@ -131,10 +150,10 @@ def _cases():
     })
 
 
-def _numeric_case(case, checker: fw.Checker) -> None:
+def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     d_o, d_a, d_z = case["dims"]
     k = case["horizon"]
-    system = sysm.general_system(d_o, d_a, case["seed"], feedback=case["feedback"], dynamics=case["dynamics"],
+    system = draws.general_system(d_o, d_a, case["seed"], feedback=case["feedback"], dynamics=case["dynamics"],
                                  means=False, noise_rank=min(case["noise_rank"], d_o))
     if case["obs_mean"]:
         system = system.replace(obs_mean=np.random.default_rng(case["seed"]).standard_normal(d_o))
@@ -147,7 +166,7 @@ def _numeric_case(case, checker: fw.Checker) -> None:
     checker.close("S_r = W_act + W_noise", float(np.max(np.abs(S_r - W))) / scale, 0.0, atol=1e-9, context=context)
     values, vectors = np.linalg.eigh(W)
     values, vectors = values[::-1], vectors[:, ::-1]
-    result = sysm.minimize(system, LAMSpec(d_z, horizon=k), case["seed"] % 1000)
+    result = draws.minimize(system, LAMSpec(d_z, horizon=k), case["seed"] % 1000)
     checker.close("k-step loss = Gramian tail", float(np.sum(values[d_z:])), result.objective.reconstruction,
                   context=context)
     top = float(values[0]) or 1.0
@@ -171,7 +190,7 @@ def _numeric_case(case, checker: fw.Checker) -> None:
                   0.0, atol=1e-8, context=context)
 
 
-def _exact_case(rng: np.random.Generator, checker: fw.Checker) -> None:
+def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker) -> None:
     n = int(rng.integers(2, 5))
     m = int(rng.integers(1, n + 1))
     k = int(rng.integers(1, 4))
@@ -194,17 +213,12 @@ def _exact_case(rng: np.random.Generator, checker: fw.Checker) -> None:
                   context=context)
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive() if results is None else results
-    for k, ok in d["identities"].items():
+def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
+    for k, ok in results.identities.items():
         checker.holds("iterated source maps = Gramian sum (symbolic)", ok, context=f"k={k}")
-    fw.run_examples(_cases(), lambda case: _numeric_case(case, checker), examples=examples, seed=seed,
-                    checker=checker)
-    if exact:
-        rng = np.random.default_rng(seed)
-        for _ in range(min(examples, 4)):
-            _exact_case(rng, checker)
-    return checker.report(exact)
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D8's Gramian identity against the population minimizer at horizon k (exactly with ``exact=True``).",
+    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case, exact_examples=4)

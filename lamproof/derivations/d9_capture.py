@@ -30,6 +30,7 @@ augmentation on both sides of it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -43,8 +44,8 @@ from lamproof.conditions import (
     family_action_captured,
     family_thresholds,
 )
+from lamproof.derivations import _draws as draws
 from lamproof.derivations import _framework as fw
-from lamproof.derivations import _systems as sysm
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import solve
 from lamproof.numeric.probes import probe_error
@@ -63,15 +64,28 @@ ZERO = 1e-4
 CLEAR = 1e-3
 
 
+@dataclass(frozen=True)
+class Results(fw.Derived):
+    """What :func:`derive` returns: the SymPy steps and results, read-only."""
+
+    thresholds: dict
+    captured: sympy.Basic
+    captured_head: sympy.Basic
+
+
 @cache
-def derive() -> dict:
+def derive() -> Results:
     t = family_thresholds()
-    return {"thresholds": t, "captured": family_action_captured(), "captured_head": family_action_captured(head=True)}
+    return Results(
+        thresholds=t,
+        captured=family_action_captured(),
+        captured_head=family_action_captured(head=True),
+    )
 
 
 def latex() -> str:
     d = derive()
-    t = d["thresholds"]
+    t = d.thresholds
     steps = [
         "The controllable change $u = \\sum_{j<k} F_{cl}^j G e_{k-1-j}$ is independent of the rest of the innovation, "
         "so $S_v = W_k^{\\mathrm{act}} + S_{\\mathrm{rest}}$ and the prediction carries it iff "
@@ -94,8 +108,8 @@ def latex() -> str:
         assumptions=["Closed-form optimum without an eigenvalue tie at $d_z$.",
                      "Family: orthonormal, mutually orthogonal embeddings; unit exploration (times $(1-\\chi)$)."],
         steps=steps,
-        result="Actions captured in the family iff " + f"${fw.tex(d['captured'])}$" +
-               "; with an action head ($\\chi = 0$) iff " + f"${fw.tex(d['captured_head'])}$; "
+        result="Actions captured in the family iff " + f"${fw.tex(d.captured)}$" +
+               "; with an action head ($\\chi = 0$) iff " + f"${fw.tex(d.captured_head)}$; "
                "augmentation pushes a drift $\\delta > 1$ into the latent once $s > s^*$.",
         check="Conditions against the population minimizer's parameters (missed share of $u$, action probe of "
               "$\\hat o' - o$) on random systems incl.\\ horizons $k>1$, singular $\\Sigma_e$, rank-deficient $G$; "
@@ -119,7 +133,7 @@ def _general_cases():
                      st.integers(0, 999))
 
 
-def _general_case(case, checker: fw.Checker) -> None:
+def _general_case(case, results: Results, checker: fw.Checker) -> None:
     (system, spec), seed = case
     solution = solve(system, spec, allow_numeric=False)
     conditions = capture_conditions(solution)
@@ -127,7 +141,7 @@ def _general_case(case, checker: fw.Checker) -> None:
     gap, top = solution.eigengap, float(solution.innovation.eigenvalues[0]) or 1.0
     if captured is None or (gap is not None and solution.innovation.rank == spec.d_z and gap < 1e-2 * top):
         return
-    result = sysm.minimize(system, spec, seed)
+    result = draws.minimize(system, spec, seed)
     context = f"{system.to_dict()} {spec}"
     miss = _miss(result.params.next_obs_map, system, spec.horizon)
     if captured:
@@ -145,46 +159,40 @@ def _general_case(case, checker: fw.Checker) -> None:
 
 
 def _family_cases():
-    return st.fixed_dictionaries({
-        "dims": sysm.noise_dims(1),
-        "chi": st.floats(0.0, 0.6, allow_nan=False),
-        "sigma": st.floats(0.3, 2.5, allow_nan=False),
-        "clean": st.floats(0.2, 1.0, allow_nan=False),
-        "seed": fw.generator_seeds(),
-    }).filter(lambda k: abs(k["clean"] * k["sigma"] - (1 - k["chi"])) >= 0.1)
+    return draws.cleaning_cases(chi=(0.0, 0.6), sigma=(0.3, 2.5), clean=(0.2, 1.0))
 
 
-def _family_case(case, results, checker: fw.Checker) -> None:
+def _family_case(case, results: Results, checker: fw.Checker) -> None:
     n_o, n_a, n_b, n_z = case["dims"]
-    system = sysm.structured_system(n_o, n_a, n_b, case["seed"], sigma=case["sigma"], chi=case["chi"],
+    system = draws.structured_system(n_o, n_a, n_b, case["seed"], sigma=case["sigma"], chi=case["chi"],
                                     clean=case["clean"])
     spec = LAMSpec(n_z)
     values = {fam.d_o: n_o, fam.d_a: n_a, fam.d_b: n_b, fam.d_z: n_z, fam.sigma: case["sigma"],
               fam.chi: case["chi"], fam.c: case["clean"]}
-    formula = bool(results["captured"].subs(values))
+    formula = bool(results.captured.subs(values))
     conditions = capture_conditions(solve(system, spec))
     context = f"case {case}"
     checker.holds("family formula = action_captured", formula == conditions["action_captured"].holds,
                   context=f"formula {formula} vs {conditions['action_captured']} ({context})")
-    result = sysm.minimize(system, spec, case["seed"] % 1000)
+    result = draws.minimize(system, spec, case["seed"] % 1000)
     miss = _miss(result.params.next_obs_map, system, 1)
     checker.holds("family formula = minimizer", formula == (miss < ZERO), context=f"miss {miss:.3g} ({context})")
     if n_z == n_a and n_b >= 1:  # the boundary is c* exactly when the noise competes for the last slot
         numeric = cleaning_threshold(system, spec)  # relative to the system's noise c·σ: c* / c
-        c_star = fw.evaluate(results["thresholds"]["c"], {fam.sigma: case["sigma"], fam.chi: case["chi"]})
+        c_star = fw.evaluate(results.thresholds["c"], {fam.sigma: case["sigma"], fam.chi: case["chi"]})
         checker.close("bisection c* = (1 − χ)/σ", numeric.value * case["clean"], c_star, rtol=1e-6, context=context)
 
 
-def _augmentation_checks(results, checker: fw.Checker) -> None:
+def _augmentation_checks(results: Results, checker: fw.Checker) -> None:
     """The drift family on both sides of s*: the minimizer (with augmentation) keeps the action or the drift."""
-    t = results["thresholds"]
+    t = results.thresholds
     for delta in (1.5, 2.0, 3.0):
         s_star = float(t["s"].subs(t["delta"], delta))
         F = np.eye(4)
         F[1, 1] += delta
         system = System(np.eye(4)[:, :1], dynamics=F)
         for factor, action_first in ((0.7, True), (1.4, False)):
-            result = sysm.minimize(system, LAMSpec(1, augmentation=factor * s_star), 0)
+            result = draws.minimize(system, LAMSpec(1, augmentation=factor * s_star), 0)
             miss = _miss(result.params.next_obs_map, system, 1)
             expected = fw.evaluate(t["drift_value"], {t["delta"]: delta, t["s_symbol"]: factor * s_star})
             context = f"δ={delta} s={factor:g}·s*"
@@ -194,20 +202,19 @@ def _augmentation_checks(results, checker: fw.Checker) -> None:
                           result.objective.total, context=context)
 
 
-def verify(examples: int | None = None, seed: int = 0, exact: bool = False, results: dict | None = None
-           ) -> fw.VerificationReport:
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    checker = fw.Checker(NAME, TITLE)
-    d = derive()
-    results = d if results is None else results
-    t = d["thresholds"]
-    checker.holds("c* = (1 − χ)/σ (symbolic)", sympy.simplify(t["c"] - (1 - fam.chi) / fam.sigma) == 0, context=str(t["c"]))
-    checker.holds("σ* = 1 at c = 1, χ = 0 (symbolic)", sympy.simplify(t["sigma"].subs({fam.c: 1, fam.chi: 0}) - 1) == 0)
+def _fixed_checks(results: Results, checker: fw.Checker) -> None:
+    """The thresholds (symbolic) and the augmentation threshold on fixed drift systems."""
+    t = results.thresholds
+    checker.holds("c* = (1 − χ)/σ (symbolic)", sympy.simplify(t["c"] - (1 - fam.chi) / fam.sigma) == 0,
+                  context=str(t["c"]))
+    checker.holds("σ* = 1 at c = 1, χ = 0 (symbolic)",
+                  sympy.simplify(t["sigma"].subs({fam.c: 1, fam.chi: 0}) - 1) == 0)
     checker.holds("λ* = c²σ² − 1 (symbolic)", sympy.simplify(t["lambda"] - (fam.c**2 * fam.sigma**2 - 1)) == 0)
     checker.holds("s* = 1/√(δ² − 1) (symbolic)", sympy.simplify(t["s"]**2 - 1 / (t["delta"]**2 - 1)) == 0)
-    fw.run_examples(_general_cases(), lambda case: _general_case(case, checker), examples=4 * examples, seed=seed,
-                    checker=checker)
-    fw.run_examples(_family_cases(), lambda case: _family_case(case, results, checker), examples=examples,
-                    seed=seed, checker=checker)
     _augmentation_checks(results, checker)
-    return checker.report(exact)
+
+
+verify = fw.verifier(
+    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    doc="Check D9's conditions on general systems (4 per example) and its family formula against the minimizer.",
+    fixed=_fixed_checks, numeric=[(_general_cases, _general_case, 4), (_family_cases, _family_case, 1)])

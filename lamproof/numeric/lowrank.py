@@ -130,25 +130,24 @@ class LowRankSystem:
         up to :data:`MAX_LOW_RANK_DIM` (``paper(d, …).dense()`` is ``paper_system(d, …)``'s system)."""
         d_o = as_int(d_o, "d_o", minimum=1, maximum=MAX_LOW_RANK_DIM)
         d_a = as_int(d_a, "d_a", minimum=1, maximum=min(d_o, MAX_DIM))
+        as_choice(noise, "noise", ("none", "isotropic", "structured", "uniform"))
+        sigma = as_real(sigma, "sigma", minimum=0.0)
+        chi = as_real(chi, "chi", minimum=0.0, maximum=1.0)
+        noise_dim = as_int(noise_dim, "noise_dim", minimum=1, maximum=d_o - d_a if noise == "structured" else None)
         seed = as_int(seed, "seed", minimum=0)
-        if noise == "structured":
-            noise_dim = as_int(noise_dim, "noise_dim", minimum=1, maximum=d_o - d_a)
         columns = 2 * d_a + (noise_dim if noise == "structured" else 1)
         if d_o * columns > MAX_FACTOR_ENTRIES:
             raise InputError(f"d_o: {d_o} rows of up to {columns} factor columns exceed the {MAX_FACTOR_ENTRIES:g} "
                              "entries accepted")
-        parts = paper_parts(d_o, d_a, noise=noise, sigma=sigma, noise_dim=noise_dim, chi=chi, seed=seed)
-        d_o, sigma, chi = parts["d_o"], parts["sigma"], parts["chi"]
-        kwargs: dict = {}
+        phi, psi, kwargs = paper_parts(d_o, d_a, noise_dim if noise == "structured" else 0, chi,
+                                       np.random.default_rng(seed))
         if noise == "isotropic":
             kwargs["noise_scale"] = sigma**2
         elif noise == "structured":
-            kwargs["noise_factor"] = sigma * parts["psi"]
+            kwargs["noise_factor"] = sigma * psi
         elif noise == "uniform":
             kwargs.update(noise_scale=sigma**2 / 12, noise_mean=np.full(d_o, sigma / 2), noise_distribution="uniform")
-        if chi:
-            kwargs.update(policy_gain=chi * parts["policy"], exploration_cov=(1 - chi) ** 2 * np.eye(d_a))
-        return cls(parts["phi"], **kwargs)
+        return cls(phi, **kwargs)
 
     @classmethod
     def from_dict(cls, table, prefix: str = "paper_system.") -> LowRankSystem:

@@ -472,11 +472,15 @@ def _tie_candidates(tie, dist: _Dist, names=(), parts=None) -> list[np.ndarray]:
     if parts is None or not names:
         return choices
     phi, n, w = parts
-    cov = (n @ dist.X) @ (n @ dist.X).T
-    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
-    zero = values <= ROUNDOFF_RTOL * max(float(values[-1]), np.finfo(float).tiny)
+    if n.shape[0] == 0:  # no drift: the whole tie is one space
+        spaces = [np.eye(tie.m)]
+    else:
+        cov = (n @ dist.X) @ (n @ dist.X).T
+        values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+        zero = values <= ROUNDOFF_RTOL * max(float(values[-1]), np.finfo(float).tiny)
+        spaces = [vectors[:, zero], vectors[:, ~zero]]
     flag = {"grey": False}
-    for S in (vectors[:, zero], vectors[:, ~zero]):
+    for S in spaces:
         if S.shape[1] < k:
             continue
         restricted = S.T @ w  # tie coordinates inside S
@@ -503,7 +507,7 @@ def _candidates(family, dists, names, include_grey, flag, known: dict | None = N
             if family.free_for_min is None:
                 out += [_limit(family, ky[n].worst_rows) for n in names]
     if tie is not None:
-        parts = (family.phi, family.drift, family.innovation) if isinstance(family, DriftTieFamily) else None
+        parts = (family.phi, family.drift, family.innovation) if isinstance(family, DriftTieFamily) else family.parts
         choices = _tie_candidates(tie, dists[0], names, parts)
         split = getattr(family, "split", None)
         for Q in choices:

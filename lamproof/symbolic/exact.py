@@ -16,16 +16,15 @@ import numpy as np
 import sympy
 from sympy import Matrix, Rational, eye, zeros
 
+from lamproof.control import exact_matrix
 from lamproof.errors import InputError
 from lamproof.systems import System
 
 
 def _as_exact_matrix(value, name: str) -> Matrix:
-    m = Matrix(value)
-    for entry in m:
-        if not (entry.is_Rational):
-            raise InputError(f"{name}: entries must be rational, got {entry}")
-    return m
+    """``value`` (a vector becomes a column, as ``Matrix`` makes it) in Rationals, by the one
+    converter :func:`lamproof.control.exact_matrix`: a float is taken at its exact binary value."""
+    return exact_matrix(value if isinstance(value, sympy.MatrixBase) else Matrix(value), name)
 
 
 def cayley(skew) -> Matrix:

@@ -304,14 +304,6 @@ class _Printer(NumPyPrinter):
         return f"numpy.trace({self._print(expr.arg)})"
 
 
-def _check_shape(value, symbol, name: str) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64)
-    want = tuple(int(x) for x in symbol.shape)
-    if array.shape != want:
-        raise InputError(f"{name}: expected shape {want}, got {array.shape}")
-    return array
-
-
 def lambdify_matrix(expr, args: list):
     """``f(*arrays)`` evaluating a matrix (or trace) expression with NumPy, by ``sympy.lambdify``.
 

@@ -1,4 +1,5 @@
-"""Systems the derivations are checked on, built from Hypothesis-drawn cases.
+"""Systems the derivations are checked on, built from Hypothesis-drawn cases (not to be confused
+with :mod:`lamproof.systems`, the System itself, or :func:`lamproof.strategies.systems`).
 
 A case is a small dict of dimensions, scalars and a NumPy seed; the matrices come from a seeded
 ``numpy.random.Generator`` so that every case is reproducible from its printed dict.
@@ -9,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from lamproof.derivations._framework import generator_seeds
 from lamproof.lam import LAMSpec
 from lamproof.numeric.population import minimize_population
-from lamproof.systems import System, random_orthonormal
+from lamproof.systems import System, paper_parts
 
 #: Starts of the population minimizer per example: two independent starts agree to ~1e-9 on
 #: these small systems, and the best is kept.
@@ -45,20 +47,14 @@ def general_system(d_o: int, d_a: int, seed: int, *, feedback: bool, dynamics: b
 
 
 def structured_system(d_o: int, d_a: int, d_b: int, seed: int, *, sigma: float = 0.0, tau: float = 0.0,
-                      chi: float = 0.0, clean: float = 1.0, policy: np.ndarray | None = None) -> System:
-    """The parametric family of :mod:`lamproof.symbolic.families` with random orthonormal embeddings.
+                      chi: float = 0.0, clean: float = 1.0) -> System:
+    """The parametric family of :mod:`lamproof.symbolic.families`: the paper's family
+    (:func:`lamproof.systems.paper_parts`) with structured and isotropic noise at once.
 
     ``o ~ N(0, I)``, ``o' = o + Φ a + ε``, ``ε = c σ Ψ b + τ ξ``, ``a = (1 − χ) e + χ P o``.
     """
-    rng = np.random.default_rng(seed)
-    basis = random_orthonormal(d_o, d_a + d_b, rng)
-    phi, psi = basis[:, :d_a], basis[:, d_a:]
-    noise = (clean * sigma) ** 2 * psi @ psi.T + tau**2 * np.eye(d_o)
-    kwargs = {"noise_cov": noise}
-    if chi:
-        P = random_orthonormal(d_o, d_a, rng).T if policy is None else policy
-        kwargs.update(policy_gain=chi * P, exploration_cov=(1 - chi) ** 2 * np.eye(d_a))
-    return System(phi, **kwargs)
+    phi, psi, policy = paper_parts(d_o, d_a, d_b, chi, np.random.default_rng(seed))
+    return System(phi, noise_cov=(clean * sigma) ** 2 * psi @ psi.T + tau**2 * np.eye(d_o), **policy)
 
 
 def minimize(system: System, spec: LAMSpec, seed: int):
@@ -77,6 +73,25 @@ def noise_dims(min_noise: int = 1, max_o: int = 6):
         return st.integers(1, n - 1).flatmap(lambda na: st.tuples(
             st.just(n), st.just(na), st.integers(min_noise, n - na), st.integers(1, n)))
     return st.integers(2, max_o).flatmap(with_dims)
+
+
+def cleaning_cases(chi: tuple[float, float], sigma: tuple[float, float], clean: tuple[float, float]):
+    """Cases of the cleaning family (:func:`structured_system` with ``χ``, ``σ``, ``c``): dimensions
+    with at least one noise direction, and the scalars at least 0.1 from the boundary
+    ``c σ = 1 − χ`` where the actions and the noise tie."""
+    return st.fixed_dictionaries({
+        "dims": noise_dims(1),
+        "chi": st.floats(*chi, allow_nan=False),
+        "sigma": st.floats(*sigma, allow_nan=False),
+        "clean": st.floats(*clean, allow_nan=False),
+        "seed": generator_seeds(),
+    }).filter(lambda k: abs(k["clean"] * k["sigma"] - (1 - k["chi"])) >= 0.1)
+
+
+def exogenous_scalars(e_max: float):
+    """``(g, σ_a, e, σ_η)`` of the scalar random walk with an exogenous AR(1) state
+    (:func:`lamproof.statespace.random_walk_with_exogenous`), ``|e| ≤ e_max``."""
+    return st.tuples(st.floats(0.3, 2.0), st.floats(0.2, 2.0), st.floats(-e_max, e_max), st.floats(0.2, 2.0))
 
 
 def away_from(values: list[float], lo: float, hi: float, margin: float = 0.1):
