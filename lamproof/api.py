@@ -5,8 +5,8 @@ A solve file (JSON or TOML, same structure) has two tables, ``system`` and ``lam
 ``state_space`` table (:meth:`lamproof.statespace.StateSpaceSystem.from_dict`) or a
 ``paper_system`` table (the arguments of :func:`lamproof.systems.paper_system`, solved through
 its low-rank structure at any ``d_o``: :class:`lamproof.numeric.lowrank.LowRankSystem`) may
-replace ``system``: a file has exactly one of the three. A dynamics file (``lamproof dynamics``) adds a
-third, ``dynamics`` (:meth:`lamproof.numeric.dynamics.DynamicsSettings.from_dict`); ``lamproof
+replace ``system``: a file has exactly one of the three. A dynamics file (``lamproof dynamics``)
+adds one more table, ``dynamics`` (:meth:`lamproof.numeric.dynamics.DynamicsSettings.from_dict`); ``lamproof
 solve`` refuses it.
 """
 
@@ -75,7 +75,7 @@ def spec_from_dict(data: Any, *, extra: tuple[str, ...] = ()) -> tuple[System | 
         raise InputError(f"{unknown[0]}: unknown top-level key (known: {', '.join(known)})")
     present = [key for key in SYSTEM_KEYS if key in data]
     if not present:
-        raise InputError("system: required table is missing (or give a state_space table)")
+        raise InputError("system: required table is missing (or give a state_space or paper_system table)")
     if len(present) > 1:
         raise InputError(f"{present[1]}: a file has one of the tables system, state_space, paper_system, "
                          f"not both {present[0]} and {present[1]}")
@@ -223,10 +223,10 @@ def dynamics_from_dict(data: Any):
     from lamproof.numeric.dynamics import DynamicsSettings, initial_parameters
 
     system, spec = spec_from_dict(data, extra=("dynamics",))
-    if isinstance(system, StateSpaceSystem) or spec.context > 1:
-        field = "state_space" if isinstance(system, StateSpaceSystem) else "lam.context"
+    if not isinstance(system, System) or spec.context > 1:
+        field = {StateSpaceSystem: "state_space", LowRankSystem: "paper_system"}.get(type(system), "lam.context")
         raise InputError(f"{field}: lamproof dynamics reads a [system] table with one frame (lam.context = 1); "
-                         "state-space systems and context windows are solved by lamproof solve")
+                         "state-space systems, paper_system tables and context windows are solved by lamproof solve")
     settings = DynamicsSettings.from_dict(data.get("dynamics", {}))
     if not isinstance(settings.init, str):
         try:

@@ -223,3 +223,10 @@ def test_lamproof_solve_reads_a_paper_system_table_of_any_size(tmp_path):
     assert out["probes"]["predicted_change"]["action"]["value"] == pytest.approx(0.2, abs=1e-9)  # σ²/(1 + σ²)
     bad = run('[paper_system]\nd_o = 100000\nd_a = 4\nsigma = -1\n[lam]\nd_z = 4\n')
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "paper_system.sigma:" in bad.stderr
+
+
+def test_lamproof_dynamics_refuses_a_paper_system_table():
+    from lamproof.api import dynamics_from_dict
+
+    with pytest.raises(InputError, match="^paper_system:"):
+        dynamics_from_dict({"paper_system": {"d_o": 10, "d_a": 2}, "lam": {"d_z": 1}})
