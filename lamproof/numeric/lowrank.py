@@ -447,9 +447,9 @@ def solve_lowrank(system: LowRankSystem, spec: LAMSpec, *, also=(), allow_numeri
     r = Q.shape[1]
     extra = min(3 * spec.d_z + 1, system.d_o - r)
     if r + extra > MAX_DIM:
-        raise InputError(f"lam.d_z: the reduced problem (the system's {r} factor directions and 3·d_z + 1 = "
-                         f"{extra} more) needs {r + extra} dimensions, more than the {MAX_DIM} the dense solver "
-                         "accepts")
+        raise InputError(f"lam.d_z: the reduced problem (the system's {r} factor directions and {extra} more "
+                         f"for d_z = {spec.d_z}) needs {r + extra} dimensions, more than the {MAX_DIM} the dense "
+                         "solver accepts")
     reduced = solve(system.restricted(Q, extra), spec, allow_numeric=allow_numeric)
     dropped = system.d_o - r - extra
     notes = tuple(_full_note(n, reduced, dropped, system.noise_scale) for n in reduced.notes)
