@@ -44,7 +44,7 @@ from lamproof.context import innovation
 from lamproof.errors import InputError
 from lamproof.lam import MAX_HORIZON
 from lamproof.numeric.linalg import pinv_psd, scale_of, top_eigenspace_of
-from lamproof.numeric.tolerances import PSD_RANK_RTOL
+from lamproof.numeric.tolerances import MATTERS_RTOL, PSD_RANK_RTOL
 from lamproof.systems import Transition
 
 __all__ = ["LoadingRange", "HorizonResult", "action_operator", "exogenous_operator", "exogenous_loading",
@@ -495,7 +495,8 @@ def _completed(c: np.ndarray, count: int) -> np.ndarray:
 def _coefficients(rows: np.ndarray, row: np.ndarray) -> np.ndarray | None:
     """``c`` with ``c · rows = row`` (``None`` when ``row`` is not in their span)."""
     c, *_ = np.linalg.lstsq(rows.T, row, rcond=None)
-    if float(np.linalg.norm(rows.T @ c - row)) > 1e-8 * max(float(np.linalg.norm(row)), 1e-300):
+    # the row and its projection on the span are the same answer when they agree to MATTERS_RTOL
+    if float(np.linalg.norm(rows.T @ c - row)) > MATTERS_RTOL * max(float(np.linalg.norm(row)), 1e-300):
         return None
     return c
 

@@ -639,9 +639,9 @@ def _invariant(parts, name: str, dists) -> bool:
             continue
         if isometry is None:
             big = max(crosses, key=lambda C: float(np.sum(C**2)))
-            if np.linalg.matrix_rank(big) < m:
+            u, sv, vt = np.linalg.svd(big, full_matrices=False)
+            if sv.size < m or sv[-1] <= DECISION_RTOL * sv[0]:  # not certainly of rank m: no certificate (safe side)
                 return False
-            u, _, vt = np.linalg.svd(big, full_matrices=False)
             isometry = u @ vt  # d_t × m, Jᵀ J = I
         J = isometry
         for C in crosses:
