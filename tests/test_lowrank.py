@@ -1,11 +1,13 @@
 """The low-rank path (:mod:`lamproof.numeric.lowrank`) against the dense path, wherever both run.
 
-Paper-form systems of every noise kind, policy correlation and LAM variant, at sizes the dense
-solver handles, are solved both ways: the loss, the spectrum, uniqueness, the notes and every
-same-distribution probe (proved range, witnessed ends, ``identified``, ``bounds``, and the value
-wherever it is identified) must agree. For probes fitted on one distribution and scored on
-another the proved interval is an outer bound in both paths; the low-rank one is computed on the
-reduced family, so it must lie inside the dense one and contain the same witnessed ends.
+Paper-form systems of every noise kind, policy correlation and LAM variant, at d_o = 8–40 where
+the dense solver runs, are solved both ways: the loss, the spectrum, the eigengap, uniqueness, the
+notes, the capture conditions and every same-distribution probe (proved range, witnessed ends,
+``identified``, ``bounds``, ``approached``, and the value wherever it is identified) must agree.
+For probes fitted on one distribution and scored on another the proved interval is an outer
+bound in both paths; the low-rank one is computed on the reduced family, so it must lie inside
+the dense one, and each path's witnessed members must lie inside the other's proved interval.
+The solve-file and command-line routes are checked against the dense solve JSON too.
 """
 
 from __future__ import annotations
