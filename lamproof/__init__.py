@@ -12,8 +12,10 @@ Action Models Actually Learn?* (NeurIPS 2025). The loop in four names: a :class:
 
 from lamproof.lam import LAMSpec, effective_action_weight
 from lamproof.numeric.closed_form import Solution, solve
+from lamproof.numeric.lowrank import LowRankSystem
 from lamproof.numeric.probes import all_probes, probe
 from lamproof.systems import System, paper_system
 
-__all__ = ["LAMSpec", "Solution", "System", "all_probes", "effective_action_weight", "paper_system", "probe", "solve"]
+__all__ = ["LAMSpec", "LowRankSystem", "Solution", "System", "all_probes", "effective_action_weight", "paper_system",
+           "probe", "solve"]
 __version__ = "0.1.0"
