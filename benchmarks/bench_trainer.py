@@ -1,17 +1,29 @@
-"""Steps per second of the NumPy trainer in the paper's §4.2 setting, and of PyTorch if installed.
+"""Steps per second per configuration of the NumPy trainer on the paper's §4.2 loop, against PyTorch.
 
-    python benchmarks/bench_trainer.py [--steps 2000] [--full]
+    python benchmarks/bench_trainer.py [--steps 1000] [--rounds 2] [--full]
 
-d_o = 128, d_a = 8, d_z = 8, batch 128, isotropic noise σ = 0.5, Adam defaults, MSE loss.
-``--full`` also times 10 000 steps, the paper's §4.2 training length (their 94 s include probes).
-The PyTorch loop is the authors' (bias-free nn.Linear IDM on cat[o, o'], FDM on cat[o, z]); it
-is timed only when ``import torch`` works and is not a dependency of lamproof.
+The §4.2 sweep at one noise level: d_o = 128, d_a = 8, isotropic noise σ = 0.5, d_z = 2, 4, …, 16,
+batch 128, Adam defaults, MSE loss. Timed in one process, round after round (the machine is
+shared: compare numbers of the same round):
+
+- ``numpy batched``: the eight configurations as one computation (``train_together``), the way
+  ``lamproof reproduce --mode trained`` runs a sweep; per configuration-step;
+- ``numpy alone``: one configuration (d_z = 8) by itself;
+- ``torch``: the authors' loop (bias-free ``nn.Linear`` IDM on cat[o, o'], FDM on cat[o, z]), one
+  configuration (d_z = 8), float64 and float32, with data drawn in blocks as the NumPy trainer does
+  (timed only when ``import torch`` works; not a dependency of lamproof).
+
+Prints wall and CPU time per configuration-step, steps per second per configuration (from wall
+and from CPU time: on a shared machine the CPU time is the honest one), the ratio to PyTorch
+(measured in the same round, or else the recorded :data:`TORCH_RECORDED` against CPU steps/s), and the peak memory (resident set) of the process. ``--full`` also times the
+paper's 10 000 steps of the whole batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 # Small matrix products: on 2 shared cores, OpenBLAS's threads cost far more than they give
@@ -22,21 +34,41 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from lamproof.lam import LAMSpec  # noqa: E402
-from lamproof.numeric.trainer import SAMPLE_BLOCK, Trainer  # noqa: E402
+from lamproof.numeric.trainer import SAMPLE_BLOCK, Trainer, train_together  # noqa: E402
 from lamproof.systems import paper_system  # noqa: E402
 
+SWEEP = tuple(range(2, 17, 2))
 
-def time_numpy(steps: int) -> float:
+#: PyTorch 2.13 CPU on this loop, one configuration, steps/s, as recorded in the README when torch
+#: was installed; the ratios fall back to these when ``import torch`` fails.
+TORCH_RECORDED = {"float32": 748.0, "float64": 577.0}
+
+
+def _timed(function) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    function()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def time_batched(steps: int) -> tuple[float, float]:
+    """Per configuration-step, the §4.2 sweep at σ = 0.5 trained as one computation."""
+    system = paper_system(noise="isotropic", sigma=0.5)
+    trainers = [Trainer(system, LAMSpec(d_z=d), seed=0) for d in SWEEP]
+    train_together(trainers, 50)  # warm-up
+    wall, cpu = _timed(lambda: train_together(trainers, steps))
+    return wall / (steps * len(SWEEP)), cpu / (steps * len(SWEEP))
+
+
+def time_alone(steps: int) -> tuple[float, float]:
     system = paper_system(noise="isotropic", sigma=0.5)
     trainer = Trainer(system, LAMSpec(d_z=8), seed=0)
-    trainer.run(50)  # warm-up
-    start = time.perf_counter()
-    trainer.run(steps)
-    return time.perf_counter() - start
+    trainer.run(50)
+    wall, cpu = _timed(lambda: trainer.run(steps))
+    return wall / steps, cpu / steps
 
 
-def time_torch(steps: int, dtype: str) -> float | None:
-    """The same loop in PyTorch, with data drawn in blocks exactly as the NumPy trainer does."""
+def time_torch(steps: int, dtype: str) -> tuple[float, float] | None:
+    """The authors' loop in PyTorch, with data drawn in blocks exactly as the NumPy trainer does."""
     try:
         import torch
     except ImportError:
@@ -68,33 +100,54 @@ def time_torch(steps: int, dtype: str) -> float | None:
         loss.backward()
         optimizer.step()
 
+    def run():
+        for _ in range(steps):
+            step()
+
     for _ in range(50):
         step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return time.perf_counter() - start
+    wall, cpu = _timed(run)
+    return wall / steps, cpu / steps
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--full", action="store_true", help="also time 10 000 NumPy steps")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--full", action="store_true", help="also time 10 000 steps of the batch")
     args = parser.parse_args()
-    rows = [("numpy (float64)", args.steps, time_numpy(args.steps))]
-    torch_time = None
-    for dtype in ("float64", "float32"):
-        torch_time = time_torch(args.steps, dtype)
-        if torch_time is not None:
-            rows.append((f"torch CPU ({dtype})", args.steps, torch_time))
+    print(f"{'round':>5} {'trainer':<26}{'wall µs/step':>14}{'cpu µs/step':>13}{'steps/s':>9}{'cpu steps/s':>12}"
+          f"{'vs torch32':>11}{'vs torch64':>11}")
+    for r in range(1, args.rounds + 1):
+        rows = [("numpy batched (8 configs)", time_batched(args.steps)), ("numpy alone (d_z = 8)", time_alone(args.steps))]
+        torch_times = {}
+        for dtype in ("float32", "float64"):
+            found = time_torch(args.steps, dtype)
+            if found is not None:
+                torch_times[dtype] = found
+                rows.append((f"torch CPU {dtype}", found))
+        for name, (wall, cpu) in rows:
+            if torch_times:  # same round, same clock
+                ratios = "".join(f"{torch_times[d][0] / wall:10.2f}x" if d in torch_times else f"{'-':>11}"
+                                 for d in ("float32", "float64"))
+            else:  # the recorded PyTorch numbers against this process's CPU time
+                ratios = "".join(f"{1 / (cpu * TORCH_RECORDED[d]):10.2f}x" for d in ("float32", "float64"))
+            print(f"{r:>5} {name:<26}{1e6 * wall:14.0f}{1e6 * cpu:13.0f}{1 / wall:9.0f}{1 / cpu:12.0f}{ratios}")
+        print(f"      load average {os.getloadavg()[0]:.1f}; peak memory {peak_mb():.0f} MB")
+    if not torch_times:
+        print(f"torch not installed: ratios are CPU steps/s against the recorded PyTorch {TORCH_RECORDED['float32']:.0f} "
+              f"(float32) and {TORCH_RECORDED['float64']:.0f} (float64) steps/s")
     if args.full:
-        rows.append(("numpy (float64)", 10_000, time_numpy(10_000)))
-    print(f"{'trainer':<22}{'steps':>8}{'seconds':>10}{'steps/s':>10}")
-    for name, steps, seconds in rows:
-        print(f"{name:<22}{steps:>8}{seconds:>10.2f}{steps / seconds:>10.0f}")
+        system = paper_system(noise="isotropic", sigma=0.5)
+        trainers = [Trainer(system, LAMSpec(d_z=d), seed=0) for d in SWEEP]
+        wall, cpu = _timed(lambda: train_together(trainers, 10_000))
+        print(f"10 000 steps of the 8-configuration batch: {wall:.1f} s wall, {cpu:.1f} s cpu "
+              f"({wall / len(SWEEP):.1f} s per configuration; the authors: 94 s with probes)")
     print(f"(BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}; data drawn {SAMPLE_BLOCK} batches per sample call)")
-    if torch_time is None:
-        print("(torch not installed: PyTorch loop skipped)")
 
 
 if __name__ == "__main__":

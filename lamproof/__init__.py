@@ -15,11 +15,13 @@ Action Models Actually Learn?* (NeurIPS 2025). The loop in four names: a :class:
 _EXPORTS = {
     "LAMSpec": "lamproof.lam", "effective_action_weight": "lamproof.lam",
     "Solution": "lamproof.numeric.closed_form", "solve": "lamproof.numeric.closed_form",
+    "LowRankSystem": "lamproof.numeric.lowrank",
     "all_probes": "lamproof.numeric.probes", "probe": "lamproof.numeric.probes",
     "System": "lamproof.systems", "paper_system": "lamproof.systems",
 }
 
-__all__ = ["LAMSpec", "Solution", "System", "all_probes", "effective_action_weight", "paper_system", "probe", "solve"]
+__all__ = ["LAMSpec", "LowRankSystem", "Solution", "System", "all_probes", "effective_action_weight", "paper_system",
+           "probe", "solve"]
 __version__ = "0.1.0"
 
 

@@ -2,9 +2,11 @@
 
 A solve file (JSON or TOML, same structure) has two tables, ``system`` and ``lam``; see
 :meth:`lamproof.systems.System.from_dict` and :meth:`lamproof.lam.LAMSpec.from_dict`. A
-``state_space`` table (:meth:`lamproof.statespace.StateSpaceSystem.from_dict`) may replace
-``system``: a file has exactly one of the two. A dynamics file (``lamproof dynamics``) adds a
-third, ``dynamics`` (:meth:`lamproof.numeric.dynamics.DynamicsSettings.from_dict`); ``lamproof
+``state_space`` table (:meth:`lamproof.statespace.StateSpaceSystem.from_dict`) or a
+``paper_system`` table (the arguments of :func:`lamproof.systems.paper_system`, solved through
+its low-rank structure at any ``d_o``: :class:`lamproof.numeric.lowrank.LowRankSystem`) may
+replace ``system``: a file has exactly one of the three. A dynamics file (``lamproof dynamics``)
+adds one more table, ``dynamics`` (:meth:`lamproof.numeric.dynamics.DynamicsSettings.from_dict`); ``lamproof
 solve`` refuses it.
 """
 
@@ -22,12 +24,13 @@ from lamproof._validation import show
 from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric.closed_form import Solution, solve
+from lamproof.numeric.lowrank import LowRankSolution, LowRankSystem
 from lamproof.numeric.probes import all_probes
 from lamproof.statespace import StateSpaceSystem
 from lamproof.systems import System
 
-TOP_LEVEL_KEYS = ("system", "state_space", "lam")
-SYSTEM_KEYS = ("system", "state_space")
+TOP_LEVEL_KEYS = ("system", "state_space", "paper_system", "lam")
+SYSTEM_KEYS = ("system", "state_space", "paper_system")
 
 
 def _unique_keys(pairs: list) -> dict:
@@ -58,9 +61,11 @@ def parse_spec_text(text: str, *, fmt: str) -> tuple[System | StateSpaceSystem, 
     return spec_from_dict(_parse_text(text, fmt))
 
 
-def spec_from_dict(data: Any, *, extra: tuple[str, ...] = ()) -> tuple[System | StateSpaceSystem, LAMSpec]:
-    """A solve file's tables as a :class:`System` (``system``) or a :class:`StateSpaceSystem`
-    (``state_space``), and a :class:`LAMSpec` checked against the system's ``d_o``. Top-level
+def spec_from_dict(data: Any, *, extra: tuple[str, ...] = ()) -> tuple[System | StateSpaceSystem | LowRankSystem,
+                                                                      LAMSpec]:
+    """A solve file's tables as a :class:`System` (``system``), a :class:`StateSpaceSystem`
+    (``state_space``) or a :class:`LowRankSystem` (``paper_system``), and a :class:`LAMSpec`
+    checked against the system's ``d_o``. Top-level
     keys other than these and the optional ``extra`` tables (which the caller reads) are refused."""
     if not isinstance(data, dict):
         raise InputError("file: expected a table with 'system' (or 'state_space') and 'lam'")
@@ -70,13 +75,16 @@ def spec_from_dict(data: Any, *, extra: tuple[str, ...] = ()) -> tuple[System | 
         raise InputError(f"{unknown[0]}: unknown top-level key (known: {', '.join(known)})")
     present = [key for key in SYSTEM_KEYS if key in data]
     if not present:
-        raise InputError("system: required table is missing (or give a state_space table)")
+        raise InputError("system: required table is missing (or give a state_space or paper_system table)")
     if len(present) > 1:
-        raise InputError("state_space: a file has either a system or a state_space table, not both")
+        raise InputError(f"{present[1]}: a file has one of the tables system, state_space, paper_system, "
+                         f"not both {present[0]} and {present[1]}")
     if "lam" not in data:
         raise InputError("lam: required table is missing")
     if present[0] == "system":
         system = System.from_dict(data["system"])
+    elif present[0] == "paper_system":
+        system = LowRankSystem.from_dict(data["paper_system"])
     else:
         system = StateSpaceSystem.from_dict(data["state_space"])
     spec = LAMSpec.from_dict(data["lam"])
@@ -150,9 +158,12 @@ def exogenous_outputs(solution: Solution) -> dict:
             "latent_consistency": consistency_over_family(solution).as_dict()}
 
 
-def solution_to_dict(solution: Solution) -> dict:
+def solution_to_dict(solution: Solution | LowRankSolution) -> dict:
     """The ``lamproof solve`` JSON (the keys of docs/cli.md, including ``notes`` and ``captured_dim``; with
-    exogenous coordinates also :func:`exogenous_outputs`)."""
+    exogenous coordinates also :func:`exogenous_outputs`). A low-rank solution has the same keys;
+    its ``maps`` are ``d_o × d_o`` and are left out (``null``)."""
+    if isinstance(solution, LowRankSolution):
+        return _lowrank_to_dict(solution)
     eigenvalues = np.clip(solution.innovation.eigenvalues, 0.0, None)
     out = {
         "method": solution.method,
@@ -168,6 +179,25 @@ def solution_to_dict(solution: Solution) -> dict:
         "captured_dim": int(solution.captured.shape[1]),
         **exogenous_outputs(solution),
         "notes": list(solution.notes),
+    }
+    return _clean(out)
+
+
+def _lowrank_to_dict(solution: LowRankSolution) -> dict:
+    out = {
+        "method": solution.method,
+        "optimal_loss": max(solution.optimal_loss, 0.0),
+        "objective": max(solution.objective, 0.0),
+        "innovation_eigenvalues": np.clip(solution.innovation_eigenvalues, 0.0, None),
+        "eigengap": solution.eigengap,
+        "unique": solution.unique,
+        "maps": None,
+        "probes": {rep: {target: score.as_dict() for target, score in scores.items()}
+                   for rep, scores in solution.all_probes().items()},
+        "conditions": {name: condition.as_dict() for name, condition in solution.conditions().items()},
+        "captured_dim": solution.captured_dim,
+        "notes": list(solution.notes) + ["maps: left out, they are d_o × d_o; the Python API gives the solution "
+                                         "as factors (lamproof.numeric.lowrank.LowRankSolution.parameters)"],
     }
     return _clean(out)
 
@@ -193,10 +223,10 @@ def dynamics_from_dict(data: Any):
     from lamproof.numeric.dynamics import DynamicsSettings, initial_parameters
 
     system, spec = spec_from_dict(data, extra=("dynamics",))
-    if isinstance(system, StateSpaceSystem) or spec.context > 1:
-        field = "state_space" if isinstance(system, StateSpaceSystem) else "lam.context"
+    if not isinstance(system, System) or spec.context > 1:
+        field = {StateSpaceSystem: "state_space", LowRankSystem: "paper_system"}.get(type(system), "lam.context")
         raise InputError(f"{field}: lamproof dynamics reads a [system] table with one frame (lam.context = 1); "
-                         "state-space systems and context windows are solved by lamproof solve")
+                         "state-space systems, paper_system tables and context windows are solved by lamproof solve")
     settings = DynamicsSettings.from_dict(data.get("dynamics", {}))
     if not isinstance(settings.init, str):
         try:

@@ -188,6 +188,11 @@ def _controllable(system) -> Condition:
     rank = control.reachable_dimension(F, B)
     if rank is None:
         return Condition(None, None, f"F_cl^j overflows float64 within {size}={n} steps (F_cl grows too fast)")
+    return controllable_condition(rank, n, size)
+
+
+def controllable_condition(rank: int, n: int, size: str = "d_o") -> Condition:
+    """The ``controllable`` condition from the Kalman rank of ``(F_cl, GΣ_e^½)`` in dimension ``n``."""
     verdict = "controllable" if rank == n else f"{n - rank} closed-loop direction(s) no exploration can move"
     return Condition(rank == n, float(rank - n),
                      f"Kalman rank of (F_cl, GΣ_e^½) is {rank} of {size}={n}: {verdict} (informational)")
@@ -304,7 +309,7 @@ def _dominance(solution: Solution, reach: _Reach) -> tuple[Condition, Condition]
         else:
             holds, why = False, (f"eigenvalue tie at d_z={d_z}: {in_tie} controllable directions share "
                                  f"{sel.tie_dim} slot(s), no optimal member captures them all")
-    elif margin is not None and margin > 0:
+    elif margin is not None and margin > 0 and not tied:  # a tie's gap is round-off, not a margin
         holds, why = False, (f"range W_k^act is tilted out of the captured space (sin θ = {sine:.3g}): noise or drift "
                              f"correlated with the controllable directions; {unit} = {margin:.4g}")
     else:

@@ -279,17 +279,29 @@ class System:
         """``n`` draws of the source blocks of a ``k``-step transition (rows are samples)."""
         d_o, d_a = self.d_o, self.d_a
         obs_root, exploration_root, noise_root = self._square_roots
-        obs = rng.standard_normal((n, d_o)) @ obs_root + self.obs_mean
-        exploration = np.hstack([rng.standard_normal((n, d_a)) @ exploration_root for _ in range(k)])
+        obs = _times_root(rng.standard_normal((n, d_o)), obs_root) + self.obs_mean
+        exploration = np.hstack([_times_root(rng.standard_normal((n, d_a)), exploration_root) for _ in range(k)])
         if self.noise_distribution == "uniform":
             # i.i.d. uniform coordinates on [-√3, √3]: zero mean, unit variance.
             standard = rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=(n, k * d_o))
         else:
             standard = rng.standard_normal((n, k * d_o))
-        noise = np.hstack([standard[:, j * d_o:(j + 1) * d_o] @ noise_root for j in range(k)])
+        noise = np.hstack([_times_root(standard[:, j * d_o:(j + 1) * d_o], noise_root) for j in range(k)])
         noise += np.tile(self.noise_mean, k)
         return [obs] + [exploration[:, j * d_a:(j + 1) * d_a] for j in range(k)] \
             + [noise[:, j * d_o:(j + 1) * d_o] for j in range(k)]
+
+
+def _times_root(draws: np.ndarray, root: np.ndarray) -> np.ndarray:
+    """``draws @ root``; for a diagonal root (the paper's covariances) the same numbers elementwise.
+
+    Each entry of the product then has one nonzero term, ``draws[i, j]·root[j, j]``, and adding the
+    exact zeros of the others leaves it unchanged, so the shortcut only saves the ``n·d²`` work.
+    """
+    diagonal = np.diag(root)
+    if root.shape[0] == root.shape[1] and not np.any(root - np.diag(diagonal)):
+        return draws * diagonal
+    return draws @ root
 
 
 def _moment_bound(segment: _Segment, sizes, covs, means) -> float:
@@ -634,15 +646,17 @@ class Transition:
         """``n`` independent draws of every source block (rows are samples)."""
         return self._draw(n, rng)
 
-    def sample(self, n: int, rng: np.random.Generator, variables=None) -> dict[str, np.ndarray]:
-        """``n`` independent draws of the variables (default: all), one row each, and the sources.
+    def sample(self, n: int, rng: np.random.Generator, variables=None, *, sources: bool = True) -> dict[str, np.ndarray]:
+        """``n`` independent draws of the variables (default: all), one row each, and the sources
+        (``sources=False``: not them).
 
         The random stream does not depend on ``variables``: asking for fewer only saves work.
         """
         blocks = self.sample_sources(n, rng)
         names = self._segments if variables is None else self._names(tuple(variables))
         out = {name: np.hstack([segment.apply(blocks, n) for segment in self._segments[name]]) for name in names}
-        out["sources"] = np.hstack(blocks)
+        if sources:
+            out["sources"] = np.hstack(blocks)
         return out
 
 

@@ -22,7 +22,7 @@ from lamproof.studies import definitions, runner
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-#: Two configurations of 2500 steps: chunks of 1000 (runner.CHECKPOINT_EVERY), 1000 and 500.
+#: Two configurations of 2500 steps, trained together: chunks of 1000 (runner.CHECKPOINT_EVERY), 1000 and 500.
 STEPS = 2500
 CSV = "sec4_3_structured_noise_trained.csv"
 
@@ -104,9 +104,46 @@ def test_an_interrupted_trained_run_resumes_to_the_same_csv(tmp_path, capsys, sm
         assert killed.returncode == -signal.SIGKILL
     assert not (out / CSV).exists()
     checkpoints = out / runner.CHECKPOINT_DIR / small_study().slug
-    assert [p.suffix for p in checkpoints.glob("*.npz")] == [".npz"]  # the first configuration, in progress
+    # both configurations share a system, so they train together: both in progress, none finished
+    assert sorted(p.suffix for p in checkpoints.iterdir()) == [".npz", ".npz"]
 
     assert main(reproduce_args(out)) == 0
     err = capsys.readouterr().err
     assert "resumed at step 1000" in err, err  # resumed from the checkpoint, not restarted
     assert (out / CSV).read_bytes() == uninterrupted
+
+
+#: Three d_z sweeps (σ = 0.5, 1, 2), so that two worker processes have a third group queued.
+POOL_SCRIPT = """
+import sys
+from lamproof.studies import definitions
+definitions.STUDIES["4.3"] = definitions.get_study("4.3").with_axes(do=8, da=2, db=2, dz=[1, 3],
+                                                                   sigma=[0.5, 1.0, 2.0])
+from lamproof.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(runner.default_workers() < 2, reason="needs two worker processes")
+def test_ctrl_c_stops_the_worker_pool_at_once(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's whole process group) ends a pooled trained run within
+    seconds, its checkpoints kept; the pool must not go on to train the queued groups."""
+    out = tmp_path / "out"
+    args = ["reproduce", "4.3", "--mode", "trained", "--steps", "1000000", "--out", str(out), "--no-plot"]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", POOL_SCRIPT, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob(f"{runner.CHECKPOINT_DIR}/*/*.npz")):
+            assert proc.poll() is None, f"the run ended before its first checkpoint: {proc.communicate()}"
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)  # a queued group alone would take minutes
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130 and stderr.rstrip().endswith("lamproof: interrupted"), stderr
+    assert list(out.glob(f"{runner.CHECKPOINT_DIR}/*/*.npz"))

@@ -51,6 +51,7 @@ from lamproof.numeric.linalg import (
     settle_grey,
     top_eigenspace,
 )
+from lamproof.numeric.lowrank import LowRankSolution, LowRankSystem, solve_lowrank
 from lamproof.numeric.objective import OBSERVED, LAMParameters, ObjectiveValue
 from lamproof.numeric.tolerances import (
     ACTION_WEIGHT_RATIO_MAX,
@@ -145,8 +146,8 @@ def captured_basis(params: LAMParameters) -> np.ndarray:
     return orthonormal_basis(params.B @ R.T)
 
 
-def solve(system: System | StateSpaceSystem, spec: LAMSpec, *, allow_numeric: bool = True, seed: int = 0,
-          transition: Transition | None = None) -> Solution:
+def solve(system: System | StateSpaceSystem | LowRankSystem, spec: LAMSpec, *, allow_numeric: bool = True,
+          seed: int = 0, transition: Transition | None = None) -> Solution | LowRankSolution:
     """The optimal LAM: in closed form where one exists, else by the population minimizer.
 
     ``system`` is a :class:`~lamproof.systems.System` or a
@@ -164,9 +165,19 @@ def solve(system: System | StateSpaceSystem, spec: LAMSpec, *, allow_numeric: bo
     >>> sol = solve(paper_system(8, 2), LAMSpec(d_z=1))   # §4.1: no noise, d_z < d_a
     >>> round(sol.optimal_loss, 12)                          # one of two unit action directions lost
     1.0
+
+    A :class:`~lamproof.numeric.lowrank.LowRankSystem` (the paper's form as factors, any ``d_o``) is
+    solved through its low-rank structure (:func:`~lamproof.numeric.lowrank.solve_lowrank`) and
+    gives a :class:`~lamproof.numeric.lowrank.LowRankSolution`, which :func:`~lamproof.probe` and
+    :func:`~lamproof.all_probes` read the same way.
     """
+    if isinstance(system, LowRankSystem):
+        if transition is not None:
+            raise InputError("transition: a low-rank system is solved on its own reduced window")
+        return solve_lowrank(system, spec, allow_numeric=allow_numeric)
     if not isinstance(system, (System, StateSpaceSystem)):
-        raise InputError(f"system: expected a lamproof System or StateSpaceSystem, got {type(system).__name__}")
+        raise InputError("system: expected a lamproof System, StateSpaceSystem or LowRankSystem, got "
+                         f"{type(system).__name__}")
     if not isinstance(spec, LAMSpec):
         raise InputError("spec: expected a lamproof LAMSpec")
     spec.check_for(system.d_o)

@@ -37,6 +37,7 @@ from lamproof.errors import IllConditioned, InputError
 from lamproof.numeric.closed_form import Solution
 from lamproof.numeric.families import DriftTieFamily, PointFamily, SubspaceFamily
 from lamproof.numeric.linalg import orthonormal_basis, project_out
+from lamproof.numeric.lowrank import LowRankSolution
 from lamproof.numeric.objective import OBSERVED, LAMParameters
 from lamproof.numeric.tolerances import (
     DECISION_RTOL,
@@ -787,8 +788,13 @@ def probe_family(solution: Solution, representation: str, *, fit: Transition | N
                  score: Transition | None = None, targets=None) -> dict[str, ProbeScore]:
     """Probe scores of several targets read from one representation, over the optimal family.
 
-    ``targets`` default to those every distribution involved has (:func:`targets_for`).
+    ``targets`` default to those every distribution involved has (:func:`targets_for`). A
+    :class:`~lamproof.numeric.lowrank.LowRankSolution` takes its ``fit``/``score`` data as
+    :class:`~lamproof.numeric.lowrank.LowRankSystem` objects.
     """
+    if isinstance(solution, LowRankSolution):
+        return solution.probe_family(representation, fit=fit, score=score,
+                                     targets=("action", "observation", "noise") if targets is None else targets)
     fit = solution.transition if fit is None else fit
     score = fit if score is None else score
     targets = targets_for(fit, score) if targets is None else tuple(targets)
@@ -855,13 +861,7 @@ def _ranges(family, representation, fit, score, f: _Dist, s: _Dist, names, value
             raise RuntimeError(f"internal error: a member of the optimal family scores {low[0]:.12g}..{high[0]:.12g} "
                                f"outside the proved interval [{lo:.12g}, {hi}] for {representation}/{t}")
         lo, hi = min(lo, low[0]), None if hi is None else max(hi, high[0])
-        exact = hi is not None and abs(low[0] - lo) <= WITNESS_ATOL and abs(high[0] - hi) <= WITNESS_ATOL
-        if hi is not None and hi - lo <= IDENTIFIED_ATOL:
-            identified = True
-        elif high[0] - low[0] > IDENTIFIED_ATOL:
-            identified = False
-        else:
-            identified = None
+        identified, exact = decide(lo, hi, low[0], high[0])
         witnesses, scores_of, approached = {}, {}, []
         for end, (value, witness) in (("min", low), ("max", high)):
             if isinstance(witness, _Limit):  # score the member built near the limit
@@ -875,6 +875,16 @@ def _ranges(family, representation, fit, score, f: _Dist, s: _Dist, names, value
         out[t] = ProbeScore(values[t], lo, hi, identified, "exact" if exact else "outer", low[0], high[0],
                             witnesses, tuple(approached), scores_of)
     return out
+
+
+def decide(lo: float, hi: float | None, low: float, high: float) -> tuple[bool | None, bool]:
+    """``(identified, exact)`` of a proved interval ``[lo, hi]`` and witnessed ends ``low``, ``high``:
+    identified when the interval is a point, not when two witnesses differ, exact when the
+    witnesses reach the bounds (``IDENTIFIED_ATOL``, ``WITNESS_ATOL``)."""
+    exact = hi is not None and abs(low - lo) <= WITNESS_ATOL and abs(high - hi) <= WITNESS_ATOL
+    if hi is not None and hi - lo <= IDENTIFIED_ATOL:
+        return True, exact
+    return (False if high - low > IDENTIFIED_ATOL else None), exact
 
 
 def _point(value: float, member: LAMParameters) -> ProbeScore:

@@ -109,7 +109,17 @@ def worker_pool(workers: int | None = None, tasks: int = PARALLEL_MIN_TASKS, *, 
     with _environment(_SINGLE_THREAD_ENV):
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            yield pool
+            try:
+                yield pool
+            except BaseException:
+                # Ctrl-C or an error: the pool would otherwise run every queued task (a trained
+                # group is minutes) before the exception gets out. Checkpoints are written
+                # atomically, so stopping the workers mid-step loses at most the current chunk.
+                processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+                pool.shutdown(wait=False, cancel_futures=True)
+                for process in processes:
+                    process.terminate()
+                raise
 
 
 def run_closed_form(studies: list[Study], *, workers: int | None = None, pool=None) -> list[StudyResult]:
@@ -224,38 +234,79 @@ def _load_state(path: Path) -> tuple[dict, int]:
         return state, int(data["lamproof_steps_done"])
 
 
+def _advance(trainers: list, steps: int, report: Callable[[int, float | None], None] | None) -> None:
+    """``steps`` steps of every trainer: as one computation when the trainer class can batch
+    (:func:`lamproof.numeric.trainer.train_together`), else one after the other."""
+    together = getattr(type(trainers[0]), "train_together", None)
+    if together is not None:
+        together(trainers, steps, None if report is None else (lambda k, _total: report(k, trainers[0].last_loss)))
+        return
+    for trainer in trainers:
+        trainer.run(steps, progress=None if report is None else (lambda k, _total, loss: report(k, loss)))
+
+
+def train_group(study: Study, configs: list[Config], settings: TrainingSettings, folder: Path, *,
+                progress: Callable[[int, int, float | None], None] | None = None,
+                done: Callable[[Config, str], None] | None = None) -> list[tuple[dict, str]]:
+    """Train configurations of one study together (those sharing a system share their minibatches),
+    resuming each from ``folder`` if it holds its checkpoint; each one's row and how it ran.
+
+    Every member checkpoints at the multiples of ``settings.checkpoint_every``; members that stand
+    at different steps (an interrupted sweep) are first brought to the same step, so the result of
+    each is that of training it alone. ``progress(step, total, loss)`` reports the slowest member;
+    ``done(config, how)`` is called as each finishes.
+    """
+    from lamproof.numeric.trainer import Trainer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    results: dict[str, tuple[dict, str]] = {}
+    active: list[tuple[Config, object, list]] = []  # config, trainer, [steps done]
+    how: dict[str, str] = {}
+    for config in configs:
+        key = settings.key(config)
+        finished, partial = folder / f"{key}.json", folder / f"{key}.npz"
+        if finished.exists():
+            results[config.key] = (json.loads(finished.read_text())["row"], " (already finished)")
+            if done is not None:
+                done(config, results[config.key][1])
+            continue
+        system, spec = study.system(config), study.spec(config)
+        kwargs = {"seed": settings.seed, "batch_size": settings.batch_size, "lr": settings.lr,
+                  "labeled_fraction": study.labeled_fraction(config)}
+        if partial.exists():
+            state, steps_done = _load_state(partial)
+            trainer = Trainer.from_state(system, spec, state, **kwargs)
+            how[config.key] = f" (resumed at step {steps_done})"
+        else:
+            trainer, steps_done, how[config.key] = Trainer(system, spec, **kwargs), 0, ""
+        active.append((config, trainer, [steps_done]))
+    every = settings.checkpoint_every
+    while active:
+        low = min(entry[2][0] for entry in active)
+        target = min(settings.steps, (low // every + 1) * every)
+        movers = [entry for entry in active if entry[2][0] == low]
+        report = None if progress is None else (lambda k, loss, o=low: progress(o + k, settings.steps, loss))
+        _advance([trainer for _, trainer, _ in movers], target - low, report)
+        for config, trainer, steps_done in movers:
+            steps_done[0] = target
+            _save_state(folder / f"{settings.key(config)}.npz", trainer.state(), target)
+        for config, trainer, _ in [entry for entry in movers if entry[2][0] >= settings.steps]:
+            key = settings.key(config)
+            row = score_parameters(study, config, trainer.params, steps=settings.steps)
+            outputs.write_text_atomic(folder / f"{key}.json", json.dumps({"key": key, "row": _jsonable(row)}))
+            (folder / f"{key}.npz").unlink(missing_ok=True)
+            results[config.key] = (row, how[config.key])
+            if done is not None:
+                done(config, how[config.key])
+        active = [entry for entry in active if entry[2][0] < settings.steps]
+    return [results[config.key] for config in configs]
+
+
 def train_config(study: Study, config: Config, settings: TrainingSettings, folder: Path, *,
                  progress: Callable[[int, int, float | None], None] | None = None) -> tuple[dict, str]:
     """Train one configuration (resuming from ``folder`` if it holds a checkpoint); its row and how it ran."""
-    from lamproof.numeric.trainer import Trainer
-
-    key = settings.key(config)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    finished, partial = folder / f"{key}.json", folder / f"{key}.npz"
-    if finished.exists():
-        return json.loads(finished.read_text())["row"], " (already finished)"
-    system, spec = study.system(config), study.spec(config)
-    kwargs = {"seed": settings.seed, "batch_size": settings.batch_size, "lr": settings.lr,
-              "labeled_fraction": study.labeled_fraction(config)}
-    how = ""
-    if partial.exists():
-        state, done = _load_state(partial)
-        trainer = Trainer.from_state(system, spec, state, **kwargs)
-        how = f" (resumed at step {done})"
-    else:
-        trainer, done = Trainer(system, spec, **kwargs), 0
-    while done < settings.steps:
-        chunk = min(settings.checkpoint_every, settings.steps - done)
-        offset = done
-        callback = None if progress is None else (lambda k, _t, loss, o=offset: progress(o + k, settings.steps, loss))
-        trainer.run(chunk, progress=callback)
-        done += chunk
-        _save_state(partial, trainer.state(), done)
-    row = score_parameters(study, config, trainer.params, steps=settings.steps)
-    outputs.write_text_atomic(finished, json.dumps({"key": key, "row": _jsonable(row)}))
-    partial.unlink(missing_ok=True)
-    return row, how
+    return train_group(study, [config], settings, folder, progress=progress)[0]
 
 
 def _jsonable(row: dict) -> dict:
@@ -269,26 +320,94 @@ def _jsonable(row: dict) -> dict:
     return out
 
 
-def run_trained(study: Study, out_dir: Path, settings: TrainingSettings, *, stream: TextIO | None = None,
-                configs: list[Config] | None = None) -> StudyResult:
-    """Train every configuration of ``study`` (resumably, checkpoints in ``out_dir``)."""
-    configs = study.configs() if configs is None else configs
-    folder = Path(out_dir) / CHECKPOINT_DIR / study.slug
-    folder.mkdir(parents=True, exist_ok=True)
-    bar = ProgressBar(f"§{study.name} trained ({settings.steps} steps)", len(configs), stream)
-    rows, seconds = [], []
+def training_groups(study: Study, configs: list[Config]) -> list[list[Config]]:
+    """The d_z sweeps of a study (configurations that differ only in ``dz``), each trained as one
+    batch that sees the same minibatches.
+
+    A sweep (at most 16 LAMs of d_o = 128) keeps its weights, Adam's moments and its work buffers
+    in the shared cache; batching the sweeps of several augmentation scales or labeled fractions
+    too would share the minibatch draws but stream four times the weights from memory every step
+    (measured slower).
+    """
+    shared = [c for c in study.columns if c != "dz"]
+    groups: dict[tuple, list[Config]] = {}
+    for config in configs:
+        groups.setdefault(tuple(config.get(c) for c in shared) + (config.seed,), []).append(config)
+    return [sorted(members, key=lambda c: c["dz"]) for members in groups.values()]
+
+
+def _trained_task(task) -> list[tuple[dict, str]]:
+    """A worker's unit: one group of one study, single-threaded BLAS."""
+    study, configs, settings, folder = task
+    with single_threaded_blas():
+        return train_group(study, configs, settings, folder)
+
+
+def run_trained_studies(studies: list[Study], out_dir: Path, settings_of: Callable[[Study], TrainingSettings], *,
+                        stream: TextIO | None = None, workers: int | None = None,
+                        configs_of: Callable[[Study], list[Config]] | None = None) -> list[StudyResult]:
+    """Train every configuration of ``studies`` (or ``configs_of(study)``; resumably, checkpoints in
+    ``out_dir``), groups of configurations sharing a system as one batch each, groups spread over
+    worker processes (largest first)."""
+    configs_of = (lambda study: study.configs()) if configs_of is None else configs_of
+    tasks = []
+    for study in studies:
+        folder = Path(out_dir) / CHECKPOINT_DIR / study.slug
+        folder.mkdir(parents=True, exist_ok=True)
+        settings = settings_of(study)
+        tasks += [(study, group, settings, folder) for group in training_groups(study, configs_of(study))]
+    order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i][1]) * tasks[i][2].steps)
+    configs_total = sum(len(t[1]) for t in tasks)
+    label = "trained (" + ", ".join(f"§{s.name}" for s in studies) + ")"
+    bar = ProgressBar(label, configs_total, stream)
+    finished = {"count": 0}
+
+    def done(config: Config, how: str) -> None:
+        bar.config_done(finished["count"], config, resumed=how)
+        finished["count"] += 1
+
+    results: dict[int, tuple[list, float]] = {}
     start = time.perf_counter()
-    for i, config in enumerate(configs):
-        t0 = time.perf_counter()
-        with single_threaded_blas():
-            row, how = train_config(study, config, settings, folder,
-                                    progress=lambda step, total, loss, i=i: bar.update(i, step, total, loss))
-        seconds.append(time.perf_counter() - t0)
-        rows.append(row)
-        bar.config_done(i, config, resumed=how)
-    frame = pd.DataFrame(rows, columns=result_columns(study, ranges=False))
-    frame["iter"] = frame["iter"].astype("Int64")
-    return StudyResult(study, "trained", frame, time.perf_counter() - start, seconds)
+    with worker_pool(workers, len(tasks), min_tasks=2) as pool:  # each task is minutes of work
+        if pool is None:
+            for i in order:
+                study, group, settings, folder = tasks[i]
+                t0 = time.perf_counter()
+                offset = finished["count"]
+                with single_threaded_blas():
+                    rows = train_group(study, group, settings, folder, done=done,
+                                       progress=lambda step, total, loss, o=offset: bar.update(o, step, total, loss))
+                results[i] = (rows, time.perf_counter() - t0)
+        else:
+            from concurrent.futures import as_completed
+
+            futures = {pool.submit(_trained_task, tasks[i]): i for i in order}
+            submitted = time.perf_counter()
+            for future in as_completed(futures):
+                i = futures[future]
+                rows = future.result()
+                results[i] = (rows, time.perf_counter() - submitted)
+                for config, (_, how) in zip(tasks[i][1], rows, strict=True):
+                    done(config, how)
+    elapsed = time.perf_counter() - start
+    out = []
+    total_work = sum(len(t[1]) * t[2].steps for t in tasks) or 1
+    for study in studies:
+        indices = [i for i, t in enumerate(tasks) if t[0] is study]
+        by_key = {config.key: row for i in indices for config, (row, _) in zip(tasks[i][1], results[i][0], strict=True)}
+        frame = pd.DataFrame([by_key[c.key] for c in configs_of(study)], columns=result_columns(study, ranges=False))
+        frame["iter"] = frame["iter"].astype("Int64")
+        share = sum(len(tasks[i][1]) * tasks[i][2].steps for i in indices) / total_work
+        out.append(StudyResult(study, "trained", frame, elapsed * share, [results[i][1] for i in indices]))
+    return out
+
+
+def run_trained(study: Study, out_dir: Path, settings: TrainingSettings, *, stream: TextIO | None = None,
+                configs: list[Config] | None = None, workers: int | None = None) -> StudyResult:
+    """Train every configuration of ``study`` (resumably, checkpoints in ``out_dir``)."""
+    chosen = study.configs() if configs is None else list(configs)
+    return run_trained_studies([study], out_dir, lambda _s: settings, stream=stream, workers=workers,
+                               configs_of=lambda _s: chosen)[0]
 
 
 # -- dynamics -------------------------------------------------------------------------------------
@@ -512,13 +631,16 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
             files, _ = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(r.study.name))
             written += files
     if "trained" in modes:
-        for s in (s for s in studies if _supports(s, "trained")):
+        def settings_of(s: Study) -> TrainingSettings:
             chosen = settings or TrainingSettings(steps=steps or s.steps)
             if settings is not None and steps is not None:
                 chosen = TrainingSettings(steps, settings.seed, settings.batch_size, settings.lr,
                                           settings.checkpoint_every)
-            r = run_trained(s, out_dir, chosen, stream=stream)
+            return chosen
+
+        trainable = [s for s in studies if _supports(s, "trained")]
+        for r in run_trained_studies(trainable, out_dir, settings_of, stream=stream, workers=workers):
             results.append(r)
-            files, _ = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(s.name))
+            files, _ = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(r.study.name))
             written += files
     return ReproduceReport(results, written, notices)
