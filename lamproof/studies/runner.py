@@ -144,7 +144,7 @@ def run_closed_form(studies: list[Study], *, workers: int | None = None, pool=No
     return _collect(studies, in_order, time.perf_counter() - start)
 
 
-def _share_key(study, config) -> tuple:
+def _share_key(study, config) -> str:
     """Equal for configurations whose data are the same (lamproof's own studies: sweep order)."""
     return repr(study.system_arguments(config)) if isinstance(study, Study) else ""
 
