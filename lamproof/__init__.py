@@ -10,12 +10,30 @@ Action Models Actually Learn?* (NeurIPS 2025). The loop in four names: a :class:
 0.5
 """
 
-from lamproof.lam import LAMSpec, effective_action_weight
-from lamproof.numeric.closed_form import Solution, solve
-from lamproof.numeric.lowrank import LowRankSystem
-from lamproof.numeric.probes import all_probes, probe
-from lamproof.systems import System, paper_system
+# The public names load on first use (PEP 562): ``lamproof --help``, ``lamproof compare`` and the
+# exception types do not pay for NumPy, SciPy and the solver.
+_EXPORTS = {
+    "LAMSpec": "lamproof.lam", "effective_action_weight": "lamproof.lam",
+    "Solution": "lamproof.numeric.closed_form", "solve": "lamproof.numeric.closed_form",
+    "LowRankSystem": "lamproof.numeric.lowrank",
+    "all_probes": "lamproof.numeric.probes", "probe": "lamproof.numeric.probes",
+    "System": "lamproof.systems", "paper_system": "lamproof.systems",
+}
 
 __all__ = ["LAMSpec", "LowRankSystem", "Solution", "System", "all_probes", "effective_action_weight", "paper_system",
            "probe", "solve"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lamproof' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

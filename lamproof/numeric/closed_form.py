@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from lamproof.numeric.families import (
     transform_latent,
 )
 from lamproof.numeric.linalg import (
+    Spectrum,
     TopEigenspace,
     canonical_tie,
     kernel_basis,
@@ -203,6 +205,7 @@ class _Moments:
     E: np.ndarray  # o_t = E obs
     L: np.ndarray  # best linear prediction of o' from obs (d_o × d_c)
     scale: float  # size of the ingredients of V (Frobenius norm of o' 's factor)
+    _paths: dict = field(default_factory=dict, repr=False)  # path(learned) → _Path, shared by every spec
 
     @property
     def X_c(self) -> np.ndarray:
@@ -215,7 +218,14 @@ class _Moments:
     def innovation(self, L_b: np.ndarray) -> np.ndarray:
         return self.X_p - L_b @ self.X_c
 
-    @property
+    def path(self, learned: bool) -> _Path:
+        """The innovation of one FDM path (learned ``A``: ``L_b = L``; identity: ``E``), its spectrum
+        and tie orderings: computed once and shared by every spec on this transition (a ``d_z`` sweep)."""
+        if learned not in self._paths:
+            self._paths[learned] = _Path(self, self.L if learned else self.E)
+        return self._paths[learned]
+
+    @cached_property
     def drift_scale(self) -> float:
         """The size of what a drift ``(L − E) obs`` is a difference of (``L obs`` and ``E obs``)."""
         return self.scale + float(np.linalg.norm(self.E @ self.X_c))
@@ -230,7 +240,10 @@ class _Moments:
         """
         if not np.any(M):
             return M
-        u, s, _ = np.linalg.svd(M @ self.X_c, full_matrices=False)
+        F = M @ self.X_c
+        if float(np.linalg.norm(F)) <= ROUNDOFF_RTOL * self.drift_scale:  # σ_max ≤ ‖F‖_F: every direction goes
+            return np.zeros_like(M)
+        u, s, _ = np.linalg.svd(F, full_matrices=False)
         keep = u[:, s > ROUNDOFF_RTOL * self.drift_scale]
         return keep @ (keep.T @ M)
 
@@ -249,13 +262,52 @@ class _Moments:
             return "zero"
         return "real" if size >= DECISION_RTOL * reference else "grey"
 
+    @cached_property
+    def _drift_state(self) -> str:
+        return self.state(self.L - self.E)
+
+    def drift_vanishes(self) -> bool:
+        """:meth:`vanishes` of the observation drift ``(L − E) obs``, decided once per transition."""
+        return self._decided(self._drift_state, "observation drift (L − E) obs")
+
     def vanishes(self, M: np.ndarray, what: str) -> bool:
         """:meth:`state`, refusing (:class:`IllConditioned`, naming ``what``) where it is undecidable."""
-        state = self.state(M)
+        return self._decided(self.state(M), what)
+
+    @staticmethod
+    def _decided(state: str, what: str) -> bool:
         if state == "grey":
             raise IllConditioned(f"{what}: its size lies between round-off and signal; float64 cannot decide "
                                  "whether it vanishes")
         return state == "zero"
+
+
+class _Path:
+    """What every spec with one FDM path shares: ``L_b``, the innovation factor ``V = X_{o'} − L_b X_obs``,
+    the :class:`~lamproof.numeric.linalg.Spectrum` of ``S_v`` and the orderings of a tie."""
+
+    def __init__(self, m: _Moments, L_b: np.ndarray):
+        self.m, self.L_b = m, L_b
+        self.V = m.innovation(L_b)
+        self.spectrum = Spectrum(self.V)
+
+    @cached_property
+    def orderings(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.m.orderings(self.L_b)
+
+    def action_regression(self, A_f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(Pv, Â, to_ξ)`` of the action head's reduced-rank regression, which do not depend on its
+        weight λ: an orthonormal basis ``Pv`` of ``row(V)``, the part ``Â = A_f Pv Pvᵀ`` of the action
+        (factor ``A_f``, this transition's) that the innovation predicts, and ``to_ξ`` with
+        ``ξ = to_ξ v`` on ``row(V)``. Computed once per transition (a sweep over d_z and λ)."""
+        if not hasattr(self, "_action"):
+            V, m = self.V, self.m
+            space = row_space(V, row_scales(np.eye(m.d_o), V) + ROUNDOFF_RTOL * m.scale)
+            Pv = space.basis  # orthonormal basis of row(V) in white coordinates
+            u, s, vt = np.linalg.svd(V @ Pv, full_matrices=False)  # v = (V Pv) ξ on row(V)
+            # ξ = to_xi v: no singular-value floor, every kept direction is real
+            self._action = (Pv, (A_f @ Pv) @ Pv.T, (vt.T / s) @ u.T)
+        return self._action
 
 
 def _regression(X_c: np.ndarray, X_p: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -271,6 +323,38 @@ def _regression(X_c: np.ndarray, X_p: np.ndarray, basis: np.ndarray) -> np.ndarr
     inverse = np.divide(1.0, scales, out=np.zeros_like(scales), where=scales > 0)
     u, s, vt = np.linalg.svd(inverse[:, None] * (X_c @ basis), full_matrices=False)
     return ((X_p @ basis) @ (vt.T / s) @ u.T) * inverse[None, :]
+
+
+#: :func:`_regression_fast` is taken when every pivot of the row-normalized Gram matrix of ``X_obs``
+#: exceeds this: every direction of ``obs`` is then real by a wide margin (relative singular values
+#: above 1e-3, far above ``DECISION_RTOL``, so there is nothing to decide) and the triangular solves
+#: lose at most ~1e-13 relative accuracy (the same rule as the probes' Cholesky path).
+REGRESSION_FAST_PIVOT = 1e-6
+
+
+def _regression_fast(X_c: np.ndarray, X_p: np.ndarray) -> np.ndarray | None:
+    """:func:`_regression` through a Cholesky factor when ``obs``'s second moment is well conditioned.
+
+    With ``X̃ = Dg⁻¹ X_c`` (rows normalized) and ``X̃ X̃ᵀ = R Rᵀ``, ``B = (R⁻¹ X̃)ᵀ`` is an orthonormal
+    basis of the row space and ``L = X_p B R⁻¹ Dg⁻¹`` solves ``L X_c = X_p Π``: three products and
+    two triangular solves instead of two SVDs. ``None`` when some pivot is small (rank or
+    conditioning to decide: the SVD route does it).
+    """
+    import scipy.linalg
+
+    scales = np.linalg.norm(X_c, axis=1)
+    if X_c.shape[0] == 0 or np.any(scales <= 0):
+        return None
+    scaled = X_c / scales[:, None]
+    try:
+        R = np.linalg.cholesky(scaled @ scaled.T)
+    except np.linalg.LinAlgError:
+        return None
+    if float(np.min(np.diag(R))) ** 2 < REGRESSION_FAST_PIVOT:
+        return None
+    basis_t = scipy.linalg.solve_triangular(R, scaled, lower=True)  # Bᵀ: orthonormal rows
+    M = X_p @ basis_t.T
+    return scipy.linalg.solve_triangular(R, M.T, lower=True, trans="T").T / scales[None, :]
 
 
 def moments(transition: Transition) -> _Moments:
@@ -289,11 +373,12 @@ def _moments(transition: Transition) -> _Moments:
     E = transition.frame_selector
     d_o, d_c = E.shape
     X_c, X_p = X[:d_c], X[d_c:]
-    space = row_space(X_c)
-
-    settle_grey(space, lambda basis: project_out(X_p, basis),
-                "obs: the second moment of the LAM's first input (regressing o' on it)")
-    L = _regression(X_c, X_p, space.basis)
+    L = _regression_fast(X_c, X_p)
+    if L is None:
+        space = row_space(X_c)
+        settle_grey(space, lambda basis: project_out(X_p, basis),
+                    "obs: the second moment of the LAM's first input (regressing o' on it)")
+        L = _regression(X_c, X_p, space.basis)
     scale = float(np.linalg.norm(X_p)) or float(np.linalg.norm(X_c)) or 1.0
     m = _Moments(X, d_c, d_o, E, L, scale)
     # L = E + drift, with the round-off directions of the drift removed (exactly E when it has none)
@@ -305,11 +390,12 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
     m = moments(transition)
     d_c, d_o, d_z, E, L = m.d_c, m.d_o, spec.d_z, m.E, m.L
     learned = spec.fdm_obs_path == "learned"
-    L_b = L if learned else E
-    V = m.innovation(L_b)
-    innovation = top_eigenspace(V, d_z, scale=m.scale, what="innovation second moment S_v (its rank or tie at d_z)")
-    innovation = canonical_tie(innovation, *m.orderings(L_b))
-    drift_free = lambda: not learned or m.vanishes(L - E, "observation drift (L − E) obs")  # noqa: E731
+    path = m.path(learned)
+    L_b, V = path.L_b, path.V
+    innovation = top_eigenspace(V, d_z, scale=m.scale, what="innovation second moment S_v (its rank or tie at d_z)",
+                                spectrum=path.spectrum)
+    innovation = canonical_tie(innovation, *path.orderings) if innovation.tied else innovation
+    drift_free = lambda: not learned or m.drift_vanishes()  # noqa: E731
     if spec.action_loss_weight > 0:
         return _with_action_head(system, spec, transition, m, V, innovation, drift_free)
 
@@ -536,9 +622,7 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
     if spec.augmentation > 0 and not drift_free():
         raise NoClosedForm("augmentation with L ≠ E and an action head has no closed form here")
     weight = np.sqrt(spec.action_loss_weight)
-    space = row_space(V, row_scales(np.eye(d_o), V) + ROUNDOFF_RTOL * m.scale)
-    Pv = space.basis  # orthonormal basis of row(V) in white coordinates
-    A_hat = (A_f @ Pv) @ Pv.T  # the part of the action the innovation can predict
+    Pv, A_hat, to_xi = m.path(True).action_regression(A_f)  # shared by every d_z and λ
     ratio = spec.action_loss_weight * float(np.sum(A_hat**2)) / max(float(np.sum(V**2)), np.finfo(float).tiny)
     if ratio > ACTION_WEIGHT_RATIO_MAX:
         raise IllConditioned(
@@ -548,13 +632,11 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
     Y = np.vstack([V, weight * A_hat])
     selection = top_eigenspace(Y, d_z, scale=max(m.scale, weight * float(np.linalg.norm(A_f))),
                                what="reduced-rank regression operator (its rank or tie at d_z)")
-    drift_order, next_order = m.orderings(L)
-    n_act = A_f.shape[0]
-    selection = canonical_tie(selection, *(np.block([[M, np.zeros((d_o, n_act))], [np.zeros((n_act, d_o)),
-                                                                                  np.zeros((n_act, n_act))]])
-                                           for M in (drift_order, next_order)), Y @ Y.T)
-    u, s, vt = np.linalg.svd(V @ Pv, full_matrices=False)  # v = (V Pv) ξ on row(V)
-    to_xi = (vt.T / s) @ u.T  # ξ = to_xi v: no singular-value floor, every kept direction is real
+    if selection.tied:  # the orderings cost two d_o × d_o products: only where a tie needs them
+        n_act = A_f.shape[0]
+        selection = canonical_tie(selection, *(np.block([[M, np.zeros((d_o, n_act))], [np.zeros((n_act, d_o)),
+                                                                                      np.zeros((n_act, n_act))]])
+                                               for M in m.path(True).orderings), Y @ Y.T)
     n_actions = A_f.shape[0]
     augmented = spec.augmentation > 0
 

@@ -11,6 +11,7 @@ real, or undecidable; an undecidable decision that changes the answer raises
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg
@@ -198,27 +199,68 @@ def _structure(levels: np.ndarray, d: int, scale: float) -> tuple[int, int, int]
     return rank, tie_start, tie_stop
 
 
-def top_eigenspace(factor: np.ndarray, d: int, *, scale: float | None = None, what: str = "spectrum") -> TopEigenspace:
+class Spectrum:
+    """The eigendecomposition of ``S = V Vᵀ`` from its factor ``V``, for several ``d``.
+
+    A sweep over ``d`` (the latent sizes of a study) reads every top-``d`` eigenspace from one
+    decomposition: :func:`top_eigenspace` with ``spectrum=`` takes the eigenvalues (the same
+    ``eigvalsh`` as without it, so every rank and tie decision is the same) and, from the second
+    request on, the leading eigenvectors from one full ``eigh`` instead of a subset ``eigh`` per
+    ``d`` (the first request, often the only one, takes the cheaper subset).
+    """
+
+    def __init__(self, factor: np.ndarray):
+        self.factor = factor
+        self.requests = 0  # top_eigenspace calls served so far
+
+    @cached_property
+    def gram(self) -> np.ndarray:
+        return self.factor @ self.factor.T
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        """Eigenvalues of ``S``, descending."""
+        return np.linalg.eigvalsh(self.gram)[::-1].copy() if self.factor.shape[0] else np.zeros(0)
+
+    @cached_property
+    def vectors(self) -> np.ndarray:
+        """All eigenvectors of ``S`` (columns), in the order of :attr:`values`."""
+        return np.linalg.eigh(self.gram)[1][:, ::-1]
+
+    @cached_property
+    def singular(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(U, σ)``: left singular vectors of ``V`` and its singular values padded with zeros to ``S``'s size
+        (the accurate route where the Gram matrix's eigenvalues cannot decide)."""
+        u, s, _ = np.linalg.svd(self.factor, full_matrices=True)
+        singular = np.zeros(self.factor.shape[0])
+        singular[: s.size] = s
+        return u, singular
+
+
+def top_eigenspace(factor: np.ndarray, d: int, *, scale: float | None = None, what: str = "spectrum",
+                   spectrum: Spectrum | None = None) -> TopEigenspace:
     """The top-``d`` eigenspace of ``S = V Vᵀ`` from its factor ``V`` (rows: the operator's space).
 
     ``scale`` is the size of ``V``'s ingredients (default ``‖V‖₂``): ``V``'s entries carry a
     round-off of ``eps`` times it. The fast path decides ranks and ties on the eigenvalues of the
     Gram matrix (absolute error ``eps·‖V‖²``); where a decision is undecidable there, the singular
     values of ``V`` itself (absolute error ``eps·scale``) decide; where they cannot either,
-    :class:`IllConditioned` names ``what``.
+    :class:`IllConditioned` names ``what``. ``spectrum``: the :class:`Spectrum` of ``factor``,
+    shared by calls with other ``d``.
     """
     rows = factor.shape[0]
-    gram = factor @ factor.T
-    values = np.linalg.eigvalsh(gram)[::-1].copy() if rows else np.zeros(0)
+    spectrum = Spectrum(factor) if spectrum is None else spectrum
+    shared = spectrum.requests > 0  # a sweep: one full eigh serves the rest
+    spectrum.requests += 1
+    gram = spectrum.gram
+    values = spectrum.values.copy()
     norm = float(np.sqrt(max(values[0], 0.0))) if rows else 0.0
     ingredients = max(norm, scale or 0.0, np.finfo(float).tiny)
     try:
         rank, tie_start, tie_stop = _structure(np.clip(values, 0.0, None), d, norm * ingredients)
         accurate = None
     except _Grey:
-        u, s, _ = np.linalg.svd(factor, full_matrices=True)
-        singular = np.zeros(rows)
-        singular[: s.size] = s
+        u, singular = spectrum.singular
         try:
             rank, tie_start, tie_stop = _structure(singular, d, ingredients)
         except _Grey:
@@ -232,6 +274,11 @@ def top_eigenspace(factor: np.ndarray, d: int, *, scale: float | None = None, wh
         vectors = accurate[:, :count]
     elif count == 0:
         vectors = np.zeros((rows, 0))
+    elif shared and tie_stop <= rank:
+        # no tie: the leading vectors are determined (up to sign) and one decomposition serves every d;
+        # a tie's basis is whatever LAPACK returns before canonical_tie orders it, so that path below
+        # stays the same call whether or not the spectrum is shared
+        vectors = spectrum.vectors[:, :count]
     else:
         # evx: LAPACK's default "evr" can return fewer vectors than asked for inside a cluster of
         # equal eigenvalues (seen at isotropic noise); check the count all the same.

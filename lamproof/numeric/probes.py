@@ -36,7 +36,7 @@ import scipy.linalg
 from lamproof.errors import IllConditioned, InputError
 from lamproof.numeric.closed_form import Solution
 from lamproof.numeric.families import DriftTieFamily, PointFamily, SubspaceFamily
-from lamproof.numeric.linalg import orthonormal_basis, project_out, row_scales
+from lamproof.numeric.linalg import orthonormal_basis, project_out
 from lamproof.numeric.lowrank import LowRankSolution
 from lamproof.numeric.objective import OBSERVED, LAMParameters
 from lamproof.numeric.tolerances import (
@@ -135,6 +135,20 @@ class _Dist:
 _DISTS: weakref.WeakKeyDictionary[Transition, _Dist] = weakref.WeakKeyDictionary()
 
 
+#: ``|X|`` of the last few factors probed (a factor is probed with many feature maps in a row).
+_ABS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _row_scales(weights: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """:func:`lamproof.numeric.linalg.row_scales` with ``|X|`` computed once per factor."""
+    entry = _ABS.get(id(X))
+    if entry is None or entry[0] is not X:
+        if len(_ABS) >= 8:
+            _ABS.pop(next(iter(_ABS)))
+        entry = _ABS[id(X)] = (X, np.abs(X))
+    return np.linalg.norm(np.abs(weights) @ entry[1], axis=1)
+
+
 def _dist(transition: Transition) -> _Dist:
     if transition not in _DISTS:
         _DISTS[transition] = _Dist(transition)
@@ -151,11 +165,16 @@ def _space(rows: np.ndarray, X: np.ndarray, include_grey: bool, rtol: float | No
     if rows.shape[0] == 0:
         return np.zeros((n, 0)), False
     F = rows @ X
-    scales = row_scales(rows if weights is None else weights, X)
+    scales = _row_scales(rows if weights is None else weights, X)
     live = scales > 0
     if not np.any(live):
         return np.zeros((n, 0)), False
-    _, s, vt = np.linalg.svd(F[live] / scales[live, None], full_matrices=False)
+    scaled = F[live] / scales[live, None]
+    if rtol is None and scaled.shape[0] >= SPACE_GRAM_ROWS:
+        basis = _low_rank_space(scaled)
+        if basis is not None:
+            return basis, False
+    _, s, vt = np.linalg.svd(scaled, full_matrices=False)
     if rtol is not None:
         return vt[s > rtol * s[0]].T, False
     grey = (s > ROUNDOFF_RTOL) & (s < DECISION_RTOL)
@@ -163,6 +182,49 @@ def _space(rows: np.ndarray, X: np.ndarray, include_grey: bool, rtol: float | No
     if include_grey:
         keep = keep | grey
     return vt[keep].T, bool(np.any(grey))
+
+
+#: From this many feature rows on, :func:`_space` first tries :func:`_low_rank_space`: a map of
+#: d_o rows whose row space is a few directions plus round-off (the predicted change ``ô' − o_t``
+#: of a member: rank ≤ d_z, every other row M₁ − I cancelling to round-off) is decided without a
+#: d_o × n SVD. Smaller maps keep the SVD (and their numbers bit for bit).
+SPACE_GRAM_ROWS = 64
+
+#: Relative singular value above which :func:`_low_rank_space` takes a direction from the Gram
+#: matrix's eigenvectors (its eigenvalue, 1e-12 of the largest, is then far above the Gram
+#: matrix's round-off of ~1e-16); everything weaker must turn out to be round-off, or the SVD decides.
+STRONG_RTOL = 1e-6
+
+
+def _low_rank_space(scaled: np.ndarray) -> np.ndarray | None:
+    """Orthonormal basis of the row space of the row-scaled features ``F`` when ``F`` is a few strong
+    directions plus round-off, else ``None`` (the SVD decides).
+
+    The strong left directions come from the Gram matrix ``F Fᵀ``, sharpened by one subspace
+    iteration (``Q = orth(F Fᵀ U)``: the error shrinks by ``(σ_{r+1}/σ_r)²``). The rest is decided,
+    not estimated: every other singular value of ``F`` is at most ``‖F − Q Qᵀ F‖_F`` (Eckart–Young),
+    which must be below ``ROUNDOFF_RTOL``, and every kept one (the singular values of ``Qᵀ F``)
+    at least ``DECISION_RTOL`` — the same thresholds the SVD route applies.
+    """
+    m = scaled.shape[0]
+    gram = scaled @ scaled.T
+    values = np.linalg.eigvalsh(gram)
+    if values[-1] <= 0:
+        return None
+    r = int(np.sum(values > STRONG_RTOL**2 * values[-1]))
+    if r == 0 or 2 * r > m:  # not low rank: the SVD costs about as much
+        return None
+    _, U = scipy.linalg.eigh(gram, subset_by_index=[m - r, m - 1], driver="evx")
+    if U.shape[1] != r:
+        return None
+    Q, _ = np.linalg.qr(scaled @ (scaled.T @ U))
+    C = Q.T @ scaled
+    if float(np.linalg.norm(scaled - Q @ C)) > ROUNDOFF_RTOL:
+        return None
+    _, s, vt = np.linalg.svd(C, full_matrices=False)
+    if float(np.min(s)) < DECISION_RTOL:
+        return None
+    return vt.T
 
 
 def _settled(compute, what: str):
@@ -228,9 +290,16 @@ def probe_errors(features: np.ndarray, fit: Transition, score: Transition | None
             fast = _cholesky(features, f.X, weights) if not include_grey and rtol is None else None
             if fast is not None:
                 Lc, scales, F = fast
-                for name in targets:
-                    T, _, total = f.target(name)
-                    explained = float(np.sum(scipy.linalg.solve_triangular(Lc, F @ T.T, lower=True) ** 2))
+                factors = [f.target(name) for name in targets]
+                if not factors:
+                    return out
+                # one triangular solve for every target: their factors side by side
+                y = scipy.linalg.solve_triangular(Lc, F @ np.vstack([T for T, _, _ in factors]).T, lower=True,
+                                                  check_finite=False)
+                start = 0
+                for name, (T, _, total) in zip(targets, factors, strict=True):
+                    explained = float(np.sum(y[:, start:start + T.shape[0]] ** 2))
+                    start += T.shape[0]
                     out[name] = None if total == 0 else _clip(1.0 - explained / total)
                 return out
             basis, grey = _space(features, f.X, include_grey, rtol, weights)
@@ -268,7 +337,7 @@ def _probe_map(features: np.ndarray, dist: _Dist, include_grey: bool, rtol: floa
     ``β F = T Π_{row F}`` for ``F = features @ X``, solved through the row-scaled factor."""
     X = dist.X
     F = features @ X
-    scales = row_scales(weights, X)
+    scales = _row_scales(weights, X)
     inverse = np.divide(1.0, scales, out=np.zeros_like(scales), where=scales > 0)
     u, s, vt = np.linalg.svd(inverse[:, None] * F, full_matrices=False)
     if rtol is not None:
@@ -325,7 +394,7 @@ def _cholesky(rows: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None
     when it is not well inside the positive-definite cone (then the SVD path decides)."""
     if rows.shape[0] == 0:
         return None
-    scales = row_scales(rows if weights is None else weights, X)
+    scales = _row_scales(rows if weights is None else weights, X)
     if np.any(scales <= 0):
         return None
     F = (rows @ X) / scales[:, None]
@@ -355,18 +424,41 @@ def _kyfan_fast(dist: _Dist, fixed, free, k_min: int, k_max: int, names):
     out = {}
     for name in names:
         T, _, total = dist.target(name)
-        y = scipy.linalg.solve_triangular(Lc, F @ T.T, lower=True)
+        y = scipy.linalg.solve_triangular(Lc, F @ T.T, lower=True, check_finite=False)  # finite: Cholesky passed
         ev0 = float(np.sum(y[:k0] ** 2))
-        u, g, _ = np.linalg.svd(y[k0:], full_matrices=True)
-        gains = np.zeros(k1)
-        gains[: g.size] = g**2
-        to_rows = lambda U: (scipy.linalg.solve_triangular(L11, U, lower=True, trans="T").T  # noqa: E731
+        gained, top, bottom = _extreme_gains(y[k0:], k_min, k_max)
+        to_rows = lambda U: (scipy.linalg.solve_triangular(L11, U, lower=True, trans="T", check_finite=False).T  # noqa: E731
                              / scales[k0:][None, :])
-        best = ev0 + float(np.sum(gains[:k_max]))
-        worst = ev0 + float(np.sum(gains[::-1][:k_min]))
-        out[name] = _KyFan(best, worst, to_rows(u[:, :k_max]), to_rows(u[:, k1 - k_min:]) if k_min else
-                           np.zeros((0, k1)))
+        best = ev0 + gained[0]
+        worst = ev0 + gained[1]
+        out[name] = _KyFan(best, worst, to_rows(top), to_rows(bottom) if k_min else np.zeros((0, k1)))
     return out
+
+
+#: From this many free rows and target dimensions on, :func:`_extreme_gains` reads the extreme gains from two subset
+#: eigendecompositions of ``y yᵀ`` instead of a full SVD of ``y`` (d_o ≳ 256: the full SVD of a
+#: d_o × d_t matrix costs ~10 dense eigendecompositions). The gains then carry an absolute error of
+#: ~``k₁·eps·‖y‖²`` instead of ``eps·‖y‖·g``: below 1e-12 of the target's variance either way, far
+#: inside ``WITNESS_ATOL``. Smaller problems keep the SVD (and their numbers bit for bit).
+KYFAN_GRAM_ROWS = 256
+
+
+def _extreme_gains(y: np.ndarray, k_min: int, k_max: int) -> tuple[tuple[float, float], np.ndarray, np.ndarray]:
+    """``((Σ top-k_max g², Σ bottom-k_min g²), U_top, U_bottom)`` for the singular values ``g`` of
+    ``y`` padded with zeros to its row count, and their left singular vectors (descending)."""
+    k1 = y.shape[0]
+    if min(y.shape) >= KYFAN_GRAM_ROWS and 0 < k_max <= k1 and k_min <= k1:
+        G = y @ y.T
+        vals, top = scipy.linalg.eigh(G, subset_by_index=[k1 - k_max, k1 - 1], driver="evx")
+        low_vals, bottom = (scipy.linalg.eigh(G, subset_by_index=[0, k_min - 1], driver="evx") if k_min else
+                            (np.zeros(0), np.zeros((k1, 0))))
+        if top.shape[1] == k_max and bottom.shape[1] == k_min:  # evx inside a cluster: check the count
+            sums = (float(np.sum(np.clip(vals, 0.0, None))), float(np.sum(np.clip(low_vals, 0.0, None))))
+            return sums, top[:, ::-1], bottom[:, ::-1]
+    u, g, _ = np.linalg.svd(y, full_matrices=True)
+    gains = np.zeros(k1)
+    gains[: g.size] = g**2
+    return (float(np.sum(gains[:k_max])), float(np.sum(gains[::-1][:k_min]))), u[:, :k_max], u[:, k1 - k_min:]
 
 
 def _kyfan(dist: _Dist, fixed, free, k_min: int, k_max: int, names, include_grey: bool, flag) -> dict[str, _KyFan]:
@@ -377,7 +469,7 @@ def _kyfan(dist: _Dist, fixed, free, k_min: int, k_max: int, names, include_grey
     X = dist.X
     B0, grey0 = _space(fixed, X, include_grey)
     F1 = free @ X
-    scales = row_scales(free, X)
+    scales = _row_scales(free, X)
     inverse = np.divide(1.0, scales, out=np.zeros_like(scales), where=scales > 0)
     R = project_out(F1, B0) * inverse[:, None]
     u, s, vt = np.linalg.svd(R, full_matrices=True)
@@ -437,7 +529,7 @@ def _separable(family: DriftTieFamily, dist: _Dist) -> bool:
     X = dist.X
     basis, _ = _space(family.phi, X, True)
     residual = project_out(family.drift @ X, basis)
-    reference = float(np.linalg.norm(row_scales(family.drift, X))) + np.finfo(float).tiny
+    reference = float(np.linalg.norm(_row_scales(family.drift, X))) + np.finfo(float).tiny
     size = float(np.linalg.norm(residual))
     if size <= ROUNDOFF_RTOL * reference:
         return True
@@ -587,7 +679,7 @@ def _transfer_bounds(family, fit: _Dist, score: _Dist, names, include_grey, flag
 def _variance_ratio(union, fit: _Dist, score: _Dist, include_grey, flag) -> tuple[float, float]:
     """``ρ = sup Var_score/Var_fit`` and the mean shift's Mahalanobis size, over ``span(union)``."""
     F1, F2 = union @ fit.X, union @ score.X
-    scales = row_scales(union, fit.X) + row_scales(union, score.X)
+    scales = _row_scales(union, fit.X) + _row_scales(union, score.X)
     inverse = np.divide(1.0, scales, out=np.zeros_like(scales), where=scales > 0)
     u, s, vt = np.linalg.svd(inverse[:, None] * F1, full_matrices=True)
     grey = (s > ROUNDOFF_RTOL) & (s < DECISION_RTOL)
@@ -607,7 +699,22 @@ def _variance_ratio(union, fit: _Dist, score: _Dist, include_grey, flag) -> tupl
 
 
 # -- the invariance certificate ---------------------------------------------------------------------------
-def _invariant(parts, name: str, dists) -> bool:
+def _invariant_parts(parts, dist: _Dist, cache: dict):
+    """The target-independent moments :func:`_invariant` checks, once per distribution."""
+    if dist not in cache:
+        phi, n, w = parts
+        m = w.shape[0]
+        X = dist.X
+        Fp, Fn, Fw = phi @ X, n @ X, w @ X
+        sizes = (float(np.sum(Fp**2)), float(np.sum(Fn**2)), float(np.sum(Fw**2)))
+        blocks = [Fw @ Fw.T] + ([Fn @ Fn.T, Fn @ Fw.T] if n.shape[0] else [])
+        shared = (n @ dist.mean_x, w @ dist.mean_x, Fp @ Fw.T, Fp @ Fn.T if n.shape[0] else None,
+                  [M - np.trace(M) / m * np.eye(m) for M in blocks])
+        cache[dist] = (Fp, Fn, Fw, sizes, shared)
+    return cache[dist]
+
+
+def _invariant(parts, name: str, dists, cache: dict | None = None) -> bool:
     """Whether no tie choice can change the score of target ``name`` (a symmetry certificate).
 
     ``parts = (φ, n, w)``: rows every member shares, and the drift and innovation in tie
@@ -617,22 +724,23 @@ def _invariant(parts, name: str, dists) -> bool:
     multiples of one isometry ``J`` whose span is uncorrelated with ``φ`` and with the rest of the
     target), then rotating the tie coordinates and ``Jᵀ t`` together preserves every second
     moment the probe uses, so member ``Q`` and member ``R Q`` score alike, for every rotation ``R``.
+    ``cache``: the target-independent moments of ``parts`` per distribution (:func:`_invariant_parts`).
     """
+    cache = {} if cache is None else cache
     phi, n, w = parts
     m = w.shape[0]
     isometry = None
     for dist in dists:
-        X = dist.X
-        Fp, Fn, Fw = phi @ X, n @ X, w @ X
+        Fp, Fn, Fw, sizes, shared = _invariant_parts(parts, dist, cache)
         T, mean_t, total = dist.target(name)
-        scale = max(float(np.sum(Fp**2)), float(np.sum(Fn**2)), float(np.sum(Fw**2)), total, np.finfo(float).tiny)
+        scale = max(*sizes, total, np.finfo(float).tiny)
         small = lambda M, scale=scale: float(np.sum(np.asarray(M) ** 2)) <= (MATTERS_RTOL**2) * scale * max(1.0, scale)  # noqa: E731
-        if n.shape[0] and not small(n @ dist.mean_x):
+        n_mean, w_mean, phi_w, phi_n, blocks = shared
+        if n.shape[0] and not small(n_mean):
             return False
-        if not small(w @ dist.mean_x) or not small(Fp @ Fw.T) or (n.shape[0] and not small(Fp @ Fn.T)):
+        if not small(w_mean) or not small(phi_w) or (n.shape[0] and not small(phi_n)):
             return False
-        blocks = [Fw @ Fw.T] + ([Fn @ Fn.T, Fn @ Fw.T] if n.shape[0] else [])
-        if any(not small(M - np.trace(M) / m * np.eye(m)) for M in blocks):
+        if any(not small(M) for M in blocks):
             return False
         crosses = [T @ Fw.T] + ([T @ Fn.T] if n.shape[0] else [])
         if all(small(C) for C in crosses):
@@ -710,7 +818,8 @@ def probe_family(solution: Solution, representation: str, *, fit: Transition | N
     dists = (f,) if s is f else (f, s)
     parts = family.parts if isinstance(family, SubspaceFamily) else (
         (family.phi, family.drift, family.innovation) if isinstance(family, DriftTieFamily) else None)
-    invariant = [t for t in defined if parts is not None and _invariant(parts, t, dists)]
+    cache: dict = {}  # the family's moments on each distribution, shared by the targets
+    invariant = [t for t in defined if parts is not None and _invariant(parts, t, dists, cache)]
     rest = [t for t in defined if t not in invariant]
     if invariant:  # every tie choice scores alike: the family's range is that of one choice
         split = getattr(family, "split", None)

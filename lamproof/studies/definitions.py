@@ -143,15 +143,22 @@ class Study:
 
         ``paper_system`` draws Φ first from the seed, so all variants share the same Φ.
         """
+        d_o, d_a, keywords = self.system_arguments(config, noise_free=noise_free, random_actions=random_actions)
+        return paper_system(d_o, d_a, **dict(keywords))
+
+    def system_arguments(self, config: Config, *, noise_free: bool = False,
+                         random_actions: bool = False) -> tuple[int, int, tuple]:
+        """``(d_o, d_a, keywords)`` of the ``paper_system`` call :meth:`system` makes (hashable):
+        configurations with equal arguments have the same data, so a sweep can share one system."""
         noise = "none" if noise_free else self.noise
-        return paper_system(
-            int(config["do"]), int(config["da"]),
-            noise=noise,
-            sigma=float(config.get("sigma", 0.0)) if noise != "none" else 0.0,
-            noise_dim=int(config.get("db", 8)) if noise == "structured" else 8,
-            chi=0.0 if random_actions else float(config.get("chi", 0.0)),
-            seed=config.seed,
+        keywords = (
+            ("noise", noise),
+            ("sigma", float(config.get("sigma", 0.0)) if noise != "none" else 0.0),
+            ("noise_dim", int(config.get("db", 8)) if noise == "structured" else 8),
+            ("chi", 0.0 if random_actions else float(config.get("chi", 0.0))),
+            ("seed", config.seed),
         )
+        return int(config["do"]), int(config["da"]), keywords
 
     def spec(self, config: Config) -> LAMSpec:
         """The LAM of ``config``: §6 sweeps ``kappa``; §7 weighs the action loss as the paper's batches do."""

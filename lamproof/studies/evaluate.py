@@ -33,7 +33,7 @@ from lamproof.numeric.closed_form import solve
 from lamproof.numeric.objective import LAMParameters, population_objective
 from lamproof.numeric.tolerances import NUMERIC_FEATURE_RTOL
 from lamproof.studies.definitions import Config, Study
-from lamproof.systems import Transition
+from lamproof.systems import Transition, paper_system
 
 #: Columns written for every probe: the canonical member's value, then the family's range.
 RANGE_SUFFIXES = ("_min", "_max", "_identified", "_bounds")
@@ -47,30 +47,32 @@ def protocol_transitions(study: Study, config: Config, own: Transition) -> tuple
     """
     fit = score = own
     if study.protocol == "noise_free":
-        fit = score = _reference_transition(study, config, own.horizon, "noise_free")
+        fit = score = shared_transition(study, config, own.horizon, noise_free=True)
     elif study.protocol == "random_action" and float(config.get("chi", 0.0)) != 0.0:
-        score = _reference_transition(study, config, own.horizon, "random_actions")
+        score = shared_transition(study, config, own.horizon, random_actions=True)
     recon = score  # the authors measure recon_loss on the data the probes are scored on
     return fit, score, recon
 
 
-def _reference_transition(study: Study, config: Config, horizon: int, kind: str) -> Transition:
-    """The protocol's reference data. It does not depend on ``dz`` (nor, for the noise-free data,
-    on ``sigma``), so it is built once and shared across the sweep: the probe module caches its
-    moments on the transition object."""
-    values = {k: v for k, v in config.values.items() if k in ("do", "da", "db", "sigma")}
-    if kind == "noise_free":
-        values.pop("sigma", None)
-    return _cached_reference(study.noise, tuple(sorted(values.items())), config.seed, horizon, kind)
+def shared_transition(study: Study, config: Config, horizon: int, *, noise_free: bool = False,
+                      random_actions: bool = False) -> Transition:
+    """The transition of ``study.system(config, …)``, one object for every configuration with the
+    same data (configurations that differ only in ``dz``, ``kappa``, ``mask_ratio`` or the probe
+    protocol): the solver and the probes cache the moments, the innovation's eigendecomposition
+    and the targets' factors on it, so a ``dz`` sweep pays for them once."""
+    d_o, d_a, keywords = study.system_arguments(config, noise_free=noise_free, random_actions=random_actions)
+    return _shared_transition(d_o, d_a, keywords, horizon)
 
 
-@lru_cache(maxsize=32)
-def _cached_reference(noise: str, values: tuple, seed: int, horizon: int, kind: str) -> Transition:
-    point = dict(values)
-    probe_study = Study("reference", "reference", "", noise=noise, axes={k: (v,) for k, v in point.items()},
-                        probes=())
-    config = Config("reference", {**point, "dz": 1}, seed)
-    return probe_study.system(config, **{kind: True}).transition(horizon)
+#: Transitions kept for sharing: the runner orders a sweep so that configurations with the same
+#: data are neighbours, so a few suffice (the study's own data and its protocol's reference data);
+#: more would only hold memory (a d_o = 1024 transition with its moments is ~100 MB).
+SHARED_TRANSITIONS = 4
+
+
+@lru_cache(maxsize=SHARED_TRANSITIONS)
+def _shared_transition(d_o: int, d_a: int, keywords: tuple, horizon: int) -> Transition:
+    return paper_system(d_o, d_a, **dict(keywords)).transition(horizon)
 
 
 def _grouped_probes(study: Study) -> dict[str, list[tuple[str, str]]]:
@@ -112,8 +114,10 @@ def _scaled(study: Study, target: str, value):
 def closed_form_row(study: Study, config: Config) -> tuple[dict, float]:
     """The exact optimum's row (values, and ``_min``/``_max``/``_identified`` over the family) and its seconds."""
     start = time.perf_counter()
-    system, spec = study.system(config), study.spec(config)
-    solution = solve(system, spec)
+    spec = study.spec(config)
+    transition = shared_transition(study, config, spec.horizon)
+    system = transition.system
+    solution = solve(system, spec, transition=transition)
     fit, score, recon = protocol_transitions(study, config, solution.transition)
     row = _base_row(study, config, None)
     loss = solution.optimal_loss if recon is solution.transition else \
