@@ -43,8 +43,10 @@ def main() -> None:
     verdicts = {}
     with single_threaded_blas():
         for i in range(args.rounds):
-            for how, run in (("in-process", lambda: check_all(claims, examples=args.examples)),
-                             ("isolated", lambda: check_isolated(claims, examples=args.examples))):
+            for how, run in (
+                ("in-process", lambda: check_all(claims, examples=args.examples)),
+                ("isolated", lambda: check_isolated(claims, examples=args.examples)),
+            ):
                 wall, spent, verdicts[how] = timed(run)
                 print(f"{i + 1:5d} {how:12s} {wall:8.2f} {spent:8.2f}", flush=True)
     assert verdicts["in-process"] == verdicts["isolated"], "isolation changed a verdict"

@@ -32,8 +32,11 @@ def latent_has_no_observation(system, spec, solution):
     assert probe(solution, "observation", "latent").min >= 1 - 1e-6
 
 
-@claim(systems=systems(d_o=dimensions(1, 16), noise=["isotropic", "structured"], sigma=(0.5, 2.0)),
-       specs=lambda s: lam_specs(s.d_o, d_z=s.d_a), expect="false")
+@claim(
+    systems=systems(d_o=dimensions(1, 16), noise=["isotropic", "structured"], sigma=(0.5, 2.0)),
+    specs=lambda s: lam_specs(s.d_o, d_z=s.d_a),
+    expect="false",
+)
 def noise_never_displaces(system, spec, solution):
     """False (structured noise with σ² ≥ 1): d_z = d_a captures the whole action on noise-free data."""
     clean = system.replace(noise_cov=0 * system.noise_cov).transition()
@@ -50,15 +53,19 @@ def main() -> None:
         r = check(c, examples=args.examples, seed=0)
         ce = r.counterexample
         where = "" if ce is None else f"d_o={ce.system.d_o} d_a={ce.system.d_a} d_z={ce.spec.d_z}"
-        print(f"{r.name:38s} {r.verdict:7s} {r.examples:8d} {r.calls:6d} {r.seconds:8.2f}  {where}", flush=True)
+        print(
+            f"{r.name:38s} {r.verdict:7s} {r.examples:8d} {r.calls:6d} {r.seconds:8.2f}  {where}", flush=True
+        )
     if args.registry:
         start = time.perf_counter()
         results = [check(c, examples=args.registry, seed=0) for c in builtin_claims()]
         met = sum(r.meets_expectation for r in results)
         slowest = max(results, key=lambda r: r.seconds)
-        print(f"builtin registry: {len(results)} claims x {args.registry} examples in "
-              f"{time.perf_counter() - start:.1f} s; {met}/{len(results)} meet their expectation; "
-              f"slowest {slowest.name} {slowest.seconds:.2f} s")
+        print(
+            f"builtin registry: {len(results)} claims x {args.registry} examples in "
+            f"{time.perf_counter() - start:.1f} s; {met}/{len(results)} meet their expectation; "
+            f"slowest {slowest.name} {slowest.seconds:.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -56,9 +56,16 @@ def main() -> None:
     numeric = [
         ("kalman_matrix (128 steps)", lambda: control.kalman_matrix(F_cl, B), None),
         ("gramian W_128", lambda: control.gramian(F_cl, Q, n), None),
-        ("kalman_matrix + gramian", lambda: (control.kalman_matrix(F_cl, B), control.gramian(F_cl, Q, n)), target),
-        ("action_gramian + noise_gramian (k=128)",
-         lambda: (control.action_gramian(system, n), control.noise_gramian(system, n)), target),
+        (
+            "kalman_matrix + gramian",
+            lambda: (control.kalman_matrix(F_cl, B), control.gramian(F_cl, Q, n)),
+            target,
+        ),
+        (
+            "action_gramian + noise_gramian (k=128)",
+            lambda: (control.action_gramian(system, n), control.noise_gramian(system, n)),
+            target,
+        ),
         ("kalman_rank", lambda: control.kalman_rank(F_cl, B), None),
         ("controllable_subspace", lambda: control.controllable_subspace(F_cl, B), None),
         ("infinite_gramian (stable F)", lambda: control.infinite_gramian(stable, Q), None),

@@ -23,16 +23,16 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from lamproof.lam import LAMSpec  # noqa: E402
-from lamproof.numeric.dynamics import (  # noqa: E402
+from lamproof.lam import LAMSpec
+from lamproof.numeric.dynamics import (
     DynamicsSettings,
     initial_parameters,
     population_dynamics,
     run_batch,
 )
-from lamproof.numeric.trainer import Trainer  # noqa: E402
-from lamproof.studies import STUDIES  # noqa: E402
-from lamproof.systems import paper_system  # noqa: E402
+from lamproof.numeric.trainer import Trainer
+from lamproof.studies import STUDIES
+from lamproof.systems import paper_system
 
 
 def timed(fn) -> tuple[float, float]:
@@ -58,25 +58,44 @@ def main() -> None:
         specs = [LAMSpec(z) for z in zs]
         short = DynamicsSettings(steps=min(2000, args.steps), record=[min(2000, args.steps)])
         starts = [initial_parameters(system, spec, short) for spec in specs]
-        wall, cpu = timed(lambda specs=specs, starts=starts, short=short:
-                          run_batch(system.transition(), specs, starts, short))
+        wall, cpu = timed(
+            lambda specs=specs, starts=starts, short=short: run_batch(
+                system.transition(), specs, starts, short
+            )
+        )
         cost = wall / (short.steps * len(specs))
         per_step.append(cost)
-        print(f"batch d_z = {zs[0]}…{zs[-1]}: {1e6 * cost:.0f} µs per configuration-step wall "
-              f"({1e6 * cpu / (short.steps * len(specs)):.0f} CPU)")
+        print(
+            f"batch d_z = {zs[0]}…{zs[-1]}: {1e6 * cost:.0f} µs per configuration-step wall "
+            f"({1e6 * cpu / (short.steps * len(specs)):.0f} CPU)"
+        )
     trainer_steps = min(2000, args.steps)
     trainer = Trainer(system, LAMSpec(8), seed=0)
     wall, _ = timed(lambda: trainer.run(trainer_steps))
-    print(f"stochastic trainer (batch 128): {trainer_steps / wall:.0f} steps/s, i.e. {args.steps * wall / trainer_steps:.1f} s "
-          f"for {args.steps} steps")
+    print(
+        f"stochastic trainer (batch 128): {trainer_steps / wall:.0f} steps/s, i.e. {args.steps * wall / trainer_steps:.1f} s "
+        f"for {args.steps} steps"
+    )
     work = sum(len(s.configs()) * s.steps for s in STUDIES.values())
     mean = sum(per_step) / len(per_step)
-    print(f"reproduce all --mode dynamics: {work / 1e6:.1f} M configuration-steps; estimate at the batched cost "
-          f"{1e6 * mean:.0f} µs on 2 workers: {work * mean / 2 / 60:.0f} min")
+    print(
+        f"reproduce all --mode dynamics: {work / 1e6:.1f} M configuration-steps; estimate at the batched cost "
+        f"{1e6 * mean:.0f} µs on 2 workers: {work * mean / 2 / 60:.0f} min"
+    )
     if args.full:
         with tempfile.TemporaryDirectory() as out:
-            command = [sys.executable, "-m", "lamproof.cli", "reproduce", "all", "--mode", "dynamics", "--out", out,
-                       "--no-plot"]
+            command = [
+                sys.executable,
+                "-m",
+                "lamproof.cli",
+                "reproduce",
+                "all",
+                "--mode",
+                "dynamics",
+                "--out",
+                out,
+                "--no-plot",
+            ]
             start = time.perf_counter()
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             print(f"reproduce all --mode dynamics: {(time.perf_counter() - start) / 60:.1f} min wall")

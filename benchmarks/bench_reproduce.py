@@ -36,14 +36,22 @@ def main() -> int:
         report = reproduce("all", out=out, plot=not args.no_plot, workers=args.workers, stream=sys.stderr)
         wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
     configs = sum(len(r.frame) for r in report.results)
-    print(f"{'study':6s} {'configs':>7s} {'ms/config':>14s} {'vs 94 s':>10s}   (per-configuration time measured inside the workers)")
+    print(
+        f"{'study':6s} {'configs':>7s} {'ms/config':>14s} {'vs 94 s':>10s}   (per-configuration time measured inside the workers)"
+    )
     for r in report.results:
         per = sum(r.config_seconds) / len(r.config_seconds)
-        print(f"§{r.study.name:5s} {len(r.frame):7d} {1e3 * per:14.2f} {AUTHORS_SECONDS_PER_CONFIG / per:9.0f}x")
-    print(f"all: {configs} configurations, wall {wall:.2f} s, cpu {cpu:.2f} s (parent + workers), "
-          f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
-    print(f"wall per configuration {1e3 * wall / configs:.2f} ms: {AUTHORS_SECONDS_PER_CONFIG * configs / wall:.0f}x "
-          f"faster than the authors' 94 s per configuration")
+        print(
+            f"§{r.study.name:5s} {len(r.frame):7d} {1e3 * per:14.2f} {AUTHORS_SECONDS_PER_CONFIG / per:9.0f}x"
+        )
+    print(
+        f"all: {configs} configurations, wall {wall:.2f} s, cpu {cpu:.2f} s (parent + workers), "
+        f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"wall per configuration {1e3 * wall / configs:.2f} ms: {AUTHORS_SECONDS_PER_CONFIG * configs / wall:.0f}x "
+        f"faster than the authors' 94 s per configuration"
+    )
     return 0
 
 

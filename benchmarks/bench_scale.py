@@ -30,9 +30,15 @@ import time
 LOW_RANK_CASES = {
     "§4.2 isotropic σ=0.5, d_a=8, d_z=8": ({"noise": "isotropic", "sigma": 0.5}, {"d_z": 8}),
     "§4.2 tie: d_z=16 > d_a=8": ({"noise": "isotropic", "sigma": 0.5}, {"d_z": 16}),
-    "§4.3 structured σ=2, 8 dims, d_z=12": ({"noise": "structured", "sigma": 2.0, "noise_dim": 8}, {"d_z": 12}),
+    "§4.3 structured σ=2, 8 dims, d_z=12": (
+        {"noise": "structured", "sigma": 2.0, "noise_dim": 8},
+        {"d_z": 12},
+    ),
     "§5 policy χ=0.5, identity FDM": ({"chi": 0.5}, {"d_z": 8, "fdm_obs_path": "identity"}),
-    "§7 action head λ=1.5": ({"noise": "structured", "sigma": 2.0, "noise_dim": 8}, {"d_z": 8, "action_loss_weight": 1.5}),
+    "§7 action head λ=1.5": (
+        {"noise": "structured", "sigma": 2.0, "noise_dim": 8},
+        {"d_z": 8, "action_loss_weight": 1.5},
+    ),
 }
 
 
@@ -67,10 +73,15 @@ def _run_low_rank(name: str, d_o: int, repeats: int) -> dict:
     traced = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     solution = runs[0][0]
-    return {"build": statistics.median(r[1] for r in runs), "seconds": statistics.median(r[2] for r in runs),
-            "cpu": statistics.median(r[3] for r in runs),
-            "peak_rss_mb": rss, "baseline_mb": baseline, "traced_mb": traced,
-            "reduced_dim": solution.basis.shape[1] + solution.extra}
+    return {
+        "build": statistics.median(r[1] for r in runs),
+        "seconds": statistics.median(r[2] for r in runs),
+        "cpu": statistics.median(r[3] for r in runs),
+        "peak_rss_mb": rss,
+        "baseline_mb": baseline,
+        "traced_mb": traced,
+        "reduced_dim": solution.basis.shape[1] + solution.extra,
+    }
 
 
 def _run_dense(d_o: int) -> dict:
@@ -119,13 +130,19 @@ def main() -> None:
     print(f"{'case':<46} {'d_o':>7} {'solve':>18} {'build':>9} {'peak RSS':>9} {'baseline':>9} {'traced':>9}")
     for name in LOW_RANK_CASES:
         r = _spawn(name, args.d_o, args.repeats)
-        print(f"{'low rank: ' + name:<46} {args.d_o:>7} {r['seconds']:>7.3f} s ({r['cpu']:.3f} s) "
-              f"{r['build']:>7.3f} s {r['peak_rss_mb']:>6.0f} MB {r['baseline_mb']:>6.0f} MB {r['traced_mb']:>6.0f} MB"
-              f"   (solved on {r['reduced_dim']} dims)", flush=True)
+        print(
+            f"{'low rank: ' + name:<46} {args.d_o:>7} {r['seconds']:>7.3f} s ({r['cpu']:.3f} s) "
+            f"{r['build']:>7.3f} s {r['peak_rss_mb']:>6.0f} MB {r['baseline_mb']:>6.0f} MB {r['traced_mb']:>6.0f} MB"
+            f"   (solved on {r['reduced_dim']} dims)",
+            flush=True,
+        )
     if not args.no_dense:
         r = _spawn("dense", args.dense_d_o)
-        print(f"{'dense: §4.2 isotropic σ=0.5, d_a=8, d_z=8':<46} {args.dense_d_o:>7} {r['seconds']:>7.1f} s "
-              f"({r['cpu']:.1f} s) {'':>9} {r['peak_rss_mb']:>6.0f} MB {r['baseline_mb']:>6.0f} MB", flush=True)
+        print(
+            f"{'dense: §4.2 isotropic σ=0.5, d_a=8, d_z=8':<46} {args.dense_d_o:>7} {r['seconds']:>7.1f} s "
+            f"({r['cpu']:.1f} s) {'':>9} {r['peak_rss_mb']:>6.0f} MB {r['baseline_mb']:>6.0f} MB",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

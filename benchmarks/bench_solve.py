@@ -54,8 +54,10 @@ def main() -> None:
 
 
 def _table(sizes: list[int]) -> None:
-    print(f"{'d_o':>5} {'d_z':>4} {'variant':>20} {'cold cpu':>10} {'cpu':>10} {'wall':>10} {'eigh cpu':>10} "
-          f"{'ratio':>7}")
+    print(
+        f"{'d_o':>5} {'d_z':>4} {'variant':>20} {'cold cpu':>10} {'cpu':>10} {'wall':>10} {'eigh cpu':>10} "
+        f"{'ratio':>7}"
+    )
     for d_o in sizes:
         repeats = 30 if d_o <= 256 else 3
         A = np.random.default_rng(0).standard_normal((d_o, d_o))
@@ -70,10 +72,14 @@ def _table(sizes: list[int]) -> None:
             cold = time.process_time() - c0
             transition = system.transition(spec.horizon)
             solve(system, spec, transition=transition)  # warm the shared transition's caches
-            cpu, wall = median_times(lambda system=system, spec=spec, t=transition:
-                                     all_probes(solve(system, spec, transition=t)), repeats)
-            print(f"{d_o:>5} {dz:>4} {variant:>20} {cold * 1e3:>8.1f}ms {cpu * 1e3:>8.1f}ms {wall * 1e3:>8.1f}ms "
-                  f"{eigh_cpu * 1e3:>8.1f}ms {cpu / eigh_cpu:>6.1f}x")
+            cpu, wall = median_times(
+                lambda system=system, spec=spec, t=transition: all_probes(solve(system, spec, transition=t)),
+                repeats,
+            )
+            print(
+                f"{d_o:>5} {dz:>4} {variant:>20} {cold * 1e3:>8.1f}ms {cpu * 1e3:>8.1f}ms {wall * 1e3:>8.1f}ms "
+                f"{eigh_cpu * 1e3:>8.1f}ms {cpu / eigh_cpu:>6.1f}x"
+            )
 
 
 if __name__ == "__main__":

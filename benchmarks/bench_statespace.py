@@ -57,10 +57,16 @@ def system_32(rng: np.random.Generator) -> StateSpaceSystem:
     G[: n - n_x] = rng.standard_normal((n - n_x, d_a))
     W = np.zeros((n, n))
     W[: n - n_x, : n - n_x] = 0.1 * np.eye(n - n_x)
-    W[n - n_x:, n - n_x:] = np.eye(n_x)
+    W[n - n_x :, n - n_x :] = np.eye(n_x)
     H = np.eye(n) + 0.1 * rng.standard_normal((n, n))
-    return StateSpaceSystem(F, G, observation=H, process_noise_cov=W, observation_noise_cov=0.05 * np.eye(n),
-                            exogenous=list(range(n - n_x, n)))
+    return StateSpaceSystem(
+        F,
+        G,
+        observation=H,
+        process_noise_cov=W,
+        observation_noise_cov=0.05 * np.eye(n),
+        exogenous=list(range(n - n_x, n)),
+    )
 
 
 def reproduce_exo() -> None:
@@ -70,14 +76,22 @@ def reproduce_exo() -> None:
         with tempfile.TemporaryDirectory() as out:
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "lamproof.cli", "reproduce", "exo", "--out", out, *extra],
-                                  capture_output=True, text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+            done = subprocess.run(
+                [sys.executable, "-m", "lamproof.cli", "reproduce", "exo", "--out", out, *extra],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+            )
             wall = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        sweep = next((line for line in done.stdout.splitlines() if line.startswith("exo")), done.stderr.strip())
-        print(f"  reproduce exo {' '.join(extra) or '(with the figure)':<18s} command: wall {wall:5.2f} s, CPU {cpu:5.2f} s"
-              f"   runner: {' '.join(sweep.split())}")
+        sweep = next(
+            (line for line in done.stdout.splitlines() if line.startswith("exo")), done.stderr.strip()
+        )
+        print(
+            f"  reproduce exo {' '.join(extra) or '(with the figure)':<18s} command: wall {wall:5.2f} s, CPU {cpu:5.2f} s"
+            f"   runner: {' '.join(sweep.split())}"
+        )
 
 
 def main() -> None:
@@ -99,15 +113,21 @@ def main() -> None:
         ("window transition (T=4, k=2)", timed(window)),
         ("+ moments of [obs; next_obs]", timed(moments)),
         ("solve() on a fresh window (A learned, d_z = 4)", timed(lambda: solve(system, spec))),
-        ("solve() + all probes (4 targets x 2 representations, ranges)",
-         timed(lambda: all_probes(solve(system, spec)))),
+        (
+            "solve() + all probes (4 targets x 2 representations, ranges)",
+            timed(lambda: all_probes(solve(system, spec))),
+        ),
         ("exogenous loading over the family (solved)", timed(lambda: loading_over_family(solved))),
         ("latent consistency over the family (solved)", timed(lambda: consistency_over_family(solved))),
         ("capture conditions (solved)", timed(lambda: capture_conditions(solved))),
-        ("the whole lamproof solve JSON (solve + everything above)",
-         timed(lambda: solution_to_dict(solve(system, spec)))),
-        ("the same with A = I (identity FDM path)",
-         timed(lambda: solution_to_dict(solve(system, LAMSpec(d_z, "identity", horizon=k, context=T))))),
+        (
+            "the whole lamproof solve JSON (solve + everything above)",
+            timed(lambda: solution_to_dict(solve(system, spec))),
+        ),
+        (
+            "the same with A = I (identity FDM path)",
+            timed(lambda: solution_to_dict(solve(system, LAMSpec(d_z, "identity", horizon=k, context=T)))),
+        ),
         ("stationary system construction (Lyapunov)", timed(lambda: system_32(np.random.default_rng(0)))),
     ]
     print(f"n = d_o = 32, d_a = 4, 8 exogenous coordinates (load average {os.getloadavg()[0]:.1f})")
@@ -130,7 +150,11 @@ def main() -> None:
     for T_ in (1, 2, 4, 8, 12, 16):
         error = float(np.linalg.norm(innovation(system.transition(1, T_)).operator - limit, 2))
         error /= float(np.linalg.norm(limit, 2))
-        ratio = "" if previous is None else f"   per frame {(error / previous[1]) ** (1 / (T_ - previous[0])):.4f}"
+        ratio = (
+            ""
+            if previous is None
+            else f"   per frame {(error / previous[1]) ** (1 / (T_ - previous[0])):.4f}"
+        )
         print(f"  T = {T_:2d}   relative error {error:.3e}{ratio}")
         previous = (T_, error)
 

@@ -27,10 +27,10 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from lamproof.numeric.trainer import Trainer, train_together  # noqa: E402
-from lamproof.studies.definitions import STUDIES  # noqa: E402
-from lamproof.studies.evaluate import score_parameters  # noqa: E402
-from lamproof.studies.runner import training_groups  # noqa: E402
+from lamproof.numeric.trainer import Trainer, train_together
+from lamproof.studies.definitions import STUDIES
+from lamproof.studies.evaluate import score_parameters
+from lamproof.studies.runner import training_groups
 
 
 def trainable() -> list:
@@ -39,7 +39,9 @@ def trainable() -> list:
 
 def time_group(study, group, steps: int) -> tuple[float, float, float]:
     """CPU and wall seconds per configuration-step of one group, and CPU seconds to score a member."""
-    trainers = [Trainer(study.system(c), study.spec(c), labeled_fraction=study.labeled_fraction(c)) for c in group]
+    trainers = [
+        Trainer(study.system(c), study.spec(c), labeled_fraction=study.labeled_fraction(c)) for c in group
+    ]
     train_together(trainers, 32)  # warm-up: one block of minibatches drawn and used
     wall, cpu = time.perf_counter(), time.process_time()
     train_together(trainers, steps)
@@ -65,10 +67,14 @@ def main() -> int:
     args = parser.parse_args()
     studies = trainable()
     for r in range(1, args.rounds + 1):
-        print(f"round {r}: {args.steps} steps of one group per study, {args.workers} workers, "
-              f"load average {os.getloadavg()[0]:.1f}")
-        print(f"{'study':6s} {'configs':>7s} {'steps':>6s} {'groups':>6s} {'M cfg-steps':>11s} {'cpu µs':>7s} "
-              f"{'wall µs':>8s} {'steps/s/cfg':>11s} {'score s':>8s} {'est. cpu min':>12s}")
+        print(
+            f"round {r}: {args.steps} steps of one group per study, {args.workers} workers, "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
+        print(
+            f"{'study':6s} {'configs':>7s} {'steps':>6s} {'groups':>6s} {'M cfg-steps':>11s} {'cpu µs':>7s} "
+            f"{'wall µs':>8s} {'steps/s/cfg':>11s} {'score s':>8s} {'est. cpu min':>12s}"
+        )
         durations_cpu, durations_wall, total_cpu, total_steps = [], [], 0.0, 0
         for study in studies:
             groups = training_groups(study, study.configs())
@@ -79,13 +85,17 @@ def main() -> int:
             total_cpu += study_cpu
             durations_cpu += [len(g) * (study.steps * cpu + score) for g in groups]
             durations_wall += [len(g) * (study.steps * wall + score) for g in groups]
-            print(f"§{study.name:5s} {sum(len(g) for g in groups):7d} {study.steps:6d} {len(groups):6d} "
-                  f"{config_steps / 1e6:11.2f} {1e6 * cpu:7.0f} {1e6 * wall:8.0f} {1 / cpu:11.0f} {score:8.3f} "
-                  f"{study_cpu / 60:12.1f}")
-        print(f"all: {total_steps / 1e6:.1f} M configuration-steps, {total_cpu / 60:.0f} min of CPU; "
-              f"estimated wall on {args.workers} idle cores {makespan(durations_cpu, args.workers) / 60:.0f} min "
-              f"(from CPU time), {makespan(durations_wall, args.workers) / 60:.0f} min at this round's load "
-              f"(from wall time); target 30 min")
+            print(
+                f"§{study.name:5s} {sum(len(g) for g in groups):7d} {study.steps:6d} {len(groups):6d} "
+                f"{config_steps / 1e6:11.2f} {1e6 * cpu:7.0f} {1e6 * wall:8.0f} {1 / cpu:11.0f} {score:8.3f} "
+                f"{study_cpu / 60:12.1f}"
+            )
+        print(
+            f"all: {total_steps / 1e6:.1f} M configuration-steps, {total_cpu / 60:.0f} min of CPU; "
+            f"estimated wall on {args.workers} idle cores {makespan(durations_cpu, args.workers) / 60:.0f} min "
+            f"(from CPU time), {makespan(durations_wall, args.workers) / 60:.0f} min at this round's load "
+            f"(from wall time); target 30 min"
+        )
     return 0
 
 

@@ -31,11 +31,11 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from lamproof.lam import LAMSpec  # noqa: E402
-from lamproof.numeric.trainer import SAMPLE_BLOCK, Trainer, train_together  # noqa: E402
-from lamproof.systems import paper_system  # noqa: E402
+from lamproof.lam import LAMSpec
+from lamproof.numeric.trainer import SAMPLE_BLOCK, Trainer, train_together
+from lamproof.systems import paper_system
 
 SWEEP = tuple(range(2, 17, 2))
 
@@ -120,10 +120,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--full", action="store_true", help="also time 10 000 steps of the batch")
     args = parser.parse_args()
-    print(f"{'round':>5} {'trainer':<26}{'wall µs/step':>14}{'cpu µs/step':>13}{'steps/s':>9}{'cpu steps/s':>12}"
-          f"{'vs torch32':>11}{'vs torch64':>11}")
+    print(
+        f"{'round':>5} {'trainer':<26}{'wall µs/step':>14}{'cpu µs/step':>13}{'steps/s':>9}{'cpu steps/s':>12}"
+        f"{'vs torch32':>11}{'vs torch64':>11}"
+    )
     for r in range(1, args.rounds + 1):
-        rows = [("numpy batched (8 configs)", time_batched(args.steps)), ("numpy alone (d_z = 8)", time_alone(args.steps))]
+        rows = [
+            ("numpy batched (8 configs)", time_batched(args.steps)),
+            ("numpy alone (d_z = 8)", time_alone(args.steps)),
+        ]
         torch_times = {}
         for dtype in ("float32", "float64"):
             found = time_torch(args.steps, dtype)
@@ -132,22 +137,32 @@ def main() -> None:
                 rows.append((f"torch CPU {dtype}", found))
         for name, (wall, cpu) in rows:
             if torch_times:  # same round, same clock
-                ratios = "".join(f"{torch_times[d][0] / wall:10.2f}x" if d in torch_times else f"{'-':>11}"
-                                 for d in ("float32", "float64"))
+                ratios = "".join(
+                    f"{torch_times[d][0] / wall:10.2f}x" if d in torch_times else f"{'-':>11}"
+                    for d in ("float32", "float64")
+                )
             else:  # the recorded PyTorch numbers against this process's CPU time
                 ratios = "".join(f"{1 / (cpu * TORCH_RECORDED[d]):10.2f}x" for d in ("float32", "float64"))
-            print(f"{r:>5} {name:<26}{1e6 * wall:14.0f}{1e6 * cpu:13.0f}{1 / wall:9.0f}{1 / cpu:12.0f}{ratios}")
+            print(
+                f"{r:>5} {name:<26}{1e6 * wall:14.0f}{1e6 * cpu:13.0f}{1 / wall:9.0f}{1 / cpu:12.0f}{ratios}"
+            )
         print(f"      load average {os.getloadavg()[0]:.1f}; peak memory {peak_mb():.0f} MB")
     if not torch_times:
-        print(f"torch not installed: ratios are CPU steps/s against the recorded PyTorch {TORCH_RECORDED['float32']:.0f} "
-              f"(float32) and {TORCH_RECORDED['float64']:.0f} (float64) steps/s")
+        print(
+            f"torch not installed: ratios are CPU steps/s against the recorded PyTorch {TORCH_RECORDED['float32']:.0f} "
+            f"(float32) and {TORCH_RECORDED['float64']:.0f} (float64) steps/s"
+        )
     if args.full:
         system = paper_system(noise="isotropic", sigma=0.5)
         trainers = [Trainer(system, LAMSpec(d_z=d), seed=0) for d in SWEEP]
         wall, cpu = _timed(lambda: train_together(trainers, 10_000))
-        print(f"10 000 steps of the 8-configuration batch: {wall:.1f} s wall, {cpu:.1f} s cpu "
-              f"({wall / len(SWEEP):.1f} s per configuration; the authors: 94 s with probes)")
-    print(f"(BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}; data drawn {SAMPLE_BLOCK} batches per sample call)")
+        print(
+            f"10 000 steps of the 8-configuration batch: {wall:.1f} s wall, {cpu:.1f} s cpu "
+            f"({wall / len(SWEEP):.1f} s per configuration; the authors: 94 s with probes)"
+        )
+    print(
+        f"(BLAS threads: {os.environ['OPENBLAS_NUM_THREADS']}; data drawn {SAMPLE_BLOCK} batches per sample call)"
+    )
 
 
 if __name__ == "__main__":

@@ -24,10 +24,10 @@ from lamproof.strategies import lam_specs, systems
 # direction. Trained with noise N(0, σ² I) and probed on noise-free data, the predicted change
 # ô' − o recovers min(d_z, d_a) of the d_a unit-variance action directions.
 @claim(
-    systems=systems(noise="isotropic", sigma=(0.0, 3.0)),   # G orthonormal, Σ_e = I, d_o ≤ 6
-    specs=lambda system: lam_specs(system.d_o),              # any latent size 1..d_o
+    systems=systems(noise="isotropic", sigma=(0.0, 3.0)),  # G orthonormal, Σ_e = I, d_o ≤ 6
+    specs=lambda system: lam_specs(system.d_o),  # any latent size 1..d_o
     statement="Isotropic noise never displaces actions: noise-free action probe error of ô' − o "
-              "is max(0, d_a − d_z)/d_a for every σ.",
+    "is max(0, d_a − d_z)/d_a for every σ.",
 )
 def isotropic_noise_never_displaces_actions(system, spec, solution):
     noise_free = system.replace(noise_cov=0 * system.noise_cov).transition()

@@ -6,22 +6,35 @@ Action Models Actually Learn?* (NeurIPS 2025). The loop in four names: a :class:
 
 >>> from lamproof import LAMSpec, paper_system, probe, solve
 >>> solution = solve(paper_system(16, 4), LAMSpec(d_z=2))
->>> round(probe(solution, "action", "predicted_change").value, 12)   # (d_a − d_z)/d_a, paper §4.1
+>>> round(probe(solution, "action", "predicted_change").value, 12)  # (d_a − d_z)/d_a, paper §4.1
 0.5
 """
 
 # The public names load on first use (PEP 562): ``lamproof --help``, ``lamproof compare`` and the
 # exception types do not pay for NumPy, SciPy and the solver.
 _EXPORTS = {
-    "LAMSpec": "lamproof.lam", "effective_action_weight": "lamproof.lam",
-    "Solution": "lamproof.numeric.closed_form", "solve": "lamproof.numeric.closed_form",
+    "LAMSpec": "lamproof.lam",
+    "effective_action_weight": "lamproof.lam",
+    "Solution": "lamproof.numeric.closed_form",
+    "solve": "lamproof.numeric.closed_form",
     "LowRankSystem": "lamproof.numeric.lowrank",
-    "all_probes": "lamproof.numeric.probes", "probe": "lamproof.numeric.probes",
-    "System": "lamproof.systems", "paper_system": "lamproof.systems",
+    "all_probes": "lamproof.numeric.probes",
+    "probe": "lamproof.numeric.probes",
+    "System": "lamproof.systems",
+    "paper_system": "lamproof.systems",
 }
 
-__all__ = ["LAMSpec", "LowRankSystem", "Solution", "System", "all_probes", "effective_action_weight", "paper_system",
-           "probe", "solve"]
+__all__ = [
+    "LAMSpec",
+    "LowRankSystem",
+    "Solution",
+    "System",
+    "all_probes",
+    "effective_action_weight",
+    "paper_system",
+    "probe",
+    "solve",
+]
 __version__ = "0.1.0"
 
 

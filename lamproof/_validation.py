@@ -93,7 +93,9 @@ def _check_entries(value, name: str, ndim: int) -> None:
                 if any(type(x) is int and abs(x) > _FLOAT64_MAX for x in item):
                     stack.extend((x, depth + 1, where + (i,)) for i, x in enumerate(item) if type(x) is int)
                 continue
-            nested = [isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.ndim > 0) for x in item]
+            nested = [
+                isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.ndim > 0) for x in item
+            ]
             if any(nested) and not all(nested):
                 raise InputError(f"{name}: mixes numbers and lists{at}")
             if all(nested) and len({len(x) for x in item}) > 1:
@@ -105,7 +107,11 @@ def _check_entries(value, name: str, ndim: int) -> None:
             if abs(int(item)) > _FLOAT64_MAX:
                 raise InputError(f"{name}: the integer {show(item)}{at} is too large for float64")
         elif not isinstance(item, numbers.Real):
-            what = "a complex number" if isinstance(item, numbers.Complex) else f"{type(item).__name__} {show(item)}"
+            what = (
+                "a complex number"
+                if isinstance(item, numbers.Complex)
+                else f"{type(item).__name__} {show(item)}"
+            )
             raise InputError(f"{name}: expected real numbers, got {what}{at}")
 
 
@@ -115,7 +121,9 @@ _FLOAT64_MAX = float(np.finfo(np.float64).max)
 def as_array(value, name: str, ndim: int) -> np.ndarray:
     """``value`` as a finite float64 array with ``ndim`` dimensions (entries checked as above)."""
     if isinstance(value, str):
-        raise InputError(f"{name}: expected a {'matrix' if ndim == 2 else 'vector'}, got the string {show(value)}")
+        raise InputError(
+            f"{name}: expected a {'matrix' if ndim == 2 else 'vector'}, got the string {show(value)}"
+        )
     if isinstance(value, dict):
         raise InputError(f"{name}: expected a {'matrix' if ndim == 2 else 'vector'}, got a table")
     _check_entries(value, name, ndim)
@@ -204,8 +212,10 @@ def check_magnitude(array: np.ndarray, name: str, bound: float = MAX_MAGNITUDE) 
         index = np.unravel_index(np.argmax(np.abs(array)), array.shape)
         if abs(array[index]) > bound:
             at = f" at {[int(i) for i in index]}" if array.ndim else ""
-            raise InputError(f"{name}: entry {array[index]:.3g}{at} exceeds the largest magnitude accepted, "
-                             f"{bound:g} (float64 could not carry it through the solver; change units)")
+            raise InputError(
+                f"{name}: entry {array[index]:.3g}{at} exceeds the largest magnitude accepted, "
+                f"{bound:g} (float64 could not carry it through the solver; change units)"
+            )
     return array
 
 

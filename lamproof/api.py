@@ -61,8 +61,9 @@ def parse_spec_text(text: str, *, fmt: str) -> tuple[System | StateSpaceSystem, 
     return spec_from_dict(_parse_text(text, fmt))
 
 
-def spec_from_dict(data: Any, *, extra: tuple[str, ...] = ()) -> tuple[System | StateSpaceSystem | LowRankSystem,
-                                                                      LAMSpec]:
+def spec_from_dict(
+    data: Any, *, extra: tuple[str, ...] = ()
+) -> tuple[System | StateSpaceSystem | LowRankSystem, LAMSpec]:
     """A solve file's tables as a :class:`System` (``system``), a :class:`StateSpaceSystem`
     (``state_space``) or a :class:`LowRankSystem` (``paper_system``), and a :class:`LAMSpec`
     checked against the system's ``d_o``. Top-level
@@ -77,8 +78,10 @@ def spec_from_dict(data: Any, *, extra: tuple[str, ...] = ()) -> tuple[System | 
     if not present:
         raise InputError("system: required table is missing (or give a state_space or paper_system table)")
     if len(present) > 1:
-        raise InputError(f"{present[1]}: a file has one of the tables system, state_space, paper_system, "
-                         f"not both {present[0]} and {present[1]}")
+        raise InputError(
+            f"{present[1]}: a file has one of the tables system, state_space, paper_system, "
+            f"not both {present[0]} and {present[1]}"
+        )
     if "lam" not in data:
         raise InputError("lam: required table is missing")
     if present[0] == "system":
@@ -101,12 +104,15 @@ def _read(path: str | Path) -> Any:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise InputError(f"file: cannot read {str(path)!r} ({error.strerror or type(error).__name__})") from None
+        raise InputError(
+            f"file: cannot read {str(path)!r} ({error.strerror or type(error).__name__})"
+        ) from None
     try:
         text = data.decode("utf-8-sig")  # a leading byte-order mark is accepted
     except UnicodeDecodeError as error:
-        raise InputError(f"file: {str(path)!r} is not UTF-8 text (byte {data[error.start]:#04x} at offset "
-                         f"{error.start})") from None
+        raise InputError(
+            f"file: {str(path)!r} is not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start})"
+        ) from None
     return _parse_text(text, "toml" if path.suffix.lower() == ".toml" else "json")
 
 
@@ -154,8 +160,10 @@ def exogenous_outputs(solution: Solution) -> dict:
         return {}
     from lamproof.exogenous import consistency_over_family, loading_over_family
 
-    return {"exogenous_loading": loading_over_family(solution).as_dict(),
-            "latent_consistency": consistency_over_family(solution).as_dict()}
+    return {
+        "exogenous_loading": loading_over_family(solution).as_dict(),
+        "latent_consistency": consistency_over_family(solution).as_dict(),
+    }
 
 
 def solution_to_dict(solution: Solution | LowRankSolution) -> dict:
@@ -173,8 +181,10 @@ def solution_to_dict(solution: Solution | LowRankSolution) -> dict:
         "eigengap": solution.eigengap,
         "unique": solution.unique,
         "maps": {"obs": solution.parameters.obs_map, "next_obs": solution.parameters.next_obs_map},
-        "probes": {rep: {target: score.as_dict() for target, score in scores.items()}
-                   for rep, scores in all_probes(solution).items()},
+        "probes": {
+            rep: {target: score.as_dict() for target, score in scores.items()}
+            for rep, scores in all_probes(solution).items()
+        },
         "conditions": conditions_for(solution),
         "captured_dim": int(solution.captured.shape[1]),
         **exogenous_outputs(solution),
@@ -192,12 +202,17 @@ def _lowrank_to_dict(solution: LowRankSolution) -> dict:
         "eigengap": solution.eigengap,
         "unique": solution.unique,
         "maps": None,
-        "probes": {rep: {target: score.as_dict() for target, score in scores.items()}
-                   for rep, scores in solution.all_probes().items()},
+        "probes": {
+            rep: {target: score.as_dict() for target, score in scores.items()}
+            for rep, scores in solution.all_probes().items()
+        },
         "conditions": {name: condition.as_dict() for name, condition in solution.conditions().items()},
         "captured_dim": solution.captured_dim,
-        "notes": list(solution.notes) + ["maps: left out, they are d_o × d_o; the Python API gives the solution "
-                                         "as factors (lamproof.numeric.lowrank.LowRankSolution.parameters)"],
+        "notes": list(solution.notes)
+        + [
+            "maps: left out, they are d_o × d_o; the Python API gives the solution "
+            "as factors (lamproof.numeric.lowrank.LowRankSolution.parameters)"
+        ],
     }
     return _clean(out)
 
@@ -224,9 +239,13 @@ def dynamics_from_dict(data: Any):
 
     system, spec = spec_from_dict(data, extra=("dynamics",))
     if not isinstance(system, System) or spec.context > 1:
-        field = {StateSpaceSystem: "state_space", LowRankSystem: "paper_system"}.get(type(system), "lam.context")
-        raise InputError(f"{field}: lamproof dynamics reads a [system] table with one frame (lam.context = 1); "
-                         "state-space systems, paper_system tables and context windows are solved by lamproof solve")
+        field = {StateSpaceSystem: "state_space", LowRankSystem: "paper_system"}.get(
+            type(system), "lam.context"
+        )
+        raise InputError(
+            f"{field}: lamproof dynamics reads a [system] table with one frame (lam.context = 1); "
+            "state-space systems, paper_system tables and context windows are solved by lamproof solve"
+        )
     settings = DynamicsSettings.from_dict(data.get("dynamics", {}))
     if not isinstance(settings.init, str):
         try:

@@ -78,8 +78,9 @@ def _probe_span(s: dict) -> str:
         return ""
     low, high = s.get("attained", [None, None])
     approached = s.get("approached", [])
-    attained = (f"{'~' if 'min' in approached else ''}{_fmt(low)}, "
-                f"{'~' if 'max' in approached else ''}{_fmt(high)}")
+    attained = (
+        f"{'~' if 'min' in approached else ''}{_fmt(low)}, {'~' if 'max' in approached else ''}{_fmt(high)}"
+    )
     proved = f"[{_fmt(s['min'])}, {_fmt(s['max']) if s['max'] is not None else '∞'}]"
     if s["bounds"] == "exact":
         ends = " and ".join(approached)
@@ -102,11 +103,16 @@ def _solve_text(result: dict) -> str:
     for rep, scores in result["probes"].items():
         for target, s in scores.items():
             lines.append(f"  {rep:17s} {target:12s} {_fmt(s['value'])}{_probe_span(s)}")
-    for key, label in (("exogenous_loading", "exogenous loading "), ("latent_consistency", "latent consistency")):
+    for key, label in (
+        ("exogenous_loading", "exogenous loading "),
+        ("latent_consistency", "latent consistency"),
+    ):
         if key in result:  # declared exogenous coordinates: ranges over the family, proved and attained
             lines.append(f"{label}  {_fmt(result[key]['value'])}{_probe_span(result[key])}")
     for name, cond in result.get("conditions", {}).items():
-        lines.append(f"condition {name}: {_fmt(cond.get('holds'))} (margin {_fmt(cond.get('margin'))}) {cond.get('reason', '')}")
+        lines.append(
+            f"condition {name}: {_fmt(cond.get('holds'))} (margin {_fmt(cond.get('margin'))}) {cond.get('reason', '')}"
+        )
     lines += [f"note: {note}" for note in result["notes"]]
     return "\n".join(lines)
 
@@ -143,12 +149,18 @@ def _cmd_verify(args) -> int:
     for name in names:
         report = derivations.get(name).verify(examples=args.examples, exact=args.exact)
         status = "ok" if report.passed else f"FAILED ({report.failure_count})"
-        print(f"{report.name:<12} {report.checks_run:>6} {report.examples:>8} {report.worst_error:>12.2e} "
-              f"{report.seconds:>6.1f}s  {status}", flush=True)
+        print(
+            f"{report.name:<12} {report.checks_run:>6} {report.examples:>8} {report.worst_error:>12.2e} "
+            f"{report.seconds:>6.1f}s  {status}",
+            flush=True,
+        )
         for failure in report.failures:
             print(f"    {failure}")
         failed += not report.passed
-    print(f"{len(names) - failed} of {len(names)} derivations verified" + (" (with exact checks)" if args.exact else ""))
+    print(
+        f"{len(names) - failed} of {len(names)} derivations verified"
+        + (" (with exact checks)" if args.exact else "")
+    )
     return 1 if failed else 0
 
 
@@ -191,8 +203,16 @@ def _cmd_reproduce(args) -> int:
         if not equals or not column.strip() or not value.strip():
             raise UsageError(f"--only: expected COLUMN=VALUE, got {item!r}")
         only.setdefault(column.strip(), []).append(value.strip())
-    report = reproduce(args.study, out=args.out, mode=args.mode, force=args.force, steps=args.steps,
-                       plot=not args.no_plot, stream=sys.stderr, only=only or None)
+    report = reproduce(
+        args.study,
+        out=args.out,
+        mode=args.mode,
+        force=args.force,
+        steps=args.steps,
+        plot=not args.no_plot,
+        stream=sys.stderr,
+        only=only or None,
+    )
     print(report.summary())
     return 0
 
@@ -233,8 +253,13 @@ def _cmd_check(args) -> int:
         source, examples = args.file, args.examples or 100
     progress = sys.stderr.isatty() and args.format == "text"
     # each claim (and the file's import) runs in a child process with args.timeout seconds
-    results = check_isolated(source, examples=examples, seed=args.seed, timeout=args.timeout or DEFAULT_TIMEOUT,
-                             on_result=(lambda r: print(f"  {r.name}: {r.verdict}", file=sys.stderr)) if progress else None)
+    results = check_isolated(
+        source,
+        examples=examples,
+        seed=args.seed,
+        timeout=args.timeout or DEFAULT_TIMEOUT,
+        on_result=(lambda r: print(f"  {r.name}: {r.verdict}", file=sys.stderr)) if progress else None,
+    )
     if not results:
         raise UsageError(f"file: no claims in {args.file!r} (decorate with @claim or name functions claim_*)")
     render = render_json if args.format == "json" else render_text
@@ -251,9 +276,12 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lamproof", description=__doc__.splitlines()[0],
-                     epilog="Exit codes: 0 holds, 1 a check or claim failed, 2 bad input or usage, "
-                            "3 internal error, 130 interrupted, 141 stdout closed. See docs/cli.md.")
+    parser = _Parser(
+        prog="lamproof",
+        description=__doc__.splitlines()[0],
+        epilog="Exit codes: 0 holds, 1 a check or claim failed, 2 bad input or usage, "
+        "3 internal error, 130 interrupted, 141 stdout closed. See docs/cli.md.",
+    )
     parser.add_argument("--version", action="version", version=_version(), help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     fmt_help = "json (default, the keys of docs/cli.md) or a text summary"
@@ -270,57 +298,102 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_dynamics)
 
     p = sub.add_parser("verify", help="run the derivations' checks")
-    p.add_argument("names", nargs="*", metavar="NAME", help="derivations to check (D1 … D15, or slugs); default all")
-    p.add_argument("--examples", type=_positive_int, default=None,
-                   help="Hypothesis examples per derivation (default: each derivation's own)")
+    p.add_argument(
+        "names", nargs="*", metavar="NAME", help="derivations to check (D1 … D15, or slugs); default all"
+    )
+    p.add_argument(
+        "--examples",
+        type=_positive_int,
+        default=None,
+        help="Hypothesis examples per derivation (default: each derivation's own)",
+    )
     p.add_argument("--exact", action="store_true", help="also check in exact rational arithmetic")
     p.set_defaults(handler=_cmd_verify)
 
     p = sub.add_parser("latex", help="print one derivation's LaTeX, or write every derivation to a folder")
     p.add_argument("name", nargs="?", metavar="NAME", help="a derivation (D1 … D15, or its slug)")
     p.add_argument("--all", action="store_true", help="every derivation (needs --out)")
-    p.add_argument("--out", metavar="DIR", default=None,
-                   help="write one .tex and one .md per derivation and an index README.md into DIR")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="write one .tex and one .md per derivation and an index README.md into DIR",
+    )
     p.set_defaults(handler=_cmd_latex)
 
     p = sub.add_parser("report", help="assemble every derivation (and study tables) into one LaTeX document")
-    p.add_argument("--out", required=True, metavar="REPORT.tex", help="the .tex file to write (its folder must exist)")
+    p.add_argument(
+        "--out", required=True, metavar="REPORT.tex", help="the .tex file to write (its folder must exist)"
+    )
     p.add_argument("--pdf", action="store_true", help="also compile it with pdflatex")
-    p.add_argument("--studies", default=None, metavar="DIR",
-                   help="a reproduce --out folder: each study's table with its figure beside it")
+    p.add_argument(
+        "--studies",
+        default=None,
+        metavar="DIR",
+        help="a reproduce --out folder: each study's table with its figure beside it",
+    )
     p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("reproduce", help="reproduce the paper's simulation studies")
     p.add_argument("study", help="4.1 4.2 4.3 5 6 7, exo (exogenous state, issue 10) or all")
-    p.add_argument("--mode", choices=("closed-form", "trained", "dynamics", "both"), default="closed-form",
-                   help="closed-form (default): the exact optimum; trained: the stochastic trainer; "
-                        "dynamics: population Adam from the trainer's initial point, at the paper's step "
-                        "counts; both: closed-form and trained")
-    p.add_argument("--out", default="out", metavar="DIR", help="folder for the CSVs, tables and figures (default out)")
+    p.add_argument(
+        "--mode",
+        choices=("closed-form", "trained", "dynamics", "both"),
+        default="closed-form",
+        help="closed-form (default): the exact optimum; trained: the stochastic trainer; "
+        "dynamics: population Adam from the trainer's initial point, at the paper's step "
+        "counts; both: closed-form and trained",
+    )
+    p.add_argument(
+        "--out", default="out", metavar="DIR", help="folder for the CSVs, tables and figures (default out)"
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the paper's)")
     p.add_argument("--no-plot", action="store_true", help="write no figures")
-    p.add_argument("--only", action="append", default=[], metavar="COLUMN=VALUE",
-                   help="keep only the configurations with this value (repeatable; several values of one "
-                        "column are all kept), e.g. --only dz=4 --only sigma=0.5")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="keep only the configurations with this value (repeatable; several values of one "
+        "column are all kept), e.g. --only dz=4 --only sigma=0.5",
+    )
     p.set_defaults(handler=_cmd_reproduce)
 
-    p = sub.add_parser("compare", help="score reproduction CSVs (closed form, dynamics, trained) against one in "
-                                       "the authors' format, and set them side by side")
-    p.add_argument("files", nargs="+", metavar="OURS… THEIRS",
-                   help="one or more reproductions, then the reference (e.g. the authors' log)")
+    p = sub.add_parser(
+        "compare",
+        help="score reproduction CSVs (closed form, dynamics, trained) against one in "
+        "the authors' format, and set them side by side",
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="OURS… THEIRS",
+        help="one or more reproductions, then the reference (e.g. the authors' log)",
+    )
     p.add_argument("--rows", action="store_true", help="also print every matched configuration side by side")
     p.set_defaults(handler=_cmd_compare)
 
     p = sub.add_parser("check", help="check claims about LAMs across random systems")
-    p.add_argument("file", nargs="?", metavar="FILE.py", help="a Python file of @claim functions (or claim_* functions)")
+    p.add_argument(
+        "file", nargs="?", metavar="FILE.py", help="a Python file of @claim functions (or claim_* functions)"
+    )
     p.add_argument("--builtin", action="store_true", help="check the registry of the paper's claims")
-    p.add_argument("--examples", type=_positive_int, default=None,
-                   help="Hypothesis examples per claim (default 100; 50 with --builtin)")
+    p.add_argument(
+        "--examples",
+        type=_positive_int,
+        default=None,
+        help="Hypothesis examples per claim (default 100; 50 with --builtin)",
+    )
     p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0: reproducible)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or JSON")
-    p.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
-                   help="stop a claim (or the file's import) after this long and report a timeout (default 60)")
+    p.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop a claim (or the file's import) after this long and report a timeout (default 60)",
+    )
     p.set_defaults(handler=_cmd_check)
     return parser
 

@@ -64,8 +64,15 @@ if TYPE_CHECKING:  # SymPy is imported only by the symbolic thresholds
     import sympy
 
 __all__ = [
-    "CONTAINMENT_TOL", "Condition", "Threshold", "capture_conditions", "system_conditions",
-    "family_thresholds", "family_action_captured", "cleaning_threshold", "action_weight_threshold",
+    "CONTAINMENT_TOL",
+    "Condition",
+    "Threshold",
+    "capture_conditions",
+    "system_conditions",
+    "family_thresholds",
+    "family_action_captured",
+    "cleaning_threshold",
+    "action_weight_threshold",
 ]
 
 #: ``range W_k^act`` counts as inside the captured space when the sine of the largest principal
@@ -110,8 +117,14 @@ class Threshold:
     reason: str
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "value": self.value, "current": self.current, "holds": self.holds,
-                "margin": self.margin, "reason": self.reason}
+        return {
+            "name": self.name,
+            "value": self.value,
+            "current": self.current,
+            "holds": self.holds,
+            "margin": self.margin,
+            "reason": self.reason,
+        }
 
 
 # -- linear algebra --------------------------------------------------------------------------------
@@ -187,15 +200,20 @@ def _controllable(system) -> Condition:
     B = system.action_matrix @ psd_sqrt(system.exploration_cov)
     rank = control.reachable_dimension(F, B)
     if rank is None:
-        return Condition(None, None, f"F_cl^j overflows float64 within {size}={n} steps (F_cl grows too fast)")
+        return Condition(
+            None, None, f"F_cl^j overflows float64 within {size}={n} steps (F_cl grows too fast)"
+        )
     return controllable_condition(rank, n, size)
 
 
 def controllable_condition(rank: int, n: int, size: str = "d_o") -> Condition:
     """The ``controllable`` condition from the Kalman rank of ``(F_cl, GΣ_e^½)`` in dimension ``n``."""
     verdict = "controllable" if rank == n else f"{n - rank} closed-loop direction(s) no exploration can move"
-    return Condition(rank == n, float(rank - n),
-                     f"Kalman rank of (F_cl, GΣ_e^½) is {rank} of {size}={n}: {verdict} (informational)")
+    return Condition(
+        rank == n,
+        float(rank - n),
+        f"Kalman rank of (F_cl, GΣ_e^½) is {rank} of {size}={n}: {verdict} (informational)",
+    )
 
 
 def _excitation(reach: _Reach, d_a: int) -> Condition:
@@ -204,19 +222,28 @@ def _excitation(reach: _Reach, d_a: int) -> Condition:
     if r_g == 0:
         return Condition(True, None, "G = 0: there is no action direction to excite")
     if r_c == r_g:
-        return Condition(True, float(reach.values[-1]),
-                         f"exploration excites all {r_g} action direction(s){steps}; margin = smallest eigenvalue of W_k^act")
+        return Condition(
+            True,
+            float(reach.values[-1]),
+            f"exploration excites all {r_g} action direction(s){steps}; margin = smallest eigenvalue of W_k^act",
+        )
     hidden = f"Σ_e has rank {reach.exploration_rank} of d_a={d_a}" if reach.exploration_rank < d_a else "Σ_e"
-    return Condition(False, float(r_c - r_g),
-                     f"exploration excites {r_c} of {r_g} action direction(s){steps}: {hidden} "
-                     "(a deterministic policy component) hides the rest")
+    return Condition(
+        False,
+        float(r_c - r_g),
+        f"exploration excites {r_c} of {r_g} action direction(s){steps}: {hidden} "
+        "(a deterministic policy component) hides the rest",
+    )
 
 
 def _capacity(reach: _Reach, d_z: int) -> Condition:
     r_c = reach.basis.shape[1]
     ok = d_z >= r_c
-    return Condition(ok, float(d_z - r_c),
-                     f"d_z={d_z} {'≥' if ok else '<'} rank W_k^act={r_c} (controllable directions over k={reach.k})")
+    return Condition(
+        ok,
+        float(d_z - r_c),
+        f"d_z={d_z} {'≥' if ok else '<'} rank W_k^act={r_c} (controllable directions over k={reach.k})",
+    )
 
 
 def system_conditions(system: System, horizon: int | str = 1, d_z: int | None = None) -> dict[str, Condition]:
@@ -237,8 +264,9 @@ def system_conditions(system: System, horizon: int | str = 1, d_z: int | None = 
         G = system.action_matrix
         WG = control.infinite_gramian(system.closed_loop, G @ G.T, name="closed_loop")
         e_values = np.linalg.eigvalsh(system.exploration_cov)
-        reach = _Reach(0, _psd_rank(WG), basis, vals, factor, False,
-                       int(np.sum(e_values > _RTOL * scale_of(e_values))))
+        reach = _Reach(
+            0, _psd_rank(WG), basis, vals, factor, False, int(np.sum(e_values > _RTOL * scale_of(e_values)))
+        )
     else:
         if isinstance(horizon, str):
             raise InputError(f"horizon: expected a positive integer or 'infinite', got {horizon!r}")
@@ -297,23 +325,48 @@ def _dominance(solution: Solution, reach: _Reach) -> tuple[Condition, Condition]
     sine = _sine(U, captured)
     tied = sel.tied
     if sine <= CONTAINMENT_TOL and not tied:
-        holds, why = True, f"range W_k^act (rank {r_c}) lies in the captured top-{d_z} space; {unit} = {margin:.4g}"
+        holds, why = (
+            True,
+            f"range W_k^act (rank {r_c}) lies in the captured top-{d_z} space; {unit} = {margin:.4g}",
+        )
     elif r_c > d_z:
-        holds, why = False, f"capacity: rank W_k^act={r_c} > d_z={d_z}; sin θ = {sine:.3g} to the captured space"
+        holds, why = (
+            False,
+            f"capacity: rank W_k^act={r_c} > d_z={d_z}; sin θ = {sine:.3g} to the captured space",
+        )
     elif tied and not head and _sine(U, np.hstack([sel.fixed, sel.tie])) <= CONTAINMENT_TOL:
         in_tie = int(np.sum(np.linalg.svd(sel.tie.T @ U, compute_uv=False) > CONTAINMENT_TOL))
         if in_tie == 0:
-            holds, why = True, f"range W_k^act lies above the eigenvalue tie at d_z={d_z}; {unit} = {margin:.4g}"
+            holds, why = (
+                True,
+                f"range W_k^act lies above the eigenvalue tie at d_z={d_z}; {unit} = {margin:.4g}",
+            )
         elif in_tie <= sel.tie_dim:
-            holds, why = None, f"eigenvalue tie at d_z={d_z} inside range W_k^act: some optimal members capture it, some not"
+            holds, why = (
+                None,
+                f"eigenvalue tie at d_z={d_z} inside range W_k^act: some optimal members capture it, some not",
+            )
         else:
-            holds, why = False, (f"eigenvalue tie at d_z={d_z}: {in_tie} controllable directions share "
-                                 f"{sel.tie_dim} slot(s), no optimal member captures them all")
+            holds, why = (
+                False,
+                (
+                    f"eigenvalue tie at d_z={d_z}: {in_tie} controllable directions share "
+                    f"{sel.tie_dim} slot(s), no optimal member captures them all"
+                ),
+            )
     elif margin is not None and margin > 0 and not tied:  # a tie's gap is round-off, not a margin
-        holds, why = False, (f"range W_k^act is tilted out of the captured space (sin θ = {sine:.3g}): noise or drift "
-                             f"correlated with the controllable directions; {unit} = {margin:.4g}")
+        holds, why = (
+            False,
+            (
+                f"range W_k^act is tilted out of the captured space (sin θ = {sine:.3g}): noise or drift "
+                f"correlated with the controllable directions; {unit} = {margin:.4g}"
+            ),
+        )
     else:
-        holds, why = False, f"other directions outrank the controllable ones ({unit} = {margin:.4g}); sin θ = {sine:.3g}"
+        holds, why = (
+            False,
+            f"other directions outrank the controllable ones ({unit} = {margin:.4g}); sin θ = {sine:.3g}",
+        )
     dominance = Condition(holds, None if margin is None else float(margin), why)
     if holds is True:
         captured_why = f"ô' − o carries the whole {reach.k}-step controllable change (M₂u = u)"
@@ -360,11 +413,15 @@ def _recoverable(solution: Solution, reach: _Reach) -> tuple[Condition, Conditio
         rank = min(rank, inputs - 1)
     ok = rank == inputs
     identifiable = Condition(
-        ok, float(seen_values[-1]) if ok and seen_values.size else float(rank - inputs),
+        ok,
+        float(seen_values[-1]) if ok and seen_values.size else float(rank - inputs),
         f"M₂·(k-step exploration map) has rank {rank} of k·rank Σ_e = {inputs}"
-        + ("" if ok else ": some explorations leave no distinct trace in ô' − o"))
+        + ("" if ok else ": some explorations leave no distinct trace in ô' − o"),
+    )
     if not ok:
-        return identifiable, Condition(False, float(rank - inputs), "not identifiable: " + identifiable.reason)
+        return identifiable, Condition(
+            False, float(rank - inputs), "not identifiable: " + identifiable.reason
+        )
     # the rest of ô' − o: its o- and noise-driven part z, with covariance T_z Σ T_zᵀ
     f_map, a_map, expl = _change_maps(solution)
     t = solution.transition
@@ -379,20 +436,33 @@ def _recoverable(solution: Solution, reach: _Reach) -> tuple[Condition, Conditio
     separated = overlap == 0
     if not np.any(system.policy_gain):
         if separated:
-            return identifiable, Condition(True, None, "exploration part of ô' − o is identifiable and shares no "
-                                                       "direction with its noise/observation part: action probe = 0")
-        return identifiable, Condition(False, None, f"{overlap} controllable direction(s) of ô' − o also carry noise or "
-                                                    "observation drift: action probe > 0")
+            return identifiable, Condition(
+                True,
+                None,
+                "exploration part of ô' − o is identifiable and shares no "
+                "direction with its noise/observation part: action probe = 0",
+            )
+        return identifiable, Condition(
+            False,
+            None,
+            f"{overlap} controllable direction(s) of ô' − o also carry noise or "
+            "observation drift: action probe > 0",
+        )
     # policy feedback: the actions' o- and noise-driven part must be read from ô' − o as well
     F_half, A_half = t.factor(f_map, mean=False), t.factor(a_map, mean=False)
     scale = max(float(np.sum(F_half**2)), float(np.sum(A_half**2)))
     r_f = _rank_rows(F_half, scale)
     extra = _rank_rows(np.vstack([F_half, A_half]), scale) - r_f
     if extra == 0:
-        return identifiable, Condition(True, None, "actions (policy part included) are a linear function of ô' − o: "
-                                                   "action probe = 0")
-    return identifiable, Condition(False, None, f"{extra} action combination(s) (policy part K o_j or noise) are not "
-                                                "linear in ô' − o: action probe > 0")
+        return identifiable, Condition(
+            True, None, "actions (policy part included) are a linear function of ô' − o: action probe = 0"
+        )
+    return identifiable, Condition(
+        False,
+        None,
+        f"{extra} action combination(s) (policy part K o_j or noise) are not "
+        "linear in ô' − o: action probe > 0",
+    )
 
 
 def _rank_rows(matrix: np.ndarray, scale: float) -> int:
@@ -413,8 +483,11 @@ def capture_conditions(solution: Solution) -> dict[str, Condition]:
         raise InputError(f"solution: expected a lamproof Solution, got {type(solution).__name__}")
     system, spec = solution.system, solution.spec
     reach = _reach(system, spec.horizon)
-    out = {"controllable": _controllable(system), "excitation": _excitation(reach, system.d_a),
-           "capacity": _capacity(reach, spec.d_z)}
+    out = {
+        "controllable": _controllable(system),
+        "excitation": _excitation(reach, system.d_a),
+        "capacity": _capacity(reach, spec.d_z),
+    }
     out["dominance"], out["action_captured"] = _dominance(solution, reach)
     out["identifiable"], out["actions_recoverable"] = _recoverable(solution, reach)
     return out
@@ -443,9 +516,14 @@ def family_thresholds() -> dict[str, sympy.Expr]:
     sigma_star, _ = fam.dominance_threshold()
     c_pos, s_pos, chi_pos = sympy.symbols("c sigma chi", positive=True)
     gap = (fam.ACTION - fam.NOISE).subs({fam.c: c_pos, fam.sigma: s_pos, fam.chi: chi_pos})
-    roots = [r for r in sympy.solve(sympy.Eq(gap, 0), c_pos)
-             if r.subs({chi_pos: sympy.Rational(1, 2), s_pos: 1}) > 0]
-    c_star = sympy.simplify(roots[0].subs({s_pos: fam.sigma, chi_pos: fam.chi}).subs(sympy.Abs(fam.chi - 1), 1 - fam.chi))
+    roots = [
+        r
+        for r in sympy.solve(sympy.Eq(gap, 0), c_pos)
+        if r.subs({chi_pos: sympy.Rational(1, 2), s_pos: 1}) > 0
+    ]
+    c_star = sympy.simplify(
+        roots[0].subs({s_pos: fam.sigma, chi_pos: fam.chi}).subs(sympy.Abs(fam.chi - 1), 1 - fam.chi)
+    )
     block_values = fam.rrr_block().eigenvals()
     action_value = max(block_values, key=lambda v: v.subs(fam.lam, 1))  # 1 + λ
     (lam_star,) = sympy.solve(sympy.Eq(action_value, fam.c**2 * fam.sigma**2), fam.lam)
@@ -455,8 +533,15 @@ def family_thresholds() -> dict[str, sympy.Expr]:
     drift_value = sympy.simplify(cost.subs(alpha, alpha_opt))
     s_roots = [r for r in sympy.solve(sympy.Eq(drift_value, 1), s) if r.subs(delta, 2) > 0]  # δ > 1
     s_star = sympy.simplify(sympy.powsimp(s_roots[0], force=True))
-    return {"sigma": sigma_star, "c": c_star, "lambda": lam_star, "s": s_star, "drift_value": drift_value,
-            "delta": delta, "s_symbol": s}
+    return {
+        "sigma": sigma_star,
+        "c": c_star,
+        "lambda": lam_star,
+        "s": s_star,
+        "drift_value": drift_value,
+        "delta": delta,
+        "s_symbol": s,
+    }
 
 
 def family_action_captured(*, head: bool = False) -> sympy.Boolean:
@@ -467,7 +552,9 @@ def family_action_captured(*, head: bool = False) -> sympy.Boolean:
 
     from lamproof.symbolic import families as fam
 
-    beats = (1 + fam.lam > fam.c**2 * fam.sigma**2) if head else ((1 - fam.chi) ** 2 > fam.c**2 * fam.sigma**2)
+    beats = (
+        (1 + fam.lam > fam.c**2 * fam.sigma**2) if head else ((1 - fam.chi) ** 2 > fam.c**2 * fam.sigma**2)
+    )
     return sympy.Or(sympy.And(fam.d_z >= fam.d_a, beats), fam.d_z >= fam.d_a + fam.d_b)
 
 
@@ -529,18 +616,34 @@ def cleaning_threshold(system: System, spec: LAMSpec) -> Threshold:
 
     now = captured(1.0)
     if not np.any(system.noise_cov) and not np.any(system.noise_mean):
-        return Threshold("c", float("inf") if now else None, 1.0, now, float("inf") if now else None,
-                         "no noise to clean" + ("" if now else ": not captured for another reason"))
+        return Threshold(
+            "c",
+            float("inf") if now else None,
+            1.0,
+            now,
+            float("inf") if now else None,
+            "no noise to clean" + ("" if now else ": not captured for another reason"),
+        )
     if not captured(0.0):
-        return Threshold("c", None, 1.0, False, None, "not captured even without noise (c = 0): capacity or drift")
+        return Threshold(
+            "c", None, 1.0, False, None, "not captured even without noise (c = 0): capacity or drift"
+        )
     high = 1.0
     while captured(high):
         high *= 2.0
         if high > _SEARCH_CEILING:
-            return Threshold("c", float("inf"), 1.0, True, float("inf"), "noise never competes with the actions")
+            return Threshold(
+                "c", float("inf"), 1.0, True, float("inf"), "noise never competes with the actions"
+            )
     value = _bisect(captured, 0.0, high)
-    return Threshold("c", value, 1.0, now, value - 1.0,
-                     f"captured iff c < c* = {value:.6g} (noise scaled by c); the data are at c = 1")
+    return Threshold(
+        "c",
+        value,
+        1.0,
+        now,
+        value - 1.0,
+        f"captured iff c < c* = {value:.6g} (noise scaled by c); the data are at c = 1",
+    )
 
 
 def action_weight_threshold(system: System, spec: LAMSpec) -> Threshold:
@@ -555,8 +658,10 @@ def action_weight_threshold(system: System, spec: LAMSpec) -> Threshold:
         try:
             return bool(_captured(system, LAMSpec(**{**spec.to_dict(), "action_loss_weight": weight})))
         except NoClosedForm:
-            raise InputError("spec: an action head has no closed form for this system "
-                             "(E[a oᵀ] ≠ 0 or a fixed/tied variant)") from None
+            raise InputError(
+                "spec: an action head has no closed form for this system "
+                "(E[a oᵀ] ≠ 0 or a fixed/tied variant)"
+            ) from None
 
     weight = spec.action_loss_weight
     now = captured(max(weight, 1e-12)) if weight == 0 else captured(weight)
@@ -568,5 +673,11 @@ def action_weight_threshold(system: System, spec: LAMSpec) -> Threshold:
         if high > _SEARCH_CEILING:
             return Threshold("lambda", None, weight, now, None, f"not captured for λ ≤ {_SEARCH_CEILING:g}")
     value = _bisect(lambda w: not captured(w), 1e-12, high)
-    return Threshold("lambda", value, weight, now, weight - value,
-                     f"captured iff λ > λ* = {value:.6g}; the spec has λ = {weight:g}")
+    return Threshold(
+        "lambda",
+        value,
+        weight,
+        now,
+        weight - value,
+        f"captured iff λ > λ* = {value:.6g}; the spec has λ = {weight:g}",
+    )

@@ -34,14 +34,33 @@ if TYPE_CHECKING:  # SymPy is imported only where the exact routes run
     from sympy.physics.control import StateSpace
 
 __all__ = [
-    "EIGENVALUE_CLUSTER_RTOL", "EIGENVALUE_CONDITION_CAP", "GRAMIAN_RANK_RTOL", "STABILITY_MARGIN",
-    "PBHResult", "kalman_matrix", "kalman_rank", "controllable_subspace", "pbh_test",
-    "gramian", "gramian_rank", "gramian_factor", "reachable_dimension", "STAIRCASE_RTOL", "infinite_gramian",
+    "EIGENVALUE_CLUSTER_RTOL",
+    "EIGENVALUE_CONDITION_CAP",
+    "GRAMIAN_RANK_RTOL",
+    "STABILITY_MARGIN",
+    "PBHResult",
+    "kalman_matrix",
+    "kalman_rank",
+    "controllable_subspace",
+    "pbh_test",
+    "gramian",
+    "gramian_rank",
+    "gramian_factor",
+    "reachable_dimension",
+    "STAIRCASE_RTOL",
+    "infinite_gramian",
     "spectral_radius",
-    "control_pair", "action_gramian", "noise_gramian", "infinite_action_gramian",
+    "control_pair",
+    "action_gramian",
+    "noise_gramian",
+    "infinite_action_gramian",
     "infinite_noise_gramian",
-    "exact_matrix", "exact_kalman_matrix", "exact_kalman_rank", "exact_controllable_subspace",
-    "exact_is_controllable", "exact_gramian",
+    "exact_matrix",
+    "exact_kalman_matrix",
+    "exact_kalman_rank",
+    "exact_controllable_subspace",
+    "exact_is_controllable",
+    "exact_gramian",
 ]
 
 # -- tolerances --------------------------------------------------------------------------------
@@ -155,13 +174,14 @@ def kalman_rank(dynamics, input_matrix, *, steps: int | None = None, tol: float 
     return _rank(np.linalg.svd(matrix, compute_uv=False), matrix.shape, _tolerance(tol))
 
 
-def controllable_subspace(dynamics, input_matrix, *, steps: int | None = None,
-                          tol: float | None = None) -> np.ndarray:
+def controllable_subspace(
+    dynamics, input_matrix, *, steps: int | None = None, tol: float | None = None
+) -> np.ndarray:
     """Orthonormal basis (``n x rank`` columns) of the range of the Kalman matrix."""
     F, B = _pair(dynamics, input_matrix)
     matrix = _finite_kalman(F, B, _steps(steps, F.shape[0]))
     U, s, _ = np.linalg.svd(matrix, full_matrices=False)
-    return U[:, :_rank(s, matrix.shape, _tolerance(tol))]
+    return U[:, : _rank(s, matrix.shape, _tolerance(tol))]
 
 
 # -- PBH ---------------------------------------------------------------------------------------
@@ -214,7 +234,9 @@ def pbh_test(dynamics, input_matrix, *, tol: float | None = None) -> PBHResult:
     n = F.shape[0]
     eigenvalues, left, right = scipy.linalg.eig(F, left=True, right=True)
     overlap = np.abs(np.sum(left.conj() * right, axis=0))  # columns have unit norm: |yᴴx| = 1/κ
-    condition = np.minimum(1.0 / np.maximum(overlap, 1.0 / EIGENVALUE_CONDITION_CAP), EIGENVALUE_CONDITION_CAP)
+    condition = np.minimum(
+        1.0 / np.maximum(overlap, 1.0 / EIGENVALUE_CONDITION_CAP), EIGENVALUE_CONDITION_CAP
+    )
     radius = EIGENVALUE_CLUSTER_RTOL * max(1.0, float(np.linalg.norm(F, 2)))
     shape = (n, n + B.shape[1])
 
@@ -223,7 +245,9 @@ def pbh_test(dynamics, input_matrix, *, tol: float | None = None) -> PBHResult:
         rtol = max(shape) * _EPS * kappa if tol is None else tol
         return _rank(np.linalg.svd(stacked, compute_uv=False), shape, rtol)
 
-    ranks = np.array([rank_at(lam, kappa) for lam, kappa in zip(eigenvalues, condition, strict=True)], dtype=int)
+    ranks = np.array(
+        [rank_at(lam, kappa) for lam, kappa in zip(eigenvalues, condition, strict=True)], dtype=int
+    )
     for members in _clusters(eigenvalues, radius):
         if members.size > 1:
             at_mean = rank_at(eigenvalues[members].mean(), float(condition[members].max()))
@@ -235,8 +259,8 @@ def pbh_test(dynamics, input_matrix, *, tol: float | None = None) -> PBHResult:
 def _gramian(F: np.ndarray, Q: np.ndarray, steps: int) -> np.ndarray:
     """``Σ_{j<steps} F^j Q F^jᵀ`` by doubling: ``W_{a+b} = W_a + F^a W_b F^aᵀ`` (O(log steps) products)."""
     n = F.shape[0]
-    total, total_power = np.zeros((n, n)), np.eye(n)       # W_r and F^r for r = bits consumed so far
-    block, block_power = Q.copy(), F.copy()                 # W_p and F^p for p = 2^i
+    total, total_power = np.zeros((n, n)), np.eye(n)  # W_r and F^r for r = bits consumed so far
+    block, block_power = Q.copy(), F.copy()  # W_p and F^p for p = 2^i
     remaining = steps
     while remaining:
         if remaining & 1:
@@ -417,7 +441,7 @@ def _exact_entry(value, name: str) -> sympy.Rational:
     if isinstance(value, (float, np.floating)):
         if not np.isfinite(value):
             raise InputError(f"{name}: contains NaN or infinite entries")
-        return sympy.Rational(float(value))      # the float's exact binary value, no rounding
+        return sympy.Rational(float(value))  # the float's exact binary value, no rounding
     try:
         entry = sympy.sympify(value, strict=True)
     except (sympy.SympifyError, TypeError):
@@ -446,11 +470,15 @@ def exact_matrix(value, name: str, shape: tuple[int | None, int | None] = (None,
         if array.ndim != 2:
             raise InputError(f"{name}: expected a matrix, got an array of shape {array.shape}")
         rows = array.tolist()
-    matrix = sympy.Matrix([[_exact_entry(v, name) for v in row] for row in rows]) if rows else sympy.zeros(0, 0)
+    matrix = (
+        sympy.Matrix([[_exact_entry(v, name) for v in row] for row in rows]) if rows else sympy.zeros(0, 0)
+    )
     for want, got in zip(shape, matrix.shape, strict=True):
         if want is not None and want != got:
-            raise InputError(f"{name}: expected shape {tuple('any' if s is None else s for s in shape)}, "
-                             f"got {matrix.shape}")
+            raise InputError(
+                f"{name}: expected shape {tuple('any' if s is None else s for s in shape)}, "
+                f"got {matrix.shape}"
+            )
     return matrix
 
 

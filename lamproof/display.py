@@ -38,10 +38,13 @@ def _table(rows: list[tuple], head: tuple | None = None) -> str:
 
 # -- probe scores -----------------------------------------------------------------------------------
 def score_html(score) -> str:
-    rows = [("value (canonical member)", _num(score.value)),
-            ("proved range [min, max]", f"[{_num(score.min)}, {_num(score.max)}]"),
-            ("witnessed [low, high]", f"[{_num(score.attained_min)}, {_num(score.attained_max)}]"),
-            ("identified", _num(score.identified)), ("bounds", html.escape(score.bounds))]
+    rows = [
+        ("value (canonical member)", _num(score.value)),
+        ("proved range [min, max]", f"[{_num(score.min)}, {_num(score.max)}]"),
+        ("witnessed [low, high]", f"[{_num(score.attained_min)}, {_num(score.attained_max)}]"),
+        ("identified", _num(score.identified)),
+        ("bounds", html.escape(score.bounds)),
+    ]
     if score.approached:
         rows.append(("approached in the limit", ", ".join(score.approached)))
     return "<b>probe score</b> (fraction of variance unexplained)" + _table(rows)
@@ -50,8 +53,10 @@ def score_html(score) -> str:
 def score_latex(score) -> str:
     if score.identified or score.min is None:
         return f"$\\mathrm{{score}} = {_num(score.value)}$"
-    return (f"$\\mathrm{{score}} = {_num(score.value)} \\in [{_num(score.min)}, {_num(score.max)}]"
-            f"\\ (\\text{{{score.bounds}}})$")
+    return (
+        f"$\\mathrm{{score}} = {_num(score.value)} \\in [{_num(score.min)}, {_num(score.max)}]"
+        f"\\ (\\text{{{score.bounds}}})$"
+    )
 
 
 # -- solutions --------------------------------------------------------------------------------------
@@ -59,34 +64,62 @@ def solution_latex(solution) -> str:
     """The optimum as a formula: ``ô' = M₁o + M₂o'`` and the loss as the innovation's tail."""
     d_z = solution.spec.d_z
     values = ", ".join(_spectrum(solution.innovation.eigenvalues))
-    return ("$$\\hat o' = M_1 o + M_2 o', \\quad M_2 = B D \\text{ projects on the top-" + str(d_z) +
-            " eigenspace of } S_v, \\quad \\ell^\\ast = \\sum_{i > " + str(d_z) + "} \\lambda_i(S_v) = " +
-            _num(solution.optimal_loss) + ", \\quad \\lambda(S_v) = (" + values + ")$$")
+    return (
+        "$$\\hat o' = M_1 o + M_2 o', \\quad M_2 = B D \\text{ projects on the top-"
+        + str(d_z)
+        + " eigenspace of } S_v, \\quad \\ell^\\ast = \\sum_{i > "
+        + str(d_z)
+        + "} \\lambda_i(S_v) = "
+        + _num(solution.optimal_loss)
+        + ", \\quad \\lambda(S_v) = ("
+        + values
+        + ")$$"
+    )
 
 
 def solution_html(solution) -> str:
     """Method, loss, spectrum, eigengap, then the probe table over the optimal family."""
     from lamproof.numeric.probes import all_probes
 
-    head = [("method", html.escape(solution.method)), ("optimal loss E‖ô' − o'‖²", _num(solution.optimal_loss)),
-            ("objective", _num(solution.objective)),
-            ("innovation eigenvalues", ", ".join(_spectrum(solution.innovation.eigenvalues))),
-            ("eigengap", _num(solution.eigengap)), ("unique prediction", _num(solution.unique))]
-    probes = [(html.escape(rep), html.escape(target), _num(s.value), f"[{_num(s.min)}, {_num(s.max)}]",
-               _num(s.identified), html.escape(s.bounds))
-              for rep, scores in all_probes(solution).items() for target, s in scores.items()]
+    head = [
+        ("method", html.escape(solution.method)),
+        ("optimal loss E‖ô' − o'‖²", _num(solution.optimal_loss)),
+        ("objective", _num(solution.objective)),
+        ("innovation eigenvalues", ", ".join(_spectrum(solution.innovation.eigenvalues))),
+        ("eigengap", _num(solution.eigengap)),
+        ("unique prediction", _num(solution.unique)),
+    ]
+    probes = [
+        (
+            html.escape(rep),
+            html.escape(target),
+            _num(s.value),
+            f"[{_num(s.min)}, {_num(s.max)}]",
+            _num(s.identified),
+            html.escape(s.bounds),
+        )
+        for rep, scores in all_probes(solution).items()
+        for target, s in scores.items()
+    ]
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in solution.notes)
-    return (f"<b>optimal LAM</b> (d_z = {solution.spec.d_z}, {html.escape(repr(solution.system))})"
-            + _table(head) + "<b>probes</b> (fraction of variance unexplained over the optimal family)"
-            + _table(probes, ("representation", "target", "value", "[min, max]", "identified", "bounds"))
-            + (f"<ul>{notes}</ul>" if notes else ""))
+    return (
+        f"<b>optimal LAM</b> (d_z = {solution.spec.d_z}, {html.escape(repr(solution.system))})"
+        + _table(head)
+        + "<b>probes</b> (fraction of variance unexplained over the optimal family)"
+        + _table(probes, ("representation", "target", "value", "[min, max]", "identified", "bounds"))
+        + (f"<ul>{notes}</ul>" if notes else "")
+    )
 
 
 # -- claim results ----------------------------------------------------------------------------------
 def claim_html(result) -> str:
-    rows = [("verdict", html.escape(result.verdict)), ("expect", html.escape(result.expect)),
-            ("meets expectation", _num(result.meets_expectation)), ("examples", str(result.examples)),
-            ("seconds", _num(result.seconds))]
+    rows = [
+        ("verdict", html.escape(result.verdict)),
+        ("expect", html.escape(result.expect)),
+        ("meets expectation", _num(result.meets_expectation)),
+        ("examples", str(result.examples)),
+        ("seconds", _num(result.seconds)),
+    ]
     if result.statement:
         rows.insert(0, ("statement", html.escape(" ".join(result.statement.split()))))
     if result.error:
@@ -94,8 +127,10 @@ def claim_html(result) -> str:
     out = f"<b>claim {html.escape(result.name)}</b>" + _table(rows)
     ce = result.counterexample
     if ce is not None:
-        out += (f"<b>counterexample</b> (shrunk): {html.escape(ce.message)}<br>$${ce.latex}$$"
-                f"<pre>{html.escape(json.dumps(ce.solve_file, indent=1))}</pre>")
+        out += (
+            f"<b>counterexample</b> (shrunk): {html.escape(ce.message)}<br>$${ce.latex}$$"
+            f"<pre>{html.escape(json.dumps(ce.solve_file, indent=1))}</pre>"
+        )
     return out
 
 
@@ -109,11 +144,19 @@ def claim_latex(result) -> str | None:
 # -- derivations ------------------------------------------------------------------------------------
 def report_html(report) -> str:
     status = "verified" if report.passed else f"FAILED ({report.failure_count})"
-    rows = [("checks", str(report.checks_run)), ("examples", str(report.examples)),
-            ("worst error", f"{report.worst_error:.3g}"), ("seconds", _num(report.seconds)), ("status", status)]
+    rows = [
+        ("checks", str(report.checks_run)),
+        ("examples", str(report.examples)),
+        ("worst error", f"{report.worst_error:.3g}"),
+        ("seconds", _num(report.seconds)),
+        ("status", status),
+    ]
     failures = "".join(f"<li>{html.escape(f)}</li>" for f in report.failures)
-    return (f"<b>{html.escape(report.name)}: {html.escape(report.title)}</b>" + _table(rows)
-            + (f"<ul>{failures}</ul>" if failures else ""))
+    return (
+        f"<b>{html.escape(report.name)}: {html.escape(report.title)}</b>"
+        + _table(rows)
+        + (f"<ul>{failures}</ul>" if failures else "")
+    )
 
 
 def derivation_html(markdown_text: str) -> str:

@@ -47,8 +47,17 @@ from lamproof.numeric.linalg import pinv_psd, scale_of, top_eigenspace_of
 from lamproof.numeric.tolerances import MATTERS_RTOL, PSD_RANK_RTOL
 from lamproof.systems import Transition
 
-__all__ = ["LoadingRange", "HorizonResult", "action_operator", "exogenous_operator", "exogenous_loading",
-           "exogenous_loading_range", "latent_consistency", "action_first", "action_first_horizon"]
+__all__ = [
+    "LoadingRange",
+    "HorizonResult",
+    "action_operator",
+    "exogenous_operator",
+    "exogenous_loading",
+    "exogenous_loading_range",
+    "latent_consistency",
+    "action_first",
+    "action_first_horizon",
+]
 
 
 def _columns(transition: Transition, name: str) -> np.ndarray:
@@ -63,8 +72,10 @@ def _columns(transition: Transition, name: str) -> np.ndarray:
 def _part(transition: Transition, fdm_obs_path: str, name: str) -> np.ndarray:
     """The part of ``S_v`` that the sources ``name`` contribute, cached on the transition."""
     columns = _columns(transition, name)
-    return transition.memo(("innovation_part", fdm_obs_path, name), lambda: transition.cov_from(
-        innovation(transition, fdm_obs_path).source_map(transition), columns))
+    return transition.memo(
+        ("innovation_part", fdm_obs_path, name),
+        lambda: transition.cov_from(innovation(transition, fdm_obs_path).source_map(transition), columns),
+    )
 
 
 def action_operator(transition: Transition, fdm_obs_path: str = "learned") -> np.ndarray:
@@ -77,15 +88,18 @@ def exogenous_operator(transition: Transition, fdm_obs_path: str = "learned") ->
     return _part(transition, fdm_obs_path, "exogenous")
 
 
-def exogenous_loading(transition: Transition, captured: np.ndarray, fdm_obs_path: str = "learned") -> float | None:
+def exogenous_loading(
+    transition: Transition, captured: np.ndarray, fdm_obs_path: str = "learned"
+) -> float | None:
     """``tr(P S_exo) / tr(P S_v)`` for ``P`` the projector on ``range(captured)`` (frame space).
 
     ``None`` when the captured directions carry no variance.
     """
     captured = np.asarray(captured, dtype=np.float64)
     if captured.ndim != 2 or captured.shape[0] != transition.d_o:
-        raise InputError(f"captured: expected a {transition.d_o} x p basis of frame directions, "
-                         f"got shape {captured.shape}")
+        raise InputError(
+            f"captured: expected a {transition.d_o} x p basis of frame directions, got shape {captured.shape}"
+        )
     q, _ = np.linalg.qr(captured) if captured.shape[1] else (captured, None)
     S_v = innovation(transition, fdm_obs_path).operator
     total = float(np.sum((q.T @ S_v) * q.T))
@@ -118,9 +132,15 @@ class FamilyRange:
     approached: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        return {"value": self.value, "min": self.min, "max": self.max, "identified": self.identified,
-                "bounds": self.bounds, "attained": [self.attained_min, self.attained_max],
-                "approached": list(self.approached)}
+        return {
+            "value": self.value,
+            "min": self.min,
+            "max": self.max,
+            "identified": self.identified,
+            "bounds": self.bounds,
+            "attained": [self.attained_min, self.attained_max],
+            "approached": list(self.approached),
+        }
 
     @property
     def witness_scores(self) -> dict | None:
@@ -145,8 +165,8 @@ def _tie_loading(space, S_exo: np.ndarray, total: float) -> tuple[float, float, 
     values, vectors = np.linalg.eigh(space.tie.T @ S_exo @ space.tie)
     k = space.tie_dim
     low = (fixed + float(np.sum(values[:k]))) / total
-    high = (fixed + float(np.sum(values[len(values) - k:]))) / total
-    return low, high, vectors[:, :k], vectors[:, len(values) - k:]
+    high = (fixed + float(np.sum(values[len(values) - k :]))) / total
+    return low, high, vectors[:, :k], vectors[:, len(values) - k :]
 
 
 def exogenous_loading_range(transition: Transition, d_z: int, fdm_obs_path: str = "learned") -> LoadingRange:
@@ -221,14 +241,28 @@ def action_first(transition: Transition, fdm_obs_path: str = "learned", d_z: int
 
     reach = np.hstack([space.fixed, space.tie]) if space.tied else space.captured
     where = f"the top {d}" if d_z is not None else "the leading eigenspace"
-    if outside(space.captured) <= CONTAINMENT_TOL and (not space.tied or outside(space.fixed) <= CONTAINMENT_TOL):
-        return Condition(True, margin, f"the {r} controllable direction(s) span {where} of S_v "
-                         f"(weakest {weakest:.4g} vs next {competitor:.4g})")
+    if outside(space.captured) <= CONTAINMENT_TOL and (
+        not space.tied or outside(space.fixed) <= CONTAINMENT_TOL
+    ):
+        return Condition(
+            True,
+            margin,
+            f"the {r} controllable direction(s) span {where} of S_v "
+            f"(weakest {weakest:.4g} vs next {competitor:.4g})",
+        )
     if space.tied and outside(reach) <= CONTAINMENT_TOL:
-        return Condition(None, margin, f"an eigenvalue tie at {competitor:.4g}: some optimal members keep the "
-                         "controllable directions, others do not")
-    return Condition(False, margin, f"the controllable directions are not in {where} of S_v "
-                     f"(weakest {weakest:.4g} vs next {competitor:.4g})")
+        return Condition(
+            None,
+            margin,
+            f"an eigenvalue tie at {competitor:.4g}: some optimal members keep the "
+            "controllable directions, others do not",
+        )
+    return Condition(
+        False,
+        margin,
+        f"the controllable directions are not in {where} of S_v "
+        f"(weakest {weakest:.4g} vs next {competitor:.4g})",
+    )
 
 
 @dataclass(frozen=True)
@@ -242,8 +276,9 @@ class HorizonResult:
         return {"horizon": self.horizon, "margins": list(self.margins)}
 
 
-def action_first_horizon(system, fdm_obs_path: str = "learned", *, context: int = 1, d_z: int | None = None,
-                         max_horizon: int = 32) -> HorizonResult:
+def action_first_horizon(
+    system, fdm_obs_path: str = "learned", *, context: int = 1, d_z: int | None = None, max_horizon: int = 32
+) -> HorizonResult:
     """``k*``: the smallest ``k ≤ max_horizon`` at which :func:`action_first` holds for ``system``.
 
     ``system`` is anything with ``transition(horizon, context)`` (a System or a StateSpaceSystem).
@@ -274,16 +309,19 @@ def _point(value: float, member) -> FamilyRange:
     return FamilyRange(value, value, value, True, "exact", value, value, {"min": member, "max": member})
 
 
-def _summarize(value: float, low: float, high: float, seen: list, what: str,
-               approached: tuple[str, ...] = ()) -> FamilyRange:
+def _summarize(
+    value: float, low: float, high: float, seen: list, what: str, approached: tuple[str, ...] = ()
+) -> FamilyRange:
     """A :class:`FamilyRange` from proved ``[low, high]`` and witnessed ``(value, member, approached)``."""
     from lamproof.numeric.tolerances import IDENTIFIED_ATOL, WITNESS_ATOL
 
     lo_seen = min(seen, key=lambda item: item[0])
     hi_seen = max(seen, key=lambda item: item[0])
     if lo_seen[0] < low - WITNESS_ATOL or hi_seen[0] > high + WITNESS_ATOL:
-        raise RuntimeError(f"internal error: a member of the optimal family has {what} {lo_seen[0]:.12g}.."
-                           f"{hi_seen[0]:.12g}, outside the proved interval [{low:.12g}, {high:.12g}]")
+        raise RuntimeError(
+            f"internal error: a member of the optimal family has {what} {lo_seen[0]:.12g}.."
+            f"{hi_seen[0]:.12g}, outside the proved interval [{low:.12g}, {high:.12g}]"
+        )
     low, high = min(low, lo_seen[0]), max(high, hi_seen[0])
     exact = abs(lo_seen[0] - low) <= WITNESS_ATOL and abs(hi_seen[0] - high) <= WITNESS_ATOL
     if high - low <= IDENTIFIED_ATOL:
@@ -293,8 +331,17 @@ def _summarize(value: float, low: float, high: float, seen: list, what: str,
     else:
         identified = None
     ends = tuple(end for end, item in (("min", lo_seen), ("max", hi_seen)) if item[2])
-    return FamilyRange(value, low, high, identified, "exact" if exact else "outer", lo_seen[0], hi_seen[0],
-                       {"min": lo_seen[1], "max": hi_seen[1]}, ends)
+    return FamilyRange(
+        value,
+        low,
+        high,
+        identified,
+        "exact" if exact else "outer",
+        lo_seen[0],
+        hi_seen[0],
+        {"min": lo_seen[1], "max": hi_seen[1]},
+        ends,
+    )
 
 
 def _tie_of(solution):
@@ -328,7 +375,7 @@ def _ratio_extremes(N: np.ndarray, Dm: np.ndarray, F0: np.ndarray, R: np.ndarray
             return None
         for _ in range(DINKELBACH_STEPS):
             _, vectors = np.linalg.eigh(Nr - t * Dr)
-            candidate = vectors[:, :k] if lowest else vectors[:, m - k:]
+            candidate = vectors[:, :k] if lowest else vectors[:, m - k :]
             t_new = ratio(candidate)
             if t_new is None:
                 return None
@@ -366,7 +413,9 @@ def loading_over_family(solution) -> FamilyRange:
         return FamilyRange(None, None, None, None, "undefined")
     selection = solution.selection
     if selection is None:  # a numeric solution: no description of the family
-        return FamilyRange(value, None, None, None, "unknown", value, value, {"min": canonical, "max": canonical})
+        return FamilyRange(
+            value, None, None, None, "unknown", value, value, {"min": canonical, "max": canonical}
+        )
     tie = _tie_of(solution)
     if not selection.tied or tie is None:
         return _point(value, canonical)
@@ -518,7 +567,7 @@ def _member_with(family, row: np.ndarray, coefficients: np.ndarray | None = None
         if coefficients is None:
             coefficients = _coefficients(np.vstack([family.fixed, family.free]), row)
         if coefficients is not None:
-            c = coefficients[family.fixed.shape[0]:]
+            c = coefficients[family.fixed.shape[0] :]
             if not np.any(c):
                 return family.canonical
             return family.member(_completed(c, family.k_min)[: family.k_max])
@@ -529,7 +578,7 @@ def _member_with(family, row: np.ndarray, coefficients: np.ndarray | None = None
     parts = getattr(family, "parts", None)
     if parts is not None:
         coefficients = _coefficients(np.vstack(parts), row)
-        c = None if coefficients is None else coefficients[coefficients.size - parts[2].shape[0]:]
+        c = None if coefficients is None else coefficients[coefficients.size - parts[2].shape[0] :]
         if c is not None and np.any(c):
             Q = _completed(c, tie.k).T
     sub = split(Q)
@@ -563,7 +612,9 @@ def consistency_over_family(solution) -> FamilyRange:
         return FamilyRange(None, None, None, None, "undefined")
     family = solution.latent_family
     if family is None:
-        return FamilyRange(value, None, None, None, "unknown", value, value, {"min": canonical, "max": canonical})
+        return FamilyRange(
+            value, None, None, None, "unknown", value, value, {"min": canonical, "max": canonical}
+        )
     rows = _union_rows(family)
     scales = row_scales(rows, X_white)  # rows scaled by their ingredients, as linalg.row_space does
     live = np.flatnonzero(scales > 0)
@@ -573,7 +624,9 @@ def consistency_over_family(solution) -> FamilyRange:
     r = Vu.shape[1]
     if r == 0:
         return FamilyRange(None, None, None, None, "undefined")
-    to_rows = (vt[keep].T / sv[keep]) @ us[:, keep].T  # a white direction in span(Vu) → its coefficients on rows[live]
+    to_rows = (vt[keep].T / sv[keep]) @ us[
+        :, keep
+    ].T  # a white direction in span(Vu) → its coefficients on rows[live]
     u, s, _ = np.linalg.svd(Vu.T @ Qa, full_matrices=True) if Qa.shape[1] else (np.eye(r), np.zeros(0), None)
     cosines = np.zeros(r)
     cosines[: s.size] = np.clip(s, 0.0, 1.0)
@@ -583,13 +636,17 @@ def consistency_over_family(solution) -> FamilyRange:
     pencils = [(canonical, _pencil(canonical.latent_map, X, Qa))]
     own = pencils[0][1][2]
     if not isinstance(family, PointFamily):
-        for j, end in ((0, 1.0 - low), (r - 1, 1.0 - high)):  # directions most and least explained by the actions
+        for j, end in (
+            (0, 1.0 - low),
+            (r - 1, 1.0 - high),
+        ):  # directions most and least explained by the actions
             if own.size and abs((own[-1] if j == 0 else own[0]) - end) <= 1e-12:
                 continue
             coefficients = np.zeros(rows.shape[0])
             coefficients[live] = ((Vu @ u[:, j]) @ to_rows) / scales[live]
-            member = _member_with(family, coefficients @ rows,
-                                  coefficients if family.member is not None else None)
+            member = _member_with(
+                family, coefficients @ rows, coefficients if family.member is not None else None
+            )
             if member is not None and member is not canonical:
                 pencils.append((member, _pencil(member.latent_map, X, Qa)))
     pencils = [(member, pencil) for member, pencil in pencils if pencil[2].size]
@@ -597,8 +654,11 @@ def consistency_over_family(solution) -> FamilyRange:
     for highest in (True, False):
         if not pencils:
             break
-        member, pencil = max(pencils, key=lambda item: item[1][2][-1]) if highest else \
-            min(pencils, key=lambda item: item[1][2][0])
+        member, pencil = (
+            max(pencils, key=lambda item: item[1][2][-1])
+            if highest
+            else min(pencils, key=lambda item: item[1][2][0])
+        )
         witness, approached = _remixed(member, X, Qa, highest, pencil)
         score = _consistency(witness.latent_map, X, Qa)
         if score is not None:

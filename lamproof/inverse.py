@@ -39,8 +39,18 @@ from lamproof.numeric.linalg import orthonormal_basis, pinv_psd
 from lamproof.numeric.tolerances import FACTOR_RANK_RTOL
 from lamproof.systems import Transition, psd_sqrt
 
-__all__ = ["SUBSPACE_TOL", "InverseModel", "inverse_model", "sampled_inverse_model", "encoder_directions",
-           "union_of_directions", "forward_closure", "controllable_closure", "same_subspace", "contains"]
+__all__ = [
+    "SUBSPACE_TOL",
+    "InverseModel",
+    "inverse_model",
+    "sampled_inverse_model",
+    "encoder_directions",
+    "union_of_directions",
+    "forward_closure",
+    "controllable_closure",
+    "same_subspace",
+    "contains",
+]
 
 #: Two orthonormal bases span the same subspace when the sine of their largest principal angle is
 #: below this. Bases come from SVDs of exact window moments (error ~1e-14 relative) with the rank
@@ -64,7 +74,7 @@ class InverseModel:
     def frame_blocks(self) -> list[np.ndarray]:
         """The ``d_a × d_o`` coefficient of each frame: ``o_{t−T+1}, …, o_t``, then ``o_{t+k}``."""
         d_o = self.d_o
-        return [self.coefficients[:, i:i + d_o] for i in range(0, self.coefficients.shape[1], d_o)]
+        return [self.coefficients[:, i : i + d_o] for i in range(0, self.coefficients.shape[1], d_o)]
 
     @property
     def directions(self) -> np.ndarray:
@@ -82,8 +92,14 @@ def inverse_model(transition: Transition) -> InverseModel:
     coefficients = cov_ay @ pinv_psd(cov_yy)
     intercept = transition.mean(first) - coefficients @ transition.mean(y)
     residual = transition.cov(first) - coefficients @ cov_ay.T
-    return InverseModel(transition.horizon, transition.context, transition.d_o, coefficients, intercept,
-                        (residual + residual.T) / 2)
+    return InverseModel(
+        transition.horizon,
+        transition.context,
+        transition.d_o,
+        coefficients,
+        intercept,
+        (residual + residual.T) / 2,
+    )
 
 
 def sampled_inverse_model(transition: Transition, samples: int, rng: np.random.Generator) -> InverseModel:
@@ -95,8 +111,14 @@ def sampled_inverse_model(transition: Transition, samples: int, rng: np.random.G
     target = draws["action"][:, :d_a]
     solution, *_ = np.linalg.lstsq(design, target, rcond=None)
     residual = target - design @ solution
-    return InverseModel(transition.horizon, transition.context, transition.d_o, solution[:-1].T, solution[-1],
-                        residual.T @ residual / samples)
+    return InverseModel(
+        transition.horizon,
+        transition.context,
+        transition.d_o,
+        solution[:-1].T,
+        solution[-1],
+        residual.T @ residual / samples,
+    )
 
 
 def _state_space(system):
@@ -163,4 +185,3 @@ def same_subspace(a: np.ndarray, b: np.ndarray) -> bool:
     if a.shape[1] != b.shape[1]:
         return False
     return contains(a, b) and contains(b, a)
-

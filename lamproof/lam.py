@@ -84,10 +84,15 @@ class LAMSpec:
         object.__setattr__(self, "fdm_obs_path", as_choice(self.fdm_obs_path, "fdm_obs_path", FDM_OBS_PATHS))
         object.__setattr__(self, "idm", as_choice(self.idm, "idm", IDM_KINDS))
         object.__setattr__(
-            self, "augmentation", as_real(self.augmentation, "augmentation", minimum=0.0, maximum=MAX_MAGNITUDE)
+            self,
+            "augmentation",
+            as_real(self.augmentation, "augmentation", minimum=0.0, maximum=MAX_MAGNITUDE),
         )
-        object.__setattr__(self, "action_loss_weight", as_real(
-            self.action_loss_weight, "action_loss_weight", minimum=0.0, maximum=MAX_ACTION_WEIGHT))
+        object.__setattr__(
+            self,
+            "action_loss_weight",
+            as_real(self.action_loss_weight, "action_loss_weight", minimum=0.0, maximum=MAX_ACTION_WEIGHT),
+        )
         object.__setattr__(self, "horizon", as_int(self.horizon, "horizon", minimum=1, maximum=MAX_HORIZON))
         object.__setattr__(self, "context", as_int(self.context, "context", minimum=1, maximum=MAX_CONTEXT))
 
@@ -97,11 +102,15 @@ class LAMSpec:
         if self.d_z > d_o:
             raise InputError(f"d_z: must be in [1, d_o] = [1, {d_o}], got {show(self.d_z)}")
         if self.context > 1 and self.context * d_o > MAX_CONTEXT_DIM:
-            raise InputError(f"context: context·d_o = {self.context}·{d_o} exceeds {MAX_CONTEXT_DIM} "
-                             "(the context covariance is inverted)")
+            raise InputError(
+                f"context: context·d_o = {self.context}·{d_o} exceeds {MAX_CONTEXT_DIM} "
+                "(the context covariance is inverted)"
+            )
         if self.context > 1 and (self.context + self.horizon) * d_o > MAX_WINDOW_DIM:
-            raise InputError(f"horizon: (context + horizon)·d_o = ({self.context} + {self.horizon})·{d_o} "
-                             f"exceeds {MAX_WINDOW_DIM} (the window's source maps)")
+            raise InputError(
+                f"horizon: (context + horizon)·d_o = ({self.context} + {self.horizon})·{d_o} "
+                f"exceeds {MAX_WINDOW_DIM} (the window's source maps)"
+            )
         return self
 
     @classmethod
@@ -123,7 +132,9 @@ class LAMSpec:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def effective_action_weight(labeled_fraction: float, d_o: int, d_a: int, batch_size: int = PAPER_BATCH_SIZE) -> float:
+def effective_action_weight(
+    labeled_fraction: float, d_o: int, d_a: int, batch_size: int = PAPER_BATCH_SIZE
+) -> float:
     """The weight ``λ`` that the paper's §7 loss puts on ``E‖a − Hz‖²`` relative to ``E‖ô' − o'‖²``.
 
     The paper averages the reconstruction loss over the batch and ``d_o`` and the action loss over
@@ -132,7 +143,7 @@ def effective_action_weight(labeled_fraction: float, d_o: int, d_a: int, batch_s
 
     Formula: ``λ = (d_o/d_a)(1 − (1 − ρ)^{n_B})`` (paper §7; docs/theory.md §1.2, §8).
 
-    >>> round(effective_action_weight(0.01, 128, 8), 1)   # 1 % labels in the paper's setting
+    >>> round(effective_action_weight(0.01, 128, 8), 1)  # 1 % labels in the paper's setting
     11.6
     """
     rho = as_real(labeled_fraction, "labeled_fraction", minimum=0.0, maximum=1.0)

@@ -44,10 +44,20 @@ def is_claims_file(path: Path) -> bool:
 
 def pytest_addoption(parser) -> None:
     group = parser.getgroup("lamproof", "lamproof claims files (claims_*.py, *_claims.py)")
-    group.addoption("--lamproof-examples", type=int, default=DEFAULT_EXAMPLES, metavar="N",
-                    help=f"Hypothesis examples per claim (default {DEFAULT_EXAMPLES})")
-    group.addoption("--lamproof-seed", type=int, default=0, metavar="S",
-                    help="Hypothesis seed of the claims (default 0: reproducible)")
+    group.addoption(
+        "--lamproof-examples",
+        type=int,
+        default=DEFAULT_EXAMPLES,
+        metavar="N",
+        help=f"Hypothesis examples per claim (default {DEFAULT_EXAMPLES})",
+    )
+    group.addoption(
+        "--lamproof-seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="Hypothesis seed of the claims (default 0: reproducible)",
+    )
 
 
 def pytest_collect_file(file_path: Path, parent):
@@ -92,8 +102,11 @@ class ClaimItem(pytest.Item):
 
         config = self.config
         with single_threaded_blas():
-            result = check(self.claim, examples=config.getoption("lamproof_examples"),
-                           seed=config.getoption("lamproof_seed"))
+            result = check(
+                self.claim,
+                examples=config.getoption("lamproof_examples"),
+                seed=config.getoption("lamproof_seed"),
+            )
         self.user_properties.append(("verdict", result.verdict))
         if not result.meets_expectation:
             raise ClaimFailure(result)
@@ -104,8 +117,10 @@ class ClaimItem(pytest.Item):
 
             result = excinfo.value.result
             wanted = "to be refuted" if result.expect == "false" else "to hold"
-            return f"claim {result.name!r} was expected {wanted}; its verdict is {result.verdict!r}\n" + \
-                render_text([result])
+            return (
+                f"claim {result.name!r} was expected {wanted}; its verdict is {result.verdict!r}\n"
+                + render_text([result])
+            )
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):
@@ -113,4 +128,6 @@ class ClaimItem(pytest.Item):
 
 
 def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "lamproof_expect_false: a claim declared expect='false' (must be refuted)")
+    config.addinivalue_line(
+        "markers", "lamproof_expect_false: a claim declared expect='false' (must be refuted)"
+    )

@@ -21,9 +21,11 @@ class CompileError(RuntimeError):
 
 def _figure(figure: Path, out_dir: Path) -> str:
     relative = os.path.relpath(figure.resolve(), out_dir.resolve()).replace(os.sep, "/")
-    return ("\\begin{figure}[H]\\centering\n"
-            f"\\includegraphics[width=0.9\\linewidth]{{{relative}}}\n"
-            f"\\caption{{{figure.stem.replace('_', ' ')}}}\n\\end{{figure}}\n")
+    return (
+        "\\begin{figure}[H]\\centering\n"
+        f"\\includegraphics[width=0.9\\linewidth]{{{relative}}}\n"
+        f"\\caption{{{figure.stem.replace('_', ' ')}}}\n\\end{{figure}}\n"
+    )
 
 
 def studies_section(folder: Path, out_dir: Path) -> str:
@@ -35,7 +37,9 @@ def studies_section(folder: Path, out_dir: Path) -> str:
     figures = sorted([*folder.rglob("*.pdf"), *folder.rglob("*.png")])
     placed = set()
     for table in sorted(folder.rglob("*.tex")):
-        parts.append(f"\\subsection*{{{table.stem.replace('_', ' ')}}}\n{table.read_text(encoding='utf-8')}\n")
+        parts.append(
+            f"\\subsection*{{{table.stem.replace('_', ' ')}}}\n{table.read_text(encoding='utf-8')}\n"
+        )
         for figure in figures:
             if figure.with_suffix("") == table.with_suffix("") and figure not in placed:
                 parts.append(_figure(figure, out_dir))
@@ -67,9 +71,18 @@ def compile_pdf(tex: Path) -> Path:
         raise InputError("--pdf: pdflatex is not installed")
     with tempfile.TemporaryDirectory() as build:
         for _ in range(2):
-            run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
-                                  f"-output-directory={build}", str(tex.resolve())],
-                                 cwd=tex.parent, capture_output=True, text=True)
+            run = subprocess.run(
+                [
+                    "pdflatex",
+                    "-interaction=nonstopmode",
+                    "-halt-on-error",
+                    f"-output-directory={build}",
+                    str(tex.resolve()),
+                ],
+                cwd=tex.parent,
+                capture_output=True,
+                text=True,
+            )
             if run.returncode != 0:
                 raise CompileError(" ".join(run.stdout.splitlines()[-5:]))
         pdf = tex.with_suffix(".pdf")

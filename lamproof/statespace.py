@@ -43,13 +43,27 @@ from lamproof.errors import InputError
 from lamproof.numeric.linalg import pinv_psd
 from lamproof.systems import NOISE_DISTRIBUTIONS, System, Transition, _Segment, psd_sqrt
 
-__all__ = ["STATE_SPACE_FIELDS", "WINDOW_VARIABLES", "StateSpaceSystem", "WindowTransition", "windows",
-           "random_walk_with_exogenous"]
+__all__ = [
+    "STATE_SPACE_FIELDS",
+    "WINDOW_VARIABLES",
+    "StateSpaceSystem",
+    "WindowTransition",
+    "windows",
+    "random_walk_with_exogenous",
+]
 
 #: Fields of the ``state_space`` table of a solve file, in the order of the constructor.
 STATE_SPACE_FIELDS = (
-    "dynamics", "action_matrix", "observation", "process_noise_mean", "process_noise_cov",
-    "observation_noise_cov", "policy_gain", "exploration_cov", "exogenous", "initial",
+    "dynamics",
+    "action_matrix",
+    "observation",
+    "process_noise_mean",
+    "process_noise_cov",
+    "observation_noise_cov",
+    "policy_gain",
+    "exploration_cov",
+    "exogenous",
+    "initial",
     "process_noise_distribution",
 )
 
@@ -107,10 +121,21 @@ class StateSpaceSystem:
     coordinates standardized to ``Σ_w``) only changes how ``w`` is *sampled*, never a moment.
     """
 
-    def __init__(self, dynamics, action_matrix, *, observation=None, process_noise_mean=None,
-                 process_noise_cov=None, observation_noise_cov=None, policy_gain=None,
-                 exploration_cov="identity", exogenous=(), initial="stationary",
-                 process_noise_distribution: str = "gaussian"):
+    def __init__(
+        self,
+        dynamics,
+        action_matrix,
+        *,
+        observation=None,
+        process_noise_mean=None,
+        process_noise_cov=None,
+        observation_noise_cov=None,
+        policy_gain=None,
+        exploration_cov="identity",
+        exogenous=(),
+        initial="stationary",
+        process_noise_distribution: str = "gaussian",
+    ):
         F = as_matrix(dynamics, "dynamics", (None, None))
         if F.shape[0] != F.shape[1] or F.shape[0] < 1:
             raise InputError(f"dynamics: must be square with at least one row, got shape {F.shape}")
@@ -127,23 +152,44 @@ class StateSpaceSystem:
                 raise InputError(f"observation: needs at least one row, got shape {H.shape}")
         d_o = H.shape[0]
         self.dynamics, self.action_matrix, self.observation = F, G, H
-        self.process_noise_mean = np.zeros(n) if process_noise_mean is None \
+        self.process_noise_mean = (
+            np.zeros(n)
+            if process_noise_mean is None
             else as_vector(process_noise_mean, "process_noise_mean", n)
-        self.process_noise_cov = np.zeros((n, n)) if process_noise_cov is None \
+        )
+        self.process_noise_cov = (
+            np.zeros((n, n))
+            if process_noise_cov is None
             else _covariance_or_identity(process_noise_cov, "process_noise_cov", n)
-        self.observation_noise_cov = np.zeros((d_o, d_o)) if observation_noise_cov is None \
+        )
+        self.observation_noise_cov = (
+            np.zeros((d_o, d_o))
+            if observation_noise_cov is None
             else _covariance_or_identity(observation_noise_cov, "observation_noise_cov", d_o)
-        self.policy_gain = np.zeros((d_a, d_o)) if policy_gain is None \
-            else as_matrix(policy_gain, "policy_gain", (d_a, d_o))
+        )
+        self.policy_gain = (
+            np.zeros((d_a, d_o)) if policy_gain is None else as_matrix(policy_gain, "policy_gain", (d_a, d_o))
+        )
         self.exploration_cov = _covariance_or_identity(exploration_cov, "exploration_cov", d_a)
         self.exogenous = _indices(exogenous, "exogenous", n)
-        self.process_noise_distribution = as_choice(process_noise_distribution, "process_noise_distribution",
-                                                    NOISE_DISTRIBUTIONS)
+        self.process_noise_distribution = as_choice(
+            process_noise_distribution, "process_noise_distribution", NOISE_DISTRIBUTIONS
+        )
         self._check_exogenous()
         self._initial_spec = initial
         self.initial_mean, self.initial_cov = self._initial(initial)
-        for array in (F, G, H, self.process_noise_mean, self.process_noise_cov, self.observation_noise_cov,
-                      self.policy_gain, self.exploration_cov, self.initial_mean, self.initial_cov):
+        for array in (
+            F,
+            G,
+            H,
+            self.process_noise_mean,
+            self.process_noise_cov,
+            self.observation_noise_cov,
+            self.policy_gain,
+            self.exploration_cov,
+            self.initial_mean,
+            self.initial_cov,
+        ):
             array.setflags(write=False)
 
     # -- validation ----------------------------------------------------------------------------
@@ -151,16 +197,22 @@ class StateSpaceSystem:
         x, rest = list(self.exogenous), list(self.endogenous)
         for i in x:
             if np.any(self.action_matrix[i] != 0):
-                raise InputError(f"exogenous: state {i} is reached by the actions (row {i} of action_matrix "
-                                 "is nonzero); exogenous coordinates evolve on their own")
+                raise InputError(
+                    f"exogenous: state {i} is reached by the actions (row {i} of action_matrix "
+                    "is nonzero); exogenous coordinates evolve on their own"
+                )
             if rest and np.any(self.dynamics[i, rest] != 0):
                 j = rest[int(np.flatnonzero(self.dynamics[i, rest] != 0)[0])]
-                raise InputError(f"exogenous: state {i} is driven by the non-exogenous state {j} "
-                                 f"(dynamics[{i}][{j}] != 0); exogenous coordinates evolve on their own")
+                raise InputError(
+                    f"exogenous: state {i} is driven by the non-exogenous state {j} "
+                    f"(dynamics[{i}][{j}] != 0); exogenous coordinates evolve on their own"
+                )
             if rest and np.any(self.process_noise_cov[i, rest] != 0):
                 j = rest[int(np.flatnonzero(self.process_noise_cov[i, rest] != 0)[0])]
-                raise InputError(f"exogenous: the process noise of state {i} is correlated with that of the "
-                                 f"non-exogenous state {j} (process_noise_cov[{i}][{j}] != 0)")
+                raise InputError(
+                    f"exogenous: the process noise of state {i} is correlated with that of the "
+                    f"non-exogenous state {j} (process_noise_cov[{i}][{j}] != 0)"
+                )
 
     def _initial(self, initial) -> tuple[np.ndarray, np.ndarray]:
         n = self.n
@@ -171,12 +223,15 @@ class StateSpaceSystem:
             if radius >= 1.0 - STABILITY_MARGIN:
                 raise InputError(
                     f"initial: the closed loop F + G K H has spectral radius {radius:.6g} >= 1, so there is no "
-                    "stationary distribution; give initial = {mean = [...], cov = [[...]]}")
+                    "stationary distribution; give initial = {mean = [...], cov = [[...]]}"
+                )
             cov = scipy.linalg.solve_discrete_lyapunov(F_cl, self.closed_loop_noise_cov)
             mean = np.linalg.solve(np.eye(n) - F_cl, self.process_noise_mean)
             return mean, (cov + cov.T) / 2
         if not isinstance(initial, Mapping):
-            raise InputError(f"initial: expected 'stationary' or a table with 'mean' and 'cov', got {initial!r}")
+            raise InputError(
+                f"initial: expected 'stationary' or a table with 'mean' and 'cov', got {initial!r}"
+            )
         unknown = sorted(set(initial) - {"mean", "cov"})
         if unknown:
             raise InputError(f"initial.{unknown[0]}: unknown field (known: mean, cov)")
@@ -218,8 +273,11 @@ class StateSpaceSystem:
     def closed_loop_noise_cov(self) -> np.ndarray:
         """``Σ_w + G Σ_e Gᵀ + G K Σ_v Kᵀ Gᵀ``: the covariance of ``s' − F_cl s``."""
         GK = self.action_matrix @ self.policy_gain
-        return (self.process_noise_cov + self.action_matrix @ self.exploration_cov @ self.action_matrix.T
-                + GK @ self.observation_noise_cov @ GK.T)
+        return (
+            self.process_noise_cov
+            + self.action_matrix @ self.exploration_cov @ self.action_matrix.T
+            + GK @ self.observation_noise_cov @ GK.T
+        )
 
     def __repr__(self) -> str:
         initial = "stationary" if self.stationary else "explicit initial"
@@ -229,11 +287,19 @@ class StateSpaceSystem:
     # -- conversion ----------------------------------------------------------------------------
     def _fields(self) -> dict:
         initial = "stationary" if self.stationary else {"mean": self.initial_mean, "cov": self.initial_cov}
-        return {"dynamics": self.dynamics, "action_matrix": self.action_matrix, "observation": self.observation,
-                "process_noise_mean": self.process_noise_mean, "process_noise_cov": self.process_noise_cov,
-                "observation_noise_cov": self.observation_noise_cov, "policy_gain": self.policy_gain,
-                "exploration_cov": self.exploration_cov, "exogenous": list(self.exogenous), "initial": initial,
-                "process_noise_distribution": self.process_noise_distribution}
+        return {
+            "dynamics": self.dynamics,
+            "action_matrix": self.action_matrix,
+            "observation": self.observation,
+            "process_noise_mean": self.process_noise_mean,
+            "process_noise_cov": self.process_noise_cov,
+            "observation_noise_cov": self.observation_noise_cov,
+            "policy_gain": self.policy_gain,
+            "exploration_cov": self.exploration_cov,
+            "exogenous": list(self.exogenous),
+            "initial": initial,
+            "process_noise_distribution": self.process_noise_distribution,
+        }
 
     def replace(self, **changes) -> StateSpaceSystem:
         """A copy with some fields changed (validated again)."""
@@ -246,12 +312,14 @@ class StateSpaceSystem:
 
     def to_dict(self) -> dict:
         """The ``state_space`` table of a solve file (plain lists), inverse of :meth:`from_dict`."""
+
         def plain(value):
             if isinstance(value, np.ndarray):
                 return value.tolist()
             if isinstance(value, dict):
                 return {k: plain(v) for k, v in value.items()}
             return value
+
         return {name: plain(value) for name, value in self._fields().items()}
 
     @classmethod
@@ -277,17 +345,26 @@ class StateSpaceSystem:
         ``w = ε``, and the explicit initial distribution ``o ~ (μ_o, Σ_o)``."""
         if not isinstance(system, System):
             raise InputError(f"system: expected a lamproof System, got {type(system).__name__}")
-        return cls(system.dynamics, system.action_matrix, process_noise_mean=system.noise_mean,
-                   process_noise_cov=system.noise_cov, policy_gain=system.policy_gain,
-                   exploration_cov=system.exploration_cov,
-                   initial={"mean": system.obs_mean, "cov": system.obs_cov},
-                   process_noise_distribution=system.noise_distribution)
+        return cls(
+            system.dynamics,
+            system.action_matrix,
+            process_noise_mean=system.noise_mean,
+            process_noise_cov=system.noise_cov,
+            policy_gain=system.policy_gain,
+            exploration_cov=system.exploration_cov,
+            initial={"mean": system.obs_mean, "cov": system.obs_cov},
+            process_noise_distribution=system.noise_distribution,
+        )
 
     # -- windows -------------------------------------------------------------------------------
     @cached_property
     def _roots(self) -> dict[str, np.ndarray]:
-        return {"initial": psd_sqrt(self.initial_cov), "exploration": psd_sqrt(self.exploration_cov),
-                "process": psd_sqrt(self.process_noise_cov), "observation": psd_sqrt(self.observation_noise_cov)}
+        return {
+            "initial": psd_sqrt(self.initial_cov),
+            "exploration": psd_sqrt(self.exploration_cov),
+            "process": psd_sqrt(self.process_noise_cov),
+            "observation": psd_sqrt(self.observation_noise_cov),
+        }
 
     def transition(self, horizon: int = 1, context: int = 1) -> WindowTransition:
         """The window of ``context = T`` frames up to ``o_t`` and ``o_{t+k}`` (``k = horizon``).
@@ -299,8 +376,10 @@ class StateSpaceSystem:
         n, d_o, d_a = self.n, self.d_o, self.d_a
         sources = n + (T + k) * d_o + (T + k - 1) * (d_a + n)
         if sources > MAX_SOURCES:
-            raise InputError(f"horizon: a window of {T} + {k} frames with n = {n}, d_o = {d_o}, d_a = {d_a} has up to "
-                             f"{sources} sources, more than the {MAX_SOURCES} accepted")
+            raise InputError(
+                f"horizon: a window of {T} + {k} frames with n = {n}, d_o = {d_o}, d_a = {d_a} has up to "
+                f"{sources} sources, more than the {MAX_SOURCES} accepted"
+            )
         return WindowTransition(self, T, k)
 
     def sample_trajectories(self, count: int, length: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -401,7 +480,9 @@ class StateSpaceSystem:
         try:
             P = scipy.linalg.solve_discrete_are(F.T, H.T, Q, R)
         except (np.linalg.LinAlgError, ValueError) as error:
-            raise InputError(f"dynamics: the filter Riccati equation has no stabilizing solution ({error})") from None
+            raise InputError(
+                f"dynamics: the filter Riccati equation has no stabilizing solution ({error})"
+            ) from None
         return self._ahead((P + P.T) / 2, k)
 
 
@@ -444,10 +525,18 @@ class WindowTransition(Transition):
         b_const = block(1, np.zeros((1, 1)), np.ones(1)) if np.any(mu_w) else None
         has_v = bool(np.any(system.observation_noise_cov))
         has_w = bool(np.any(system.process_noise_cov))
-        b_v = [block(d_o, system.observation_noise_cov, np.zeros(d_o)) for _ in range(frames)] if has_v else []
+        b_v = (
+            [block(d_o, system.observation_noise_cov, np.zeros(d_o)) for _ in range(frames)] if has_v else []
+        )
         b_e = [block(d_a, system.exploration_cov, np.zeros(d_a)) for _ in range(frames - 1)]
         b_w = [block(n, system.process_noise_cov, np.zeros(n)) for _ in range(frames - 1)] if has_w else []
-        kinds = {"state": [b_state], "const": [] if b_const is None else [b_const], "v": b_v, "e": b_e, "w": b_w}
+        kinds = {
+            "state": [b_state],
+            "const": [] if b_const is None else [b_const],
+            "v": b_v,
+            "e": b_e,
+            "w": b_w,
+        }
 
         F = 1.0 if np.array_equal(system.dynamics, np.eye(n)) else system.dynamics
         H = 1.0 if n == d_o and np.array_equal(system.observation, np.eye(n)) else system.observation
@@ -479,9 +568,9 @@ class WindowTransition(Transition):
             "obs": obs[:T],
             "current_obs": [obs[now]],
             "next_obs": [obs[now + k]],
-            "action": actions[now:now + k],
-            "exploration": explorations[now:now + k],
-            "noise": noises[now:now + k],
+            "action": actions[now : now + k],
+            "exploration": explorations[now : now + k],
+            "noise": noises[now : now + k],
             "observation_noise": obs_noises,
             "state": [states[now]],
             "next_state": [states[now + k]],
@@ -497,8 +586,9 @@ class WindowTransition(Transition):
                     ops[b_w[j]] = power @ select
                     power = F_xx @ power
             segments["exogenous"] = [_Segment(len(x), ops)]
-        super().__init__(k, tuple(sizes), tuple(covs), tuple(means), segments, system,
-                         draw=self._draw_blocks, context=T)
+        super().__init__(
+            k, tuple(sizes), tuple(covs), tuple(means), segments, system, draw=self._draw_blocks, context=T
+        )
         self._kinds = kinds
         self.exploration_columns = self.source_columns([b_e[j] for j in horizon_steps])
         if x and has_w:
@@ -525,8 +615,9 @@ class WindowTransition(Transition):
         return blocks
 
 
-def windows(trajectories: Mapping[str, np.ndarray], context: int, horizon: int, start: int | None = None
-            ) -> dict[str, np.ndarray]:
+def windows(
+    trajectories: Mapping[str, np.ndarray], context: int, horizon: int, start: int | None = None
+) -> dict[str, np.ndarray]:
     """Windows cut from :meth:`StateSpaceSystem.sample_trajectories`, one row per window.
 
     ``start`` (the index of a window's first frame) ``None`` takes every position of every
@@ -540,23 +631,33 @@ def windows(trajectories: Mapping[str, np.ndarray], context: int, horizon: int, 
     count, length, d_o = obs.shape
     if length < T + k:
         raise InputError(f"trajectories: {length} frames cannot hold a window of {T} + {k} frames")
-    starts = range(length - T - k + 1) if start is None else [as_int(start, "start", minimum=0,
-                                                                       maximum=length - T - k)]
-    parts: dict[str, list] = {name: [] for name in ("obs", "current_obs", "next_obs", "action", "state", "next_state")}
+    starts = (
+        range(length - T - k + 1)
+        if start is None
+        else [as_int(start, "start", minimum=0, maximum=length - T - k)]
+    )
+    parts: dict[str, list] = {
+        name: [] for name in ("obs", "current_obs", "next_obs", "action", "state", "next_state")
+    }
     for j in starts:
         now = j + T - 1
-        parts["obs"].append(obs[:, j:j + T].reshape(count, T * d_o))
+        parts["obs"].append(obs[:, j : j + T].reshape(count, T * d_o))
         parts["current_obs"].append(obs[:, now])
         parts["next_obs"].append(obs[:, now + k])
-        parts["action"].append(action[:, now:now + k].reshape(count, -1))
+        parts["action"].append(action[:, now : now + k].reshape(count, -1))
         parts["state"].append(state[:, now])
         parts["next_state"].append(state[:, now + k])
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 
-
-def random_walk_with_exogenous(gain: float = 1.0, action_var: float = 1.0, persistence: float = 0.5,
-                               exo_var: float = 1.0, *, initial_var: float = 1.0) -> StateSpaceSystem:
+def random_walk_with_exogenous(
+    gain: float = 1.0,
+    action_var: float = 1.0,
+    persistence: float = 0.5,
+    exo_var: float = 1.0,
+    *,
+    initial_var: float = 1.0,
+) -> StateSpaceSystem:
     """The scalar example: an endogenous random walk beside a stationary exogenous AR(1), both observed.
 
     ``s' = s + g a``, ``x' = e x + η`` with ``a ~ (0, σ_a²)``, ``η ~ (0, σ_η²)``, ``o = [s; x]``;
@@ -573,6 +674,11 @@ def random_walk_with_exogenous(gain: float = 1.0, action_var: float = 1.0, persi
         raise InputError(f"persistence: the exogenous AR(1) must be stationary, |e| < 1, got {persistence!r}")
     s_eta = as_real(exo_var, "exo_var", minimum=0.0)
     v0 = as_real(initial_var, "initial_var", minimum=0.0)
-    return StateSpaceSystem(np.diag([1.0, e]), [[g], [0.0]], process_noise_cov=np.diag([0.0, s_eta]),
-                            exploration_cov=[[s_a]], exogenous=[1],
-                            initial={"mean": [0.0, 0.0], "cov": np.diag([v0, s_eta / (1.0 - e * e)])})
+    return StateSpaceSystem(
+        np.diag([1.0, e]),
+        [[g], [0.0]],
+        process_noise_cov=np.diag([0.0, s_eta]),
+        exploration_cov=[[s_a]],
+        exogenous=[1],
+        initial={"mean": [0.0, 0.0], "cov": np.diag([v0, s_eta / (1.0 - e * e)])},
+    )

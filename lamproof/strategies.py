@@ -12,8 +12,8 @@ counterexample reads well::
     from lamproof import solve
     from lamproof.strategies import systems, lam_specs
 
-    @given(systems(d_o=4, noise="isotropic").flatmap(
-        lambda s: lam_specs(s.d_o).map(lambda spec: (s, spec))))
+
+    @given(systems(d_o=4, noise="isotropic").flatmap(lambda s: lam_specs(s.d_o).map(lambda spec: (s, spec))))
     def test_loss_is_nonnegative(problem):
         system, spec = problem
         assert solve(system, spec).optimal_loss >= 0
@@ -43,10 +43,22 @@ from lamproof.lam import FDM_OBS_PATHS, IDM_KINDS, LAMSpec
 from lamproof.systems import System
 
 __all__ = [
-    "NOISE_KINDS", "Noise", "Policy",
-    "dimensions", "integer_matrices", "psd_matrices", "orthonormal_matrices",
-    "rational_orthogonal_matrices", "cayley", "policies", "noises", "systems", "lam_specs", "problems",
-    "state_space_systems", "kalman_form_systems",
+    "NOISE_KINDS",
+    "Noise",
+    "Policy",
+    "dimensions",
+    "integer_matrices",
+    "psd_matrices",
+    "orthonormal_matrices",
+    "rational_orthogonal_matrices",
+    "cayley",
+    "policies",
+    "noises",
+    "systems",
+    "lam_specs",
+    "problems",
+    "state_space_systems",
+    "kalman_form_systems",
 ]
 
 #: Noise families a system can be drawn with.
@@ -93,8 +105,9 @@ def _check_int(value, name: str, minimum: int = 0, maximum: int | None = None) -
         raise InvalidArgument(f"{name}={value!r} must be >= {minimum}{upper}")
 
 
-def _check_real(value, name: str, minimum: float | None = None, maximum: float | None = None,
-                *, strict_min: bool = False) -> None:
+def _check_real(
+    value, name: str, minimum: float | None = None, maximum: float | None = None, *, strict_min: bool = False
+) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(float(value)):
         raise InvalidArgument(f"{name}={value!r} must be a finite number")
     if minimum is not None and (value < minimum or (strict_min and value == minimum)):
@@ -160,7 +173,7 @@ def dimensions(min_value: int = 1, max_value: int = DEFAULT_MAX_DIM) -> st.Searc
     """A dimension in ``[min_value, max_value]``; shrinks to ``min_value``.
 
     >>> from hypothesis import find
-    >>> find(dimensions(), lambda n: n >= 3)   # shrinks to the smallest dimension that fails
+    >>> find(dimensions(), lambda n: n >= 3)  # shrinks to the smallest dimension that fails
     3
     """
     _check_int(min_value, "min_value", 0)
@@ -172,12 +185,13 @@ def dimensions(min_value: int = 1, max_value: int = DEFAULT_MAX_DIM) -> st.Searc
     return st.integers(min_value, max_value)
 
 
-def integer_matrices(rows, cols, *, min_value: int = -2, max_value: int = 2,
-                     scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
+def integer_matrices(
+    rows, cols, *, min_value: int = -2, max_value: int = 2, scale: float = 1.0
+) -> st.SearchStrategy[np.ndarray]:
     """Float matrices ``scale * N`` with ``N`` integer in ``[min_value, max_value]``; shrinks to zero.
 
     >>> from hypothesis import find
-    >>> find(integer_matrices(2, 2), lambda m: True)   # the simplest matrix: zero
+    >>> find(integer_matrices(2, 2), lambda m: True)  # the simplest matrix: zero
     array([[0., 0.],
            [0., 0.]])
     """
@@ -207,7 +221,7 @@ def cayley(skew) -> np.ndarray:
     ``S`` may be a NumPy array (float result, orthogonal to round-off) or a SymPy matrix (exact).
 
     >>> import sympy
-    >>> cayley(sympy.Matrix([[0, 1], [-1, 0]]))          # exact for a SymPy matrix
+    >>> cayley(sympy.Matrix([[0, 1], [-1, 0]]))  # exact for a SymPy matrix
     Matrix([
     [0, -1],
     [1,  0]])
@@ -237,7 +251,7 @@ def rational_orthogonal_matrices(n, *, exact: bool = False):
 
     >>> from hypothesis import find
     >>> Q = find(rational_orthogonal_matrices(2, exact=True), lambda q: q[0, 1] != 0)
-    >>> Q.T * Q == Q.eye(2)                                # exactly orthogonal, in rationals
+    >>> Q.T * Q == Q.eye(2)  # exactly orthogonal, in rationals
     True
     """
     _check_int(n, "n", 1)
@@ -293,7 +307,9 @@ def orthonormal_matrices(rows, cols) -> st.SearchStrategy[np.ndarray]:
     return _drawing(build)
 
 
-def psd_matrices(n, *, rank=None, condition: float = 10.0, scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
+def psd_matrices(
+    n, *, rank=None, condition: float = 10.0, scale: float = 1.0
+) -> st.SearchStrategy[np.ndarray]:
     """Symmetric PSD ``n x n`` matrices ``Q diag(λ) Qᵀ``, ``Q`` rational orthogonal.
 
     ``rank`` (int, strategy, or ``None`` for any rank ``1..n``) nonzero eigenvalues, each in
@@ -363,8 +379,8 @@ def policies(d_a, d_o, *, kind: str = "paper", chi=(0.0, 0.75)) -> st.SearchStra
     ``K = 0``, ``Σ_e = I``).
 
     >>> from hypothesis import find
-    >>> p = find(policies(2, 4, chi=0.5), lambda p: True)   # paper §5 at χ = 0.5
-    >>> p.exploration_cov.diagonal().tolist()                  # (1 − χ)² I
+    >>> p = find(policies(2, 4, chi=0.5), lambda p: True)  # paper §5 at χ = 0.5
+    >>> p.exploration_cov.diagonal().tolist()  # (1 − χ)² I
     [0.25, 0.25]
     """
     _check_int(d_a, "d_a", 1)
@@ -417,8 +433,15 @@ class Noise:
         return {"noise_mean": self.mean, "noise_cov": self.cov, "noise_distribution": self.distribution}
 
 
-def noises(d_o, *, kind: str = "isotropic", sigma=(0.25, 2.0), noise_dim=None, directions=None,
-           means: bool | None = False) -> st.SearchStrategy[Noise]:
+def noises(
+    d_o,
+    *,
+    kind: str = "isotropic",
+    sigma=(0.25, 2.0),
+    noise_dim=None,
+    directions=None,
+    means: bool | None = False,
+) -> st.SearchStrategy[Noise]:
     """Noise ``ε`` of one family (:data:`NOISE_KINDS`).
 
     ``"none"``: ``ε = 0``. ``"isotropic"``: ``σ² I``. ``"structured"``: ``σ² Ψ Ψᵀ`` with ``Ψ``
@@ -429,8 +452,8 @@ def noises(d_o, *, kind: str = "isotropic", sigma=(0.25, 2.0), noise_dim=None, d
     ``means=True`` adds a nonzero-able mean (half-integers in ``[-1, 1]``); ``None`` draws whether to.
 
     >>> from hypothesis import find
-    >>> n = find(noises(2, kind="uniform", sigma=1.0), lambda n: True)   # paper §6
-    >>> n.mean.tolist(), n.cov.diagonal().round(6).tolist()               # σ/2 and σ²/12
+    >>> n = find(noises(2, kind="uniform", sigma=1.0), lambda n: True)  # paper §6
+    >>> n.mean.tolist(), n.cov.diagonal().round(6).tolist()  # σ/2 and σ²/12
     ([0.5, 0.5], [0.083333, 0.083333])
     """
     _check_int(d_o, "d_o", 1)
@@ -450,7 +473,11 @@ def noises(d_o, *, kind: str = "isotropic", sigma=(0.25, 2.0), noise_dim=None, d
             if directions is not None:
                 psi = np.asarray(directions, dtype=np.float64)
             else:
-                b = _draw_int(draw, noise_dim, "noise_dim", 1, o) if noise_dim is not None else draw(st.integers(1, o))
+                b = (
+                    _draw_int(draw, noise_dim, "noise_dim", 1, o)
+                    if noise_dim is not None
+                    else draw(st.integers(1, o))
+                )
                 psi = _orthogonal(draw, o)[:, :b]
         return _make_noise(draw, o, kind, sig, psi, with_mean)
 
@@ -480,10 +507,22 @@ ACTION_KINDS = ("orthonormal", "integer")
 OBS_COV_KINDS = ("identity", "psd")
 
 
-def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool | None = False,
-            means: bool | None = False, noise="none", sigma=(0.25, 2.0), noise_dim=None,
-            action: str = "orthonormal", obs_cov: str = "identity", exploration: str = "identity",
-            chi=(0.0, 0.75), policy: str = "paper") -> st.SearchStrategy[System]:
+def systems(
+    d_o=None,
+    d_a=None,
+    *,
+    feedback: bool | None = False,
+    dynamics: bool | None = False,
+    means: bool | None = False,
+    noise="none",
+    sigma=(0.25, 2.0),
+    noise_dim=None,
+    action: str = "orthonormal",
+    obs_cov: str = "identity",
+    exploration: str = "identity",
+    chi=(0.0, 0.75),
+    policy: str = "paper",
+) -> st.SearchStrategy[System]:
     """Whole :class:`lamproof.System` s.
 
     ``d_o`` (default ``dimensions(1, 6)``), ``d_a`` (default ``1..d_o``): ints or strategies.
@@ -501,7 +540,7 @@ def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool
     small dimensions and simple matrices, so a counterexample is readable.
 
     >>> from hypothesis import find
-    >>> s = find(systems(noise="isotropic"), lambda s: s.d_o >= 2)   # the smallest such system
+    >>> s = find(systems(noise="isotropic"), lambda s: s.d_o >= 2)  # the smallest such system
     >>> s.d_o, s.d_a, s.action_matrix.tolist()
     (2, 1, [[1.0], [0.0]])
     """
@@ -515,7 +554,9 @@ def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool
         _check_flag(value, name)
     kinds = list(NOISE_KINDS) if noise == "any" else ([noise] if isinstance(noise, str) else list(noise))
     if not kinds or any(k not in NOISE_KINDS for k in kinds):
-        raise InvalidArgument(f"noise={noise!r} must be one of {', '.join(NOISE_KINDS)}, a list of them, or 'any'")
+        raise InvalidArgument(
+            f"noise={noise!r} must be one of {', '.join(NOISE_KINDS)}, a list of them, or 'any'"
+        )
     _sigma_strategy(sigma)
     if noise_dim is not None:
         _check_int(noise_dim, "noise_dim", 1)
@@ -538,7 +579,11 @@ def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool
         # noise scale or χ that a counterexample may depend on.
         kind = draw(st.sampled_from(kinds))
         sig = _draw_sigma(draw, sigmas) if kind != "none" else 0.0
-        with_means, with_dynamics, with_feedback = _flag(draw, means), _flag(draw, dynamics), _flag(draw, feedback)
+        with_means, with_dynamics, with_feedback = (
+            _flag(draw, means),
+            _flag(draw, dynamics),
+            _flag(draw, feedback),
+        )
         c = draw(chis) if with_feedback and policy == "paper" else None
         o = _draw_int(draw, d_o, "d_o", 1)
         a_max = o if action == "orthonormal" else None
@@ -557,7 +602,7 @@ def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool
             Q = None
             G = _draw_int_matrix(draw, o, a, -2, 2, 1.0)
         if kind == "structured":
-            psi = Q[:, a:a + b] if Q is not None and b <= o - a else _orthogonal(draw, o)[:, :b]
+            psi = Q[:, a : a + b] if Q is not None and b <= o - a else _orthogonal(draw, o)[:, :b]
         kwargs: dict = _make_noise(draw, o, kind, sig, psi, with_means).as_kwargs()
         if obs_cov == "psd":
             kwargs["obs_cov"] = _draw_psd(draw, o, None, 4.0, 1.0)
@@ -574,8 +619,17 @@ def systems(d_o=None, d_a=None, *, feedback: bool | None = False, dynamics: bool
     return _drawing(build)
 
 
-def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation=0.0,
-              action_loss_weight=0.0, horizon=1, context=1) -> st.SearchStrategy[LAMSpec]:
+def lam_specs(
+    d_o,
+    *,
+    d_z=None,
+    fdm_obs_path="learned",
+    idm="free",
+    augmentation=0.0,
+    action_loss_weight=0.0,
+    horizon=1,
+    context=1,
+) -> st.SearchStrategy[LAMSpec]:
     """:class:`lamproof.LAMSpec` s for observations of size ``d_o`` (an int or a strategy).
 
     ``d_z``: ``None`` (any of ``1..d_o``, shrinking to 1), an int or a strategy. Every other
@@ -621,8 +675,15 @@ def lam_specs(d_o, *, d_z=None, fdm_obs_path="learned", idm="free", augmentation
         o = _draw_int(draw, d_o, "d_o", 1)
         z = draw(st.integers(1, o)) if d_z is None else _draw_int(draw, d_z, "d_z", 1, o)
         try:
-            return LAMSpec(z, draw(paths), draw(idms), draw(augs), draw(weights), _draw_int(draw, horizons, "horizon", 1),
-                           context=_draw_int(draw, contexts, "context", 1))
+            return LAMSpec(
+                z,
+                draw(paths),
+                draw(idms),
+                draw(augs),
+                draw(weights),
+                _draw_int(draw, horizons, "horizon", 1),
+                context=_draw_int(draw, contexts, "context", 1),
+            )
         except ValueError as error:
             raise InvalidArgument(f"lam_specs(): {error}") from None
 
@@ -653,7 +714,9 @@ def problems(systems_strategy=None, specs=None) -> st.SearchStrategy[tuple[Syste
 
         system = draw(systems_strategy)
         if not isinstance(system, (System, StateSpaceSystem)):
-            raise InvalidArgument(f"the systems strategy drew {system!r}, not a lamproof System or StateSpaceSystem")
+            raise InvalidArgument(
+                f"the systems strategy drew {system!r}, not a lamproof System or StateSpaceSystem"
+            )
         spec = draw(specs if _is_strategy(specs) else specs(system))
         if not isinstance(spec, LAMSpec):
             raise InvalidArgument(f"the specs strategy drew {spec!r}, not a LAMSpec")
@@ -710,10 +773,20 @@ def _stabilized_gain(F: np.ndarray, G: np.ndarray, H: np.ndarray, K: np.ndarray)
     return np.zeros_like(K)
 
 
-def state_space_systems(n=None, d_a=None, d_o=None, *, exogenous=None, observation: str = "identity",
-                        observation_noise: bool | None = False, process_noise: bool | None = True,
-                        feedback: bool | None = False, coupling: bool | None = False,
-                        initial: str | None = "stationary", means: bool | None = False):
+def state_space_systems(
+    n=None,
+    d_a=None,
+    d_o=None,
+    *,
+    exogenous=None,
+    observation: str = "identity",
+    observation_noise: bool | None = False,
+    process_noise: bool | None = True,
+    feedback: bool | None = False,
+    coupling: bool | None = False,
+    initial: str | None = "stationary",
+    means: bool | None = False,
+):
     """:class:`lamproof.statespace.StateSpaceSystem` s with stable dynamics and exogenous coordinates.
 
     The state is ``[s_n; x]``: ``n`` (default ``dimensions(1, 4)``) coordinates, the last
@@ -745,10 +818,21 @@ def state_space_systems(n=None, d_a=None, d_o=None, *, exogenous=None, observati
         _check_int(exogenous, "exogenous", 0)
     if observation not in ("identity", "generic"):
         raise InvalidArgument(f"observation={observation!r} must be 'identity' or 'generic'")
-    if observation == "identity" and d_o is not None and not _is_strategy(d_o) and not _is_strategy(n) and d_o != n:
+    if (
+        observation == "identity"
+        and d_o is not None
+        and not _is_strategy(d_o)
+        and not _is_strategy(n)
+        and d_o != n
+    ):
         raise InvalidArgument(f"d_o={d_o} must equal n={n} with observation='identity'")
-    for name, value in (("observation_noise", observation_noise), ("process_noise", process_noise),
-                        ("feedback", feedback), ("coupling", coupling), ("means", means)):
+    for name, value in (
+        ("observation_noise", observation_noise),
+        ("process_noise", process_noise),
+        ("feedback", feedback),
+        ("coupling", coupling),
+        ("means", means),
+    ):
         _check_flag(value, name)
     if initial is not None and initial not in INITIAL_KINDS:
         raise InvalidArgument(f"initial={initial!r} must be one of {', '.join(INITIAL_KINDS)} or None")
@@ -756,12 +840,23 @@ def state_space_systems(n=None, d_a=None, d_o=None, *, exogenous=None, observati
     def build(draw):
         from lamproof.statespace import StateSpaceSystem
 
-        flags = {name: _flag(draw, value) for name, value in (
-            ("observation_noise", observation_noise), ("process_noise", process_noise), ("feedback", feedback),
-            ("coupling", coupling), ("means", means))}
+        flags = {
+            name: _flag(draw, value)
+            for name, value in (
+                ("observation_noise", observation_noise),
+                ("process_noise", process_noise),
+                ("feedback", feedback),
+                ("coupling", coupling),
+                ("means", means),
+            )
+        }
         kind = draw(st.sampled_from(INITIAL_KINDS)) if initial is None else initial
         size = _draw_int(draw, n, "n", 1)
-        n_x = draw(st.integers(0, size - 1)) if exogenous is None else _draw_int(draw, exogenous, "exogenous", 0, size - 1)
+        n_x = (
+            draw(st.integers(0, size - 1))
+            if exogenous is None
+            else _draw_int(draw, exogenous, "exogenous", 0, size - 1)
+        )
         n_n = size - n_x
         a = draw(st.integers(1, n_n)) if d_a is None else _draw_int(draw, d_a, "d_a", 1, n_n)
         F = np.zeros((size, size))
@@ -798,8 +893,15 @@ def state_space_systems(n=None, d_a=None, d_o=None, *, exogenous=None, observati
     return _drawing(build)
 
 
-def kalman_form_systems(n_controllable=None, n_coupled=None, n_exogenous=None, d_a=None, *,
-                        singular: bool | None = None, process_noise: bool = True):
+def kalman_form_systems(
+    n_controllable=None,
+    n_coupled=None,
+    n_exogenous=None,
+    d_a=None,
+    *,
+    singular: bool | None = None,
+    process_noise: bool = True,
+):
     """Fully observed systems in controllability form ``s = [c; u; x]`` (for inverse-model claims).
 
     ``F = [[F_cc, F_cu, 0], [0, F_uu, 0], [0, 0, F_xx]]``, ``G = [G_c; 0; 0]``, ``H = I``, ``K = 0``,
@@ -817,8 +919,12 @@ def kalman_form_systems(n_controllable=None, n_coupled=None, n_exogenous=None, d
     >>> s.n >= 1 and s.observation.tolist() == np.eye(s.n).tolist()
     True
     """
-    for name, value in (("n_controllable", n_controllable), ("n_coupled", n_coupled), ("n_exogenous", n_exogenous),
-                        ("d_a", d_a)):
+    for name, value in (
+        ("n_controllable", n_controllable),
+        ("n_coupled", n_coupled),
+        ("n_exogenous", n_exogenous),
+        ("d_a", d_a),
+    ):
         if value is not None:
             _check_int(value, name, 1 if name in ("n_controllable", "d_a") else 0)
     _check_flag(singular, "singular")
@@ -830,21 +936,25 @@ def kalman_form_systems(n_controllable=None, n_coupled=None, n_exogenous=None, d
         from lamproof.statespace import StateSpaceSystem
 
         nil = _flag(draw, singular)
-        c = draw(st.integers(1, 3)) if n_controllable is None else _draw_int(draw, n_controllable, "n_controllable", 1)
+        c = (
+            draw(st.integers(1, 3))
+            if n_controllable is None
+            else _draw_int(draw, n_controllable, "n_controllable", 1)
+        )
         u = draw(st.integers(0, 2)) if n_coupled is None else _draw_int(draw, n_coupled, "n_coupled", 0)
         x = draw(st.integers(0, 2)) if n_exogenous is None else _draw_int(draw, n_exogenous, "n_exogenous", 0)
         a = draw(st.integers(1, c)) if d_a is None else _draw_int(draw, d_a, "d_a", 1)
         size = c + u + x
         F = np.zeros((size, size))
         F[:c, :c] = _draw_stable(draw, c, invertible=not nil, nilpotent=nil)
-        F[c:c + u, c:c + u] = _draw_stable(draw, u)
-        F[c + u:, c + u:] = _draw_stable(draw, x)
-        F[:c, c:c + u] = _draw_int_matrix(draw, c, u, -2, 2, 0.5)
+        F[c : c + u, c : c + u] = _draw_stable(draw, u)
+        F[c + u :, c + u :] = _draw_stable(draw, x)
+        F[:c, c : c + u] = _draw_int_matrix(draw, c, u, -2, 2, 0.5)
         G = np.zeros((size, a))
         G[:c] = _draw_int_matrix(draw, c, a, -2, 2, 1.0) + np.eye(c, a)
         if control.kalman_rank(F[:c, :c], G[:c]) < c:
             reject()
-        if u and control.kalman_rank(F[c:c + u, c:c + u].T, F[:c, c:c + u].T) < u:
+        if u and control.kalman_rank(F[c : c + u, c : c + u].T, F[:c, c : c + u].T) < u:
             reject()
         kwargs: dict = {"exogenous": list(range(c + u, size))}
         if process_noise:

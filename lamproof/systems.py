@@ -40,8 +40,15 @@ NOISE_DISTRIBUTIONS = ("gaussian", "uniform")
 VARIABLES = ("obs", "current_obs", "next_obs", "action", "exploration", "noise")
 
 SYSTEM_FIELDS = (
-    "action_matrix", "obs_mean", "obs_cov", "dynamics", "policy_gain",
-    "exploration_cov", "noise_mean", "noise_cov", "noise_distribution",
+    "action_matrix",
+    "obs_mean",
+    "obs_cov",
+    "dynamics",
+    "policy_gain",
+    "exploration_cov",
+    "noise_mean",
+    "noise_cov",
+    "noise_distribution",
 )
 
 
@@ -103,7 +110,7 @@ class System:
     >>> system = System([[1.0], [0.0]], noise_cov=[[0.1, 0], [0, 0.1]])
     >>> system.d_o, system.d_a
     (2, 1)
-    >>> system.transition().second_moment("next_obs")   # E[o' o'ᵀ] = Σ_o + G Gᵀ + Σ_ε
+    >>> system.transition().second_moment("next_obs")  # E[o' o'ᵀ] = Σ_o + G Gᵀ + Σ_ε
     array([[2.1, 0. ],
            [0. , 1.1]])
     """
@@ -126,7 +133,9 @@ class System:
         if d_o < 1 or d_a < 1:
             raise InputError(f"action_matrix: needs at least one row and one column, got shape {G.shape}")
         if max(d_o, d_a) > MAX_DIM:
-            raise InputError(f"action_matrix: shape {G.shape} exceeds the largest dimension accepted, {MAX_DIM}")
+            raise InputError(
+                f"action_matrix: shape {G.shape} exceeds the largest dimension accepted, {MAX_DIM}"
+            )
         self.action_matrix = G
         self.obs_mean = np.zeros(d_o) if obs_mean is None else as_vector(obs_mean, "obs_mean", d_o)
         self.obs_cov = _identity_or(obs_cov, "obs_cov", d_o, covariance=True)
@@ -136,7 +145,9 @@ class System:
         )
         self.exploration_cov = _identity_or(exploration_cov, "exploration_cov", d_a, covariance=True)
         self.noise_mean = np.zeros(d_o) if noise_mean is None else as_vector(noise_mean, "noise_mean", d_o)
-        self.noise_cov = np.zeros((d_o, d_o)) if noise_cov is None else as_covariance(noise_cov, "noise_cov", d_o)
+        self.noise_cov = (
+            np.zeros((d_o, d_o)) if noise_cov is None else as_covariance(noise_cov, "noise_cov", d_o)
+        )
         self.noise_distribution = as_choice(noise_distribution, "noise_distribution", NOISE_DISTRIBUTIONS)
         for name, array in zip(SYSTEM_FIELDS, self._arrays(), strict=False):
             check_magnitude(array, name)
@@ -162,8 +173,16 @@ class System:
         return psd_sqrt(self.obs_cov), psd_sqrt(self.exploration_cov), psd_sqrt(self.noise_cov)
 
     def _arrays(self):
-        return (self.action_matrix, self.obs_mean, self.obs_cov, self.dynamics, self.policy_gain,
-                self.exploration_cov, self.noise_mean, self.noise_cov)
+        return (
+            self.action_matrix,
+            self.obs_mean,
+            self.obs_cov,
+            self.dynamics,
+            self.policy_gain,
+            self.exploration_cov,
+            self.noise_mean,
+            self.noise_cov,
+        )
 
     def replace(self, **changes) -> System:
         """A copy with some fields changed (validated again: this is a public boundary).
@@ -237,8 +256,10 @@ class System:
             return StateSpaceSystem.from_system(self).transition(k, context)
         d_o, d_a = self.d_o, self.d_a
         if d_o + k * (d_a + d_o) > MAX_SOURCES:
-            raise InputError(f"horizon: {k} steps of d_o = {d_o}, d_a = {d_a} make {d_o + k * (d_a + d_o)} "
-                             f"sources, more than the {MAX_SOURCES} accepted")
+            raise InputError(
+                f"horizon: {k} steps of d_o = {d_o}, d_a = {d_a} make {d_o + k * (d_a + d_o)} "
+                f"sources, more than the {MAX_SOURCES} accepted"
+            )
         # Source blocks: o, then e_0 … e_{k-1}, then ε_0 … ε_{k-1}; each variable is built as
         # a map per block (see _Segment), so identity and zero blocks cost nothing.
         sizes = [d_o] + [d_a] * k + [d_o] * k
@@ -257,10 +278,12 @@ class System:
             bound = max(_moment_bound(a_j, sizes, covs, means), _moment_bound(current, sizes, covs, means))
             if not bound <= MAX_MOMENT:  # also NaN
                 where = "system" if j == 0 else f"horizon: {k} steps"
-                raise InputError(f"{where}: second moments or maps F_cl^j G of step {j + 1} reach about "
-                                 f"{bound:.1e}, above the {MAX_MOMENT:g} float64 can carry through the solver "
-                                 f"(the scales multiply{'' if j == 0 else ' and grow with the horizon'}; "
-                                 f"change units{'' if j == 0 else ' or shorten the horizon'})")
+                raise InputError(
+                    f"{where}: second moments or maps F_cl^j G of step {j + 1} reach about "
+                    f"{bound:.1e}, above the {MAX_MOMENT:g} float64 can carry through the solver "
+                    f"(the scales multiply{'' if j == 0 else ' and grow with the horizon'}; "
+                    f"change units{'' if j == 0 else ' or shorten the horizon'})"
+                )
             actions.append(a_j)
             explorations.append(e_j)
             noises.append(eps_j)
@@ -272,24 +295,36 @@ class System:
             "exploration": explorations,
             "noise": noises,
         }
-        return Transition(k, tuple(sizes), tuple(covs), tuple(means), segments, self,
-                          draw=lambda n, rng: self._draw_sources(k, n, rng))
+        return Transition(
+            k,
+            tuple(sizes),
+            tuple(covs),
+            tuple(means),
+            segments,
+            self,
+            draw=lambda n, rng: self._draw_sources(k, n, rng),
+        )
 
     def _draw_sources(self, k: int, n: int, rng: np.random.Generator) -> list[np.ndarray]:
         """``n`` draws of the source blocks of a ``k``-step transition (rows are samples)."""
         d_o, d_a = self.d_o, self.d_a
         obs_root, exploration_root, noise_root = self._square_roots
         obs = _times_root(rng.standard_normal((n, d_o)), obs_root) + self.obs_mean
-        exploration = np.hstack([_times_root(rng.standard_normal((n, d_a)), exploration_root) for _ in range(k)])
+        exploration = np.hstack(
+            [_times_root(rng.standard_normal((n, d_a)), exploration_root) for _ in range(k)]
+        )
         if self.noise_distribution == "uniform":
             # i.i.d. uniform coordinates on [-√3, √3]: zero mean, unit variance.
             standard = rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=(n, k * d_o))
         else:
             standard = rng.standard_normal((n, k * d_o))
-        noise = np.hstack([_times_root(standard[:, j * d_o:(j + 1) * d_o], noise_root) for j in range(k)])
+        noise = np.hstack([_times_root(standard[:, j * d_o : (j + 1) * d_o], noise_root) for j in range(k)])
         noise += np.tile(self.noise_mean, k)
-        return [obs] + [exploration[:, j * d_a:(j + 1) * d_a] for j in range(k)] \
-            + [noise[:, j * d_o:(j + 1) * d_o] for j in range(k)]
+        return (
+            [obs]
+            + [exploration[:, j * d_a : (j + 1) * d_a] for j in range(k)]
+            + [noise[:, j * d_o : (j + 1) * d_o] for j in range(k)]
+        )
 
 
 def _times_root(draws: np.ndarray, root: np.ndarray) -> np.ndarray:
@@ -371,7 +406,7 @@ class _Segment:
         out = np.zeros((self.dim, sum(sizes)))
         offsets = np.cumsum((0,) + tuple(sizes))
         for b, op in self.ops.items():
-            out[:, offsets[b]:offsets[b + 1]] = op * np.eye(sizes[b]) if isinstance(op, float) else op
+            out[:, offsets[b] : offsets[b + 1]] = op * np.eye(sizes[b]) if isinstance(op, float) else op
         return out
 
     def mean(self, means) -> np.ndarray:
@@ -546,12 +581,18 @@ class Transition:
         if names is None:
             dense = np.asarray(variable, dtype=np.float64)
             offsets = np.cumsum((0,) + tuple(self._sizes))
-            blocks = [dense[:, offsets[b]:offsets[b + 1]] @ root for b, root in enumerate(self.source_roots)]
+            blocks = [
+                dense[:, offsets[b] : offsets[b + 1]] @ root for b, root in enumerate(self.source_roots)
+            ]
             full = np.hstack(blocks + [(dense @ self.source_mean)[:, None]])
         else:
             key = ("factor", names)
             if key not in self._cache:
-                parts = [segment.factor(self.source_roots, self._means) for n in names for segment in self._segments[n]]
+                parts = [
+                    segment.factor(self.source_roots, self._means)
+                    for n in names
+                    for segment in self._segments[n]
+                ]
                 self._cache[key] = np.vstack(parts) if parts else np.zeros((0, self.white_size))
             full = self._cache[key]
         return full if mean else full[:, :-1]
@@ -603,13 +644,18 @@ class Transition:
             return T1 @ self.source_cov @ T2.T
         key = ("cov", left_names, right_names)
         if key not in self._cache:
-            pairs = sum(len(self._segments[n]) for n in left_names) * sum(len(self._segments[n]) for n in right_names)
+            pairs = sum(len(self._segments[n]) for n in left_names) * sum(
+                len(self._segments[n]) for n in right_names
+            )
             if self.dense_pairs is not None and pairs > self.dense_pairs:
                 T1, T2 = self._map(left_names), self._map(right_names)
                 self._cache[key] = T1 @ self.source_cov @ T2.T
             else:
-                rows = [[a.cov(b, self._covs) for n2 in right_names for b in self._segments[n2]]
-                        for n1 in left_names for a in self._segments[n1]]
+                rows = [
+                    [a.cov(b, self._covs) for n2 in right_names for b in self._segments[n2]]
+                    for n1 in left_names
+                    for a in self._segments[n1]
+                ]
                 self._cache[key] = np.block(rows)
         return self._cache[key]
 
@@ -622,8 +668,11 @@ class Transition:
     def source_columns(self, blocks) -> np.ndarray:
         """Indices of the stacked sources that belong to the given source blocks."""
         offsets = np.cumsum((0,) + tuple(self._sizes))
-        return np.concatenate([np.arange(offsets[b], offsets[b + 1]) for b in blocks]) if len(blocks) \
+        return (
+            np.concatenate([np.arange(offsets[b], offsets[b + 1]) for b in blocks])
+            if len(blocks)
             else np.zeros(0, dtype=int)
+        )
 
     def blocks_of(self, name: str) -> tuple[int, ...]:
         """The source blocks a variable reads (for a source variable such as ``exploration``: its own)."""
@@ -646,7 +695,9 @@ class Transition:
         """``n`` independent draws of every source block (rows are samples)."""
         return self._draw(n, rng)
 
-    def sample(self, n: int, rng: np.random.Generator, variables=None, *, sources: bool = True) -> dict[str, np.ndarray]:
+    def sample(
+        self, n: int, rng: np.random.Generator, variables=None, *, sources: bool = True
+    ) -> dict[str, np.ndarray]:
         """``n`` independent draws of the variables (default: all), one row each, and the sources
         (``sources=False``: not them).
 
@@ -654,7 +705,9 @@ class Transition:
         """
         blocks = self.sample_sources(n, rng)
         names = self._segments if variables is None else self._names(tuple(variables))
-        out = {name: np.hstack([segment.apply(blocks, n) for segment in self._segments[name]]) for name in names}
+        out = {
+            name: np.hstack([segment.apply(blocks, n) for segment in self._segments[name]]) for name in names
+        }
         if sources:
             out["sources"] = np.hstack(blocks)
         return out
@@ -667,8 +720,9 @@ def random_orthonormal(rows: int, cols: int, rng: np.random.Generator) -> np.nda
     return q * np.sign(np.diag(r))
 
 
-def paper_parts(d_o: int, d_a: int, noise_dim: int, chi: float, rng: np.random.Generator
-                ) -> tuple[np.ndarray, np.ndarray, dict]:
+def paper_parts(
+    d_o: int, d_a: int, noise_dim: int, chi: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """The random parts of the paper's family, drawn from ``rng`` in one order (paper §4–§5):
     ``Φ`` (``d_o x d_a``) and ``Ψ`` (``d_o x noise_dim``) from one QR, so their column spaces are
     exactly orthogonal, then, when ``χ ≠ 0``, the policy ``K = χ P`` (``P`` with orthonormal rows)
@@ -720,14 +774,20 @@ def paper_system(
     as_choice(noise, "noise", ("none", "isotropic", "structured", "uniform"))
     sigma = as_real(sigma, "sigma", minimum=0.0)
     chi = as_real(chi, "chi", minimum=0.0, maximum=1.0)
-    noise_dim = as_int(noise_dim, "noise_dim", minimum=1, maximum=d_o - d_a if noise == "structured" else None)
-    phi, psi, kwargs = paper_parts(d_o, d_a, noise_dim if noise == "structured" else 0, chi,
-                                   np.random.default_rng(seed))
+    noise_dim = as_int(
+        noise_dim, "noise_dim", minimum=1, maximum=d_o - d_a if noise == "structured" else None
+    )
+    phi, psi, kwargs = paper_parts(
+        d_o, d_a, noise_dim if noise == "structured" else 0, chi, np.random.default_rng(seed)
+    )
     if noise == "isotropic":
         kwargs["noise_cov"] = sigma**2 * np.eye(d_o)
     elif noise == "structured":
         kwargs["noise_cov"] = sigma**2 * psi @ psi.T
     elif noise == "uniform":
-        kwargs.update(noise_mean=np.full(d_o, sigma / 2), noise_cov=sigma**2 / 12 * np.eye(d_o),
-                      noise_distribution="uniform")
+        kwargs.update(
+            noise_mean=np.full(d_o, sigma / 2),
+            noise_cov=sigma**2 / 12 * np.eye(d_o),
+            noise_distribution="uniform",
+        )
     return System(phi, **kwargs)

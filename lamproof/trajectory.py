@@ -80,7 +80,9 @@ def score(params: LAMParameters, transition: Transition, spec: LAMSpec) -> dict:
     """Loss (``E‖ô' − o'‖²``, summed over dimensions), objective and every probe of ``params``
     (probes on :func:`resolved` features)."""
     value = population_objective(params, transition, spec)
-    probes = {rep: probe_errors(resolved(_features(params, rep), transition), transition) for rep in REPRESENTATIONS}
+    probes = {
+        rep: probe_errors(resolved(_features(params, rep), transition), transition) for rep in REPRESENTATIONS
+    }
     return {"loss": value.reconstruction, "objective": value.total, "probes": probes}
 
 
@@ -117,11 +119,21 @@ def _innovation_groups(transition: Transition, spec: LAMSpec) -> list[dict]:
         if values[start] > ZERO_RTOL * scale:
             U = vectors[:, start:i]
             held = {name: float(np.trace(U.T @ part @ U)) for name, part in parts.items()}
-            label = "action" if totals["action"] > 0 and held["action"] > HOLDS_RTOL * totals["action"] \
+            label = (
+                "action"
+                if totals["action"] > 0 and held["action"] > HOLDS_RTOL * totals["action"]
                 else max(("noise", "observation"), key=lambda n: held[n])
+            )
             total = sum(held.values()) or 1.0
-            groups.append({"direction": label, "eigenvalue": float(np.mean(values[start:i])),
-                           "dims": i - start, "action_fraction": held["action"] / total, "basis": U})
+            groups.append(
+                {
+                    "direction": label,
+                    "eigenvalue": float(np.mean(values[start:i])),
+                    "dims": i - start,
+                    "action_fraction": held["action"] / total,
+                    "basis": U,
+                }
+            )
         start = i
     return groups
 
@@ -148,8 +160,13 @@ def _distance(value, low, high) -> float | None:
     return max(low - value, value - high, 0.0)
 
 
-def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = None, *,
-            progress: Callable[[int, int], None] | None = None) -> dict:
+def analyze(
+    system: System,
+    spec: LAMSpec,
+    settings: DynamicsSettings | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """The trajectory of ``settings`` at its recorded steps, the optimum, and the predictions.
 
     Returns the ``lamproof dynamics`` JSON: ``trajectory`` (``step``, ``loss``, ``objective``,
@@ -160,8 +177,10 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
     settings = DynamicsSettings() if settings is None else settings
     if not isinstance(system, System) or spec.context > 1:  # the acquisition order reads one frame's sources
         field = "context" if isinstance(system, System) else "system"
-        raise InputError(f"{field}: the learning dynamics read a System with one frame (context = 1); "
-                         "state-space systems and context windows are solved by lamproof.solve")
+        raise InputError(
+            f"{field}: the learning dynamics read a System with one frame (context = 1); "
+            "state-space systems and context windows are solved by lamproof.solve"
+        )
     spec.check_for(system.d_o)
     solution = solve(system, spec)
     optimal = all_probes(solution)
@@ -181,8 +200,10 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
     optimal_loss = max(solution.optimal_loss, 0.0)
     loss_step = _first_for_good(grid, [abs(s["loss"] - optimal_loss) <= eps * unit for s in scores])
     if loss_step is None:
-        notes.append(f"loss: not within ε = {eps:g} (× E‖o' − o‖² = {unit:.4g}) of the optimal loss after "
-                     f"{grid[-1]} steps")
+        notes.append(
+            f"loss: not within ε = {eps:g} (× E‖o' − o‖² = {unit:.4g}) of the optimal loss after "
+            f"{grid[-1]} steps"
+        )
 
     # -- steps to each probe's optimal range ---------------------------------------------------------
     probe_steps: dict = {}
@@ -197,8 +218,10 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
                 probe_steps[rep][target] = None
                 continue
             if best.min is None:
-                notes.append(f"{rep}.{target}: the optimum came from the numeric fallback; its family range is "
-                             "unknown, so the step is to its canonical member's value")
+                notes.append(
+                    f"{rep}.{target}: the optimum came from the numeric fallback; its family range is "
+                    "unknown, so the step is to its canonical member's value"
+                )
             probe_steps[rep][target] = _first_for_good(grid, [d <= eps for d in distances])
             if best.bounds == "outer":
                 outer.append(f"{rep}.{target}")
@@ -215,13 +238,25 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
         step = None
         if target > 1e-3:
             step = next((s for s, c in zip(grid, curve, strict=True) if c >= HALF * target), None)
-        acquisition.append({**group, "captured_optimal": target, "captured_final": curve[-1],
-                            "captured_initial": curve[0], "step": step})
-    order = sorted((a for a in acquisition if a["step"] is not None), key=lambda a: (a["step"], -a["eigenvalue"]))
+        acquisition.append(
+            {
+                **group,
+                "captured_optimal": target,
+                "captured_final": curve[-1],
+                "captured_initial": curve[0],
+                "step": step,
+            }
+        )
+    order = sorted(
+        (a for a in acquisition if a["step"] is not None), key=lambda a: (a["step"], -a["eigenvalue"])
+    )
     leak = optimal["latent"]["observation"]
-    leakage = {"initial": scores[0]["probes"]["latent"]["observation"],
-               "final": scores[-1]["probes"]["latent"]["observation"],
-               "optimal": [leak.min, leak.max], "step": probe_steps["latent"]["observation"]}
+    leakage = {
+        "initial": scores[0]["probes"]["latent"]["observation"],
+        "final": scores[-1]["probes"]["latent"]["observation"],
+        "optimal": [leak.min, leak.max],
+        "step": probe_steps["latent"]["observation"],
+    }
     if settings.optimizer == "flow":
         notes.append(f"flow: step n is time t = n·lr = n × {settings.lr:g} of the gradient flow")
     notes.extend(solution.notes)
@@ -232,12 +267,18 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
         "trajectory": [{"step": s, **by_step[s]} for s in recorded],
         "optimal_loss": optimal_loss,
         "optimal_objective": max(solution.objective, 0.0),
-        "optimal_probes": {rep: {t: score_.as_dict() for t, score_ in scores_.items()}
-                           for rep, scores_ in optimal.items()},
+        "optimal_probes": {
+            rep: {t: score_.as_dict() for t, score_ in scores_.items()} for rep, scores_ in optimal.items()
+        },
         "steps_to_optimum": {"epsilon": eps, "loss": loss_step, "probes": probe_steps},
-        "acquisition": {"order": [f"{a['direction']} (λ = {a['eigenvalue']:.4g}, {a['dims']} dims) at step "
-                                  f"{a['step']}" for a in order],
-                        "directions": acquisition, "leakage": leakage},
+        "acquisition": {
+            "order": [
+                f"{a['direction']} (λ = {a['eigenvalue']:.4g}, {a['dims']} dims) at step {a['step']}"
+                for a in order
+            ],
+            "directions": acquisition,
+            "leakage": leakage,
+        },
         "seconds": trajectory.seconds,
         "notes": notes,
     }
@@ -245,6 +286,7 @@ def analyze(system: System, spec: LAMSpec, settings: DynamicsSettings | None = N
 
 def text_table(report: dict) -> str:
     """A plain-text rendering of :func:`analyze`'s report."""
+
     def fmt(value, width=8):
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "—".rjust(width)
@@ -252,14 +294,20 @@ def text_table(report: dict) -> str:
 
     columns = [(rep, t) for rep in REPRESENTATIONS for t in TARGETS if t in report["optimal_probes"][rep]]
     short = {"predicted_change": "Δ", "latent": "z"}
-    head = f"{'step':>8} {'loss':>10} {'objective':>10} " + " ".join(f"{short[r] + '.' + t[:3]:>8}" for r, t in columns)
+    head = f"{'step':>8} {'loss':>10} {'objective':>10} " + " ".join(
+        f"{short[r] + '.' + t[:3]:>8}" for r, t in columns
+    )
     lines = ["probes: fraction of variance unexplained (Δ = predicted change ô' − o, z = latent)", head]
     for row in report["trajectory"]:
-        lines.append(f"{row['step']:>8} {fmt(row['loss'], 10)} {fmt(row['objective'], 10)} "
-                     + " ".join(fmt(row["probes"][r][t]) for r, t in columns))
+        lines.append(
+            f"{row['step']:>8} {fmt(row['loss'], 10)} {fmt(row['objective'], 10)} "
+            + " ".join(fmt(row["probes"][r][t]) for r, t in columns)
+        )
     best = report["optimal_probes"]
-    lines.append(f"{'optimum':>8} {fmt(report['optimal_loss'], 10)} {fmt(report['optimal_objective'], 10)} "
-                 + " ".join(fmt(best[r][t]["value"]) for r, t in columns))
+    lines.append(
+        f"{'optimum':>8} {fmt(report['optimal_loss'], 10)} {fmt(report['optimal_objective'], 10)} "
+        + " ".join(fmt(best[r][t]["value"]) for r, t in columns)
+    )
     ranges = []
     for r, t in columns:
         b = best[r][t]
@@ -268,13 +316,17 @@ def text_table(report: dict) -> str:
     if ranges:
         lines.append("optimal family: " + ", ".join(ranges))
     reach = report["steps_to_optimum"]
-    lines.append(f"steps to within ε = {reach['epsilon']:g}: loss {reach['loss']}; "
-                 + ", ".join(f"{short[r]}.{t} {reach['probes'][r][t]}" for r, t in columns))
+    lines.append(
+        f"steps to within ε = {reach['epsilon']:g}: loss {reach['loss']}; "
+        + ", ".join(f"{short[r]}.{t} {reach['probes'][r][t]}" for r, t in columns)
+    )
     acquisition = report["acquisition"]
     lines.append("acquisition order: " + ("; ".join(acquisition["order"]) or "none within the run"))
     leak = acquisition["leakage"]
-    lines.append(f"leakage (observation probe of z): {fmt(leak['initial'], 0)} at step 0 → "
-                 f"{fmt(leak['final'], 0)}; optimal range {leak['optimal']}; reached at step {leak['step']}")
+    lines.append(
+        f"leakage (observation probe of z): {fmt(leak['initial'], 0)} at step 0 → "
+        f"{fmt(leak['final'], 0)}; optimal range {leak['optimal']}; reached at step {leak['step']}"
+    )
     lines += [f"note: {note}" for note in report["notes"]]
     return "\n".join(lines)
 
@@ -307,7 +359,9 @@ def plot(report: dict, path) -> None:
             color = colors[k % len(colors)]
             k += 1
             label = f"{'ô′ − o' if rep == 'predicted_change' else 'z'} → {target}"
-            right.plot(steps, [np.nan if v is None else v for v in values], marker=".", color=color, label=label)
+            right.plot(
+                steps, [np.nan if v is None else v for v in values], marker=".", color=color, label=label
+            )
             best = report["optimal_probes"][rep][target]
             if best["min"] is not None and best["max"] is not None and best["max"] > best["min"]:
                 right.axhspan(best["min"], best["max"], color=color, alpha=0.12)
@@ -319,8 +373,10 @@ def plot(report: dict, path) -> None:
     right.set_ylabel("probe: fraction of variance unexplained")
     right.legend(fontsize=7)
     s = report["settings"]
-    fig.suptitle(f"population {s['optimizer']}, lr {s['lr']:g}, init {s['init'] if isinstance(s['init'], str) else 'explicit'}"
-                 " — dashed/shaded: the optimum")
+    fig.suptitle(
+        f"population {s['optimizer']}, lr {s['lr']:g}, init {s['init'] if isinstance(s['init'], str) else 'explicit'}"
+        " — dashed/shaded: the optimum"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -9,8 +9,16 @@ import numpy as np
 from lamproof import System
 
 
-def random_system(rng: np.random.Generator, d_o: int = 5, d_a: int = 2, *, means: bool = True,
-                  exploration: bool = True, dynamics: np.ndarray | None = None, noise: bool = True) -> System:
+def random_system(
+    rng: np.random.Generator,
+    d_o: int = 5,
+    d_a: int = 2,
+    *,
+    means: bool = True,
+    exploration: bool = True,
+    dynamics: np.ndarray | None = None,
+    noise: bool = True,
+) -> System:
     """``o ~ (μ_o, Σ_o)``, ``a = K o + e``, ``o' = F o + G a + ε`` with random ``μ, Σ, K, F, G`` and noise.
 
     ``dynamics`` defaults to ``I + 0.3·N`` (``N`` Gaussian); ``exploration=False`` keeps ``Σ_e = I``;

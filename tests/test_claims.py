@@ -35,8 +35,11 @@ def test_builtin_registry_meets_every_expectation():
     assert len(claims) >= 20 and len({c.name for c in claims}) == len(claims)
     assert {c.expect for c in claims} == {"true", "false"}
     results = check_all(claims, examples=12, seed=0)
-    unmet = [(r.name, r.verdict, r.error, r.counterexample and r.counterexample.message)
-             for r in results if not r.meets_expectation]
+    unmet = [
+        (r.name, r.verdict, r.error, r.counterexample and r.counterexample.message)
+        for r in results
+        if not r.meets_expectation
+    ]
     assert not unmet
     for r in results:
         assert r.statement and r.source
@@ -47,9 +50,19 @@ def test_builtin_registry_meets_every_expectation():
 def test_registry_claim_catches_a_wrong_solver(monkeypatch):
     """A true claim compares the solver with an independent formula, so a wrong solver fails it."""
     real_solve = core.solve
-    monkeypatch.setattr(core, "solve", lambda system, spec: real_solve(system.replace(noise_cov=4 * system.noise_cov + 0.1 * np.eye(system.d_o)), spec))
+    monkeypatch.setattr(
+        core,
+        "solve",
+        lambda system, spec: real_solve(
+            system.replace(noise_cov=4 * system.noise_cov + 0.1 * np.eye(system.d_o)), spec
+        ),
+    )
     by_name = {c.name: c for c in builtin_claims()}
-    for name in ("1a.pca-of-frame-difference", "2b.isotropic-noise-contaminates", "R1.loss-is-innovation-tail"):
+    for name in (
+        "1a.pca-of-frame-difference",
+        "2b.isotropic-noise-contaminates",
+        "R1.loss-is-innovation-tail",
+    ):
         assert check(by_name[name], examples=20, shrink=False).verdict == "fails", name
 
 
@@ -105,7 +118,9 @@ def test_bad_declarations():
         claim(expect="maybe")
     with pytest.raises(InvalidArgument):
         claim(systems=[1, 2])
-    bad_strategy = claim(systems=systems(d_o=2), specs=lambda s: lam_specs(s.d_o, d_z=5))(lambda s, p, o: None)
+    bad_strategy = claim(systems=systems(d_o=2), specs=lambda s: lam_specs(s.d_o, d_z=5))(
+        lambda s, p, o: None
+    )
     result = check(bad_strategy, examples=5)
     assert result.verdict == "error" and "d_z" in result.error
 
@@ -116,7 +131,7 @@ def test_assert_close_message():
         assert_close(0.5, 0.25, "probe")
 
 
-CLAIMS_FILE = '''
+CLAIMS_FILE = """
 from lamproof.claims import claim
 from lamproof.strategies import systems
 from lamproof.claims.registry import full_capture   # imported claims are not collected
@@ -133,7 +148,7 @@ def zero_loss(system, spec, solution):
 
 def claim_wrong_signature(system, spec):
     pass
-'''
+"""
 
 
 def test_load_claims_collects_decorated_and_claim_functions(tmp_path):

@@ -14,9 +14,11 @@ from lamproof.cli import main
 
 def test_state_space_claims_are_in_the_builtin_registry():
     names = [c.name for c in builtin_claims()]
-    assert [c.name for c in STATE_SPACE_CLAIMS] == names[-len(STATE_SPACE_CLAIMS):]
-    assert {c.name for c in NEEDS_SOLUTION} >= {"C3.optimal-loss-is-context-innovation-tail",
-                                               "X5.action-head-makes-latent-consistent"}
+    assert [c.name for c in STATE_SPACE_CLAIMS] == names[-len(STATE_SPACE_CLAIMS) :]
+    assert {c.name for c in NEEDS_SOLUTION} >= {
+        "C3.optimal-loss-is-context-innovation-tail",
+        "X5.action-head-makes-latent-consistent",
+    }
     for c in STATE_SPACE_CLAIMS:
         assert c.statement and c.source and (c.expect == "true" or c.note)
 
@@ -27,7 +29,9 @@ def test_claims_on_the_solved_optimum_catch_a_wrong_solver(monkeypatch):
     real_solve = core.solve
 
     def wrong(system, spec):
-        return real_solve(system.replace(process_noise_cov=2 * system.process_noise_cov + 0.1 * np.eye(system.n)), spec)
+        return real_solve(
+            system.replace(process_noise_cov=2 * system.process_noise_cov + 0.1 * np.eye(system.n)), spec
+        )
 
     monkeypatch.setattr(core, "solve", wrong)
     by_name = {c.name: c for c in STATE_SPACE_CLAIMS}

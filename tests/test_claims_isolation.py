@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork and POSIX 
 #: looping claims below ever reach it, and they are checked with the short one.
 GENEROUS, SHORT = 60.0, 1.0
 
-CLAIMS = '''
+CLAIMS = """
 import os, sys
 from lamproof.claims import claim
 from lamproof.strategies import systems
@@ -44,9 +44,9 @@ def claim_ends_its_process(system, spec, solution):
 @claim(systems=systems(d_o=2, noise="isotropic"), statement="probes need d_o > 2")
 def false_claim(system, spec, solution):
     assert system.d_o > 2, "d_o is 2"
-'''
+"""
 
-LOOPS = '''
+LOOPS = """
 def claim_first(system, spec, solution):
     pass
 
@@ -56,7 +56,7 @@ def claim_loops(system, spec, solution):
 
 def claim_after_the_loop(system, spec, solution):
     pass
-'''
+"""
 
 
 def write(tmp_path, name: str, text: str) -> Path:
@@ -87,7 +87,12 @@ def test_each_claim_of_a_file_is_isolated_and_results_come_back_intact(tmp_path)
     path = write(tmp_path, "claims.py", CLAIMS)
     seen = []
     results = check_isolated(path, examples=5, timeout=GENEROUS, on_result=seen.append)
-    assert [r.name for r in results] == ["claim_exits", "claim_holds", "claim_ends_its_process", "false_claim"]
+    assert [r.name for r in results] == [
+        "claim_exits",
+        "claim_holds",
+        "claim_ends_its_process",
+        "false_claim",
+    ]
     assert seen == results
     got = by_name(results)
     assert got["claim_exits"].verdict == "error" and "sys.exit(3)" in got["claim_exits"].error
@@ -112,7 +117,10 @@ def test_a_looping_claim_times_out_and_the_next_claims_still_run(tmp_path):
     results = check_isolated(path, examples=3, timeout=SHORT)
     assert time.monotonic() - start < 30
     assert [(r.name, r.verdict) for r in results] == [
-        ("claim_first", "holds"), ("claim_loops", "error"), ("claim_after_the_loop", "holds")]
+        ("claim_first", "holds"),
+        ("claim_loops", "error"),
+        ("claim_after_the_loop", "holds"),
+    ]
     assert "timeout" in results[1].error and results[1].seconds >= SHORT
 
 
@@ -129,8 +137,9 @@ def test_builtin_claims_give_the_same_results_isolated(tmp_path):
     claims = builtin_claims()[:3]
     isolated = check_isolated(claims, examples=3, timeout=GENEROUS)
     direct = check_all(claims, examples=3)
-    assert [(r.name, r.verdict, r.examples, r.calls) for r in isolated] == \
-        [(r.name, r.verdict, r.examples, r.calls) for r in direct]
+    assert [(r.name, r.verdict, r.examples, r.calls) for r in isolated] == [
+        (r.name, r.verdict, r.examples, r.calls) for r in direct
+    ]
 
 
 def test_cli_exit_code_and_timeout_option(tmp_path, capsys):
@@ -156,15 +165,23 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["Ctrl-C", "SIGKILL"])
 def test_ctrl_c_or_a_killed_parent_leaves_no_claim_running(tmp_path, sig):
     pid_file = tmp_path / "child.pid"
-    path = write(tmp_path, "loops.py", f'''
+    path = write(
+        tmp_path,
+        "loops.py",
+        f"""
         import os
         def claim_loops(system, spec, solution):
             open({str(pid_file)!r}, "w").write(str(os.getpid()))
             while True:
                 pass
-        ''')
-    proc = subprocess.Popen([sys.executable, "-m", "lamproof.cli", "check", str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lamproof.cli", "check", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not pid_file.exists() or not pid_file.read_text():

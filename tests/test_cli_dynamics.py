@@ -33,7 +33,7 @@ def _write(tmp_path, text, name="case.toml"):
 
 
 def test_dynamics_prints_the_documented_json(tmp_path, capsys):
-    path = _write(tmp_path, SMALL + '[dynamics]\nsteps = 3000\nlr = 3e-3\nrecord = [0, 100, 3000]\n')
+    path = _write(tmp_path, SMALL + "[dynamics]\nsteps = 3000\nlr = 3e-3\nrecord = [0, 100, 3000]\n")
     assert main(["dynamics", path]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [row["step"] for row in out["trajectory"]] == [0, 100, 3000]
@@ -50,7 +50,7 @@ def test_dynamics_prints_the_documented_json(tmp_path, capsys):
 
 
 def test_text_format_and_plot(tmp_path, capsys):
-    path = _write(tmp_path, SMALL + '[dynamics]\nsteps = 500\nlr = 3e-3\n')
+    path = _write(tmp_path, SMALL + "[dynamics]\nsteps = 500\nlr = 3e-3\n")
     png = tmp_path / "curve.png"
     assert main(["dynamics", path, "--format", "text", "--plot", str(png)]) == 0
     out = capsys.readouterr().out
@@ -59,22 +59,31 @@ def test_text_format_and_plot(tmp_path, capsys):
 
 
 def test_solve_refuses_a_dynamics_table(tmp_path, capsys):
-    path = _write(tmp_path, SMALL + '[dynamics]\nsteps = 10\n')
+    path = _write(tmp_path, SMALL + "[dynamics]\nsteps = 10\n")
     assert main(["solve", path]) == 2
     assert "dynamics: unknown top-level key" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("table, message", [
-    ("lr = 0", "dynamics.lr: must be > 0"),
-    ("steps = 100000000", "dynamics.steps: must be <= 10000000"),
-    ('optimizer = "rmsprop"', "dynamics.optimizer: must be one of"),
-    ("steps = 100\nrecord = [0, 50, 20]", "dynamics.record: must be strictly increasing"),
-    ("steps = 100\nrecord = [0, 200]", "dynamics.record: step 200 lies past steps = 100"),
-    ("[dynamics.init]\nA = [[1, 0], [0, 1]]\nB = [[0, 0], [0, 0], [0, 0], [0, 0]]\n"
-     "C = [[0, 0, 0, 0], [0, 0, 0, 0]]\nD = [[0, 0, 0, 0], [0, 0, 0, 0]]", "dynamics.init.A: expected shape (4, 4)"),
-    ("[dynamics.init]\nA = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]\nB = [[0], [0], [0], [0]]\n"
-     "C = [[0, 0, 0, 0], [0, 0, 0, 0]]\nD = [[0, 0, 0, 0], [0, 0, 0, 0]]", "dynamics.init.B: expected shape (4, 2)"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ("lr = 0", "dynamics.lr: must be > 0"),
+        ("steps = 100000000", "dynamics.steps: must be <= 10000000"),
+        ('optimizer = "rmsprop"', "dynamics.optimizer: must be one of"),
+        ("steps = 100\nrecord = [0, 50, 20]", "dynamics.record: must be strictly increasing"),
+        ("steps = 100\nrecord = [0, 200]", "dynamics.record: step 200 lies past steps = 100"),
+        (
+            "[dynamics.init]\nA = [[1, 0], [0, 1]]\nB = [[0, 0], [0, 0], [0, 0], [0, 0]]\n"
+            "C = [[0, 0, 0, 0], [0, 0, 0, 0]]\nD = [[0, 0, 0, 0], [0, 0, 0, 0]]",
+            "dynamics.init.A: expected shape (4, 4)",
+        ),
+        (
+            "[dynamics.init]\nA = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]\nB = [[0], [0], [0], [0]]\n"
+            "C = [[0, 0, 0, 0], [0, 0, 0, 0]]\nD = [[0, 0, 0, 0], [0, 0, 0, 0]]",
+            "dynamics.init.B: expected shape (4, 2)",
+        ),
+    ],
+)
 def test_bad_dynamics_tables_give_one_line_and_exit_2(tmp_path, capsys, table, message):
     path = _write(tmp_path, SMALL + "[dynamics]\n" + table + "\n")
     assert main(["dynamics", path]) == 2
@@ -84,10 +93,22 @@ def test_bad_dynamics_tables_give_one_line_and_exit_2(tmp_path, capsys, table, m
 
 def test_explicit_initial_matrices_are_used(tmp_path, capsys):
     A = np.eye(4).tolist()
-    table = {"system": {"action_matrix": [[1, 0], [0, 1], [0, 0], [0, 0]]}, "lam": {"d_z": 2},
-             "dynamics": {"steps": 1, "record": [0, 1], "optimizer": "gd", "lr": 0.1,
-                          "init": {"A": A, "B": [[1, 0], [0, 1], [0, 0], [0, 0]],
-                                   "C": [[-1, 0, 0, 0], [0, -1, 0, 0]], "D": [[1, 0, 0, 0], [0, 1, 0, 0]]}}}
+    table = {
+        "system": {"action_matrix": [[1, 0], [0, 1], [0, 0], [0, 0]]},
+        "lam": {"d_z": 2},
+        "dynamics": {
+            "steps": 1,
+            "record": [0, 1],
+            "optimizer": "gd",
+            "lr": 0.1,
+            "init": {
+                "A": A,
+                "B": [[1, 0], [0, 1], [0, 0], [0, 0]],
+                "C": [[-1, 0, 0, 0], [0, -1, 0, 0]],
+                "D": [[1, 0, 0, 0], [0, 1, 0, 0]],
+            },
+        },
+    }
     path = _write(tmp_path, json.dumps(table), "case.json")
     assert main(["dynamics", path]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -120,8 +141,15 @@ def test_reproduce_dynamics_mode_matches_the_closed_form_after_long_training(tmp
 
 
 def test_compare_sets_several_sources_side_by_side(tmp_path, capsys):
-    base = pd.DataFrame({"do": [8, 8], "dz": [1, 2], "recon_loss": [0.1, 0.0], "act_mse": [0.5, 0.0],
-                         "method": ["closed-form"] * 2})
+    base = pd.DataFrame(
+        {
+            "do": [8, 8],
+            "dz": [1, 2],
+            "recon_loss": [0.1, 0.0],
+            "act_mse": [0.5, 0.0],
+            "method": ["closed-form"] * 2,
+        }
+    )
     dynamics = base.assign(act_mse=[0.52, 0.01], method="dynamics-adam")
     theirs = base.drop(columns="method").assign(act_mse=[0.55, 0.02])
     paths = []

@@ -12,8 +12,17 @@ from lamproof import LAMSpec, paper_system, solve
 from lamproof.api import solution_to_dict, spec_from_dict, spec_to_dict
 from lamproof.cli import main
 
-KEYS = {"method", "optimal_loss", "objective", "innovation_eigenvalues", "eigengap", "unique", "maps", "probes",
-        "conditions"}
+KEYS = {
+    "method",
+    "optimal_loss",
+    "objective",
+    "innovation_eigenvalues",
+    "eigengap",
+    "unique",
+    "maps",
+    "probes",
+    "conditions",
+}
 TOML = """
 [system]
 action_matrix = [[1, 0], [0, 1], [0, 0]]
@@ -73,25 +82,52 @@ def test_text_format(tmp_path, capsys):
 
 
 BAD = [
-    ('{"system": {"action_matrix": [[1, 0], [0, 1]], "noise_cov": [[1, 2], [0, 1]]}, "lam": {"d_z": 1}}',
-     "system.noise_cov: covariance is not symmetric"),
-    ('{"system": {"action_matrix": [[1, 0], [0, 1]], "noise_cov": [[-1, 0], [0, 1]]}, "lam": {"d_z": 1}}',
-     "system.noise_cov: covariance is not positive semi-definite"),
-    ('{"system": {"action_matrix": [[1, 0], [0, 1]], "obs_cov": [[1, 0, 0]]}, "lam": {"d_z": 1}}', "system.obs_cov:"),
-    ('{"system": {"action_matrix": [[1, 0], [0, 1]], "obs_mean": [NaN, 0]}, "lam": {"d_z": 1}}', "system.obs_mean:"),
+    (
+        '{"system": {"action_matrix": [[1, 0], [0, 1]], "noise_cov": [[1, 2], [0, 1]]}, "lam": {"d_z": 1}}',
+        "system.noise_cov: covariance is not symmetric",
+    ),
+    (
+        '{"system": {"action_matrix": [[1, 0], [0, 1]], "noise_cov": [[-1, 0], [0, 1]]}, "lam": {"d_z": 1}}',
+        "system.noise_cov: covariance is not positive semi-definite",
+    ),
+    (
+        '{"system": {"action_matrix": [[1, 0], [0, 1]], "obs_cov": [[1, 0, 0]]}, "lam": {"d_z": 1}}',
+        "system.obs_cov:",
+    ),
+    (
+        '{"system": {"action_matrix": [[1, 0], [0, 1]], "obs_mean": [NaN, 0]}, "lam": {"d_z": 1}}',
+        "system.obs_mean:",
+    ),
     ('{"system": {"action_matrix": [[1, 0], [0, 1]]}, "lam": {"d_z": 3}}', "lam.d_z: must be in [1, d_o]"),
     ('{"system": {"action_matrix": [[1, 0], [0, 1]]}, "lam": {"d_z": 0}}', "lam.d_z:"),
-    ('{"system": {"action_matrix": [[1, 0], [0, 1]]}, "lam": {"d_z": 1, "augmentation": -1}}', "lam.augmentation:"),
-    ('{"system": {"action_matrix": [[1, 0], [0, 1]]}, "lam": {"d_z": 1, "action_loss_weight": -2}}',
-     "lam.action_loss_weight:"),
+    (
+        '{"system": {"action_matrix": [[1, 0], [0, 1]]}, "lam": {"d_z": 1, "augmentation": -1}}',
+        "lam.augmentation:",
+    ),
+    (
+        '{"system": {"action_matrix": [[1, 0], [0, 1]]}, "lam": {"d_z": 1, "action_loss_weight": -2}}',
+        "lam.action_loss_weight:",
+    ),
     ('{"system": {"action_matrix": [[1, 0], [0, 1]]}, "lam": {"d_z": 1, "horizon": 0}}', "lam.horizon:"),
-    ('{"system": {"action_matrix": [[1, 0], [0, 1]], "color": 1}, "lam": {"d_z": 1}}', "system.color: unknown field"),
-    ('{"system": {"action_matrix": [[1, 0], [0, 1]]}, "lam": {"d_z": 1, "depth": 2}}', "lam.depth: unknown field"),
-    ('{"system": {"action_matrix": [[1, 0], [0, 1]]}, "lam": {"d_z": 1}, "extra": {}}', "extra: unknown top-level"),
+    (
+        '{"system": {"action_matrix": [[1, 0], [0, 1]], "color": 1}, "lam": {"d_z": 1}}',
+        "system.color: unknown field",
+    ),
+    (
+        '{"system": {"action_matrix": [[1, 0], [0, 1]]}, "lam": {"d_z": 1, "depth": 2}}',
+        "lam.depth: unknown field",
+    ),
+    (
+        '{"system": {"action_matrix": [[1, 0], [0, 1]]}, "lam": {"d_z": 1}, "extra": {}}',
+        "extra: unknown top-level",
+    ),
     ('{"system": {}, "lam": {"d_z": 1}}', "system.action_matrix: required"),
     ('{"system": {"action_matrix": [[1, 0], [0, 1]]}}', "lam: required"),
-    ('{"system": {"action_matrix": [[1, 0], [0, 1]], "dynamics": [[1, 0]]}, "lam": {"d_z": 1}}', "system.dynamics:"),
-    ('[1, 2]', "file: expected a table"),
+    (
+        '{"system": {"action_matrix": [[1, 0], [0, 1]], "dynamics": [[1, 0]]}, "lam": {"d_z": 1}}',
+        "system.dynamics:",
+    ),
+    ("[1, 2]", "file: expected a table"),
     ('{"system": ', "file: not valid JSON"),
 ]
 

@@ -33,7 +33,9 @@ def _scale(transition) -> float:
 def _prediction_gap(sol, params) -> float:
     """``E‖ô'_closed − ô'_other‖²`` for two parameter sets on the solution's transition."""
     S = sol.transition.second_moment(OBSERVED)
-    diff = np.hstack([sol.parameters.obs_map - params.obs_map, sol.parameters.next_obs_map - params.next_obs_map])
+    diff = np.hstack(
+        [sol.parameters.obs_map - params.obs_map, sol.parameters.next_obs_map - params.next_obs_map]
+    )
     return float(np.sum((diff @ S) * diff))
 
 
@@ -45,8 +47,13 @@ def _check_against_minimizer(system, spec):
     assert pop.objective.total >= sol.objective - OBJECTIVE_RTOL * scale
     assert abs(pop.objective.total - sol.objective) <= OBJECTIVE_RTOL * scale, (sol.method, sol.notes)
     gap = sol.eigengap
-    if sol.method == "closed-form" and sol.unique and spec.augmentation == 0 and gap is not None \
-            and gap >= EIGENGAP_FOR_PREDICTION * scale:
+    if (
+        sol.method == "closed-form"
+        and sol.unique
+        and spec.augmentation == 0
+        and gap is not None
+        and gap >= EIGENGAP_FOR_PREDICTION * scale
+    ):
         assert _prediction_gap(sol, pop.params) <= PREDICTION_RTOL * scale
     return sol
 
@@ -55,45 +62,74 @@ variants = dict(fdm_obs_path="any", idm="any")
 
 
 @settings(max_examples=40)
-@given(problems(systems(d_o=st.integers(1, 4), noise="any", feedback=None, dynamics=None, means=None),
-                lambda s: lam_specs(s.d_o, **variants)))
+@given(
+    problems(
+        systems(d_o=st.integers(1, 4), noise="any", feedback=None, dynamics=None, means=None),
+        lambda s: lam_specs(s.d_o, **variants),
+    )
+)
 def test_closed_form_equals_population_minimizer(problem):
     _check_against_minimizer(*problem)
 
 
 @settings(max_examples=25)
-@given(problems(systems(d_o=st.integers(2, 4), noise="any", action="integer", feedback=None, means=None),
-                lambda s: lam_specs(s.d_o, **variants)))
+@given(
+    problems(
+        systems(d_o=st.integers(2, 4), noise="any", action="integer", feedback=None, means=None),
+        lambda s: lam_specs(s.d_o, **variants),
+    )
+)
 def test_rank_deficient_action_embeddings(problem):
     _check_against_minimizer(*problem)
 
 
 @settings(max_examples=25)
-@given(problems(systems(d_o=st.integers(2, 4), noise=["isotropic", "structured", "uniform"], means=None),
-                lambda s: lam_specs(s.d_o, augmentation=st.sampled_from([0.1, 0.7]), **variants)))
+@given(
+    problems(
+        systems(d_o=st.integers(2, 4), noise=["isotropic", "structured", "uniform"], means=None),
+        lambda s: lam_specs(s.d_o, augmentation=st.sampled_from([0.1, 0.7]), **variants),
+    )
+)
 def test_augmentation(problem):
     _check_against_minimizer(*problem)
 
 
 @settings(max_examples=25)
-@given(problems(systems(d_o=st.integers(2, 4), noise=["isotropic", "structured"], feedback=None),
-                lambda s: lam_specs(s.d_o, action_loss_weight=st.sampled_from([0.5, 4.0]),
-                                    augmentation=st.sampled_from([0.0, 0.3]))))
+@given(
+    problems(
+        systems(d_o=st.integers(2, 4), noise=["isotropic", "structured"], feedback=None),
+        lambda s: lam_specs(
+            s.d_o, action_loss_weight=st.sampled_from([0.5, 4.0]), augmentation=st.sampled_from([0.0, 0.3])
+        ),
+    )
+)
 def test_action_head(problem):
     _check_against_minimizer(*problem)
 
 
 @settings(max_examples=15)
-@given(problems(systems(d_o=st.integers(1, 3), noise="any", feedback=None, dynamics=None, means=None),
-                lambda s: lam_specs(s.d_o, horizon=st.integers(2, 3), **variants)))
+@given(
+    problems(
+        systems(d_o=st.integers(1, 3), noise="any", feedback=None, dynamics=None, means=None),
+        lambda s: lam_specs(s.d_o, horizon=st.integers(2, 3), **variants),
+    )
+)
 def test_multistep_horizon(problem):
     _check_against_minimizer(*problem)
 
 
 @settings(max_examples=40)
-@given(problems(systems(d_o=st.integers(1, 5), noise="any", feedback=None, dynamics=None, means=None),
-                lambda s: lam_specs(s.d_o, augmentation=st.sampled_from([0.0, 0.5]),
-                                    action_loss_weight=st.sampled_from([0.0, 2.0]), **variants)))
+@given(
+    problems(
+        systems(d_o=st.integers(1, 5), noise="any", feedback=None, dynamics=None, means=None),
+        lambda s: lam_specs(
+            s.d_o,
+            augmentation=st.sampled_from([0.0, 0.5]),
+            action_loss_weight=st.sampled_from([0.0, 2.0]),
+            **variants,
+        ),
+    )
+)
 def test_every_member_of_the_family_is_optimal(problem):
     """Members drawn along ties, leakage and spare latent dimensions all attain the optimum.
 
@@ -158,8 +194,14 @@ def test_closed_form_loss_is_the_eigenvalue_tail_in_the_papers_setting():
 
 
 @settings(max_examples=6)
-@given(problems(systems(d_o=st.integers(2, 4), noise=["isotropic", "structured", "uniform"], feedback=None, means=None),
-                lambda s: lam_specs(s.d_o, **variants)))
+@given(
+    problems(
+        systems(
+            d_o=st.integers(2, 4), noise=["isotropic", "structured", "uniform"], feedback=None, means=None
+        ),
+        lambda s: lam_specs(s.d_o, **variants),
+    )
+)
 def test_stochastic_trainer_reaches_the_closed_form(problem):
     """The third route: minibatch Adam on samples (the paper's protocol) never beats the closed form
     and lands within its jitter of it.

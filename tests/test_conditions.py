@@ -41,13 +41,22 @@ from lamproof.systems import System, paper_system
 ZERO = 1e-4
 CLEAR = 1e-3
 
-CASES = settings(max_examples=100, deadline=None, database=None, phases=[Phase.generate],
-                 suppress_health_check=list(HealthCheck))
+CASES = settings(
+    max_examples=100,
+    deadline=None,
+    database=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 
-KINDS = st.sampled_from([("orthonormal", "identity"), ("integer", "identity"), ("orthonormal", "psd"),
-                         ("integer", "psd")])
-SYSTEMS = KINDS.flatmap(lambda kind: systems(noise="any", feedback=None, dynamics=None, means=None,
-                                             action=kind[0], exploration=kind[1]))
+KINDS = st.sampled_from(
+    [("orthonormal", "identity"), ("integer", "identity"), ("orthonormal", "psd"), ("integer", "psd")]
+)
+SYSTEMS = KINDS.flatmap(
+    lambda kind: systems(
+        noise="any", feedback=None, dynamics=None, means=None, action=kind[0], exploration=kind[1]
+    )
+)
 
 
 def exploration_miss(M2: np.ndarray, system: System, k: int) -> float:
@@ -74,7 +83,9 @@ def _check_against_minimizer(system: System, spec: LAMSpec, seed: int) -> None:
     elif predicted_miss > CLEAR:
         assert miss > CLEAR / 2, conditions["action_captured"]
     recoverable = conditions["actions_recoverable"].holds
-    probe = probe_error(result.params.predicted_change_map, "action", solution.transition, rtol=NUMERIC_FEATURE_RTOL)
+    probe = probe_error(
+        result.params.predicted_change_map, "action", solution.transition, rtol=NUMERIC_FEATURE_RTOL
+    )
     predicted = probe_error(solution.parameters.predicted_change_map, "action", solution.transition)
     if probe is None or recoverable is None:
         return
@@ -85,22 +96,28 @@ def _check_against_minimizer(system: System, spec: LAMSpec, seed: int) -> None:
 
 
 @CASES
-@given(problems(SYSTEMS, lambda s: lam_specs(s.d_o, horizon=st.integers(1, 3), fdm_obs_path="any")),
-       st.integers(0, 1000))
+@given(
+    problems(SYSTEMS, lambda s: lam_specs(s.d_o, horizon=st.integers(1, 3), fdm_obs_path="any")),
+    st.integers(0, 1000),
+)
 def test_conditions_agree_with_the_population_minimizer(problem, seed):
     _check_against_minimizer(*problem, seed)
 
 
 @CASES
-@given(st.integers(2, 5).flatmap(lambda n: st.tuples(
-    st.just(n), st.integers(2, n + 1), st.integers(1, n), st.integers(1, 3))), st.integers(0, 2**31 - 1))
+@given(
+    st.integers(2, 5).flatmap(
+        lambda n: st.tuples(st.just(n), st.integers(2, n + 1), st.integers(1, n), st.integers(1, 3))
+    ),
+    st.integers(0, 2**31 - 1),
+)
 def test_rank_deficient_g_and_singular_exploration(dims, seed):
     """Rank-deficient ``G`` (repeated columns), singular ``Σ_e`` (a deterministic component), ``d_z < rank``."""
     d_o, d_a, d_z, k = dims
     rng = np.random.default_rng(seed)
     G = rng.standard_normal((d_o, d_a))
-    G[:, -1] = G[:, 0]                                   # rank(G) < d_a
-    root = rng.standard_normal((d_a, d_a - 1))           # rank(Σ_e) = d_a − 1
+    G[:, -1] = G[:, 0]  # rank(G) < d_a
+    root = rng.standard_normal((d_a, d_a - 1))  # rank(Σ_e) = d_a − 1
     noise = rng.standard_normal((d_o, 1))
     system = System(G, exploration_cov=root @ root.T, noise_cov=0.3 * noise @ noise.T)
     spec = LAMSpec(d_z, horizon=k)
@@ -155,21 +172,26 @@ def test_family_thresholds_and_numeric_bisection_agree():
     system = paper_system(10, 2, noise="structured", sigma=1.5, noise_dim=3)
     weight = action_weight_threshold(system, LAMSpec(2))
     assert weight.value == pytest.approx(1.5**2 - 1, rel=1e-6)
-    captured = family_action_captured(head=True).subs({fam.d_z: 2, fam.d_a: 2, fam.d_b: 3, fam.c: 1, fam.sigma: 1.5})
+    captured = family_action_captured(head=True).subs(
+        {fam.d_z: 2, fam.d_a: 2, fam.d_b: 3, fam.c: 1, fam.sigma: 1.5}
+    )
     assert bool(captured.subs(fam.lam, 1.3)) and not bool(captured.subs(fam.lam, 1.2))
 
 
 @settings(max_examples=30, deadline=None, database=None)
-@given(st.integers(1, 6).flatmap(lambda n: st.tuples(st.just(n), st.integers(1, n))), st.integers(0, 2**31 - 1),
-       st.booleans())
+@given(
+    st.integers(1, 6).flatmap(lambda n: st.tuples(st.just(n), st.integers(1, n))),
+    st.integers(0, 2**31 - 1),
+    st.booleans(),
+)
 def test_staircase_rank_equals_kalman_rank(dims, seed, block):
     n, m = dims
     rng = np.random.default_rng(seed)
     F = rng.standard_normal((n, n))
     B = rng.standard_normal((n, m))
     if block and n > 1:  # a known uncontrollable part
-        F[n // 2:, : n // 2] = 0.0
-        B[n // 2:] = 0.0
+        F[n // 2 :, : n // 2] = 0.0
+        B[n // 2 :] = 0.0
     assert control.reachable_dimension(F, B) == control.kalman_rank(F, B)
 
 
@@ -181,17 +203,31 @@ def _write(tmp_path, data, name="case.json"):
 
 
 def test_solve_json_contains_the_conditions(tmp_path, capsys):
-    data = {"system": {"action_matrix": [[1, 0], [0, 1], [0, 0]], "exploration_cov": [[1, 0], [0, 3]],
-                       "noise_cov": [[0, 0, 0], [0, 0, 0], [0, 0, 4]]},
-            "lam": {"d_z": 2, "horizon": 2}}
+    data = {
+        "system": {
+            "action_matrix": [[1, 0], [0, 1], [0, 0]],
+            "exploration_cov": [[1, 0], [0, 3]],
+            "noise_cov": [[0, 0, 0], [0, 0, 0], [0, 0, 4]],
+        },
+        "lam": {"d_z": 2, "horizon": 2},
+    }
     assert main(["solve", str(_write(tmp_path, data))]) == 0
     out = json.loads(capsys.readouterr().out)
-    names = {"controllable", "excitation", "capacity", "dominance", "action_captured", "identifiable",
-             "actions_recoverable"}
+    names = {
+        "controllable",
+        "excitation",
+        "capacity",
+        "dominance",
+        "action_captured",
+        "identifiable",
+        "actions_recoverable",
+    }
     assert names <= set(out["conditions"])
     for condition in out["conditions"].values():
         assert set(condition) == {"holds", "margin", "reason"} and "\n" not in condition["reason"]
-    assert out["conditions"]["action_captured"]["holds"] is False  # two steps: noise 8 and action 6 beat action 2
+    assert (
+        out["conditions"]["action_captured"]["holds"] is False
+    )  # two steps: noise 8 and action 6 beat action 2
     assert out["conditions"]["capacity"]["holds"] is True
 
 
@@ -205,12 +241,15 @@ def test_numeric_solution_is_undecided():
     assert solution_to_dict(solution)["conditions"]["action_captured"]["holds"] is None
 
 
-@pytest.mark.parametrize("system, lam, field", [
-    ({"action_matrix": [[1], [0]], "dynamics": [[1, 0, 0], [0, 1, 0]]}, {"d_z": 1}, "system.dynamics"),
-    ({"action_matrix": [[1], [0], [0]], "dynamics": [[1, 0], [0, 1]]}, {"d_z": 1}, "system.dynamics"),
-    ({"action_matrix": [[1], [0]]}, {"d_z": 1, "horizon": 0}, "lam.horizon"),
-    ({"action_matrix": [[1], [0]]}, {"d_z": 1, "horizon": "infinite"}, "lam.horizon"),
-])
+@pytest.mark.parametrize(
+    "system, lam, field",
+    [
+        ({"action_matrix": [[1], [0]], "dynamics": [[1, 0, 0], [0, 1, 0]]}, {"d_z": 1}, "system.dynamics"),
+        ({"action_matrix": [[1], [0], [0]], "dynamics": [[1, 0], [0, 1]]}, {"d_z": 1}, "system.dynamics"),
+        ({"action_matrix": [[1], [0]]}, {"d_z": 1, "horizon": 0}, "lam.horizon"),
+        ({"action_matrix": [[1], [0]]}, {"d_z": 1, "horizon": "infinite"}, "lam.horizon"),
+    ],
+)
 def test_bad_files_exit_2_with_one_line(tmp_path, capsys, system, lam, field):
     assert main(["solve", str(_write(tmp_path, {"system": system, "lam": lam}))]) == 2
     err = capsys.readouterr().err

@@ -19,12 +19,20 @@ OBJECTIVE_RTOL = 1e-7
 #: of O(1) terms; 3 % is ~10σ.
 AUGMENTED_RTOL = 0.03
 
-WINDOWS = state_space_systems(n=st.integers(1, 3), observation="generic", observation_noise=True, feedback=None)
+WINDOWS = state_space_systems(
+    n=st.integers(1, 3), observation="generic", observation_noise=True, feedback=None
+)
 
 
 @settings(max_examples=10)
-@given(WINDOWS, st.integers(2, 3), st.integers(1, 2), st.sampled_from(["learned", "identity"]),
-       st.sampled_from(["free", "tied"]), st.integers(1, 2))
+@given(
+    WINDOWS,
+    st.integers(2, 3),
+    st.integers(1, 2),
+    st.sampled_from(["learned", "identity"]),
+    st.sampled_from(["free", "tied"]),
+    st.integers(1, 2),
+)
 def test_population_optimum_is_pca_of_the_context_innovation(system, context, horizon, path, idm, d_z):
     """The minimizer never sees S_v; its loss is the eigenvalue tail of the innovation given the context."""
     if idm == "tied" and path == "learned":
@@ -39,8 +47,14 @@ def test_population_optimum_is_pca_of_the_context_innovation(system, context, ho
 
 
 @settings(max_examples=8)
-@given(WINDOWS, st.integers(2, 3), st.sampled_from(["learned", "identity"]), st.sampled_from(["free", "tied"]),
-       st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+@given(
+    WINDOWS,
+    st.integers(2, 3),
+    st.sampled_from(["learned", "identity"]),
+    st.sampled_from(["free", "tied"]),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+)
 def test_windowed_objective_gradient_matches_finite_differences(system, context, path, idm, s, weight):
     spec = LAMSpec(1, path, idm, augmentation=s, action_loss_weight=weight, context=context)
     f, _, size = objective_and_gradient(system.transition(1, context), spec)
@@ -53,14 +67,23 @@ def test_windowed_objective_gradient_matches_finite_differences(system, context,
 
 def test_augmentation_penalty_with_a_context_is_the_shifted_loss():
     """s²‖B(C S + D)‖² + s²‖A S − I‖²: against the loss on inputs shifted by sampled κ₁, κ₂."""
-    ss = StateSpaceSystem([[0.5, 0.2], [0.0, -0.3]], [[1.0], [0.5]], observation=[[1.0, 1.0]],
-                          process_noise_cov=np.eye(2) * 0.3, observation_noise_cov=[[0.2]])
+    ss = StateSpaceSystem(
+        [[0.5, 0.2], [0.0, -0.3]],
+        [[1.0], [0.5]],
+        observation=[[1.0, 1.0]],
+        process_noise_cov=np.eye(2) * 0.3,
+        observation_noise_cov=[[0.2]],
+    )
     T, s = 3, 0.7
     t = ss.transition(1, T)
     rng = np.random.default_rng(1)
     d_o, d_c, d_z = 1, 3, 1
-    params = LAMParameters(A=rng.standard_normal((d_o, d_c)), B=rng.standard_normal((d_o, d_z)),
-                           C=rng.standard_normal((d_z, d_c)), D=rng.standard_normal((d_z, d_o)))
+    params = LAMParameters(
+        A=rng.standard_normal((d_o, d_c)),
+        B=rng.standard_normal((d_o, d_z)),
+        C=rng.standard_normal((d_z, d_c)),
+        D=rng.standard_normal((d_z, d_o)),
+    )
     exact = population_objective(params, t, LAMSpec(d_z, augmentation=s, context=T)).total
     n = 400_000
     draws = t.sample(n, rng, ("obs", "next_obs"))
@@ -73,8 +96,12 @@ def test_augmentation_penalty_with_a_context_is_the_shifted_loss():
 
 
 @settings(max_examples=8)
-@given(systems(d_o=st.integers(1, 3), noise="isotropic", feedback=None, dynamics=None, means=None),
-       st.sampled_from(["learned", "identity"]), st.sampled_from(["free", "tied"]), st.floats(0.0, 1.0))
+@given(
+    systems(d_o=st.integers(1, 3), noise="isotropic", feedback=None, dynamics=None, means=None),
+    st.sampled_from(["learned", "identity"]),
+    st.sampled_from(["free", "tied"]),
+    st.floats(0.0, 1.0),
+)
 def test_one_frame_window_has_the_one_frame_objective(system, path, idm, s):
     """A System as a context-1 window: the objective of the same parameters agrees to round-off."""
     spec = LAMSpec(1, path, idm, augmentation=s)
@@ -89,15 +116,26 @@ def test_one_frame_window_has_the_one_frame_objective(system, path, idm, s):
 TRAINED_RTOL = 0.03
 
 
-@pytest.mark.parametrize("spec", [LAMSpec(1, context=3), LAMSpec(1, "identity", "tied", context=3),
-                                  LAMSpec(1, "learned", "free", 0.3, context=2)], ids=["learned", "tied", "augmented"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        LAMSpec(1, context=3),
+        LAMSpec(1, "identity", "tied", context=3),
+        LAMSpec(1, "learned", "free", 0.3, context=2),
+    ],
+    ids=["learned", "tied", "augmented"],
+)
 def test_trainer_on_sampled_windows_reaches_the_optimum(spec):
     """The stochastic trainer (samples only) against the population minimizer (exact moments only)."""
     from lamproof.numeric.trainer import Trainer
 
-    system = StateSpaceSystem([[0.6, 0.2, 0.0], [0.0, -0.4, 0.3], [0.0, 0.0, 0.5]], [[1.0], [0.5], [0.0]],
-                              observation=[[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]], process_noise_cov=0.3 * np.eye(3),
-                              observation_noise_cov=0.2 * np.eye(2))
+    system = StateSpaceSystem(
+        [[0.6, 0.2, 0.0], [0.0, -0.4, 0.3], [0.0, 0.0, 0.5]],
+        [[1.0], [0.5], [0.0]],
+        observation=[[1.0, 0.0, 1.0], [0.0, 1.0, -1.0]],
+        process_noise_cov=0.3 * np.eye(3),
+        observation_noise_cov=0.2 * np.eye(2),
+    )
     t = system.transition(1, spec.context)
     optimum = minimize_population(t, spec, starts=2).objective.total
     trained = population_objective(Trainer(system, spec, seed=0, lr=3e-3).run(6000).params, t, spec).total

@@ -30,7 +30,7 @@ def integer_pairs(draw):
     m = draw(st.integers(1, n))
     F = draw(hnp.arrays(np.int64, (n, n), elements=st.integers(-2, 2)))
     if draw(st.booleans()):
-        F = np.triu(F)                                  # exact, repeated eigenvalues
+        F = np.triu(F)  # exact, repeated eigenvalues
     B = draw(hnp.arrays(np.int64, (n, m), elements=st.integers(-1, 1)))
     return F.astype(float), B.astype(float)
 
@@ -52,7 +52,7 @@ def cayley_pairs(draw):
     n = draw(st.integers(1, 6))
     m = draw(st.integers(1, n))
     B = sympy.Matrix(draw(hnp.arrays(np.int64, (n, m), elements=st.integers(-1, 1))).tolist())
-    if n > 1 and draw(st.booleans()):                   # two decoupled blocks, inputs reach one
+    if n > 1 and draw(st.booleans()):  # two decoupled blocks, inputs reach one
         split = draw(st.integers(1, n - 1))
         Q = sympy.diag(cayley(draw, split), cayley(draw, n - split))
         B[split:, :] = sympy.zeros(n - split, m)
@@ -133,14 +133,20 @@ def test_a_known_uncontrollable_block_is_found_by_every_route(seed):
 @given(cayley_pairs(), st.integers(1, 7))
 def test_exact_and_numeric_routes_agree_on_rational_orthogonal_systems(pair, steps):
     F, B = pair
-    assert F * F.T == sympy.Rational(16, 25) * sympy.eye(F.rows)      # Cayley: exactly orthogonal
+    assert F * F.T == sympy.Rational(16, 25) * sympy.eye(F.rows)  # Cayley: exactly orthogonal
     Ff, Bf = to_float(F), to_float(B)
     exact_K = control.exact_kalman_matrix(F, B, steps)
-    np.testing.assert_allclose(control.kalman_matrix(Ff, Bf, steps), to_float(exact_K), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        control.kalman_matrix(Ff, Bf, steps), to_float(exact_K), rtol=1e-12, atol=1e-12
+    )
     assert control.kalman_rank(Ff, Bf, steps=steps) == exact_K.rank()
     Q = B * B.T
-    np.testing.assert_allclose(control.gramian(Ff, to_float(Q), steps), to_float(control.exact_gramian(F, Q, steps)),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        control.gramian(Ff, to_float(Q), steps),
+        to_float(control.exact_gramian(F, Q, steps)),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     controllable = control.exact_is_controllable(F, B)
     assert control.pbh_test(Ff, Bf).controllable == controllable
     assert control.kalman_rank(Ff, Bf) == control.exact_kalman_rank(F, B)
@@ -156,9 +162,12 @@ def test_statespace_kalman_matrix_is_the_prefix_of_the_longer_one(pair, extra):
     assert control.exact_kalman_matrix(F, B, n + extra)[:, : n * m] == control.exact_kalman_matrix(F, B)
 
 
-@given(hnp.arrays(np.int64, (3, 3), elements=st.integers(-8, 8)), hnp.arrays(np.int64, (3, 2), elements=st.integers(-8, 8)))
+@given(
+    hnp.arrays(np.int64, (3, 3), elements=st.integers(-8, 8)),
+    hnp.arrays(np.int64, (3, 2), elements=st.integers(-8, 8)),
+)
 def test_exactly_representable_floats_are_taken_exactly(F_int, B_int):
-    F, B = F_int / 4.0, B_int / 8.0                    # dyadic: exact in float64
+    F, B = F_int / 4.0, B_int / 8.0  # dyadic: exact in float64
     as_rationals = sympy.Matrix(3, 3, lambda i, j: sympy.Rational(int(F_int[i, j]), 4))
     assert control.exact_matrix(F, "dynamics") == as_rationals
     B_rationals = [[sympy.Rational(int(v), 8) for v in row] for row in B_int]
@@ -172,8 +181,10 @@ def test_gramian_equals_the_sum_of_its_terms(seed, steps):
     n = int(rng.integers(1, 7))
     F, Q = stable(rng, n, radius=float(rng.uniform(0.1, 1.3))), random_psd(rng, n)
     expected = power_sum(F, Q, steps)
-    np.testing.assert_allclose(control.gramian(F, Q, steps), expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
-    K = control.kalman_matrix(F, _factor(Q), steps)                 # W_k = K_k K_kᵀ with Q = B Bᵀ
+    np.testing.assert_allclose(
+        control.gramian(F, Q, steps), expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max()
+    )
+    K = control.kalman_matrix(F, _factor(Q), steps)  # W_k = K_k K_kᵀ with Q = B Bᵀ
     np.testing.assert_allclose(K @ K.T, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
 
 
@@ -204,8 +215,14 @@ def test_infinite_gramian_solves_lyapunov_and_is_the_limit(seed):
 def random_system(rng: np.random.Generator, *, means: bool = False) -> System:
     """Random dimensions and unstructured dynamics ``F``, for the controllability tests."""
     d_o, d_a = int(rng.integers(1, 6)), int(rng.integers(1, 4))
-    return shared_random_system(rng, d_o, d_a, means=means, dynamics=rng.standard_normal((d_o, d_o)) / np.sqrt(d_o),
-                                noise=rng.random() < 0.7)
+    return shared_random_system(
+        rng,
+        d_o,
+        d_a,
+        means=means,
+        dynamics=rng.standard_normal((d_o, d_o)) / np.sqrt(d_o),
+        noise=rng.random() < 0.7,
+    )
 
 
 @given(seeds, st.integers(1, 5))
@@ -223,10 +240,10 @@ def test_action_plus_noise_gramian_is_the_k_step_innovation(seed, k):
     d_o, d_a = system.d_o, system.d_a
     to_next = transition.maps["next_obs"]
     driven_by_exploration = np.zeros_like(to_next)
-    driven_by_exploration[:, d_o:d_o + k * d_a] = to_next[:, d_o:d_o + k * d_a]
+    driven_by_exploration[:, d_o : d_o + k * d_a] = to_next[:, d_o : d_o + k * d_a]
     np.testing.assert_allclose(action, transition.cov(driven_by_exploration), atol=1e-9 * scale)
     driven_by_noise = np.zeros_like(to_next)
-    driven_by_noise[:, d_o + k * d_a:] = to_next[:, d_o + k * d_a:]
+    driven_by_noise[:, d_o + k * d_a :] = to_next[:, d_o + k * d_a :]
     np.testing.assert_allclose(noise, transition.cov(driven_by_noise), atol=1e-9 * scale)
 
 
@@ -249,13 +266,18 @@ def test_infinite_system_gramians_are_limits_of_the_finite_ones(seed):
     target = stable(rng, system.d_o, 0.7)
     system = system.replace(dynamics=target - system.action_matrix @ system.policy_gain)  # F_cl = target
     assert control.spectral_radius(system.closed_loop) < 0.75
-    for finite, infinite in ((control.action_gramian, control.infinite_action_gramian),
-                             (control.noise_gramian, control.infinite_noise_gramian)):
+    for finite, infinite in (
+        (control.action_gramian, control.infinite_action_gramian),
+        (control.noise_gramian, control.infinite_noise_gramian),
+    ):
         limit = infinite(system)
         np.testing.assert_allclose(finite(system, 300), limit, atol=1e-9 * max(1.0, np.abs(limit).max()))
     F_cl, B = control.control_pair(system)
-    np.testing.assert_allclose(B @ B.T, system.action_matrix @ system.exploration_cov @ system.action_matrix.T,
-                               atol=1e-9 * max(1.0, np.abs(B).max() ** 2))
+    np.testing.assert_allclose(
+        B @ B.T,
+        system.action_matrix @ system.exploration_cov @ system.action_matrix.T,
+        atol=1e-9 * max(1.0, np.abs(B).max() ** 2),
+    )
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -283,8 +305,14 @@ BAD_CALLS = {
     "exact symbol": (lambda: control.exact_kalman_rank([[sympy.Symbol("a")]], [[1]]), "dynamics"),
     "exact irrational": (lambda: control.exact_is_controllable([[sympy.sqrt(2)]], [[1]]), "dynamics"),
     "exact steps": (lambda: control.exact_kalman_matrix([[1]], [[1]], 0), "steps"),
-    "exact asymmetric cov": (lambda: control.exact_gramian([[1, 0], [0, 1]], [[1, 1], [0, 1]], 1), "input_cov"),
-    "exact indefinite cov": (lambda: control.exact_gramian([[1, 0], [0, 1]], [[1, 0], [0, -1]], 1), "input_cov"),
+    "exact asymmetric cov": (
+        lambda: control.exact_gramian([[1, 0], [0, 1]], [[1, 1], [0, 1]], 1),
+        "input_cov",
+    ),
+    "exact indefinite cov": (
+        lambda: control.exact_gramian([[1, 0], [0, 1]], [[1, 0], [0, -1]], 1),
+        "input_cov",
+    ),
     "exact gramian steps": (lambda: control.exact_gramian([[1]], [[1]], 0), "steps"),
 }
 

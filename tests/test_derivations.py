@@ -54,7 +54,8 @@ def test_a_wrong_operator_is_caught():
 def test_committed_tex_is_current(name):
     committed = derivations.tex_file(name).read_text(encoding="utf-8")
     assert committed == derivations.latex(name), (
-        f"{derivations.tex_file(name).name} is stale: run `python -m lamproof.derivations --write {name}`")
+        f"{derivations.tex_file(name).name} is stale: run `python -m lamproof.derivations --write {name}`"
+    )
 
 
 def test_tex_ships_as_package_data():
@@ -65,14 +66,21 @@ def test_tex_ships_as_package_data():
 
 def test_installed_command_runs_outside_the_checkout(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, "-m", "lamproof.cli", "verify", "D5", "--examples", "2"],
-                         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "lamproof.cli", "verify", "D5", "--examples", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "derivation" in run.stdout and "D5" in run.stdout and "ok" in run.stdout
     script = shutil.which("lamproof")
     if script:
-        run = subprocess.run([script, "latex", "D1"], cwd=tmp_path, capture_output=True, text=True, env=env,
-                             timeout=120)
+        run = subprocess.run(
+            [script, "latex", "D1"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
+        )
         assert run.returncode == 0 and "\\section{D1" in run.stdout
 
 
@@ -82,13 +90,16 @@ def test_cli_verify_table(capsys):
     assert "worst error" in out and "1 of 1 derivations verified" in out
 
 
-@pytest.mark.parametrize("argv, field", [
-    (["verify", "D99"], "name"),
-    (["verify", "D5", "--examples", "0"], "--examples"),
-    (["latex", "nope"], "name"),
-    (["report", "--out", "/nonexistent-dir/report.tex"], "--out"),
-    (["report", "--out", "report.pdf"], "--out"),
-])
+@pytest.mark.parametrize(
+    "argv, field",
+    [
+        (["verify", "D99"], "name"),
+        (["verify", "D5", "--examples", "0"], "--examples"),
+        (["latex", "nope"], "name"),
+        (["report", "--out", "/nonexistent-dir/report.tex"], "--out"),
+        (["report", "--out", "report.pdf"], "--out"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(argv, field, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

@@ -29,8 +29,13 @@ FD_RTOL = 1e-6
 def _objective(engine: dyn.Engine, flat: np.ndarray) -> float:
     """Σ over the batch of J/d_o, through the exact objective (not the engine's gradient code)."""
     members = engine.unpack(flat)
-    return sum(population_objective(p, engine.transition, s).total
-               for p, s in zip(members, engine.specs, strict=True)) / engine.d_o
+    return (
+        sum(
+            population_objective(p, engine.transition, s).total
+            for p, s in zip(members, engine.specs, strict=True)
+        )
+        / engine.d_o
+    )
 
 
 def _random_point(engine: dyn.Engine, rng: np.random.Generator) -> np.ndarray:
@@ -47,20 +52,34 @@ def _central_differences(engine, flat, h=1e-6):
     return out
 
 
-any_variant = dict(fdm_obs_path="any", idm="any", augmentation=st.sampled_from([0.0, 0.6]),
-                   action_loss_weight=st.sampled_from([0.0, 1.5]), horizon=st.integers(1, 2))
+any_variant = dict(
+    fdm_obs_path="any",
+    idm="any",
+    augmentation=st.sampled_from([0.0, 0.6]),
+    action_loss_weight=st.sampled_from([0.0, 1.5]),
+    horizon=st.integers(1, 2),
+)
 
 
-@given(problems(systems(d_o=st.integers(2, 4), noise="any", feedback=None, dynamics=None, means=None),
-                lambda s: lam_specs(s.d_o, **any_variant)),
-       st.integers(0, 2**31 - 1))
+@given(
+    problems(
+        systems(d_o=st.integers(2, 4), noise="any", feedback=None, dynamics=None, means=None),
+        lambda s: lam_specs(s.d_o, **any_variant),
+    ),
+    st.integers(0, 2**31 - 1),
+)
 def test_gradient_is_the_derivative_of_the_exact_objective(problem, seed):
     system, spec = problem
     rng = np.random.default_rng(seed)
     # a batch: the drawn spec and a smaller latent (padded) with another s and λ
-    other = LAMSpec(max(1, spec.d_z - 1), fdm_obs_path=spec.fdm_obs_path, idm=spec.idm,
-                    augmentation=spec.augmentation / 2, action_loss_weight=2 * spec.action_loss_weight,
-                    horizon=spec.horizon)
+    other = LAMSpec(
+        max(1, spec.d_z - 1),
+        fdm_obs_path=spec.fdm_obs_path,
+        idm=spec.idm,
+        augmentation=spec.augmentation / 2,
+        action_loss_weight=2 * spec.action_loss_weight,
+        horizon=spec.horizon,
+    )
     engine = dyn.Engine(system.transition(spec.horizon), [spec, other])
     flat = _random_point(engine, rng)
     engine.theta[...] = flat
@@ -70,11 +89,21 @@ def test_gradient_is_the_derivative_of_the_exact_objective(problem, seed):
     assert np.max(np.abs(analytic - numeric)) <= FD_RTOL * scale
 
 
-@pytest.mark.parametrize("kwargs", [dict(noise="isotropic", sigma=0.5), dict(noise="structured", sigma=2.0),
-                                    dict(chi=0.4), dict(noise="uniform", sigma=1.0)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(noise="isotropic", sigma=0.5),
+        dict(noise="structured", sigma=2.0),
+        dict(chi=0.4),
+        dict(noise="uniform", sigma=1.0),
+    ],
+)
 def test_paper_moments_are_identity_plus_low_rank_and_products_are_exact(kwargs):
-    system = paper_system(40, 3, noise_dim=3, **kwargs) if kwargs.get("noise") == "structured" \
+    system = (
+        paper_system(40, 3, noise_dim=3, **kwargs)
+        if kwargs.get("noise") == "structured"
         else paper_system(40, 3, **kwargs)
+    )
     S = system.transition().second_moment(("obs", "next_obs"))
     structured = dyn.StructuredMoment(S)
     assert structured.U is not None and structured.rank <= 8  # Φ, Ψ, P, the noise mean: low rank
@@ -82,12 +111,15 @@ def test_paper_moments_are_identity_plus_low_rank_and_products_are_exact(kwargs)
     assert np.allclose(structured.right(X), X @ S, rtol=0, atol=1e-12 * np.abs(X @ S).max())
 
 
-@pytest.mark.parametrize("kwargs, spec", [
-    (dict(noise="isotropic", sigma=0.5), LAMSpec(3, augmentation=0.4, action_loss_weight=0.8)),
-    (dict(chi=0.4), LAMSpec(2, augmentation=0.2)),
-    (dict(noise="uniform", sigma=1.0), LAMSpec(4, fdm_obs_path="identity", action_loss_weight=1.0)),
-    (dict(noise="isotropic", sigma=0.3), LAMSpec(3, idm="tied", augmentation=0.5)),
-])
+@pytest.mark.parametrize(
+    "kwargs, spec",
+    [
+        (dict(noise="isotropic", sigma=0.5), LAMSpec(3, augmentation=0.4, action_loss_weight=0.8)),
+        (dict(chi=0.4), LAMSpec(2, augmentation=0.2)),
+        (dict(noise="uniform", sigma=1.0), LAMSpec(4, fdm_obs_path="identity", action_loss_weight=1.0)),
+        (dict(noise="isotropic", sigma=0.3), LAMSpec(3, idm="tied", augmentation=0.5)),
+    ],
+)
 def test_structured_gradient_has_the_right_directional_derivatives(kwargs, spec):
     """The structured (identity + low rank) path, at d_o = 40, along random directions."""
     system = paper_system(40, 3, **kwargs)
@@ -100,7 +132,9 @@ def test_structured_gradient_has_the_right_directional_derivatives(kwargs, spec)
     for _ in range(3):
         direction = _random_point(engine, rng)
         h = 1e-5
-        numeric = (_objective(engine, flat + h * direction) - _objective(engine, flat - h * direction)) / (2 * h)
+        numeric = (_objective(engine, flat + h * direction) - _objective(engine, flat - h * direction)) / (
+            2 * h
+        )
         assert gradient @ direction == pytest.approx(numeric, rel=1e-6, abs=1e-9)
 
 
@@ -120,8 +154,9 @@ def test_expected_minibatch_gradient_is_the_engine_gradient():
         draws.append(np.concatenate([g["idm"].ravel(), g["fdm"].ravel(), g["head"].ravel()]))
     draws = np.array(draws)
     mean, sem = draws.mean(axis=0), draws.std(axis=0) / np.sqrt(len(draws))
-    expected = np.concatenate([np.hstack([exact.C, exact.D]).ravel(), np.hstack([exact.A, exact.B]).ravel(),
-                               exact.H.ravel()])
+    expected = np.concatenate(
+        [np.hstack([exact.C, exact.D]).ravel(), np.hstack([exact.A, exact.B]).ravel(), exact.H.ravel()]
+    )
     z = np.abs(mean - expected) / np.maximum(sem, 1e-12)
     assert np.quantile(z, 0.95) < 3.5 and np.max(z) < 6  # a wrong scale (e.g. ×d_o) gives z ≫ 10
 
@@ -183,10 +218,12 @@ def test_gradient_descent_follows_gradient_flow():
     system = paper_system(5, 2, noise="isotropic", sigma=0.4)
     spec = LAMSpec(2)
     start = dyn.initial_parameters(system, spec, dyn.DynamicsSettings(seed=1))
-    flow = dyn.run_batch(system.transition(), [spec], [start],
-                         dyn.DynamicsSettings("flow", lr=0.5, steps=400, record=[400])).params[0][0]
-    gd = dyn.run_batch(system.transition(), [spec], [start],
-                       dyn.DynamicsSettings("gd", lr=0.05, steps=4000, record=[4000])).params[0][0]
+    flow = dyn.run_batch(
+        system.transition(), [spec], [start], dyn.DynamicsSettings("flow", lr=0.5, steps=400, record=[400])
+    ).params[0][0]
+    gd = dyn.run_batch(
+        system.transition(), [spec], [start], dyn.DynamicsSettings("gd", lr=0.05, steps=4000, record=[4000])
+    ).params[0][0]
     assert np.allclose(flow.next_obs_map, gd.next_obs_map, atol=2e-3)  # gd's O(lr) error
     moved = np.abs(flow.next_obs_map - start.next_obs_map).max()
     assert moved > 0.1  # the comparison is not between two points that never moved
@@ -210,8 +247,9 @@ def test_population_adam_tracks_the_stochastic_trainer():
     system = paper_system(10, 3, noise="isotropic", sigma=0.5)
     spec = LAMSpec(2)
     steps = [0, 30, 100, 300, 600]
-    trajectory = dyn.population_dynamics(system, spec, dyn.DynamicsSettings(steps=600, record=steps, seed=2,
-                                                                             lr=3e-3))
+    trajectory = dyn.population_dynamics(
+        system, spec, dyn.DynamicsSettings(steps=600, record=steps, seed=2, lr=3e-3)
+    )
     trainer = Trainer(system, spec, seed=2, batch_size=1024, lr=3e-3)
     transition = trajectory.transition
     done = 0
@@ -224,19 +262,22 @@ def test_population_adam_tracks_the_stochastic_trainer():
 
 
 # -- the [dynamics] table -------------------------------------------------------------------------
-@pytest.mark.parametrize("table, message", [
-    ({"lr": 0}, "dynamics.lr: must be > 0"),
-    ({"lr": -1e-3}, "dynamics.lr: must be > 0"),
-    ({"steps": dyn.MAX_STEPS + 1}, "dynamics.steps: must be <="),
-    ({"optimizer": "sgd"}, "dynamics.optimizer: must be one of"),
-    ({"record": [0, 10, 5]}, "dynamics.record: must be strictly increasing"),
-    ({"record": [0, 20000]}, "dynamics.record: step 20000 lies past steps"),
-    ({"init": "xavier"}, "dynamics.init: must be one of"),
-    ({"scale": 0.0}, "dynamics.scale: must be > 0"),
-    ({"seed": -1}, "dynamics.seed: must be >= 0"),
-    ({"momentum": 0.9}, "dynamics.momentum: unknown field"),
-    ({"init": {"Q": [[1]]}}, "dynamics.init.Q: unknown matrix"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ({"lr": 0}, "dynamics.lr: must be > 0"),
+        ({"lr": -1e-3}, "dynamics.lr: must be > 0"),
+        ({"steps": dyn.MAX_STEPS + 1}, "dynamics.steps: must be <="),
+        ({"optimizer": "sgd"}, "dynamics.optimizer: must be one of"),
+        ({"record": [0, 10, 5]}, "dynamics.record: must be strictly increasing"),
+        ({"record": [0, 20000]}, "dynamics.record: step 20000 lies past steps"),
+        ({"init": "xavier"}, "dynamics.init: must be one of"),
+        ({"scale": 0.0}, "dynamics.scale: must be > 0"),
+        ({"seed": -1}, "dynamics.seed: must be >= 0"),
+        ({"momentum": 0.9}, "dynamics.momentum: unknown field"),
+        ({"init": {"Q": [[1]]}}, "dynamics.init.Q: unknown matrix"),
+    ],
+)
 def test_bad_settings_name_the_field(table, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(")):
         dyn.DynamicsSettings.from_dict(table)
@@ -254,7 +295,9 @@ def test_explicit_matrices_are_checked_against_the_lam():
     with pytest.raises(InputError, match="init.A: the identity FDM path has no A"):
         dyn.initial_parameters(system, LAMSpec(2, fdm_obs_path="identity"), dyn.DynamicsSettings(init=good))
     with pytest.raises(InputError, match="init.D: required"):
-        dyn.initial_parameters(system, spec, dyn.DynamicsSettings(init={k: v for k, v in good.items() if k != "D"}))
+        dyn.initial_parameters(
+            system, spec, dyn.DynamicsSettings(init={k: v for k, v in good.items() if k != "D"})
+        )
 
 
 def test_default_records_are_log_spaced_with_zero_and_the_last():
@@ -284,8 +327,10 @@ def test_d15_catches_a_rate_linear_in_s():
 
     module = derivations.get("D15")
     right = module.derive()
-    wrong = right.replace(slow=module.s,  # curvature ∝ s instead of s²
-                          rate_adam=right.rate_adam / module.s)  # ∝ s
+    wrong = right.replace(
+        slow=module.s,  # curvature ∝ s instead of s²
+        rate_adam=right.rate_adam / module.s,
+    )  # ∝ s
     report = module.verify(examples=1, results=wrong)
     assert not report.passed
     assert any("Richardson" in failure for failure in report.failures)

@@ -27,7 +27,8 @@ def test_small_sweep_has_consistent_columns():
     fixed = df[df.fdm == "identity"].set_index(["sigma_eta", "dz", "context"])
     for column in ("loading", "consistency", "margin", "act_mse", "recon_loss"):
         assert fixed[column].xs(1, level="context").to_numpy() == pytest.approx(
-            fixed[column].xs(3, level="context").to_numpy(), abs=1e-12)
+            fixed[column].xs(3, level="context").to_numpy(), abs=1e-12
+        )
     # the exogenous noise lives in other directions than the actions: actions first at d_z = d_a means loading 0
     first = df[(df.action_first == True) & (df.dz == 2)]  # noqa: E712  (a column of Python bools)
     assert len(first) and (first.loading.abs() < 1e-12).all()
@@ -44,14 +45,19 @@ def test_noise_free_observation_matches_the_two_direction_loading_of_D13():
         assert identity == pytest.approx(sigma**2 / (1 + 2 * sigma**2 / (1 + e)), rel=1e-12)
 
 
-@pytest.mark.parametrize("values", [
-    {"sigma_eta": 2.0, "persistence": 0.9, "horizon": 2, "context": 2, "dz": 1, "fdm": "learned"},
-    {"sigma_eta": 0.5, "persistence": 0.5, "horizon": 1, "context": 3, "dz": 3, "fdm": "identity"},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"sigma_eta": 2.0, "persistence": 0.9, "horizon": 2, "context": 2, "dz": 1, "fdm": "learned"},
+        {"sigma_eta": 0.5, "persistence": 0.5, "horizon": 1, "context": 3, "dz": 3, "fdm": "identity"},
+    ],
+)
 def test_recon_loss_is_the_population_minimizers(values):
     """The row's optimal loss (closed form) against the minimizer on the same window, which never uses it."""
     (row,) = exo_table({k: (v,) for k, v in values.items()}).to_dict("records")
-    t = exo_system(values["sigma_eta"], values["persistence"]).transition(values["horizon"], values["context"])
+    t = exo_system(values["sigma_eta"], values["persistence"]).transition(
+        values["horizon"], values["context"]
+    )
     spec = LAMSpec(values["dz"], values["fdm"], horizon=values["horizon"], context=values["context"])
     optimum = minimize_population(t, spec, starts=2).objective.reconstruction
     assert row["recon_loss"] * t.d_o == pytest.approx(optimum, rel=1e-6, abs=1e-9)
@@ -80,6 +86,11 @@ def test_runner_writes_csv_latex_that_compiles_and_png(tmp_path):
     from lamproof.studies.outputs import latex_document
 
     (tmp_path / "doc.tex").write_text(latex_document([(tmp_path / f"{study.slug}.tex").read_text()]))
-    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout[-2000:]

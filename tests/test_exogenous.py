@@ -38,8 +38,10 @@ def test_scalar_action_first_thresholds(parameters, horizon):
     t = system.transition(horizon)
     k = horizon
     action = k * g * g * s_a
-    for path, exo in (("learned", s_eta * (1 - e ** (2 * k)) / (1 - e * e)),
-                      ("identity", 2 * s_eta * (1 - e**k) / (1 - e * e))):
+    for path, exo in (
+        ("learned", s_eta * (1 - e ** (2 * k)) / (1 - e * e)),
+        ("identity", 2 * s_eta * (1 - e**k) / (1 - e * e)),
+    ):
         condition = action_first(t, path)
         assert condition.margin == pytest.approx(action - exo, abs=MARGIN_ATOL)
         if abs(action - exo) > 1e-6:
@@ -47,9 +49,13 @@ def test_scalar_action_first_thresholds(parameters, horizon):
 
 
 @settings(max_examples=12)
-@given(SCALARS.filter(lambda p: min(abs(p[0] ** 2 * p[1] - p[3]),
-                                    abs(p[0] ** 2 * p[1] - 2 * p[3] / (1 + p[2]))) > 0.05),
-       st.sampled_from(["learned", "identity"]), st.integers(1, 2))
+@given(
+    SCALARS.filter(
+        lambda p: min(abs(p[0] ** 2 * p[1] - p[3]), abs(p[0] ** 2 * p[1] - 2 * p[3] / (1 + p[2]))) > 0.05
+    ),
+    st.sampled_from(["learned", "identity"]),
+    st.integers(1, 2),
+)
 def test_action_first_agrees_with_the_population_minimizer(parameters, path, context):
     """Independent route: the minimizer's d_z = 1 latent keeps the action direction iff actions come first."""
     system = random_walk_with_exogenous(*parameters)
@@ -64,8 +70,10 @@ def test_smallest_horizon_at_which_actions_come_first():
     """k* by scanning the scalar formulas, against the window route."""
     g, s_a, e, s_eta = 0.5, 1.0, 0.9, 1.0
     system = random_walk_with_exogenous(g, s_a, e, s_eta)
-    for path, exo in (("learned", lambda k: s_eta * (1 - e ** (2 * k)) / (1 - e * e)),
-                      ("identity", lambda k: 2 * s_eta * (1 - e**k) / (1 - e * e))):
+    for path, exo in (
+        ("learned", lambda k: s_eta * (1 - e ** (2 * k)) / (1 - e * e)),
+        ("identity", lambda k: 2 * s_eta * (1 - e**k) / (1 - e * e)),
+    ):
         expected = next(k for k in range(1, 200) if k * g * g * s_a > exo(k))
         found = action_first_horizon(system, path, max_horizon=64)
         assert found.horizon == expected
@@ -85,9 +93,19 @@ def test_loading_range_over_a_tie():
 
 
 @settings(max_examples=6)
-@given(state_space_systems(n=st.integers(2, 3), exogenous=1, observation="generic", observation_noise=None,
-                           coupling=None, feedback=None), st.integers(1, 2), st.integers(1, 2),
-       st.sampled_from(["learned", "identity"]))
+@given(
+    state_space_systems(
+        n=st.integers(2, 3),
+        exogenous=1,
+        observation="generic",
+        observation_noise=None,
+        coupling=None,
+        feedback=None,
+    ),
+    st.integers(1, 2),
+    st.integers(1, 2),
+    st.sampled_from(["learned", "identity"]),
+)
 def test_exogenous_loading_matches_monte_carlo(system, context, horizon, path):
     """The share of the captured variance that regressing v on the sampled exogenous noise explains."""
     t = system.transition(horizon, context)
@@ -107,8 +125,11 @@ def test_exogenous_loading_matches_monte_carlo(system, context, horizon, path):
 
 
 @settings(max_examples=6)
-@given(state_space_systems(n=st.integers(1, 3), observation="generic", observation_noise=True, feedback=None),
-       st.integers(1, 2), st.integers(1, 2))
+@given(
+    state_space_systems(n=st.integers(1, 3), observation="generic", observation_noise=True, feedback=None),
+    st.integers(1, 2),
+    st.integers(1, 2),
+)
 def test_latent_consistency_matches_monte_carlo(system, context, horizon):
     t = system.transition(horizon, context)
     W = np.random.default_rng(5).standard_normal((1, t.d_c + t.d_o))

@@ -40,8 +40,17 @@ from lamproof.cli import main
 #: can still make a file that only the numeric minimizer solves (seconds on a loaded machine).
 DEADLINE = timedelta(seconds=30)
 
-SYSTEM_KEYS = ("action_matrix", "obs_mean", "obs_cov", "dynamics", "policy_gain", "exploration_cov", "noise_mean",
-               "noise_cov", "noise_distribution")
+SYSTEM_KEYS = (
+    "action_matrix",
+    "obs_mean",
+    "obs_cov",
+    "dynamics",
+    "policy_gain",
+    "exploration_cov",
+    "noise_mean",
+    "noise_cov",
+    "noise_distribution",
+)
 LAM_KEYS = ("d_z", "fdm_obs_path", "idm", "augmentation", "action_loss_weight", "horizon")
 
 
@@ -68,8 +77,11 @@ def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value == math.inf else "-inf" if value == -math.inf
-                                                 else repr(value))
+        return (
+            "nan"
+            if math.isnan(value)
+            else ("inf" if value == math.inf else "-inf" if value == -math.inf else repr(value))
+        )
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
@@ -85,7 +97,11 @@ def _toml_value(value) -> str:
 def to_toml(document) -> str:
     """Top-level tables as ``[name]`` sections, everything nested inside them inline."""
     items = list(document) if isinstance(document, Pairs) else list(document.items())
-    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in items if not isinstance(v, (dict, Pairs)) and v is not None]
+    lines = [
+        f"{_toml_key(k)} = {_toml_value(v)}"
+        for k, v in items
+        if not isinstance(v, (dict, Pairs)) and v is not None
+    ]
     for key, table in items:
         if isinstance(table, (dict, Pairs)):
             lines.append(f"[{_toml_key(key)}]")
@@ -153,14 +169,48 @@ def valid_documents(draw) -> dict:
 
 
 # -- malformed and extreme values ----------------------------------------------------------------------
-EXTREME_NUMBERS = st.sampled_from([
-    0, -0.0, 1e-300, 5e-324, -5e-324, 1e15, 1.0000001e15, -1e15, 1e16, 1e60, 1e100, 1e155, -1e155, 1e308,
-    1.7976931348623157e308, math.nan, math.inf, -math.inf, 2**53 + 1, 2**63 - 1, 2**63, 2**64, 10**15, 10**16,
-    10**100, 10**400, -(10**400), 7 * 10**999,
-])
+EXTREME_NUMBERS = st.sampled_from(
+    [
+        0,
+        -0.0,
+        1e-300,
+        5e-324,
+        -5e-324,
+        1e15,
+        1.0000001e15,
+        -1e15,
+        1e16,
+        1e60,
+        1e100,
+        1e155,
+        -1e155,
+        1e308,
+        1.7976931348623157e308,
+        math.nan,
+        math.inf,
+        -math.inf,
+        2**53 + 1,
+        2**63 - 1,
+        2**63,
+        2**64,
+        10**15,
+        10**16,
+        10**100,
+        10**400,
+        -(10**400),
+        7 * 10**999,
+    ]
+)
 NUMBERS = EXTREME_NUMBERS | st.integers() | st.floats() | SMALL
-SCALARS = NUMBERS | st.booleans() | st.none() | st.text(max_size=6) | st.sampled_from(
-    ["identity", "gaussian", "uniform", "learned", "tied", "free", "1", "nan", "1e400", "\u00e9", "\x00"])
+SCALARS = (
+    NUMBERS
+    | st.booleans()
+    | st.none()
+    | st.text(max_size=6)
+    | st.sampled_from(
+        ["identity", "gaussian", "uniform", "learned", "tied", "free", "1", "nan", "1e400", "\u00e9", "\x00"]
+    )
+)
 
 
 def nested(depth: int, leaf=1):
@@ -170,8 +220,11 @@ def nested(depth: int, leaf=1):
     return value
 
 
-STRUCTURES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                          | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=12)
+STRUCTURES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=12,
+)
 ARRAYS = st.one_of(
     st.integers(0, 4).flatmap(lambda r: st.integers(0, 4).flatmap(lambda c: matrices(r, c, NUMBERS))),
     st.integers(0, 4).flatmap(lambda n: st.lists(NUMBERS, min_size=n, max_size=n)),
@@ -187,8 +240,11 @@ BAD_VALUES = NUMBERS | SCALARS | ARRAYS | STRUCTURES
 def perturbed_documents(draw) -> dict | Pairs:
     """A valid document with one change (or none: the valid path is fuzzed too)."""
     document = draw(valid_documents())
-    change = draw(st.sampled_from(["none", "entry", "entry", "entry", "value", "value", "remove", "unknown",
-                                   "duplicate", "retype"]))
+    change = draw(
+        st.sampled_from(
+            ["none", "entry", "entry", "entry", "value", "value", "remove", "unknown", "duplicate", "retype"]
+        )
+    )
     where = draw(st.sampled_from(["system", "lam"] if change == "entry" else ["system", "lam", "top"]))
     table = document if where == "top" else document[where]
     keys = {"system": SYSTEM_KEYS, "lam": LAM_KEYS, "top": ("system", "lam")}[where]
@@ -253,8 +309,11 @@ def assert_answered_or_refused(path, contents) -> str:
 
 
 def fuzz(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=DEADLINE,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=examples,
+        deadline=DEADLINE,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 @fuzz(120)
@@ -265,9 +324,12 @@ def test_valid_files_perturbed_one_field_at_a_time(folder, document, fmt):
 
 
 @fuzz(60)
-@given(document=st.one_of(STRUCTURES, st.dictionaries(st.sampled_from(["system", "lam", "other"]), STRUCTURES,
-                                                      max_size=3)),
-       fmt=st.sampled_from(["json", "toml"]))
+@given(
+    document=st.one_of(
+        STRUCTURES, st.dictionaries(st.sampled_from(["system", "lam", "other"]), STRUCTURES, max_size=3)
+    ),
+    fmt=st.sampled_from(["json", "toml"]),
+)
 def test_random_structures(folder, document, fmt):
     if fmt == "toml" and not isinstance(document, dict):
         document = {"value": document}

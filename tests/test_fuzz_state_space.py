@@ -27,8 +27,18 @@ from test_fuzz_inputs import (
     to_toml,
 )
 
-STATE_SPACE_KEYS = ("dynamics", "action_matrix", "observation", "process_noise_mean", "process_noise_cov",
-                    "observation_noise_cov", "policy_gain", "exploration_cov", "exogenous", "initial")
+STATE_SPACE_KEYS = (
+    "dynamics",
+    "action_matrix",
+    "observation",
+    "process_noise_mean",
+    "process_noise_cov",
+    "observation_noise_cov",
+    "policy_gain",
+    "exploration_cov",
+    "exogenous",
+    "initial",
+)
 LAM_KEYS = ("d_z", "fdm_obs_path", "idm", "action_loss_weight", "horizon", "context")
 
 
@@ -36,8 +46,10 @@ LAM_KEYS = ("d_z", "fdm_obs_path", "idm", "action_loss_weight", "horizon", "cont
 def valid_state_space_documents(draw) -> dict:
     n = draw(st.integers(1, 3))
     d_a = draw(st.integers(1, 2))
-    table = {"dynamics": draw(matrices(n, n, st.sampled_from([0, 0.5, -0.5, 0.25, 1, 1.5]))),
-             "action_matrix": draw(matrices(n, d_a))}
+    table = {
+        "dynamics": draw(matrices(n, n, st.sampled_from([0, 0.5, -0.5, 0.25, 1, 1.5]))),
+        "action_matrix": draw(matrices(n, d_a)),
+    }
     d_o = n
     if draw(st.booleans()):
         d_o = draw(st.integers(1, 3))
@@ -55,14 +67,24 @@ def valid_state_space_documents(draw) -> dict:
     if draw(st.booleans()):
         table["exogenous"] = draw(st.lists(st.integers(0, n - 1), max_size=2, unique=True))
     if draw(st.booleans()):
-        table["initial"] = {"mean": draw(st.lists(SMALL, min_size=n, max_size=n)),
-                            "cov": draw(covariances(n))}
-    lam = {"d_z": draw(st.integers(1, d_o)), "context": draw(st.integers(1, 3)), "horizon": draw(st.integers(1, 3))}
+        table["initial"] = {
+            "mean": draw(st.lists(SMALL, min_size=n, max_size=n)),
+            "cov": draw(covariances(n)),
+        }
+    lam = {
+        "d_z": draw(st.integers(1, d_o)),
+        "context": draw(st.integers(1, 3)),
+        "horizon": draw(st.integers(1, 3)),
+    }
     if draw(st.booleans()):
         lam["fdm_obs_path"] = draw(st.sampled_from(["learned", "identity"]))
     if draw(st.booleans()):
         lam["idm"] = draw(st.sampled_from(["free", "tied"]))
-    if lam.get("fdm_obs_path", "learned") == "learned" and lam.get("idm", "free") == "free" and draw(st.booleans()):
+    if (
+        lam.get("fdm_obs_path", "learned") == "learned"
+        and lam.get("idm", "free") == "free"
+        and draw(st.booleans())
+    ):
         lam["action_loss_weight"] = draw(st.sampled_from([0.5, 2]))
     return {"state_space": table, "lam": lam}
 

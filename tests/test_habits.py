@@ -62,12 +62,15 @@ def test_only_selects_configurations():
     assert [s.name for s in select("all", {"chi": "0.5"})] == ["5"]
 
 
-@pytest.mark.parametrize("only, field", [
-    ({"dz": "3"}, "dz=3 is not swept"),
-    ({"sigma": "x"}, "not a number"),
-    ({"nope": "1"}, "unknown column"),
-    ({"chi": "0.5"}, "no study"),
-])
+@pytest.mark.parametrize(
+    "only, field",
+    [
+        ({"dz": "3"}, "dz=3 is not swept"),
+        ({"sigma": "x"}, "not a number"),
+        ({"nope": "1"}, "unknown column"),
+        ({"chi": "0.5"}, "no study"),
+    ],
+)
 def test_only_refuses_what_it_cannot_select(only, field):
     with pytest.raises(ValueError, match=field):
         select("4.2", only)
@@ -75,7 +78,10 @@ def test_only_refuses_what_it_cannot_select(only, field):
 
 def test_reproduce_only_runs_one_configuration(tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["reproduce", "4.2", "--only", "dz=4", "--only", "sigma=0.5", "--out", str(out), "--no-plot"]) == 0
+    assert (
+        main(["reproduce", "4.2", "--only", "dz=4", "--only", "sigma=0.5", "--out", str(out), "--no-plot"])
+        == 0
+    )
     rows = (out / "sec4_2_isotropic_noise.csv").read_text(encoding="utf-8").strip().splitlines()
     assert len(rows) == 2  # header and the one configuration
     assert main(["reproduce", "4.2", "--only", "dz", "--out", str(out)]) == 2

@@ -38,23 +38,40 @@ LOSS_RTOL = 1e-7
 
 
 def _rotated(system: System, Q: np.ndarray) -> System:
-    return System(Q @ system.action_matrix, obs_mean=Q @ system.obs_mean, obs_cov=Q @ system.obs_cov @ Q.T,
-                  dynamics=Q @ system.dynamics @ Q.T, policy_gain=system.policy_gain @ Q.T,
-                  exploration_cov=system.exploration_cov, noise_mean=Q @ system.noise_mean,
-                  noise_cov=Q @ system.noise_cov @ Q.T, noise_distribution=system.noise_distribution)
+    return System(
+        Q @ system.action_matrix,
+        obs_mean=Q @ system.obs_mean,
+        obs_cov=Q @ system.obs_cov @ Q.T,
+        dynamics=Q @ system.dynamics @ Q.T,
+        policy_gain=system.policy_gain @ Q.T,
+        exploration_cov=system.exploration_cov,
+        noise_mean=Q @ system.noise_mean,
+        noise_cov=Q @ system.noise_cov @ Q.T,
+        noise_distribution=system.noise_distribution,
+    )
 
 
 def _actions_permuted(system: System, Pi: np.ndarray) -> System:
-    return system.replace(action_matrix=system.action_matrix @ Pi.T, exploration_cov=Pi @ system.exploration_cov @ Pi.T,
-                          policy_gain=Pi @ system.policy_gain)
+    return system.replace(
+        action_matrix=system.action_matrix @ Pi.T,
+        exploration_cov=Pi @ system.exploration_cov @ Pi.T,
+        policy_gain=Pi @ system.policy_gain,
+    )
 
 
 def _scaled(system: System, c: float) -> System:
     r = np.sqrt(c)
-    return System(system.action_matrix, obs_mean=r * system.obs_mean, obs_cov=c * system.obs_cov,
-                  dynamics=system.dynamics, policy_gain=system.policy_gain, exploration_cov=c * system.exploration_cov,
-                  noise_mean=r * system.noise_mean, noise_cov=c * system.noise_cov,
-                  noise_distribution=system.noise_distribution)
+    return System(
+        system.action_matrix,
+        obs_mean=r * system.obs_mean,
+        obs_cov=c * system.obs_cov,
+        dynamics=system.dynamics,
+        policy_gain=system.policy_gain,
+        exploration_cov=c * system.exploration_cov,
+        noise_mean=r * system.noise_mean,
+        noise_cov=c * system.noise_cov,
+        noise_distribution=system.noise_distribution,
+    )
 
 
 def _answer(system, spec):
@@ -64,7 +81,9 @@ def _answer(system, spec):
         sol = solve(system, spec, allow_numeric=False)
     except (NoClosedForm, IllConditioned) as why:
         return type(why).__name__, None
-    probes = {(rep, target): score for rep, scores in all_probes(sol).items() for target, score in scores.items()}
+    probes = {
+        (rep, target): score for rep, scores in all_probes(sol).items() for target, score in scores.items()
+    }
     conditions = {name: c.holds for name, c in capture_conditions(sol).items()}
     return (sol.unique, probes, conditions), (sol.optimal_loss, sol.objective)
 
@@ -95,8 +114,14 @@ def _same(a, b, scale: float = 1.0):
         assert y == pytest.approx(scale * x, rel=LOSS_RTOL, abs=LOSS_RTOL * scale * 1e-3)
 
 
-rich_systems = systems(d_o=st.integers(1, 4), noise=["none", "isotropic", "structured"], feedback=None,
-                       dynamics=None, means=None, sigma=st.sampled_from([0.5, 1.0, 2.0]))
+rich_systems = systems(
+    d_o=st.integers(1, 4),
+    noise=["none", "isotropic", "structured"],
+    feedback=None,
+    dynamics=None,
+    means=None,
+    sigma=st.sampled_from([0.5, 1.0, 2.0]),
+)
 specs = lambda s: lam_specs(s.d_o, fdm_obs_path="any", idm="any")  # noqa: E731
 
 
@@ -108,7 +133,9 @@ def orthogonal(draw, n):
         signs = draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=n, max_size=n))
         return np.eye(n)[:, perm] * np.array(signs)
     S = np.zeros((n, n))
-    S[np.triu_indices(n, 1)] = draw(st.lists(st.integers(-2, 2), min_size=n * (n - 1) // 2, max_size=n * (n - 1) // 2))
+    S[np.triu_indices(n, 1)] = draw(
+        st.lists(st.integers(-2, 2), min_size=n * (n - 1) // 2, max_size=n * (n - 1) // 2)
+    )
     return cayley(S - S.T)
 
 
@@ -125,7 +152,9 @@ def test_orthogonal_change_of_observation_basis(problem, data):
 def test_permutation_and_sign_flip_of_actions(problem, data):
     system, spec = problem
     perm = data.draw(st.permutations(range(system.d_a)))
-    signs = np.array(data.draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=system.d_a, max_size=system.d_a)))
+    signs = np.array(
+        data.draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=system.d_a, max_size=system.d_a))
+    )
     Pi = np.eye(system.d_a)[perm] * signs[:, None]
     _same(_answer(system, spec), _answer(_actions_permuted(system, Pi), spec))
 

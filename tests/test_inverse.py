@@ -34,8 +34,11 @@ def _exogenous_weight(system, directions: np.ndarray) -> float:
 
 
 @settings(max_examples=20)
-@given(state_space_systems(exogenous=st.integers(1, 2), n=st.integers(3, 4), coupling=False, feedback=False),
-       st.integers(1, 3), st.integers(1, 2))
+@given(
+    state_space_systems(exogenous=st.integers(1, 2), n=st.integers(3, 4), coupling=False, feedback=False),
+    st.integers(1, 3),
+    st.integers(1, 2),
+)
 def test_multistep_inverse_models_ignore_exogenous_state(system, horizon, context):
     """Efroni et al.: exogenous coordinates that drive nothing and that the policy does not read get
     zero weight at every horizon (and with a context)."""
@@ -47,11 +50,14 @@ def test_multistep_inverse_models_ignore_exogenous_state(system, horizon, contex
 
 def test_a_one_step_inverse_model_reads_exogenous_state_the_policy_reads():
     """The plausible claim "a one-step inverse model ignores exogenous noise" is false: shrunk witness."""
+
     def reads_exogenous(system):
         directions = encoder_directions(system, 1)
         return _exogenous_weight(system, directions) > 1e-6
-    witness = find(state_space_systems(exogenous=1, n=2, feedback=True),
-                   reads_exogenous, settings=WITNESS_SEARCH)
+
+    witness = find(
+        state_space_systems(exogenous=1, n=2, feedback=True), reads_exogenous, settings=WITNESS_SEARCH
+    )
     x = list(witness.exogenous)
     assert np.any(witness.policy_gain[:, x] != 0)  # the policy reads the exogenous state
     assert witness.n == 2 and witness.d_a == 1
@@ -69,10 +75,13 @@ def test_ac_state_union_is_the_controllable_part_plus_what_couples_into_it(syste
 
 def test_levine_failure_is_a_singular_controllable_block():
     """The AC-State claim over all controllability-form systems is false; the shrunk witness has F_cc = 0."""
+
     def fails(system):
         return not same_subspace(union_of_directions(system, system.n), controllable_closure(system))
-    search = kalman_form_systems(n_controllable=st.integers(1, 2), n_coupled=st.integers(0, 2),
-                                 n_exogenous=st.integers(0, 1))
+
+    search = kalman_form_systems(
+        n_controllable=st.integers(1, 2), n_coupled=st.integers(0, 2), n_exogenous=st.integers(0, 1)
+    )
     witness = find(search, fails, settings=WITNESS_SEARCH)
     c = witness.n - len(witness.exogenous) - _coupled(witness)
     F_cc = witness.dynamics[:c, :c]
@@ -98,8 +107,11 @@ def test_forward_invariant_closure_repairs_the_union(system):
 
 
 @settings(max_examples=6)
-@given(state_space_systems(n=st.integers(1, 3), observation="generic", observation_noise=True, feedback=None),
-       st.integers(1, 3), st.integers(1, 2))
+@given(
+    state_space_systems(n=st.integers(1, 3), observation="generic", observation_noise=True, feedback=None),
+    st.integers(1, 3),
+    st.integers(1, 2),
+)
 def test_inverse_model_matches_least_squares_on_samples(system, horizon, context):
     t = system.transition(horizon, context)
     exact = inverse_model(t)
@@ -118,7 +130,7 @@ def _exact_inverse(F, G, Q, P0, k):
     for j in range(k):
         W += F**j * (G * G.T + Q) * (F**j).T
     cov_yy = sympy.Matrix(sympy.BlockMatrix([[P0, P0 * Fk.T], [Fk * P0, Fk * P0 * Fk.T + W]]))
-    cov_ay = sympy.Matrix.hstack(sympy.zeros(1, F.rows), G.T * (F**(k - 1)).T)
+    cov_ay = sympy.Matrix.hstack(sympy.zeros(1, F.rows), G.T * (F ** (k - 1)).T)
     return cov_ay * cov_yy.inv()
 
 
@@ -134,17 +146,26 @@ def _stationary(F, Q):
 def test_inverse_model_equals_the_exact_rational_model(k):
     """The closed form Σ_a Gᵀ F^{k−1}ᵀ W_k⁻¹ (s_{t+k} − Fᵏ s_t) (Efroni et al.'s linear form, D12), in
     rationals, against the window."""
-    F = sympy.Matrix([[sympy.Rational(1, 2), sympy.Rational(1, 3), 0], [0, sympy.Rational(-1, 4), 0],
-                      [0, 0, sympy.Rational(2, 3)]])
+    F = sympy.Matrix(
+        [
+            [sympy.Rational(1, 2), sympy.Rational(1, 3), 0],
+            [0, sympy.Rational(-1, 4), 0],
+            [0, 0, sympy.Rational(2, 3)],
+        ]
+    )
     G = sympy.Matrix([[1], [1], [0]])
     Q = sympy.diag(1, sympy.Rational(1, 2), 2)
     P0 = _stationary(F + 0 * G * G.T, Q + G * G.T)
     exact = _exact_inverse(F, G, Q, P0, k)
     Wk = sum(((F**j) * (G * G.T + Q) * (F**j).T for j in range(k)), sympy.zeros(3, 3))
-    closed = (G.T * (F**(k - 1)).T * Wk.inv())
+    closed = G.T * (F ** (k - 1)).T * Wk.inv()
     assert exact == sympy.Matrix.hstack(-closed * F**k, closed)  # the closed form, zero tolerance
-    system = StateSpaceSystem(np.array(F, dtype=float), np.array(G, dtype=float),
-                              process_noise_cov=np.array(Q, dtype=float), exogenous=[2])
+    system = StateSpaceSystem(
+        np.array(F, dtype=float),
+        np.array(G, dtype=float),
+        process_noise_cov=np.array(Q, dtype=float),
+        exogenous=[2],
+    )
     numeric = inverse_model(system.transition(k)).coefficients
     np.testing.assert_allclose(numeric, np.array(exact, dtype=float), atol=1e-12)
     assert exact[0, 2] == 0 and exact[0, 5] == 0  # the exogenous coordinate, exactly

@@ -36,4 +36,6 @@ def test_worked_notebook_runs_and_displays():
     assert change.value == pytest.approx(0.5) and change.identified
     assert latent.min < latent.max and "proved range" in html[2]
     assert "Statement" in html[3] and report.passed
-    assert result.verdict == "fails" and "counterexample" in html[5] and result._repr_latex_().startswith("$$")
+    assert (
+        result.verdict == "fails" and "counterexample" in html[5] and result._repr_latex_().startswith("$$")
+    )

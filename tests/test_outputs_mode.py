@@ -36,6 +36,7 @@ def test_csv_latex_figure_and_checkpoints_respect_the_umask(tmp_path, umask):
     finished = tmp_path / "row.json"
     write_text_atomic(finished, "{}")
     expected = 0o666 & ~umask
-    assert {p.name: mode(p) for p in [*written, checkpoint, finished]} == \
-        {p.name: expected for p in [*written, checkpoint, finished]}
+    assert {p.name: mode(p) for p in [*written, checkpoint, finished]} == {
+        p.name: expected for p in [*written, checkpoint, finished]
+    }
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind

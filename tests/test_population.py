@@ -40,7 +40,9 @@ def test_gradient_matches_central_differences(small_system, path, idm, s, lam, h
 def test_gradient_on_random_systems(seed, d_o, d_z):
     rng = np.random.default_rng(seed)
     system = random_system(rng, d_o, d_a=int(rng.integers(1, d_o + 1)))
-    spec = LAMSpec(d_z=min(d_z, d_o), augmentation=0.2, action_loss_weight=0.5, horizon=int(rng.integers(1, 3)))
+    spec = LAMSpec(
+        d_z=min(d_z, d_o), augmentation=0.2, action_loss_weight=0.5, horizon=int(rng.integers(1, 3))
+    )
     f, _, size = objective_and_gradient(system.transition(spec.horizon), spec)
     theta = rng.standard_normal(size)
     _, gradient = f(theta)
@@ -57,11 +59,14 @@ def random_parameters(rng, d_o, d_z, d_act, spec) -> LAMParameters:
     return LAMParameters(A=A, B=rng.standard_normal((d_o, d_z)) / np.sqrt(d_z), C=C, D=D, H=H)
 
 
-@pytest.mark.parametrize("spec", [
-    LAMSpec(d_z=2),
-    LAMSpec(d_z=2, fdm_obs_path="identity", idm="tied", action_loss_weight=0.7),
-    LAMSpec(d_z=3, augmentation=0.3, action_loss_weight=0.7, horizon=2),
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        LAMSpec(d_z=2),
+        LAMSpec(d_z=2, fdm_obs_path="identity", idm="tied", action_loss_weight=0.7),
+        LAMSpec(d_z=3, augmentation=0.3, action_loss_weight=0.7, horizon=2),
+    ],
+)
 def test_minimum_beats_random_parameters(small_system, spec):
     transition = small_system.transition(spec.horizon)
     result = minimize_population(transition, spec, seed=3)
@@ -73,8 +78,13 @@ def test_minimum_beats_random_parameters(small_system, spec):
         draw = random_parameters(rng, small_system.d_o, spec.d_z, d_act, spec)
         assert result.objective.total <= population_objective(draw, transition, spec).total
     # Also below the trivial model ô' = o (A = I, B = 0) and any scaled-down draw of it.
-    trivial = LAMParameters(A=np.eye(5), B=np.zeros((5, spec.d_z)), C=np.zeros((spec.d_z, 5)),
-                            D=np.zeros((spec.d_z, 5)), H=None if spec.action_loss_weight == 0 else np.zeros((d_act, spec.d_z)))
+    trivial = LAMParameters(
+        A=np.eye(5),
+        B=np.zeros((5, spec.d_z)),
+        C=np.zeros((spec.d_z, 5)),
+        D=np.zeros((spec.d_z, 5)),
+        H=None if spec.action_loss_weight == 0 else np.zeros((d_act, spec.d_z)),
+    )
     assert result.objective.total <= population_objective(trivial, transition, spec).total
 
 

@@ -19,12 +19,19 @@ RANGE_ATOL = 1e-7
 
 
 @settings(max_examples=12)
-@given(problems(systems(d_o=st.integers(1, 4), noise="any", feedback=None, dynamics=None, means=None),
-                lambda s: lam_specs(s.d_o, fdm_obs_path="any", idm="any")), st.sampled_from(["latent", "predicted_change"]))
+@given(
+    problems(
+        systems(d_o=st.integers(1, 4), noise="any", feedback=None, dynamics=None, means=None),
+        lambda s: lam_specs(s.d_o, fdm_obs_path="any", idm="any"),
+    ),
+    st.sampled_from(["latent", "predicted_change"]),
+)
 def test_exact_probe_equals_least_squares_on_samples(problem, representation):
     system, spec = problem
     sol = solve(system, spec)
-    features = sol.parameters.latent_map if representation == "latent" else sol.parameters.predicted_change_map
+    features = (
+        sol.parameters.latent_map if representation == "latent" else sol.parameters.predicted_change_map
+    )
     rng = np.random.default_rng(0)
     for target in targets_for(sol.transition):
         exact = probe_error(features, target, sol.transition)
@@ -42,15 +49,26 @@ def test_transfer_probe_against_samples():
     sol = solve(fit, LAMSpec(2))
     features = sol.parameters.predicted_change_map
     exact = probe_error(features, "action", sol.transition, score)
-    sampled = sample_probe_error(features, "action", sol.transition, score, samples=40_000, rng=np.random.default_rng(2))
+    sampled = sample_probe_error(
+        features, "action", sol.transition, score, samples=40_000, rng=np.random.default_rng(2)
+    )
     assert exact == pytest.approx((4 - 2) / 4 * (1 + 0.5**2), abs=1e-9)
     assert sampled == pytest.approx(exact, abs=SAMPLE_ATOL)
 
 
 @settings(max_examples=30)
-@given(problems(systems(d_o=st.integers(1, 5), noise="any", feedback=None, dynamics=None, means=None),
-                lambda s: lam_specs(s.d_o, fdm_obs_path="any", idm="any", augmentation=st.sampled_from([0.0, 0.5]),
-                                    action_loss_weight=st.sampled_from([0.0, 2.0]))))
+@given(
+    problems(
+        systems(d_o=st.integers(1, 5), noise="any", feedback=None, dynamics=None, means=None),
+        lambda s: lam_specs(
+            s.d_o,
+            fdm_obs_path="any",
+            idm="any",
+            augmentation=st.sampled_from([0.0, 0.5]),
+            action_loss_weight=st.sampled_from([0.0, 2.0]),
+        ),
+    )
+)
 def test_ranges_contain_every_sampled_member(problem):
     """The Ky Fan ranges (exact or outer) against members built in parameter space and scored directly."""
     system, spec = problem
@@ -90,8 +108,11 @@ def test_leakage_range_is_tight(seed):
     """
     rng = np.random.default_rng(seed)
     system = paper_system(4, 2, noise="structured", sigma=0.8, noise_dim=1, seed=seed)
-    system = system.replace(obs_cov=np.diag([2.0, 1.0, 0.5, 0.25]), exploration_cov=np.diag([2.0, 1.0]),
-                            policy_gain=0.3 * rng.standard_normal((2, 4)))
+    system = system.replace(
+        obs_cov=np.diag([2.0, 1.0, 0.5, 0.25]),
+        exploration_cov=np.diag([2.0, 1.0]),
+        policy_gain=0.3 * rng.standard_normal((2, 4)),
+    )
     sol = solve(system, LAMSpec(1))
     family = sol.latent_family
     assert family.exact and family.free is not None
@@ -104,7 +125,9 @@ def test_leakage_range_is_tight(seed):
         objective = lambda y, target=target: probe_error(y[None, :] @ free, target, sol.transition)  # noqa: E731
         low, high = _optimized_extremes(objective, free.shape[0], rng)
         assert low >= score.min - 1e-6 and high <= score.max + 1e-6, target
-        assert low == pytest.approx(score.min, abs=1e-4) and high == pytest.approx(score.max, abs=1e-4), target
+        assert low == pytest.approx(score.min, abs=1e-4) and high == pytest.approx(score.max, abs=1e-4), (
+            target
+        )
 
 
 def test_tie_range_is_tight():
@@ -116,8 +139,12 @@ def test_tie_range_is_tight():
     # §4.3 at its boundary: actions of variance (2, 1) and one noise direction of variance 1,
     # orthogonal to them; d_z = 2 keeps the first action and either of the tied pair.
     G, psi = basis[:, :2], basis[:, 2]
-    system = System(G, exploration_cov=np.diag([2.0, 1.0]), obs_cov=np.diag([1.0, 2.0, 1.0, 1.0, 3.0]),
-                    noise_cov=np.outer(psi, psi))
+    system = System(
+        G,
+        exploration_cov=np.diag([2.0, 1.0]),
+        obs_cov=np.diag([1.0, 2.0, 1.0, 1.0, 3.0]),
+        noise_cov=np.outer(psi, psi),
+    )
     sol = solve(system, LAMSpec(2))
     assert not sol.unique
     fam = sol.change_family  # the tie choice q moves one captured direction inside the tied plane
@@ -157,10 +184,14 @@ def test_section_4_2_isotropic_noise(d_z, theirs):
     """Zhang et al. 2025, §4.2, σ=0.5: trained with noise, probed on noise-free data."""
     sol = solve(paper_system(128, 8, noise="isotropic", sigma=0.5, seed=0), LAMSpec(d_z))
     clean = _noise_free()
-    assert probe(sol, "action", "predicted_change", fit=clean, score=clean).value == pytest.approx(theirs, abs=PAPER_ATOL)
+    assert probe(sol, "action", "predicted_change", fit=clean, score=clean).value == pytest.approx(
+        theirs, abs=PAPER_ATOL
+    )
 
 
-@pytest.mark.parametrize("d_z, theirs, atol", [(8, 1.0042901039123535, PAPER_ATOL), (16, 0.0003498565929476172, PAPER_ATOL)])
+@pytest.mark.parametrize(
+    "d_z, theirs, atol", [(8, 1.0042901039123535, PAPER_ATOL), (16, 0.0003498565929476172, PAPER_ATOL)]
+)
 def test_section_4_3_structured_noise(d_z, theirs, atol):
     """Zhang et al. 2025, §4.3, σ=2: noise (variance 4 > 1) is captured first; actions only at d_z=16."""
     sol = solve(paper_system(128, 8, noise="structured", sigma=2.0, seed=0), LAMSpec(d_z))

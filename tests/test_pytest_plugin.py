@@ -37,9 +37,14 @@ CLAIMS = textwrap.dedent('''
 
 def _pytest(folder, *args):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTHONPATH")}
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA",
-                           "--lamproof-examples", "25", *args], cwd=folder, capture_output=True, text=True,
-                          env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "--lamproof-examples", "25", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 def test_claims_file_collects_and_judges_each_claim(tmp_path):
@@ -59,10 +64,12 @@ def test_claims_file_collects_and_judges_each_claim(tmp_path):
 
 
 def test_folder_collection_takes_only_claims_files(tmp_path):
-    (tmp_path / "my_claims.py").write_text(CLAIMS.split("@claim(systems=systems(noise=\"isotropic\"")[0],
-                                           encoding="utf-8")
-    (tmp_path / "helpers.py").write_text("def claim_not_collected(system, spec, solution):\n    assert False\n",
-                                         encoding="utf-8")
+    (tmp_path / "my_claims.py").write_text(
+        CLAIMS.split('@claim(systems=systems(noise="isotropic"')[0], encoding="utf-8"
+    )
+    (tmp_path / "helpers.py").write_text(
+        "def claim_not_collected(system, spec, solution):\n    assert False\n", encoding="utf-8"
+    )
     run = _pytest(tmp_path, ".")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout and "helpers" not in run.stdout

@@ -75,8 +75,13 @@ def uninterrupted(tmp_path_factory):
 def interrupt(out, sig) -> subprocess.CompletedProcess:
     marker = out.parent / f"{out.name}.checkpointed"
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(marker), *reproduce_args(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(marker), *reproduce_args(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():
@@ -98,7 +103,9 @@ def test_an_interrupted_trained_run_resumes_to_the_same_csv(tmp_path, capsys, sm
     out = tmp_path / "out"
     killed = interrupt(out, sig)
     if sig == signal.SIGINT:
-        assert killed.returncode == 130 and killed.stderr.rstrip().endswith("lamproof: interrupted"), killed.stderr
+        assert killed.returncode == 130 and killed.stderr.rstrip().endswith("lamproof: interrupted"), (
+            killed.stderr
+        )
         assert "Traceback" not in killed.stderr
     else:
         assert killed.returncode == -signal.SIGKILL
@@ -131,8 +138,14 @@ def test_ctrl_c_stops_the_worker_pool_at_once(tmp_path):
     out = tmp_path / "out"
     args = ["reproduce", "4.3", "--mode", "trained", "--steps", "1000000", "--out", str(out), "--no-plot"]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", POOL_SCRIPT, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", POOL_SCRIPT, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not list(out.glob(f"{runner.CHECKPOINT_DIR}/*/*.npz")):

@@ -59,10 +59,23 @@ RANGE_ATOL = 1e-7
 #: above CLEAR clearly positive (as in tests/test_conditions.py).
 ZERO, CLEAR = 1e-4, 1e-3
 
-WINDOWS = state_space_systems(n=st.integers(1, 3), observation="generic", observation_noise=None, feedback=None,
-                              coupling=None, initial=None, means=None)
-EXOGENOUS = state_space_systems(n=st.integers(2, 3), exogenous=st.just(1), observation="generic",
-                                observation_noise=None, feedback=None, coupling=None)
+WINDOWS = state_space_systems(
+    n=st.integers(1, 3),
+    observation="generic",
+    observation_noise=None,
+    feedback=None,
+    coupling=None,
+    initial=None,
+    means=None,
+)
+EXOGENOUS = state_space_systems(
+    n=st.integers(2, 3),
+    exogenous=st.just(1),
+    observation="generic",
+    observation_noise=None,
+    feedback=None,
+    coupling=None,
+)
 
 
 def _scale(transition) -> float:
@@ -85,8 +98,12 @@ def _numbers(value, path=""):
 
 # -- one system, two layouts ----------------------------------------------------------------------------
 @settings(max_examples=25)
-@given(problems(systems(d_o=st.integers(1, 3), noise="any", feedback=None, dynamics=None, means=None),
-                lambda s: lam_specs(s.d_o, fdm_obs_path="any", idm="any", horizon=st.integers(1, 2))))
+@given(
+    problems(
+        systems(d_o=st.integers(1, 3), noise="any", feedback=None, dynamics=None, means=None),
+        lambda s: lam_specs(s.d_o, fdm_obs_path="any", idm="any", horizon=st.integers(1, 2)),
+    )
+)
 def test_system_and_its_state_space_form_give_the_same_solve(problem):
     system, spec = problem
     ours = solution_to_dict(solve(StateSpaceSystem.from_system(system), spec))
@@ -109,10 +126,20 @@ def test_system_and_its_state_space_form_give_the_same_solve(problem):
 
 # -- the closed form against the population minimizer, on windows -------------------------------------
 @settings(max_examples=15)
-@given(problems(WINDOWS, lambda s: lam_specs(s.d_o, fdm_obs_path="any", idm="any", context=st.integers(1, 3),
-                                             horizon=st.integers(1, 2),
-                                             augmentation=st.sampled_from([0.0, 0.0, 0.5]),
-                                             action_loss_weight=st.sampled_from([0.0, 0.0, 1.5]))))
+@given(
+    problems(
+        WINDOWS,
+        lambda s: lam_specs(
+            s.d_o,
+            fdm_obs_path="any",
+            idm="any",
+            context=st.integers(1, 3),
+            horizon=st.integers(1, 2),
+            augmentation=st.sampled_from([0.0, 0.0, 0.5]),
+            action_loss_weight=st.sampled_from([0.0, 0.0, 1.5]),
+        ),
+    )
+)
 def test_solve_on_windows_equals_the_population_minimizer(problem):
     system, spec = problem
     solution = solve(system, spec)
@@ -123,7 +150,10 @@ def test_solve_on_windows_equals_the_population_minimizer(problem):
     assert stated == pytest.approx(solution.objective, abs=OBJECTIVE_RTOL * scale)
     optimum = minimize_population(t, spec, seed=1).objective.total
     assert optimum >= solution.objective - OBJECTIVE_RTOL * scale
-    assert optimum == pytest.approx(solution.objective, abs=OBJECTIVE_RTOL * scale), (solution.method, solution.notes)
+    assert optimum == pytest.approx(solution.objective, abs=OBJECTIVE_RTOL * scale), (
+        solution.method,
+        solution.notes,
+    )
 
 
 def test_solve_refuses_a_window_of_another_lam():
@@ -135,8 +165,19 @@ def test_solve_refuses_a_window_of_another_lam():
 
 
 @settings(max_examples=10)
-@given(state_space_systems(n=st.integers(1, 3), observation="generic", observation_noise=None, feedback=None,
-                           initial=None, means=None, coupling=None), st.integers(1, 3), st.integers(1, 2))
+@given(
+    state_space_systems(
+        n=st.integers(1, 3),
+        observation="generic",
+        observation_noise=None,
+        feedback=None,
+        initial=None,
+        means=None,
+        coupling=None,
+    ),
+    st.integers(1, 3),
+    st.integers(1, 2),
+)
 def test_window_factors_are_exact(system, context, horizon):
     """``X Xᵀ`` is the second moment (with the mean column) and the covariance (without): the probes and
     the closed form work on factors, the moments come from the window's block maps."""
@@ -151,15 +192,20 @@ def test_window_factors_are_exact(system, context, horizon):
 
 # -- the exogenous probe target ---------------------------------------------------------------------------
 @settings(max_examples=8)
-@given(problems(EXOGENOUS, lambda s: lam_specs(s.d_o, fdm_obs_path="any", context=st.integers(1, 2))),
-       st.sampled_from(["latent", "predicted_change"]))
+@given(
+    problems(EXOGENOUS, lambda s: lam_specs(s.d_o, fdm_obs_path="any", context=st.integers(1, 2))),
+    st.sampled_from(["latent", "predicted_change"]),
+)
 def test_exogenous_probe_equals_least_squares_on_sampled_windows(problem, representation):
     system, spec = problem
     solution = solve(system, spec)
     t = solution.transition
     assert "exogenous" in targets_for(t)
-    features = solution.parameters.latent_map if representation == "latent" else \
-        solution.parameters.predicted_change_map
+    features = (
+        solution.parameters.latent_map
+        if representation == "latent"
+        else solution.parameters.predicted_change_map
+    )
     exact = probe_error(features, "exogenous", t)
     sampled = sample_probe_error(features, "exogenous", t, samples=40_000, rng=np.random.default_rng(0))
     if exact is None:
@@ -181,8 +227,12 @@ def test_exogenous_target_needs_exogenous_coordinates():
 
 # -- exogenous loading over the optimal family -------------------------------------------------------------
 @settings(max_examples=10)
-@given(problems(EXOGENOUS, lambda s: lam_specs(s.d_o, fdm_obs_path="any", context=st.integers(1, 2),
-                                               horizon=st.integers(1, 2))))
+@given(
+    problems(
+        EXOGENOUS,
+        lambda s: lam_specs(s.d_o, fdm_obs_path="any", context=st.integers(1, 2), horizon=st.integers(1, 2)),
+    )
+)
 def test_loading_range_contains_the_minimizer_and_matches_ky_fan(problem):
     """The minimizer's optimum (it never sees S_v) has a loading inside the proved range; the range is
     phase 1's Ky Fan range; its ends are attained by members, which are optimal."""
@@ -198,8 +248,9 @@ def test_loading_range_contains_the_minimizer_and_matches_ky_fan(problem):
     assert loading.bounds == "exact"
     for end in ("min", "max"):
         member = loading.witnesses[end]
-        assert population_objective(member, t, spec).total == pytest.approx(solution.objective,
-                                                                           abs=OBJECTIVE_RTOL * _scale(t))
+        assert population_objective(member, t, spec).total == pytest.approx(
+            solution.objective, abs=OBJECTIVE_RTOL * _scale(t)
+        )
     result = minimize_population(t, spec, starts=2, seed=2)
     found = exogenous_loading(t, captured_basis(result.params), path)
     if found is not None and result.converged:
@@ -236,11 +287,18 @@ def test_loading_of_a_tie_spans_the_tied_directions():
     system = random_walk_with_exogenous(1.0, 1.0, 0.5, 1.0)
     solution = solve(system, LAMSpec(1))
     loading = loading_over_family(solution)
-    assert (loading.min, loading.max, loading.bounds, loading.identified) == (pytest.approx(0.0, abs=1e-12),
-                                                                               pytest.approx(1.0), "exact", False)
+    assert (loading.min, loading.max, loading.bounds, loading.identified) == (
+        pytest.approx(0.0, abs=1e-12),
+        pytest.approx(1.0),
+        "exact",
+        False,
+    )
     assert (loading.attained_min, loading.attained_max) == (pytest.approx(0.0, abs=1e-12), pytest.approx(1.0))
     away = loading_over_family(solve(random_walk_with_exogenous(1.0, 1.0, 0.5, 1.5), LAMSpec(1)))
-    assert (away.value, away.identified) == (pytest.approx(1.0), True)  # σ_η² > g²σ_a²: the latent is exogenous (D13)
+    assert (away.value, away.identified) == (
+        pytest.approx(1.0),
+        True,
+    )  # σ_η² > g²σ_a²: the latent is exogenous (D13)
 
 
 def test_loading_with_an_action_head_is_a_ratio_range():
@@ -286,9 +344,19 @@ def test_ratio_extremes_against_direct_optimization(m, k, fixed, seed):
 
 # -- latent consistency over the optimal family --------------------------------------------------------------
 @settings(max_examples=10)
-@given(problems(EXOGENOUS, lambda s: lam_specs(s.d_o, fdm_obs_path="any", idm="any", context=st.integers(1, 2),
-                                               augmentation=st.sampled_from([0.0, 0.3]))),
-       st.integers(0, 2**31 - 1))
+@given(
+    problems(
+        EXOGENOUS,
+        lambda s: lam_specs(
+            s.d_o,
+            fdm_obs_path="any",
+            idm="any",
+            context=st.integers(1, 2),
+            augmentation=st.sampled_from([0.0, 0.3]),
+        ),
+    ),
+    st.integers(0, 2**31 - 1),
+)
 def test_consistency_range_contains_every_sampled_member_and_remixing(problem, seed):
     system, spec = problem
     solution = solve(system, spec)
@@ -302,8 +370,9 @@ def test_consistency_range_contains_every_sampled_member_and_remixing(problem, s
     for end, value in (("min", result.attained_min), ("max", result.attained_max)):
         witness = result.witnesses[end]
         assert latent_consistency(t, witness.latent_map) == pytest.approx(value, abs=1e-9)  # the pinv route
-        assert population_objective(witness, t, spec).total == pytest.approx(solution.objective,
-                                                                            abs=OBJECTIVE_RTOL * _scale(t))
+        assert population_objective(witness, t, spec).total == pytest.approx(
+            solution.objective, abs=OBJECTIVE_RTOL * _scale(t)
+        )
     rng = np.random.default_rng(seed)
     d_z = spec.d_z
     for _ in range(6):
@@ -336,11 +405,15 @@ def _miss(M2: np.ndarray, S_act: np.ndarray) -> float:
 
 
 @settings(max_examples=12)
-@given(problems(state_space_systems(n=st.integers(1, 3), observation="generic", observation_noise=None,
-                                    feedback=None, coupling=None),
-                lambda s: lam_specs(s.d_o, horizon=st.integers(1, 2), context=st.integers(1, 2),
-                                    fdm_obs_path="any")),
-       st.integers(0, 1000))
+@given(
+    problems(
+        state_space_systems(
+            n=st.integers(1, 3), observation="generic", observation_noise=None, feedback=None, coupling=None
+        ),
+        lambda s: lam_specs(s.d_o, horizon=st.integers(1, 2), context=st.integers(1, 2), fdm_obs_path="any"),
+    ),
+    st.integers(0, 1000),
+)
 def test_state_space_conditions_agree_with_the_population_minimizer(problem, seed):
     system, spec = problem
     solution = solve(system, spec, allow_numeric=False)
@@ -348,7 +421,8 @@ def test_state_space_conditions_agree_with_the_population_minimizer(problem, see
     t = solution.transition
     S_act = action_operator(t, spec.fdm_obs_path)  # the window's exploration part: another route to H W_k Hᵀ
     assert conditions["capacity"].margin == spec.d_z - np.linalg.matrix_rank(
-        S_act, tol=1e-8 * max(1.0, float(np.max(np.abs(S_act)))))
+        S_act, tol=1e-8 * max(1.0, float(np.max(np.abs(S_act))))
+    )
     if solution.unique is False or conditions["action_captured"].holds is None:
         return
     gap, top = solution.eigengap, float(solution.innovation.eigenvalues[0]) or 1.0
@@ -374,8 +448,14 @@ def test_state_space_conditions_agree_with_the_population_minimizer(problem, see
 # -- the command line ----------------------------------------------------------------------------------------
 def test_cli_text_shows_the_exogenous_quantities(tmp_path, capsys):
     path = tmp_path / "exo.json"
-    path.write_text(json.dumps({"state_space": random_walk_with_exogenous(1.0, 1.0, 0.5, 1.0).to_dict(),
-                                "lam": {"d_z": 1, "context": 2}}))
+    path.write_text(
+        json.dumps(
+            {
+                "state_space": random_walk_with_exogenous(1.0, 1.0, 0.5, 1.0).to_dict(),
+                "lam": {"d_z": 1, "context": 2},
+            }
+        )
+    )
     assert main(["solve", str(path), "--format", "text"]) == 0
     out = capsys.readouterr().out
     assert "exogenous loading" in out and "latent consistency" in out and "exogenous " in out
@@ -386,7 +466,11 @@ def test_dynamics_refuses_state_space_files_and_context_windows_in_one_line(tmp_
     """The learning dynamics read one frame of a System (its acquisition order labels that layout's sources):
     a state-space file or a context window is refused with exit 2, never a traceback or a mislabelled order."""
     ss = {"state_space": random_walk_with_exogenous().to_dict(), "lam": {"d_z": 1}, "dynamics": {"steps": 10}}
-    window = {"system": {"action_matrix": [[1.0], [0.0]]}, "lam": {"d_z": 1, "context": 2}, "dynamics": {"steps": 10}}
+    window = {
+        "system": {"action_matrix": [[1.0], [0.0]]},
+        "lam": {"d_z": 1, "context": 2},
+        "dynamics": {"steps": 10},
+    }
     for data, field in ((ss, "state_space"), (window, "lam.context")):
         path = tmp_path / "dynamics.json"
         path.write_text(json.dumps(data))

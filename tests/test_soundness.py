@@ -42,8 +42,12 @@ def test_the_issues_tie_with_drift_in_either_basis(rotated):
     assert score.bounds == "exact" and score.identified is False
     for end, value in (("min", 0.5), ("max", 0.6)):
         member = score.witnesses[end]
-        assert population_objective(member, sol.transition, sol.spec).total == pytest.approx(sol.objective, rel=1e-12)
-        assert probe_member(member, "action", "predicted_change", sol.transition) == pytest.approx(value, abs=1e-12)
+        assert population_objective(member, sol.transition, sol.spec).total == pytest.approx(
+            sol.objective, rel=1e-12
+        )
+        assert probe_member(member, "action", "predicted_change", sol.transition) == pytest.approx(
+            value, abs=1e-12
+        )
     aligned = score.witnesses["max"].next_obs_map  # M₂ = u uᵀ with u the drift direction (Q e₂)
     drift = _issue_system(rotated).action_matrix[:, 1]
     assert aligned == pytest.approx(np.outer(drift, drift), abs=1e-9)
@@ -53,7 +57,9 @@ def test_the_issues_observation_probe_is_an_honest_outer_range():
     """The observation probe of the same change: generic members 0.5, the aligned one 0.9 (issue's
     mechanism). The proved interval contains both; it is outer, and says so."""
     score = probe(solve(_issue_system(False), LAMSpec(1)), "observation", "predicted_change")
-    assert score.attained_min == pytest.approx(0.5, abs=1e-12) and score.attained_max == pytest.approx(0.9, abs=1e-12)
+    assert score.attained_min == pytest.approx(0.5, abs=1e-12) and score.attained_max == pytest.approx(
+        0.9, abs=1e-12
+    )
     assert score.min <= 0.5 + 1e-12 and score.max >= 0.9 - 1e-12
     assert score.identified is False
 
@@ -61,12 +67,18 @@ def test_the_issues_observation_probe_is_an_honest_outer_range():
 def test_pseudo_inverse_does_not_cut_a_direction_the_dynamics_amplify():
     """Σ_o = diag(1, 1e-12), F = diag(1, 1e6): o₂ has variance 1e-12 but drives o'₂. The exact loss is
     the noise 0.01 left after capturing the action (issue 9: solve reported 1.01 and a tie)."""
-    system = System([[1.0], [0.0]], obs_cov=np.diag([1.0, 1e-12]), dynamics=np.diag([1.0, 1e6]),
-                    noise_cov=0.01 * np.eye(2))
+    system = System(
+        [[1.0], [0.0]],
+        obs_cov=np.diag([1.0, 1e-12]),
+        dynamics=np.diag([1.0, 1e6]),
+        noise_cov=0.01 * np.eye(2),
+    )
     sol = solve(system, LAMSpec(1))
     assert sol.optimal_loss == pytest.approx(0.01, rel=1e-9)
     assert sol.unique is True
-    member = population_objective(sol.parameters, sol.transition, LAMSpec(1))  # the objective, evaluated afresh
+    member = population_objective(
+        sol.parameters, sol.transition, LAMSpec(1)
+    )  # the objective, evaluated afresh
     assert member.total == pytest.approx(0.01, rel=1e-6)
     pop = minimize_population(sol.transition, LAMSpec(1), seed=0)  # cannot resolve 1e-12, but never beats it
     assert pop.objective.total >= 0.01 * (1 - 1e-9)
@@ -81,7 +93,9 @@ def test_probes_are_defined_in_any_units(kwargs):
     score = probe(sol, "action", "predicted_change")
     assert score.value == pytest.approx(0.0, abs=1e-9) and score.identified
     features = sol.parameters.predicted_change_map
-    sampled = sample_probe_error(features, "action", sol.transition, samples=20_000, rng=np.random.default_rng(0))
+    sampled = sample_probe_error(
+        features, "action", sol.transition, samples=20_000, rng=np.random.default_rng(0)
+    )
     assert sampled == pytest.approx(0.0, abs=0.01)
 
 
@@ -104,14 +118,30 @@ def test_an_undecidable_tie_is_refused():
     solve(System(np.eye(2), exploration_cov=np.diag([1.0, 1.0 + 1e-6])), LAMSpec(1))  # a clear gap: answered
 
 
-families = systems(d_o=st.integers(1, 4), noise=["none", "isotropic", "structured"], feedback=None, dynamics=None,
-                   means=None, sigma=st.sampled_from([0.5, 1.0, 2.0]), exploration="psd")
+families = systems(
+    d_o=st.integers(1, 4),
+    noise=["none", "isotropic", "structured"],
+    feedback=None,
+    dynamics=None,
+    means=None,
+    sigma=st.sampled_from([0.5, 1.0, 2.0]),
+    exploration="psd",
+)
 
 
 @settings(max_examples=30)
-@given(problems(families, lambda s: lam_specs(s.d_o, fdm_obs_path="any", idm="any",
-                                              augmentation=st.sampled_from([0.0, 0.5]),
-                                              action_loss_weight=st.sampled_from([0.0, 2.0]))))
+@given(
+    problems(
+        families,
+        lambda s: lam_specs(
+            s.d_o,
+            fdm_obs_path="any",
+            idm="any",
+            augmentation=st.sampled_from([0.0, 0.5]),
+            action_loss_weight=st.sampled_from([0.0, 2.0]),
+        ),
+    )
+)
 def test_witnesses_are_optimal_members_and_sampled_members_lie_in_the_proved_range(problem):
     system, spec = problem
     try:
@@ -129,12 +159,23 @@ def test_witnesses_are_optimal_members_and_sampled_members_lie_in_the_proved_ran
             for end in ("min", "max"):
                 member = score.witnesses[end]
                 total = population_objective(member, sol.transition, spec).total
-                assert total == pytest.approx(sol.objective, rel=OBJECTIVE_RTOL, abs=OBJECTIVE_RTOL), (rep, target, end)
+                assert total == pytest.approx(sol.objective, rel=OBJECTIVE_RTOL, abs=OBJECTIVE_RTOL), (
+                    rep,
+                    target,
+                    end,
+                )
                 again = probe_member(member, target, rep, sol.transition)
                 assert again == pytest.approx(score.witness_scores[end], abs=SCORE_ATOL), (rep, target, end)
-            assert score.min - WITNESS_ATOL <= score.attained_min <= score.attained_max <= score.max + WITNESS_ATOL
+            assert (
+                score.min - WITNESS_ATOL
+                <= score.attained_min
+                <= score.attained_max
+                <= score.max + WITNESS_ATOL
+            )
             if score.bounds == "exact":
-                assert (score.attained_min, score.attained_max) == pytest.approx((score.min, score.max), abs=WITNESS_ATOL)
+                assert (score.attained_min, score.attained_max) == pytest.approx(
+                    (score.min, score.max), abs=WITNESS_ATOL
+                )
             for member in sampled:
                 value = probe_member(member, target, rep, sol.transition)
                 assert score.min - SCORE_ATOL <= value <= score.max + SCORE_ATOL, (rep, target)
@@ -157,7 +198,10 @@ def test_transfer_probe_ranges_contain_every_member(chi):
                 continue
             for member in members:
                 value = probe_member(member, target, rep, sol.transition, score_on)
-                assert s.min - SCORE_ATOL <= value and (s.max is None or value <= s.max + SCORE_ATOL), (rep, target)
+                assert s.min - SCORE_ATOL <= value and (s.max is None or value <= s.max + SCORE_ATOL), (
+                    rep,
+                    target,
+                )
     action = probe(sol, "action", "predicted_change", fit=sol.transition, score=score_on)
     assert action.identified and action.bounds == "exact"
     assert action.value == pytest.approx((3 - 2) / 3 * (1 + chi**2), abs=1e-9)  # paper §5's closed form
@@ -165,7 +209,9 @@ def test_transfer_probe_ranges_contain_every_member(chi):
 
 # -- claims: refuted by a member, holding by proof, otherwise undecided --------------------------
 def test_assert_family_refutes_with_a_member_and_is_otherwise_undecided():
-    score = probe(solve(_issue_system(False), LAMSpec(1)), "observation", "predicted_change")  # outer, [0.5, 0.9]
+    score = probe(
+        solve(_issue_system(False), LAMSpec(1)), "observation", "predicted_change"
+    )  # outer, [0.5, 0.9]
     with pytest.raises(AssertionError, match="member"):
         assert_family(score, 0.5, "observation")  # the aligned member scores 0.9
     with pytest.raises(Undecided):
@@ -197,5 +243,7 @@ def test_a_tie_without_drift_has_both_ends_witnessed():
     assert score.bounds == "exact" and score.identified is False
     for end, value in (("min", 0.0), ("max", 1.0)):
         member = score.witnesses[end]
-        assert population_objective(member, sol.transition, sol.spec).total == pytest.approx(sol.objective, rel=1e-12)
+        assert population_objective(member, sol.transition, sol.spec).total == pytest.approx(
+            sol.objective, rel=1e-12
+        )
         assert probe_member(member, "action", "latent", sol.transition) == pytest.approx(value, abs=1e-9)

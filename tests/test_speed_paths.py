@@ -57,7 +57,11 @@ def test_shared_spectrum_gives_the_same_top_eigenspace_for_every_d(drawn, data):
     for d in range(1, V.shape[0] + 1):
         fresh = top_eigenspace(V, d)
         reused = top_eigenspace(V, d, spectrum=shared)  # d = 1: subset eigh, later: the full one
-        assert (reused.rank, reused.tie_start, reused.tie_stop) == (fresh.rank, fresh.tie_start, fresh.tie_stop)
+        assert (reused.rank, reused.tie_start, reused.tie_stop) == (
+            fresh.rank,
+            fresh.tie_start,
+            fresh.tie_stop,
+        )
         np.testing.assert_array_equal(reused.eigenvalues, fresh.eigenvalues)
         if fresh.tied:  # a tie's basis comes from the same subset solver: identical
             np.testing.assert_array_equal(reused.vectors, fresh.vectors)
@@ -66,7 +70,7 @@ def test_shared_spectrum_gives_the_same_top_eigenspace_for_every_d(drawn, data):
             np.testing.assert_allclose(P, P0, atol=PROJECTOR_RTOL * max(1.0, levels[0] ** 2))
         # the independent route: the captured variance is the sum of the top levels²
         captured = float(np.sum(np.linalg.norm(reused.captured.T @ V, axis=1) ** 2))
-        assert math.isclose(captured, sum(x * x for x in levels[:reused.rank]), rel_tol=1e-9, abs_tol=1e-9)
+        assert math.isclose(captured, sum(x * x for x in levels[: reused.rank]), rel_tol=1e-9, abs_tol=1e-9)
 
 
 def _row(study, config) -> dict:
@@ -87,14 +91,22 @@ def _same_rows(a: dict, b: dict) -> None:
             assert x == y, (key, x, y)
 
 
-@pytest.mark.parametrize("name, fixed", [
-    ("4.3", {"sigma": 2.0}),                  # structured noise above the action: ties inside each block
-    ("7", {"sigma": 1.0, "kappa": 0.1}),      # action = noise variance: a 16-fold tie; action heads on it
-])
+@pytest.mark.parametrize(
+    "name, fixed",
+    [
+        ("4.3", {"sigma": 2.0}),  # structured noise above the action: ties inside each block
+        ("7", {"sigma": 1.0, "kappa": 0.1}),  # action = noise variance: a 16-fold tie; action heads on it
+    ],
+)
 def test_a_sweep_over_dz_and_the_head_reads_one_transition_and_matches_fresh_solves(name, fixed):
     study = get_study(name)
-    configs = [c for c in study.configs() if all(c[k] == v for k, v in fixed.items())
-               and c["dz"] in (2, 3, 8, 9) and c.get("mask_ratio", 0.0) in (0.0, 0.05)]
+    configs = [
+        c
+        for c in study.configs()
+        if all(c[k] == v for k, v in fixed.items())
+        and c["dz"] in (2, 3, 8, 9)
+        and c.get("mask_ratio", 0.0) in (0.0, 0.05)
+    ]
     assert len(configs) >= 4
     ev._shared_transition.cache_clear()
     shared = [_row(study, c) for c in configs]
@@ -113,21 +125,30 @@ def test_configurations_with_other_data_get_other_transitions():
     assert ev.shared_transition(study, a, 1) is ev.shared_transition(study, b, 1)
     assert ev.shared_transition(study, a, 1) is not ev.shared_transition(study, c, 1)
     # the noise-free reference data of §4.2 does not depend on σ: one transition for the sweep
-    assert ev.shared_transition(study, a, 1, noise_free=True) is ev.shared_transition(study, c, 1, noise_free=True)
+    assert ev.shared_transition(study, a, 1, noise_free=True) is ev.shared_transition(
+        study, c, 1, noise_free=True
+    )
 
 
 def _flat(result: dict) -> dict:
-    return {(rep, t, k): v for rep, scores in result.items() for t, score in scores.items()
-            for k, v in score.as_dict().items()}
+    return {
+        (rep, t, k): v
+        for rep, scores in result.items()
+        for t, score in scores.items()
+        for k, v in score.as_dict().items()
+    }
 
 
-@pytest.mark.parametrize("d_z, lam, system", [
-    (3, {}, {"noise": "isotropic", "sigma": 0.5}),                       # leakage family
-    (2, {}, {"noise": "isotropic", "sigma": 0.5}),                       # a tie inside the action block
-    (3, {"augmentation": 0.1}, {"noise": "uniform", "sigma": 0.5, "noise_dim": 12}),
-    (4, {}, {"noise": "structured", "sigma": 2.0, "noise_dim": 2}),
-    (3, {"action_loss_weight": 1.0}, {"noise": "isotropic", "sigma": 0.5}),
-])
+@pytest.mark.parametrize(
+    "d_z, lam, system",
+    [
+        (3, {}, {"noise": "isotropic", "sigma": 0.5}),  # leakage family
+        (2, {}, {"noise": "isotropic", "sigma": 0.5}),  # a tie inside the action block
+        (3, {"augmentation": 0.1}, {"noise": "uniform", "sigma": 0.5, "noise_dim": 12}),
+        (4, {}, {"noise": "structured", "sigma": 2.0, "noise_dim": 2}),
+        (3, {"action_loss_weight": 1.0}, {"noise": "isotropic", "sigma": 0.5}),
+    ],
+)
 def test_probe_gram_paths_match_the_svd_routes(monkeypatch, d_z, lam, system):
     sys_ = paper_system(12, 4, seed=1, **system)
     spec = LAMSpec(d_z, **lam)
@@ -142,8 +163,12 @@ def test_probe_gram_paths_match_the_svd_routes(monkeypatch, d_z, lam, system):
         b = by_gram[key]
         if isinstance(a, list):
             assert [x is None for x in a] == [y is None for y in b], key
-            np.testing.assert_allclose([x for x in a if x is not None], [y for y in b if y is not None],
-                                       atol=ROW_RTOL, err_msg=str(key))
+            np.testing.assert_allclose(
+                [x for x in a if x is not None],
+                [y for y in b if y is not None],
+                atol=ROW_RTOL,
+                err_msg=str(key),
+            )
         elif isinstance(a, float):
             assert math.isclose(a, b, abs_tol=ROW_RTOL), (key, a, b)
         else:

@@ -32,8 +32,18 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
 
 # -- today's System is the case H = I, Σ_v = 0, explicit initial distribution -----------------------
 @settings(max_examples=20)
-@given(systems(d_o=st.integers(1, 4), noise="any", feedback=None, dynamics=None, means=None,
-               obs_cov="psd", exploration="psd"), st.integers(1, 3))
+@given(
+    systems(
+        d_o=st.integers(1, 4),
+        noise="any",
+        feedback=None,
+        dynamics=None,
+        means=None,
+        obs_cov="psd",
+        exploration="psd",
+    ),
+    st.integers(1, 3),
+)
 def test_system_is_the_state_space_case_with_identity_observation(system, horizon):
     state_space = StateSpaceSystem.from_system(system)
     ours, theirs = state_space.transition(horizon), system.transition(horizon)
@@ -48,12 +58,18 @@ def test_system_is_the_state_space_case_with_identity_observation(system, horizo
 
 # -- windows: exact moments against samples and trajectories -----------------------------------------
 @settings(max_examples=10)
-@given(state_space_systems(observation="generic", observation_noise=None, feedback=None, coupling=None,
-                           initial=None, means=None), st.integers(1, 3), st.integers(1, 2))
+@given(
+    state_space_systems(
+        observation="generic", observation_noise=None, feedback=None, coupling=None, initial=None, means=None
+    ),
+    st.integers(1, 3),
+    st.integers(1, 2),
+)
 def test_window_moments_match_samples_and_dense_maps(system, context, horizon):
     t = system.transition(horizon, context)
     names = ("obs", "next_obs", "action", "state", "next_state", "noise") + (
-        ("exogenous",) if system.exogenous else ())
+        ("exogenous",) if system.exogenous else ()
+    )
     dense = t.stacked(*names)
     t.dense_pairs = None  # block by block here, whatever the window's length
     assert _relative(t.cov(names), dense @ t.source_cov @ dense.T) <= SAME_RTOL
@@ -62,13 +78,16 @@ def test_window_moments_match_samples_and_dense_maps(system, context, horizon):
     exact = t.second_moment(names)
     scale = max(1.0, float(np.max(np.diag(exact))))
     assert np.max(np.abs(stacked.T @ stacked / SAMPLES - exact)) <= MOMENT_ATOL * scale
-    np.testing.assert_array_equal(draws["current_obs"], draws["obs"][:, -system.d_o:])
+    np.testing.assert_array_equal(draws["current_obs"], draws["obs"][:, -system.d_o :])
     np.testing.assert_allclose(t.frame_selector @ t.maps["obs"], t.maps["current_obs"], atol=0)
 
 
 @settings(max_examples=8)
-@given(state_space_systems(observation="generic", observation_noise=True, feedback=None, initial="stationary"),
-       st.integers(1, 3), st.integers(1, 2))
+@given(
+    state_space_systems(observation="generic", observation_noise=True, feedback=None, initial="stationary"),
+    st.integers(1, 3),
+    st.integers(1, 2),
+)
 def test_trajectory_windows_have_the_window_moments(system, context, horizon):
     """Windows cut at every position of stationary trajectories (the simulator, not the source maps)."""
     trajectories = system.sample_trajectories(4_000, context + horizon + 5, np.random.default_rng(1))
@@ -95,8 +114,13 @@ def test_exogenous_innovation_is_the_state_innovation():
 
 # -- the context innovation and its Kalman limit -----------------------------------------------------
 @settings(max_examples=15)
-@given(state_space_systems(observation="generic", observation_noise=None, feedback=None, coupling=None,
-                           initial=None), st.integers(1, 6), st.integers(1, 3))
+@given(
+    state_space_systems(
+        observation="generic", observation_noise=None, feedback=None, coupling=None, initial=None
+    ),
+    st.integers(1, 6),
+    st.integers(1, 3),
+)
 def test_context_innovation_is_the_kalman_filter_innovation(system, context, horizon):
     """S_v of the window (a pseudo-inverse of window moments) equals the Riccati recursion (zero means)."""
     S_v = innovation(system.transition(horizon, context)).operator
@@ -111,8 +135,12 @@ LIMIT_RTOL = 1e-7
 
 
 @settings(max_examples=15)
-@given(state_space_systems(observation="generic", observation_noise=True, feedback=None, coupling=None,
-                           initial=None), st.integers(1, 2))
+@given(
+    state_space_systems(
+        observation="generic", observation_noise=True, feedback=None, coupling=None, initial=None
+    ),
+    st.integers(1, 2),
+)
 def test_long_context_reaches_the_steady_state_kalman_innovation(system, horizon):
     limit = system.kalman_innovation(horizon)
     assert _relative(innovation(system.transition(horizon, 40)).operator, limit) <= LIMIT_RTOL
@@ -120,9 +148,15 @@ def test_long_context_reaches_the_steady_state_kalman_innovation(system, horizon
 
 def test_unobserved_random_walk_needs_the_filter():
     """A hidden random walk seen through noise: one frame is far from the limit, 30 frames reach it."""
-    system = StateSpaceSystem([[1.0]], [[1.0]], observation=[[1.0]], process_noise_cov=[[0.5]],
-                              observation_noise_cov=[[2.0]], exploration_cov=[[0.25]],
-                              initial={"mean": [0.0], "cov": [[4.0]]})
+    system = StateSpaceSystem(
+        [[1.0]],
+        [[1.0]],
+        observation=[[1.0]],
+        process_noise_cov=[[0.5]],
+        observation_noise_cov=[[2.0]],
+        exploration_cov=[[0.25]],
+        initial={"mean": [0.0], "cov": [[4.0]]},
+    )
     limit = system.kalman_innovation()[0, 0]
     q, r = 0.75, 2.0  # Q = Σ_w + σ_a², R = Σ_v; scalar DARE: P² − qP − qr = 0
     assert limit == pytest.approx((q + np.sqrt(q * q + 4 * q * r)) / 2 + r, rel=1e-12)
@@ -138,30 +172,33 @@ F2 = [[0.5, 0.0], [0.0, 0.5]]
 G2 = [[1.0], [0.0]]
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"dynamics": [[1.0, 0.0]]}, "dynamics"),
-    ({"action_matrix": [[1.0]]}, "action_matrix"),
-    ({"observation": [[1.0, 0.0, 0.0]]}, "observation"),
-    ({"observation": "eye"}, "observation"),
-    ({"process_noise_cov": -np.eye(2)}, "process_noise_cov"),
-    ({"observation_noise_cov": np.eye(3)}, "observation_noise_cov"),
-    ({"policy_gain": np.zeros((2, 2))}, "policy_gain"),
-    ({"exploration_cov": [[-1.0]]}, "exploration_cov"),
-    ({"exogenous": [2]}, "exogenous"),
-    ({"exogenous": [1, 1]}, "exogenous"),
-    ({"exogenous": "1"}, "exogenous"),
-    ({"exogenous": [0]}, "exogenous"),  # reached by the actions
-    ({"dynamics": [[0.5, 0.0], [0.3, 0.5]], "exogenous": [1]}, "exogenous"),  # driven by state 0
-    ({"process_noise_cov": [[1.0, 0.5], [0.5, 1.0]], "exogenous": [1]}, "exogenous"),
-    ({"dynamics": [[1.0, 0.0], [0.0, 0.5]]}, "initial"),  # a random walk has no stationary distribution
-    ({"policy_gain": [[2.0, 0.0]]}, "initial"),  # the closed loop 0.5 + 2 is unstable
-    ({"initial": "steady"}, "initial"),
-    ({"initial": {"mean": [0.0, 0.0]}}, "initial.cov"),
-    ({"initial": {"cov": np.eye(3)}}, "initial.cov"),
-    ({"initial": {"cov": np.eye(2), "mean": [1.0]}}, "initial.mean"),
-    ({"initial": {"cov": np.eye(2), "var": 1}}, "initial.var"),
-    ({"process_noise_distribution": "laplace"}, "process_noise_distribution"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"dynamics": [[1.0, 0.0]]}, "dynamics"),
+        ({"action_matrix": [[1.0]]}, "action_matrix"),
+        ({"observation": [[1.0, 0.0, 0.0]]}, "observation"),
+        ({"observation": "eye"}, "observation"),
+        ({"process_noise_cov": -np.eye(2)}, "process_noise_cov"),
+        ({"observation_noise_cov": np.eye(3)}, "observation_noise_cov"),
+        ({"policy_gain": np.zeros((2, 2))}, "policy_gain"),
+        ({"exploration_cov": [[-1.0]]}, "exploration_cov"),
+        ({"exogenous": [2]}, "exogenous"),
+        ({"exogenous": [1, 1]}, "exogenous"),
+        ({"exogenous": "1"}, "exogenous"),
+        ({"exogenous": [0]}, "exogenous"),  # reached by the actions
+        ({"dynamics": [[0.5, 0.0], [0.3, 0.5]], "exogenous": [1]}, "exogenous"),  # driven by state 0
+        ({"process_noise_cov": [[1.0, 0.5], [0.5, 1.0]], "exogenous": [1]}, "exogenous"),
+        ({"dynamics": [[1.0, 0.0], [0.0, 0.5]]}, "initial"),  # a random walk has no stationary distribution
+        ({"policy_gain": [[2.0, 0.0]]}, "initial"),  # the closed loop 0.5 + 2 is unstable
+        ({"initial": "steady"}, "initial"),
+        ({"initial": {"mean": [0.0, 0.0]}}, "initial.cov"),
+        ({"initial": {"cov": np.eye(3)}}, "initial.cov"),
+        ({"initial": {"cov": np.eye(2), "mean": [1.0]}}, "initial.mean"),
+        ({"initial": {"cov": np.eye(2), "var": 1}}, "initial.var"),
+        ({"process_noise_distribution": "laplace"}, "process_noise_distribution"),
+    ],
+)
 def test_state_space_rejects_bad_fields(kwargs, field):
     fields = {"dynamics": F2, "action_matrix": G2, **kwargs}
     with pytest.raises(ValueError, match=f"^{field}"):
@@ -169,18 +206,22 @@ def test_state_space_rejects_bad_fields(kwargs, field):
 
 
 def test_exogenous_may_drive_the_rest_and_be_read_by_the_policy():
-    system = StateSpaceSystem([[0.5, 0.3], [0.0, 0.5]], G2, exogenous=[1], policy_gain=[[0.1, 0.4]],
-                              process_noise_cov=np.eye(2))
+    system = StateSpaceSystem(
+        [[0.5, 0.3], [0.0, 0.5]], G2, exogenous=[1], policy_gain=[[0.1, 0.4]], process_noise_cov=np.eye(2)
+    )
     assert system.exogenous == (1,) and system.endogenous == (0,)
     assert system.stationary and np.all(np.linalg.eigvalsh(system.initial_cov) > 0)
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"d_z": 1, "context": 0}, "context"),
-    ({"d_z": 1, "context": 33}, "context"),
-    ({"d_z": 1, "context": 2.0}, "context"),
-    ({"d_z": 1, "horizon": 101}, "horizon"),  # MAX_HORIZON = 100
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"d_z": 1, "context": 0}, "context"),
+        ({"d_z": 1, "context": 33}, "context"),
+        ({"d_z": 1, "context": 2.0}, "context"),
+        ({"d_z": 1, "horizon": 101}, "horizon"),  # MAX_HORIZON = 100
+    ],
+)
 def test_lam_spec_bounds_context_and_horizon(kwargs, field):
     with pytest.raises(ValueError, match=f"^{field}:"):
         LAMSpec(**kwargs)
@@ -217,28 +258,54 @@ def test_state_space_table_parses_and_round_trips():
     again, spec_again = spec_from_dict(json.loads(json.dumps(spec_to_dict(system, spec))))
     assert spec_again == spec
     names = ("obs", "next_obs", "action")
-    np.testing.assert_array_equal(again.transition(2, 3).second_moment(names),
-                                  system.transition(2, 3).second_moment(names))
+    np.testing.assert_array_equal(
+        again.transition(2, 3).second_moment(names), system.transition(2, 3).second_moment(names)
+    )
     stationary = dict(spec_to_dict(system, spec))
-    stationary["state_space"] = dict(stationary["state_space"], dynamics=[[0.5, 0.0], [0.0, 0.5]],
-                                     initial="stationary")
+    stationary["state_space"] = dict(
+        stationary["state_space"], dynamics=[[0.5, 0.0], [0.0, 0.5]], initial="stationary"
+    )
     assert spec_from_dict(stationary)[0].stationary
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"lam": {"d_z": 1}}, "system"),
-    ({"system": {"action_matrix": [[1.0]]}, "state_space": {"dynamics": [[0.5]], "action_matrix": [[1.0]]},
-      "lam": {"d_z": 1}}, "state_space"),
-    ({"state_space": {"action_matrix": [[1.0]]}, "lam": {"d_z": 1}}, "state_space.dynamics"),
-    ({"state_space": {"dynamics": [[0.5]], "action_matrix": [[1.0]], "noise": 1}, "lam": {"d_z": 1}},
-     "state_space.noise"),
-    ({"state_space": {"dynamics": [[1.0]], "action_matrix": [[1.0]]}, "lam": {"d_z": 1}}, "state_space.initial"),
-    ({"state_space": {"dynamics": [[0.5]], "action_matrix": [[1.0]], "exogenous": [0]}, "lam": {"d_z": 1}},
-     "state_space.exogenous"),
-    ({"state_space": {"dynamics": [[0.5]], "action_matrix": [[1.0]]}, "lam": {"d_z": 1, "context": 99}},
-     "lam.context"),
-    ({"state_space": {"dynamics": [[0.5]], "action_matrix": [[1.0]]}, "lam": {"d_z": 2}}, "lam.d_z"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"lam": {"d_z": 1}}, "system"),
+        (
+            {
+                "system": {"action_matrix": [[1.0]]},
+                "state_space": {"dynamics": [[0.5]], "action_matrix": [[1.0]]},
+                "lam": {"d_z": 1},
+            },
+            "state_space",
+        ),
+        ({"state_space": {"action_matrix": [[1.0]]}, "lam": {"d_z": 1}}, "state_space.dynamics"),
+        (
+            {"state_space": {"dynamics": [[0.5]], "action_matrix": [[1.0]], "noise": 1}, "lam": {"d_z": 1}},
+            "state_space.noise",
+        ),
+        (
+            {"state_space": {"dynamics": [[1.0]], "action_matrix": [[1.0]]}, "lam": {"d_z": 1}},
+            "state_space.initial",
+        ),
+        (
+            {
+                "state_space": {"dynamics": [[0.5]], "action_matrix": [[1.0]], "exogenous": [0]},
+                "lam": {"d_z": 1},
+            },
+            "state_space.exogenous",
+        ),
+        (
+            {
+                "state_space": {"dynamics": [[0.5]], "action_matrix": [[1.0]]},
+                "lam": {"d_z": 1, "context": 99},
+            },
+            "lam.context",
+        ),
+        ({"state_space": {"dynamics": [[0.5]], "action_matrix": [[1.0]]}, "lam": {"d_z": 2}}, "lam.d_z"),
+    ],
+)
 def test_bad_state_space_files_name_the_field(data, field):
     with pytest.raises(ValueError, match=f"^{field}"):
         spec_from_dict(data)
@@ -252,8 +319,11 @@ def test_cli_solves_a_state_space_file_and_refuses_an_unstable_one_in_one_line(t
     assert main(["solve", str(path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {"exogenous_loading", "latent_consistency"} <= set(out) and "exogenous" in out["probes"]["latent"]
-    path.write_text(STATE_SPACE_TOML.replace("dynamics = [[1.0, 0.0], [0.0, 0.5]]", "dynamics = [[1.0, 0.0], [0.0, 1.5]]")
-                    .replace('initial = {mean = [0.0, 0.0], cov = [[1.0, 0.0], [0.0, 1.0]]}', ""))
+    path.write_text(
+        STATE_SPACE_TOML.replace(
+            "dynamics = [[1.0, 0.0], [0.0, 0.5]]", "dynamics = [[1.0, 0.0], [0.0, 1.5]]"
+        ).replace("initial = {mean = [0.0, 0.0], cov = [[1.0, 0.0], [0.0, 1.0]]}", "")
+    )
     assert main(["solve", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("lamproof: error: state_space.initial:")
@@ -261,8 +331,12 @@ def test_cli_solves_a_state_space_file_and_refuses_an_unstable_one_in_one_line(t
 
 def test_system_with_context_is_solved_from_a_file(capsys, tmp_path):
     path = tmp_path / "context.json"
-    path.write_text(json.dumps({"system": {"action_matrix": [[1.0], [0.0]]}, "lam": {"d_z": 1, "context": 2}}))
+    path.write_text(
+        json.dumps({"system": {"action_matrix": [[1.0], [0.0]]}, "lam": {"d_z": 1, "context": 2}})
+    )
     assert main(["solve", str(path)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert len(out["maps"]["obs"][0]) == 4 and "exogenous_loading" not in out  # [o_{t−1}; o_t]; no exogenous state
+    assert (
+        len(out["maps"]["obs"][0]) == 4 and "exogenous_loading" not in out
+    )  # [o_{t−1}; o_t]; no exogenous state
     assert System([[1.0]]).transition(1, 2).d_c == 2

@@ -97,31 +97,34 @@ def test_shrinking_reaches_simple_values():
     assert find(systems(), lambda s: s.d_o >= 3).d_o == 3
 
 
-@pytest.mark.parametrize("build", [
-    lambda: dimensions(3, 2),
-    lambda: dimensions(-1, 2),
-    lambda: psd_matrices(0),
-    lambda: psd_matrices(2, rank=3),
-    lambda: psd_matrices(2, condition=0.5),
-    lambda: psd_matrices(2, scale=0.0),
-    lambda: orthonormal_matrices(2, 3),
-    lambda: rational_orthogonal_matrices(2.5),
-    lambda: integer_matrices(2, 2, min_value=3, max_value=1),
-    lambda: policies(2, 3, kind="greedy"),
-    lambda: policies(2, 3, chi=1.5),
-    lambda: noises(3, kind="pink"),
-    lambda: noises(3, sigma=-1.0),
-    lambda: noises(3, sigma=(2.0, 1.0)),
-    lambda: systems(d_o=2, d_a=3),
-    lambda: systems(noise="brown"),
-    lambda: systems(feedback="yes"),
-    lambda: systems(action="sparse"),
-    lambda: lam_specs(3, d_z=4),
-    lambda: lam_specs(3, idm="shared"),
-    lambda: lam_specs(3, augmentation=-0.1),
-    lambda: lam_specs(3, horizon=0),
-    lambda: problems(systems_strategy=3),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: dimensions(3, 2),
+        lambda: dimensions(-1, 2),
+        lambda: psd_matrices(0),
+        lambda: psd_matrices(2, rank=3),
+        lambda: psd_matrices(2, condition=0.5),
+        lambda: psd_matrices(2, scale=0.0),
+        lambda: orthonormal_matrices(2, 3),
+        lambda: rational_orthogonal_matrices(2.5),
+        lambda: integer_matrices(2, 2, min_value=3, max_value=1),
+        lambda: policies(2, 3, kind="greedy"),
+        lambda: policies(2, 3, chi=1.5),
+        lambda: noises(3, kind="pink"),
+        lambda: noises(3, sigma=-1.0),
+        lambda: noises(3, sigma=(2.0, 1.0)),
+        lambda: systems(d_o=2, d_a=3),
+        lambda: systems(noise="brown"),
+        lambda: systems(feedback="yes"),
+        lambda: systems(action="sparse"),
+        lambda: lam_specs(3, d_z=4),
+        lambda: lam_specs(3, idm="shared"),
+        lambda: lam_specs(3, augmentation=-0.1),
+        lambda: lam_specs(3, horizon=0),
+        lambda: problems(systems_strategy=3),
+    ],
+)
 def test_bad_arguments_raise_invalid_argument(build):
     with pytest.raises(InvalidArgument):
         build()

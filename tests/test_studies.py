@@ -49,12 +49,15 @@ def in_family(r: dict, column: str, theirs: float, slack: float = 0.02) -> bool:
 
 
 # -- §4.1 ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("da, dz, act, recon", [
-    (8, 4, 0.5016, 0.0321),    # Zhang et al. 2025, §4.1 log, d_a = 8, d_z = 4 (act_mse ≈ (d_a − d_z)/d_a)
-    (4, 1, 0.7570, 0.0276),    # Zhang et al. 2025, §4.1 log, d_a = 4, d_z = 1
-    (16, 8, 0.5030, 0.0634),   # Zhang et al. 2025, §4.1 log, d_a = 16, d_z = 8
-    (2, 1, 0.5034, 0.0140),    # Zhang et al. 2025, §4.1 log, d_a = 2, d_z = 1
-])
+@pytest.mark.parametrize(
+    "da, dz, act, recon",
+    [
+        (8, 4, 0.5016, 0.0321),  # Zhang et al. 2025, §4.1 log, d_a = 8, d_z = 4 (act_mse ≈ (d_a − d_z)/d_a)
+        (4, 1, 0.7570, 0.0276),  # Zhang et al. 2025, §4.1 log, d_a = 4, d_z = 1
+        (16, 8, 0.5030, 0.0634),  # Zhang et al. 2025, §4.1 log, d_a = 16, d_z = 8
+        (2, 1, 0.5034, 0.0140),  # Zhang et al. 2025, §4.1 log, d_a = 2, d_z = 1
+    ],
+)
 def test_4_1_action_error_is_the_missing_fraction(da, dz, act, recon):
     r = row("4.1", da=da, dz=dz)
     assert r["act_mse"] == pytest.approx(max(0, (da - dz) / da), abs=1e-9)
@@ -97,13 +100,16 @@ def test_4_2_recon_is_measured_on_noise_free_data():
 
 
 # -- §4.3 ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("sigma, dz, act, recon", [
-    (2.0, 4, 0.9563, 0.1785),    # Zhang et al. 2025, §4.3 log: strong noise is captured first
-    (2.0, 12, 0.4948, 0.0278),
-    (2.0, 16, 0.0003, 0.0001),
-    (0.5, 8, 0.0310, 0.0152),    # weak noise: the action first
-    (0.5, 4, 0.4861, 0.0452),
-])
+@pytest.mark.parametrize(
+    "sigma, dz, act, recon",
+    [
+        (2.0, 4, 0.9563, 0.1785),  # Zhang et al. 2025, §4.3 log: strong noise is captured first
+        (2.0, 12, 0.4948, 0.0278),
+        (2.0, 16, 0.0003, 0.0001),
+        (0.5, 8, 0.0310, 0.0152),  # weak noise: the action first
+        (0.5, 4, 0.4861, 0.0452),
+    ],
+)
 def test_4_3_structured_noise_competes_by_variance(sigma, dz, act, recon):
     r = row("4.3", sigma=sigma, dz=dz)
     assert abs(r["act_mse"] - act) < SCATTER
@@ -119,12 +125,15 @@ def test_4_3_noise_probe_of_the_latent_is_a_family():
 
 
 # -- §5 -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("chi, dz, act, recon", [
-    (0.0, 2, 0.747, 0.0479),     # Zhang et al. 2025, §5: 0.747 at χ = 0, d_z = 2
-    (0.5, 2, 0.930, 0.0594),     # … rising to 0.930 at χ = 0.5
-    (0.3, 4, 0.5397, 0.0346),    # Zhang et al. 2025, §5 log, χ = 0.3, d_z = 4
-    (0.5, 8, 0.0002, 0.0001),    # 0 for d_z ≥ 8
-])
+@pytest.mark.parametrize(
+    "chi, dz, act, recon",
+    [
+        (0.0, 2, 0.747, 0.0479),  # Zhang et al. 2025, §5: 0.747 at χ = 0, d_z = 2
+        (0.5, 2, 0.930, 0.0594),  # … rising to 0.930 at χ = 0.5
+        (0.3, 4, 0.5397, 0.0346),  # Zhang et al. 2025, §5 log, χ = 0.3, d_z = 4
+        (0.5, 8, 0.0002, 0.0001),  # 0 for d_z ≥ 8
+    ],
+)
 def test_5_policy_correlation_hurts_transfer(chi, dz, act, recon):
     r = row("5", chi=chi, dz=dz)
     assert r["act_mse"] == pytest.approx(max(0, (8 - dz) / 8) * (1 + chi**2), abs=1e-9)
@@ -145,7 +154,10 @@ def test_6_augmentation_removes_observation_leakage():
 def test_7_one_percent_labels_put_the_action_first():
     # Zhang et al. 2025, §7: with 1 % labels the latent captures the action before noise of
     # variance σ² = 4 > 1; without labels the noise wins.
-    without, with_labels = row("7", sigma=2.0, dz=8, mask_ratio=0.0), row("7", sigma=2.0, dz=8, mask_ratio=0.01)
+    without, with_labels = (
+        row("7", sigma=2.0, dz=8, mask_ratio=0.0),
+        row("7", sigma=2.0, dz=8, mask_ratio=0.01),
+    )
     assert without["act_mse"] == pytest.approx(1.0, abs=1e-9)
     assert with_labels["act_mse"] == pytest.approx(0.0, abs=1e-9)
 
@@ -161,10 +173,26 @@ def test_sweeps_cover_the_authors_configurations():
 
 # -- comparison ---------------------------------------------------------------------------------
 def test_compare_matches_rows_on_configuration_columns():
-    ours = pd.DataFrame({"do": [128, 128], "dz": [2, 4], "sigma": [0.1, 0.1], "iter": [math.nan] * 2,
-                         "act_mse": [0.75, 0.5], "act_mse_min": [0.75, 0.5], "act_mse_max": [0.75, 0.5]})
-    theirs = pd.DataFrame({"do": [128, 128], "dz": [4, 2], "sigma": [0.1000000001, 0.1], "iter": [10000] * 2,
-                           "act_mse": [0.52, 0.74]})
+    ours = pd.DataFrame(
+        {
+            "do": [128, 128],
+            "dz": [2, 4],
+            "sigma": [0.1, 0.1],
+            "iter": [math.nan] * 2,
+            "act_mse": [0.75, 0.5],
+            "act_mse_min": [0.75, 0.5],
+            "act_mse_max": [0.75, 0.5],
+        }
+    )
+    theirs = pd.DataFrame(
+        {
+            "do": [128, 128],
+            "dz": [4, 2],
+            "sigma": [0.1000000001, 0.1],
+            "iter": [10000] * 2,
+            "act_mse": [0.52, 0.74],
+        }
+    )
     table, info = compare_tables(ours, theirs)
     assert info["matched"] == 2 and list(table["column"]) == ["act_mse"]
     assert table.loc[0, "mean_abs_diff"] == pytest.approx(0.015)
@@ -201,8 +229,18 @@ def test_existing_outputs_need_force(capsys, tmp_path):
 def test_reproduce_writes_csv_latex_figure_and_compare_reads_them(capsys, tmp_path):
     assert main(["reproduce", "4.3", "--out", str(tmp_path), "--force"]) == 0
     frame = pd.read_csv(tmp_path / "sec4_3_structured_noise.csv")
-    assert list(frame.columns[:10]) == ["do", "da", "dz", "db", "sigma", "iter", "recon_loss", "act_mse",
-                                        "obs_mse", "noi_mse"]
+    assert list(frame.columns[:10]) == [
+        "do",
+        "da",
+        "dz",
+        "db",
+        "sigma",
+        "iter",
+        "recon_loss",
+        "act_mse",
+        "obs_mse",
+        "noi_mse",
+    ]
     assert len(frame) == 30
     assert (tmp_path / "sec4_3_structured_noise.tex").read_text().startswith("\\begin{longtable}")
     pytest.importorskip("matplotlib")
@@ -229,12 +267,20 @@ def test_latex_tables_compile(tmp_path):
     from lamproof.studies.outputs import latex_document, latex_table
 
     fragments = []
-    for name, axes in (("4.1", {"da": [2, 4], "dz": [1, 3]}), ("6", {"dz": [2, 9], "sigma": [0.5], "kappa": [0, 0.1]})):
+    for name, axes in (
+        ("4.1", {"da": [2, 4], "dz": [1, 3]}),
+        ("6", {"dz": [2, 9], "sigma": [0.5], "kappa": [0, 0.1]}),
+    ):
         study = get_study(name).with_axes(**axes)
         frame = pd.DataFrame([closed_form_row(study, c)[0] for c in study.configs()])
         fragments.append(latex_table(study, frame))
     (tmp_path / "doc.tex").write_text(latex_document(fragments))
-    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "doc.pdf").exists()

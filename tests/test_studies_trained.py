@@ -62,7 +62,9 @@ class StandInTrainer:
 def stand_in(monkeypatch):
     import lamproof.numeric.trainer
 
-    monkeypatch.setattr(lamproof.numeric.trainer, "Trainer", StandInTrainer)  # train_config imports it when called
+    monkeypatch.setattr(
+        lamproof.numeric.trainer, "Trainer", StandInTrainer
+    )  # train_config imports it when called
 
 
 def small_study():
@@ -100,8 +102,19 @@ def test_trained_rows_have_the_authors_columns_and_a_progress_report(stand_in, t
     stream = io.StringIO()
     result = run_trained(study, tmp_path, TrainingSettings(steps=40, checkpoint_every=20), stream=stream)
     frame = result.frame
-    assert list(frame.columns) == ["do", "da", "dz", "db", "sigma", "iter", "recon_loss", "act_mse", "obs_mse",
-                                   "noi_mse", "method"]
+    assert list(frame.columns) == [
+        "do",
+        "da",
+        "dz",
+        "db",
+        "sigma",
+        "iter",
+        "recon_loss",
+        "act_mse",
+        "obs_mse",
+        "noi_mse",
+        "method",
+    ]
     assert (frame["iter"] == 40).all()
     assert stream.getvalue().count("done") == 2  # not a terminal: one line per configuration
     closed = pd.DataFrame([closed_form_row(study, c)[0] for c in study.configs()])
@@ -109,8 +122,9 @@ def test_trained_rows_have_the_authors_columns_and_a_progress_report(stand_in, t
     assert np.allclose(frame["act_mse"], closed["act_mse"], atol=5e-3)
 
 
-def test_cli_trained_mode_writes_trained_outputs_and_reruns_from_checkpoints(stand_in, tmp_path, capsys,
-                                                                              monkeypatch):
+def test_cli_trained_mode_writes_trained_outputs_and_reruns_from_checkpoints(
+    stand_in, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setitem(runner.select.__globals__["STUDIES"], "4.3", small_study())
     args = ["reproduce", "4.3", "--mode", "trained", "--steps", "30", "--out", str(tmp_path), "--no-plot"]
     assert main(args) == 0
@@ -129,8 +143,9 @@ def test_trained_mode_agrees_with_the_closed_form_on_a_reduced_configuration(tmp
     # optimum (§4.3 log, σ = 0.5, d_z = 2: 0.706 vs 0.75); the action probe reads ô' − o, which
     # is determined at the optimum, so leakage cannot move it.
     study = small_study()
-    result = run_trained(study, tmp_path, TrainingSettings(steps=3000, checkpoint_every=1000),
-                         stream=open("/dev/null", "w"))
+    result = run_trained(
+        study, tmp_path, TrainingSettings(steps=3000, checkpoint_every=1000), stream=open("/dev/null", "w")
+    )
     closed = pd.DataFrame([closed_form_row(study, c)[0] for c in study.configs()])
     assert np.allclose(result.frame["act_mse"], closed["act_mse"], atol=0.05)
     assert np.allclose(result.frame["recon_loss"], closed["recon_loss"], atol=0.01)

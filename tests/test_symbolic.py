@@ -57,7 +57,9 @@ def test_symbolic_gradient_matches_finite_differences_of_the_core_objective():
     """The matrix-calculus gradient, lambdified, against the core's exact objective (independent code)."""
     rng = np.random.default_rng(1)
     d_o, d_z = 4, 2
-    system = System(rng.standard_normal((d_o, 2)), noise_cov=0.3 * np.eye(d_o), obs_mean=rng.standard_normal(d_o))
+    system = System(
+        rng.standard_normal((d_o, 2)), noise_cov=0.3 * np.eye(d_o), obs_mean=rng.standard_normal(d_o)
+    )
     t = system.transition()
     spec = LAMSpec(d_z, augmentation=0.4)
     obj = so.objective(augmentation=True)
@@ -65,8 +67,10 @@ def test_symbolic_gradient_matches_finite_differences_of_the_core_objective():
     args = [P["A"], P["B"], P["C"], P["D"], M["S_oo"], M["S_op"], M["S_pp"], so.s]
     grads = {k: so.lambdify_matrix(g, args) for k, g in so.gradients(obj).items()}
     S_oo, S_op, S_pp = t.second_moment("obs"), t.second_moment("obs", "next_obs"), t.second_moment("next_obs")
-    params = {k: rng.standard_normal(shape) for k, shape in
-              dict(A=(d_o, d_o), B=(d_o, d_z), C=(d_z, d_o), D=(d_z, d_o)).items()}
+    params = {
+        k: rng.standard_normal(shape)
+        for k, shape in dict(A=(d_o, d_o), B=(d_o, d_z), C=(d_z, d_o), D=(d_z, d_o)).items()
+    }
 
     def f(p):
         return population_objective(LAMParameters(**p), t, spec).total
@@ -117,8 +121,9 @@ def test_cayley_is_exactly_orthogonal_and_validates():
     # its exact binary value, so 0.5 is 1/2 and 0.1 is not 1/10
     half = sympy.Rational(1, 2)
     assert ex.cayley([[0, 0.5], [-0.5, 0]]) == ex.cayley(sympy.Matrix([[0, half], [-half, 0]]))
-    assert ex.cayley([[0, 0.1], [-0.1, 0]]) != ex.cayley(sympy.Matrix([[0, sympy.Rational(1, 10)],
-                                                                      [-sympy.Rational(1, 10), 0]]))
+    assert ex.cayley([[0, 0.1], [-0.1, 0]]) != ex.cayley(
+        sympy.Matrix([[0, sympy.Rational(1, 10)], [-sympy.Rational(1, 10), 0]])
+    )
 
 
 def test_exact_system_validates_and_solves():
@@ -152,7 +157,9 @@ def test_families():
     with pytest.raises(ValueError, match="sizes"):
         fam.block_spectrum((0, 1, 1))
     # paper §7: 1 % labels with d_o = 128, d_a = 8 and batches of 128
-    weight = fam.effective_weight().subs({fam.d_o: 128, fam.d_a: 8, fam.batch: 128, fam.rho: sympy.Rational(1, 100)})
+    weight = fam.effective_weight().subs(
+        {fam.d_o: 128, fam.d_a: 8, fam.batch: 128, fam.rho: sympy.Rational(1, 100)}
+    )
     assert abs(float(weight) - 11.58) < 0.01
     with pytest.raises(ValueError, match="X"):
         so.gradient(sympy.Trace(MatrixSymbol("A", 2, 2)), "A")

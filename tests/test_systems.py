@@ -16,8 +16,9 @@ MOMENT_ATOL = 0.03
 
 
 @settings(max_examples=15)
-@given(systems(d_o=st.integers(1, 4), noise="any", feedback=None, dynamics=None, means=None),
-       st.integers(1, 3))
+@given(
+    systems(d_o=st.integers(1, 4), noise="any", feedback=None, dynamics=None, means=None), st.integers(1, 3)
+)
 def test_exact_moments_match_samples(system, horizon):
     transition = system.transition(horizon)
     draws = transition.sample(SAMPLES, np.random.default_rng(0))
@@ -31,7 +32,9 @@ def test_exact_moments_match_samples(system, horizon):
 
 
 @settings(max_examples=15)
-@given(systems(d_o=st.integers(1, 5), noise="any", feedback=None, dynamics=None, means=None), st.integers(1, 3))
+@given(
+    systems(d_o=st.integers(1, 5), noise="any", feedback=None, dynamics=None, means=None), st.integers(1, 3)
+)
 def test_block_moments_equal_dense_source_products(system, horizon):
     """Named moments are formed block by block; the dense source maps are the other route."""
     t = system.transition(horizon)

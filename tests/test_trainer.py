@@ -14,7 +14,9 @@ from lamproof.numeric.population import minimize_population
 from lamproof.numeric.trainer import Trainer, train
 from lamproof.systems import System
 
-VARIANTS = list(itertools.product(["learned", "identity"], ["free", "tied"], [0.0, 0.3], [0.0, 0.7], [None, 0.3]))
+VARIANTS = list(
+    itertools.product(["learned", "identity"], ["free", "tied"], [0.0, 0.3], [0.0, 0.7], [None, 0.3])
+)
 
 
 @pytest.mark.parametrize("path, idm, s, lam, rho", VARIANTS)
@@ -37,17 +39,22 @@ def test_backprop_matches_central_differences(path, idm, s, lam, rho):
     assert np.max(np.abs(numeric - gradient)) <= 1e-6 * np.max(np.abs(gradient))
 
 
-@pytest.mark.parametrize("spec, rho", [
-    (LAMSpec(d_z=2, augmentation=0.3, action_loss_weight=0.7, horizon=2), None),
-    (LAMSpec(d_z=2, augmentation=0.3), 0.3),
-])
+@pytest.mark.parametrize(
+    "spec, rho",
+    [
+        (LAMSpec(d_z=2, augmentation=0.3, action_loss_weight=0.7, horizon=2), None),
+        (LAMSpec(d_z=2, augmentation=0.3), 0.3),
+    ],
+)
 def test_expected_minibatch_loss_is_objective_over_d_o(spec, rho):
     """Mean minibatch loss at fixed weights ≈ objective/d_o, with λ = effective weight when masked."""
     system = random_system(np.random.default_rng(6), exploration=False)
     trainer = Trainer(system, spec, seed=2, labeled_fraction=rho)
     losses = np.array([trainer._loss_and_gradient(trainer._next_batch()) for _ in range(4000)])
     value = population_objective(trainer.params, trainer.transition, spec)
-    expected = (value.reconstruction + value.augmentation_penalty + trainer.action_weight * value.action_loss) / system.d_o
+    expected = (
+        value.reconstruction + value.augmentation_penalty + trainer.action_weight * value.action_loss
+    ) / system.d_o
     standard_error = losses.std() / np.sqrt(losses.size)
     assert abs(losses.mean() - expected) <= 5 * standard_error
     if rho is not None:
@@ -74,8 +81,10 @@ def test_resume_is_bitwise_identical(tmp_path_factory, seed, split):
         assert np.array_equal(getattr(resumed.params, name), array)
 
 
-@pytest.mark.parametrize("spec", [LAMSpec(d_z=2), LAMSpec(d_z=2, fdm_obs_path="identity", idm="tied"),
-                                  LAMSpec(d_z=2, augmentation=0.3)])
+@pytest.mark.parametrize(
+    "spec",
+    [LAMSpec(d_z=2), LAMSpec(d_z=2, fdm_obs_path="identity", idm="tied"), LAMSpec(d_z=2, augmentation=0.3)],
+)
 def test_training_reaches_the_population_optimum(spec):
     """A few thousand Adam steps land within 1 % of the exact optimum.
 

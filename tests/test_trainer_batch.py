@@ -28,18 +28,32 @@ from lamproof.systems import System
 def _system(seed: int, d_o: int = 5, d_a: int = 2) -> System:
     rng = np.random.default_rng(seed)
     root = rng.standard_normal((d_o, d_o))
-    return System(rng.standard_normal((d_o, d_a)), obs_mean=rng.standard_normal(d_o),
-                  dynamics=np.eye(d_o) + 0.2 * rng.standard_normal((d_o, d_o)),
-                  policy_gain=0.2 * rng.standard_normal((d_a, d_o)), noise_cov=0.3 * root @ root.T)
+    return System(
+        rng.standard_normal((d_o, d_a)),
+        obs_mean=rng.standard_normal(d_o),
+        dynamics=np.eye(d_o) + 0.2 * rng.standard_normal((d_o, d_o)),
+        policy_gain=0.2 * rng.standard_normal((d_a, d_o)),
+        noise_cov=0.3 * root @ root.T,
+    )
 
 
 #: Per member: what a sweep varies (drawn for each member) and what it usually shares (drawn once
 #: per mix, and overridden for some members), so that most mixes stack several members.
-_VARIED = {"d_z": st.integers(1, 5), "augmentation": st.sampled_from([0.0, 0.3, 0.7]),
-           "action_loss_weight": st.sampled_from([0.0, 0.5, 1.3]), "labeled_fraction": st.sampled_from([None, 0.4, 0.8])}
-_SHARED = {"fdm_obs_path": st.sampled_from(["learned", "identity"]), "idm": st.sampled_from(["free", "tied"]),
-           "horizon": st.sampled_from([1, 2]), "context": st.sampled_from([1, 1, 2]), "system": st.sampled_from([0, 1]),
-           "seed": st.sampled_from([0, 3]), "lr": st.sampled_from([1e-3, 1e-2])}
+_VARIED = {
+    "d_z": st.integers(1, 5),
+    "augmentation": st.sampled_from([0.0, 0.3, 0.7]),
+    "action_loss_weight": st.sampled_from([0.0, 0.5, 1.3]),
+    "labeled_fraction": st.sampled_from([None, 0.4, 0.8]),
+}
+_SHARED = {
+    "fdm_obs_path": st.sampled_from(["learned", "identity"]),
+    "idm": st.sampled_from(["free", "tied"]),
+    "horizon": st.sampled_from([1, 2]),
+    "context": st.sampled_from([1, 1, 2]),
+    "system": st.sampled_from([0, 1]),
+    "seed": st.sampled_from([0, 3]),
+    "lr": st.sampled_from([1e-3, 1e-2]),
+}
 
 
 @st.composite
@@ -52,7 +66,11 @@ def mixes(draw, min_size=2, max_size=6):
             name = draw(st.sampled_from(sorted(_SHARED)))
             member[name] = draw(_SHARED[name])
         member["d_z"] = draw(_VARIED["d_z"])
-        for name in ("augmentation", "action_loss_weight", "labeled_fraction"):  # each varied in half the members
+        for name in (
+            "augmentation",
+            "action_loss_weight",
+            "labeled_fraction",
+        ):  # each varied in half the members
             if draw(st.booleans()):
                 member[name] = draw(_VARIED[name])
         out.append(member)
@@ -60,13 +78,27 @@ def mixes(draw, min_size=2, max_size=6):
 
 
 def _spec(member: dict) -> LAMSpec:
-    return LAMSpec(member["d_z"], member["fdm_obs_path"], member["idm"], member["augmentation"],
-                   member["action_loss_weight"], horizon=member["horizon"], context=member["context"])
+    return LAMSpec(
+        member["d_z"],
+        member["fdm_obs_path"],
+        member["idm"],
+        member["augmentation"],
+        member["action_loss_weight"],
+        horizon=member["horizon"],
+        context=member["context"],
+    )
 
 
 def _build(member: dict) -> Trainer:
-    return Trainer(_system(member["system"]), _spec(member), seed=member["seed"], batch_size=6, sample_block=3,
-                   lr=member["lr"], labeled_fraction=member["labeled_fraction"])
+    return Trainer(
+        _system(member["system"]),
+        _spec(member),
+        seed=member["seed"],
+        batch_size=6,
+        sample_block=3,
+        lr=member["lr"],
+        labeled_fraction=member["labeled_fraction"],
+    )
 
 
 def _same(a: Trainer, b: Trainer) -> None:
@@ -104,7 +136,7 @@ def test_checkpoints_taken_in_a_batch_resume_alone_and_together(tmp_path_factory
         with np.load(folder / f"{i}.npz") as state:
             resumed.append(Trainer.from_state(_system(member["system"]), _spec(member), state))
     train_together(resumed[: len(resumed) // 2], steps - split)  # half of them together ...
-    for trainer in resumed[len(resumed) // 2:]:  # ... and the rest alone
+    for trainer in resumed[len(resumed) // 2 :]:  # ... and the rest alone
         trainer.run(steps - split)
     for a, b in zip(alone, resumed, strict=True):
         _same(a, b)
@@ -127,14 +159,21 @@ def test_same_seed_same_minibatches_whatever_the_lam():
     """Common random numbers: the data stream does not depend on d_z, augmentation or the head."""
     system = _system(0)
     a = Trainer(system, LAMSpec(1), seed=5, batch_size=6)
-    b = Trainer(system, LAMSpec(4, augmentation=0.2, action_loss_weight=1.0), seed=5, batch_size=6,
-                labeled_fraction=0.3)
+    b = Trainer(
+        system,
+        LAMSpec(4, augmentation=0.2, action_loss_weight=1.0),
+        seed=5,
+        batch_size=6,
+        labeled_fraction=0.3,
+    )
     for _ in range(40):
         x, y = a._next_batch(), b._next_batch()
         for name in ("obs", "next_obs", "action"):
             assert np.array_equal(x[name], y[name])
     c = Trainer(system, LAMSpec(1), seed=6, batch_size=6)
-    assert not np.array_equal(c._next_batch()["obs"], Trainer(system, LAMSpec(1), seed=5, batch_size=6)._next_batch()["obs"])
+    assert not np.array_equal(
+        c._next_batch()["obs"], Trainer(system, LAMSpec(1), seed=5, batch_size=6)._next_batch()["obs"]
+    )
 
 
 def test_padded_units_stay_zero_and_the_real_ones_train():
@@ -145,7 +184,11 @@ def test_padded_units_stay_zero_and_the_real_ones_train():
     start = trainer.params
     trainer.run(200)
     full = trainer.layout.views(trainer.theta)
-    assert not np.any(full["idm"][1:]) and not np.any(full["fdm"][:, system.d_o + 1:]) and not np.any(full["head"][:, 1:])
+    assert (
+        not np.any(full["idm"][1:])
+        and not np.any(full["fdm"][:, system.d_o + 1 :])
+        and not np.any(full["head"][:, 1:])
+    )
     assert not np.allclose(trainer.params.B, start.B)
     assert trainer.params.B.shape == (system.d_o, 1)
 
@@ -177,7 +220,9 @@ def test_the_runner_trains_each_sweep_as_one_batch_with_rows_equal_to_training_a
     assert all(len({c["sigma"] for c in g}) == 1 for g in groups)
     settings = TrainingSettings(steps=70, checkpoint_every=30)
 
-    alone = [runner.train_group(study, [c], settings, tmp_path / f"alone{i}")[0][0] for i, c in enumerate(configs)]
+    alone = [
+        runner.train_group(study, [c], settings, tmp_path / f"alone{i}")[0][0] for i, c in enumerate(configs)
+    ]
 
     calls = []
 
@@ -186,7 +231,9 @@ def test_the_runner_trains_each_sweep_as_one_batch_with_rows_equal_to_training_a
         return train_together(trainers, steps, progress)
 
     monkeypatch.setattr(Trainer, "train_together", staticmethod(counting))
-    batched = runner.run_trained(study, tmp_path / "batched", settings, stream=open(os.devnull, "w"), workers=1)
+    batched = runner.run_trained(
+        study, tmp_path / "batched", settings, stream=open(os.devnull, "w"), workers=1
+    )
     assert max(calls) == 3  # a sweep's three members as one computation
     for row, expected in zip(batched.frame.to_dict("records"), alone, strict=True):
         assert _rows_equal(row, expected)
@@ -215,5 +262,9 @@ def _rows_equal(a: dict, b: dict) -> bool:
     import math
 
     keys = set(a) | set(b)
-    return all(a.get(k) == b.get(k) or (isinstance(a.get(k), float) and math.isnan(a[k]) and b.get(k) is None)
-               or (a.get(k) is None and isinstance(b.get(k), float) and math.isnan(b[k])) for k in keys)
+    return all(
+        a.get(k) == b.get(k)
+        or (isinstance(a.get(k), float) and math.isnan(a[k]) and b.get(k) is None)
+        or (a.get(k) is None and isinstance(b.get(k), float) and math.isnan(b[k]))
+        for k in keys
+    )

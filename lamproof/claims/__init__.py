@@ -45,7 +45,22 @@ def builtin_claims() -> list[Claim]:
 
 
 __all__ = [
-    "TOLERANCE", "Claim", "ClaimResult", "Counterexample", "Undecided", "as_claim", "assert_close", "assert_family",
-    "assert_family_within", "assert_value", "builtin_claims", "check",
-    "check_all", "claim", "describe", "load_claims", "render_json", "render_text",
+    "TOLERANCE",
+    "Claim",
+    "ClaimResult",
+    "Counterexample",
+    "Undecided",
+    "as_claim",
+    "assert_close",
+    "assert_family",
+    "assert_family_within",
+    "assert_value",
+    "builtin_claims",
+    "check",
+    "check_all",
+    "claim",
+    "describe",
+    "load_claims",
+    "render_json",
+    "render_text",
 ]

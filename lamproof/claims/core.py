@@ -81,7 +81,9 @@ class Undecided(Exception):
     """
 
 
-def assert_family_within(score, low: float, high: float, what: str = "probe", *, tol: float = TOLERANCE) -> None:
+def assert_family_within(
+    score, low: float, high: float, what: str = "probe", *, tol: float = TOLERANCE
+) -> None:
     """Every optimal member's score lies in ``[low, high]`` (up to ``tol``), for a :class:`~lamproof.ProbeScore`.
 
     Holds when the *proved* interval ``[score.min, score.max]`` lies inside; refuted
@@ -90,7 +92,7 @@ def assert_family_within(score, low: float, high: float, what: str = "probe", *,
 
     >>> from lamproof import LAMSpec, paper_system, probe, solve
     >>> score = probe(solve(paper_system(8, 2), LAMSpec(d_z=1)), "observation", "latent")  # [0.875, 1]
-    >>> assert_family_within(score, 0.8, 1.0, "observation probe")   # proved over the whole family
+    >>> assert_family_within(score, 0.8, 1.0, "observation probe")  # proved over the whole family
     >>> assert_family_within(score, 0.95, 1.0, "observation probe")
     Traceback (most recent call last):
     AssertionError: observation probe: the member witnessing the minimum (exact range) scores 0.875, expected within [0.95, 1] (tolerance 1e-07)
@@ -108,7 +110,11 @@ def assert_family_within(score, low: float, high: float, what: str = "probe", *,
             raise AssertionError(f"{what}: {who} scores {value:.6g}, expected {wanted} (tolerance {tol:g})")
     if score.min is not None and score.max is not None and score.min >= low - tol and score.max <= high + tol:
         return
-    proved = "no proved range" if score.min is None else f"the proved range is [{score.min:.6g}, {_end(score.max)}]"
+    proved = (
+        "no proved range"
+        if score.min is None
+        else f"the proved range is [{score.min:.6g}, {_end(score.max)}]"
+    )
     raise Undecided(f"{what}: every witnessed member agrees, but {proved} ({score.bounds})")
 
 
@@ -117,7 +123,7 @@ def assert_family(score, expected: float, what: str = "probe", *, tol: float = T
 
     >>> from lamproof import LAMSpec, paper_system, probe, solve
     >>> score = probe(solve(paper_system(8, 2), LAMSpec(d_z=1)), "action", "predicted_change")
-    >>> assert_family(score, 0.5, "action probe")   # (d_a − d_z)/d_a for every member, paper §4.1
+    >>> assert_family(score, 0.5, "action probe")  # (d_a − d_z)/d_a for every member, paper §4.1
     """
     assert_family_within(score, expected, expected, what, tol=tol)
 
@@ -127,7 +133,7 @@ def assert_value(score, expected: float, what: str = "probe", *, tol: float = TO
 
     >>> from lamproof import LAMSpec, paper_system, probe, solve
     >>> score = probe(solve(paper_system(8, 2), LAMSpec(d_z=1)), "observation", "latent")
-    >>> assert_value(score, 1.0, "canonical latent")   # the leak-free member; the family reaches 0.875
+    >>> assert_value(score, 1.0, "canonical latent")  # the leak-free member; the family reaches 0.875
     """
     if score.value is None:
         raise AssertionError(f"{what}: undefined (the target has no variance)")
@@ -179,8 +185,17 @@ class Claim:
         return self.statement
 
 
-def claim(function=None, *, systems=None, specs=None, expect: str = "true", name: str | None = None,
-          statement: str | None = None, source: str = "", note: str = ""):
+def claim(
+    function=None,
+    *,
+    systems=None,
+    specs=None,
+    expect: str = "true",
+    name: str | None = None,
+    statement: str | None = None,
+    source: str = "",
+    note: str = "",
+):
     """Declare a claim: ``@claim`` or ``@claim(systems=..., specs=..., expect=..., name=..., statement=...)``.
 
     Returns a :class:`Claim` (still callable as the function). ``statement`` defaults to the
@@ -188,8 +203,8 @@ def claim(function=None, *, systems=None, specs=None, expect: str = "true", name
 
     >>> from lamproof.claims import assert_close
     >>> @claim
-    ... def loss_is_innovation_tail(system, spec, solution):   # paper §3; docs/theory.md §2
-    ...     assert_close(solution.optimal_loss, sum(solution.innovation.eigenvalues[spec.d_z:]), "loss")
+    ... def loss_is_innovation_tail(system, spec, solution):  # paper §3; docs/theory.md §2
+    ...     assert_close(solution.optimal_loss, sum(solution.innovation.eigenvalues[spec.d_z :]), "loss")
     >>> check(loss_is_innovation_tail, examples=10).verdict
     'holds'
     """
@@ -206,8 +221,16 @@ def claim(function=None, *, systems=None, specs=None, expect: str = "true", name
         if not callable(fn):
             raise TypeError(f"claim: expected a function, got {fn!r}")
         doc = inspect.cleandoc(fn.__doc__) if fn.__doc__ else ""
-        return Claim(fn, name or fn.__name__, statement if statement is not None else doc, expect,
-                     systems, specs, source, note)
+        return Claim(
+            fn,
+            name or fn.__name__,
+            statement if statement is not None else doc,
+            expect,
+            systems,
+            specs,
+            source,
+            note,
+        )
 
     return wrap if function is None else wrap(function)
 
@@ -258,8 +281,12 @@ class Counterexample:
     latex: str
 
     def as_dict(self) -> dict:
-        return {"message": self.message, "matrices": self.matrices, "solve_file": self.solve_file,
-                "latex": self.latex}
+        return {
+            "message": self.message,
+            "matrices": self.matrices,
+            "solve_file": self.solve_file,
+            "latex": self.latex,
+        }
 
 
 @dataclass
@@ -273,6 +300,7 @@ class ClaimResult:
     >>> result.verdict, result.meets_expectation, result.counterexample
     ('holds', True, None)
     """
+
     name: str
     statement: str
     expect: str
@@ -288,7 +316,9 @@ class ClaimResult:
 
     @property
     def meets_expectation(self) -> bool:
-        return (self.verdict == "holds" and self.expect == "true") or (self.verdict == "fails" and self.expect == "false")
+        return (self.verdict == "holds" and self.expect == "true") or (
+            self.verdict == "fails" and self.expect == "false"
+        )
 
     def _repr_html_(self) -> str:  # Jupyter: verdict and counterexample (lamproof.display)
         from lamproof.display import claim_html
@@ -302,28 +332,46 @@ class ClaimResult:
 
     def as_dict(self) -> dict:
         return {
-            "name": self.name, "statement": self.statement, "source": self.source, "expect": self.expect,
-            "verdict": self.verdict, "meets_expectation": self.meets_expectation, "examples": self.examples,
-            "calls": self.calls, "seconds": round(self.seconds, 4), "error": self.error, "note": self.note,
+            "name": self.name,
+            "statement": self.statement,
+            "source": self.source,
+            "expect": self.expect,
+            "verdict": self.verdict,
+            "meets_expectation": self.meets_expectation,
+            "examples": self.examples,
+            "calls": self.calls,
+            "seconds": round(self.seconds, 4),
+            "error": self.error,
+            "note": self.note,
             "counterexample": None if self.counterexample is None else self.counterexample.as_dict(),
         }
 
 
-def error_result(name: str, message: str, *, statement: str = "", expect: str = "true", source: str = "") -> ClaimResult:
+def error_result(
+    name: str, message: str, *, statement: str = "", expect: str = "true", source: str = ""
+) -> ClaimResult:
     """A result for a claim that could not be run at all (bad file, bad signature)."""
     return ClaimResult(name, statement, expect, "error", 0, 0, 0.0, error=message, source=source)
 
 
 # -- presenting a counterexample -----------------------------------------------------------------
 _DEFAULTS = {
-    "obs_mean": lambda s: np.zeros(s.d_o), "obs_cov": lambda s: np.eye(s.d_o),
-    "dynamics": lambda s: np.eye(s.d_o), "policy_gain": lambda s: np.zeros((s.d_a, s.d_o)),
-    "exploration_cov": lambda s: np.eye(s.d_a), "noise_mean": lambda s: np.zeros(s.d_o),
+    "obs_mean": lambda s: np.zeros(s.d_o),
+    "obs_cov": lambda s: np.eye(s.d_o),
+    "dynamics": lambda s: np.eye(s.d_o),
+    "policy_gain": lambda s: np.zeros((s.d_a, s.d_o)),
+    "exploration_cov": lambda s: np.eye(s.d_a),
+    "noise_mean": lambda s: np.zeros(s.d_o),
     "noise_cov": lambda s: np.zeros((s.d_o, s.d_o)),
 }
 _SYMBOLS = {
-    "action_matrix": "G", "obs_mean": r"\mu_o", "obs_cov": r"\Sigma_o", "dynamics": "F",
-    "policy_gain": "K", "exploration_cov": r"\Sigma_e", "noise_mean": r"\mu_\varepsilon",
+    "action_matrix": "G",
+    "obs_mean": r"\mu_o",
+    "obs_cov": r"\Sigma_o",
+    "dynamics": "F",
+    "policy_gain": "K",
+    "exploration_cov": r"\Sigma_e",
+    "noise_mean": r"\mu_\varepsilon",
     "noise_cov": r"\Sigma_\varepsilon",
 }
 
@@ -354,13 +402,20 @@ def _latex_matrix(array: np.ndarray) -> str:
 #: A state-space system's fields (:class:`lamproof.statespace.StateSpaceSystem`), their defaults and symbols.
 _STATE_SPACE_DEFAULTS = {
     "observation": lambda s: np.eye(s.n) if s.n == s.d_o else None,
-    "process_noise_mean": lambda s: np.zeros(s.n), "process_noise_cov": lambda s: np.zeros((s.n, s.n)),
-    "observation_noise_cov": lambda s: np.zeros((s.d_o, s.d_o)), "policy_gain": lambda s: np.zeros((s.d_a, s.d_o)),
+    "process_noise_mean": lambda s: np.zeros(s.n),
+    "process_noise_cov": lambda s: np.zeros((s.n, s.n)),
+    "observation_noise_cov": lambda s: np.zeros((s.d_o, s.d_o)),
+    "policy_gain": lambda s: np.zeros((s.d_a, s.d_o)),
     "exploration_cov": lambda s: np.eye(s.d_a),
 }
 _STATE_SPACE_SYMBOLS = {
-    "dynamics": "F", "action_matrix": "G", "observation": "H", "process_noise_mean": r"\mu_w",
-    "process_noise_cov": r"\Sigma_w", "observation_noise_cov": r"\Sigma_v", "policy_gain": "K",
+    "dynamics": "F",
+    "action_matrix": "G",
+    "observation": "H",
+    "process_noise_mean": r"\mu_w",
+    "process_noise_cov": r"\Sigma_w",
+    "observation_noise_cov": r"\Sigma_v",
+    "policy_gain": "K",
     "exploration_cov": r"\Sigma_e",
 }
 
@@ -453,8 +508,9 @@ def _message(error: BaseException) -> str:
 SHRINK_SECONDS = 20.0
 
 
-def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
-          shrink_seconds: float = SHRINK_SECONDS) -> ClaimResult:
+def check(
+    obj, *, examples: int = 100, seed: int = 0, shrink: bool = True, shrink_seconds: float = SHRINK_SECONDS
+) -> ClaimResult:
     """Check one claim over ``examples`` random ``(system, spec)`` pairs; never raises for a bad claim.
 
     ``shrink=False`` reports the first counterexample found without minimizing it (faster);
@@ -467,7 +523,7 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
     >>> from lamproof import probe
     >>> from lamproof.strategies import systems
     >>> @claim(systems=systems(noise="isotropic"))
-    ... def latent_is_clean(system, spec, solution):   # false: observation leakage is free (paper insight 3)
+    ... def latent_is_clean(system, spec, solution):  # false: observation leakage is free (paper insight 3)
     ...     assert probe(solution, "observation", "latent").min >= 1 - 1e-9, "leakage"
     >>> result = check(latent_is_clean, examples=20)
     >>> result.verdict, result.counterexample.system.d_o
@@ -483,9 +539,18 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
     try:
         strategy = problems(c.systems if c.systems is not None else _default_systems(), c.specs)
     except HypothesisException as error:
-        return error_result(c.name, f"bad strategy: {error}", statement=c.statement, expect=c.expect, source=c.source)
+        return error_result(
+            c.name, f"bad strategy: {error}", statement=c.statement, expect=c.expect, source=c.source
+        )
 
-    state = {"calls": 0, "first_failure": None, "last": None, "failed_at": None, "undecided": None, "undecided_count": 0}
+    state = {
+        "calls": 0,
+        "first_failure": None,
+        "last": None,
+        "failed_at": None,
+        "undecided": None,
+        "undecided_count": 0,
+    }
 
     def run(problem):
         state["calls"] += 1
@@ -509,8 +574,13 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
             raise
 
     test = settings(
-        max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
-        report_multiple_bugs=False, verbosity=Verbosity.quiet,
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        print_blob=False,
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
         suppress_health_check=list(HealthCheck),
         phases=(Phase.explicit, Phase.generate, Phase.shrink) if shrink else (Phase.explicit, Phase.generate),
     )(hypothesis_seed(seed)(given(strategy)(run)))
@@ -550,11 +620,24 @@ def check(obj, *, examples: int = 100, seed: int = 0, shrink: bool = True,
     note = c.note
     if state["failed_at"] is not None and time.perf_counter() - state["failed_at"] >= shrink_seconds:
         note = (note + " " if note else "") + (
-            f"(shrinking stopped after {shrink_seconds:g} s: the counterexample may not be minimal)")
+            f"(shrinking stopped after {shrink_seconds:g} s: the counterexample may not be minimal)"
+        )
     calls = state["calls"]
     tried = calls if state["first_failure"] is None else state["first_failure"]
-    return ClaimResult(c.name, c.statement, c.expect, verdict, tried, calls, time.perf_counter() - start,
-                       counterexample, error_text, c.source, note, trace)
+    return ClaimResult(
+        c.name,
+        c.statement,
+        c.expect,
+        verdict,
+        tried,
+        calls,
+        time.perf_counter() - start,
+        counterexample,
+        error_text,
+        c.source,
+        note,
+        trace,
+    )
 
 
 def _default_systems():
@@ -563,7 +646,9 @@ def _default_systems():
     return systems(noise="any")
 
 
-def check_all(claims, *, examples: int = 100, seed: int = 0, shrink: bool = True, on_result=None) -> list[ClaimResult]:
+def check_all(
+    claims, *, examples: int = 100, seed: int = 0, shrink: bool = True, on_result=None
+) -> list[ClaimResult]:
     """Check claims in order (``ClaimResult`` entries, e.g. load errors, are passed through).
 
     >>> results = check_all([lambda system, spec, solution: None], examples=2)
@@ -572,9 +657,12 @@ def check_all(claims, *, examples: int = 100, seed: int = 0, shrink: bool = True
     """
     results = []
     for item in claims:
-        result = item if isinstance(item, ClaimResult) else check(item, examples=examples, seed=seed, shrink=shrink)
+        result = (
+            item
+            if isinstance(item, ClaimResult)
+            else check(item, examples=examples, seed=seed, shrink=shrink)
+        )
         results.append(result)
         if on_result is not None:
             on_result(result)
     return results
-

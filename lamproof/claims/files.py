@@ -24,7 +24,10 @@ def load_claims(path: str | Path) -> list[Claim | ClaimResult]:
 
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "claims_demo.py"
-    >>> lines = ["def claim_loss_is_nonnegative(system, spec, solution):", "    assert solution.optimal_loss >= 0"]
+    >>> lines = [
+    ...     "def claim_loss_is_nonnegative(system, spec, solution):",
+    ...     "    assert solution.optimal_loss >= 0",
+    ... ]
     >>> _ = path.write_text(chr(10).join(lines))
     >>> [c.name for c in load_claims(path)]
     ['claim_loss_is_nonnegative']

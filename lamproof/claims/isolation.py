@@ -38,8 +38,15 @@ DEFAULT_TIMEOUT = 60.0
 _ORPHAN_POLL = 0.5
 
 
-def check_isolated(source, *, examples: int = 100, seed: int = 0, shrink: bool = True,
-                   timeout: float = DEFAULT_TIMEOUT, on_result=None) -> list[ClaimResult]:
+def check_isolated(
+    source,
+    *,
+    examples: int = 100,
+    seed: int = 0,
+    shrink: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_result=None,
+) -> list[ClaimResult]:
     """Check the claims of ``source`` (a list of claims, or the path of a claims file).
 
     Like :func:`lamproof.claims.core.check_all`, one result per claim in order, but each claim
@@ -56,8 +63,17 @@ def check_isolated(source, *, examples: int = 100, seed: int = 0, shrink: bool =
     results: list[ClaimResult] = []
     start, total = 0, None
     while total is None or start < total:
-        total, start = _run_child(source, start, total, results, examples=examples, seed=seed, shrink=shrink,
-                                  timeout=timeout, on_result=on_result)
+        total, start = _run_child(
+            source,
+            start,
+            total,
+            results,
+            examples=examples,
+            seed=seed,
+            shrink=shrink,
+            timeout=timeout,
+            on_result=on_result,
+        )
     return results
 
 
@@ -65,7 +81,9 @@ def _run_child(source, start, total, results, *, examples, seed, shrink, timeout
     """One child from claim ``start`` on, until it finishes, dies or times out; the new ``(total, start)``."""
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(sender, source, start, examples, seed, shrink), daemon=True)
+    process = context.Process(
+        target=_child, args=(sender, source, start, examples, seed, shrink), daemon=True
+    )
     sys.stdout.flush()  # or the child would inherit, and print again, what is still buffered
     sys.stderr.flush()
     process.start()
@@ -91,10 +109,17 @@ def _run_child(source, start, total, results, *, examples, seed, shrink, timeout
                     result = error_result(name, f"{kind}: the file's import {message[1]}")
                     total = start = 0
                 else:
-                    index, (name, statement, expect, claim_source) = running or (start, (f"claim #{start + 1}",
-                                                                                         "", "true", ""))
-                    result = error_result(name, f"{kind}: the claim {message[1]}", statement=statement,
-                                          expect=expect, source=claim_source)
+                    index, (name, statement, expect, claim_source) = running or (
+                        start,
+                        (f"claim #{start + 1}", "", "true", ""),
+                    )
+                    result = error_result(
+                        name,
+                        f"{kind}: the claim {message[1]}",
+                        statement=statement,
+                        expect=expect,
+                        source=claim_source,
+                    )
                     start = index + 1
                 result.seconds = time.monotonic() - began
                 _report(results, result, on_result)
@@ -134,8 +159,13 @@ def _unpickle(payload: bytes, meta) -> ClaimResult:
         return pickle.loads(payload)
     except Exception as error:  # e.g. a counterexample of a class only the child had imported
         name, statement, expect, claim_source = meta
-        return error_result(name, f"the result could not be passed back from the child process ({error!r})",
-                            statement=statement, expect=expect, source=claim_source)
+        return error_result(
+            name,
+            f"the result could not be passed back from the child process ({error!r})",
+            statement=statement,
+            expect=expect,
+            source=claim_source,
+        )
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -163,9 +193,12 @@ def _child(sender, source, start, examples, seed, shrink) -> None:
                 meta = (item.name, item.statement, item.expect, item.source)
             else:
                 claim = item if isinstance(item, Claim) else None
-                meta = (getattr(item, "name", getattr(item, "__name__", "claim")),
-                        claim.statement if claim else "", claim.expect if claim else "true",
-                        claim.source if claim else "")
+                meta = (
+                    getattr(item, "name", getattr(item, "__name__", "claim")),
+                    claim.statement if claim else "",
+                    claim.expect if claim else "true",
+                    claim.source if claim else "",
+                )
             sender.send(("start", index, meta))
             result = item if isinstance(item, ClaimResult) else _check(item, examples, seed, shrink)
             sender.send(("result", index, _pickled(result)))
@@ -182,9 +215,13 @@ def _check(item, examples, seed, shrink) -> ClaimResult:
         return check(item, examples=examples, seed=seed, shrink=shrink)
     except BaseException as error:  # SystemExit from a strategy, say: this claim's error
         name = getattr(item, "name", getattr(item, "__name__", "claim"))
-        return error_result(name, f"{type(error).__name__}: {error}".rstrip(": "),
-                            statement=getattr(item, "statement", ""), expect=getattr(item, "expect", "true"),
-                            source=getattr(item, "source", ""))
+        return error_result(
+            name,
+            f"{type(error).__name__}: {error}".rstrip(": "),
+            statement=getattr(item, "statement", ""),
+            expect=getattr(item, "expect", "true"),
+            source=getattr(item, "source", ""),
+        )
 
 
 def _pickled(result: ClaimResult) -> bytes:

@@ -28,8 +28,10 @@ def render_text(results: list[ClaimResult], *, builtin: bool = False) -> str:
     head = f"{'claim':{width}s}  {'expect':6s}  {'verdict':7s}  {'examples':>8s}  {'time':>7s}  "
     lines = [head + ("meets expectation" if builtin else "status"), "-" * (len(head) + 17)]
     for r in results:
-        lines.append(f"{r.name:{width}s}  {r.expect:6s}  {r.verdict:7s}  {r.examples:8d}  {r.seconds:6.2f}s  "
-                     + _mark(r, builtin))
+        lines.append(
+            f"{r.name:{width}s}  {r.expect:6s}  {r.verdict:7s}  {r.examples:8d}  {r.seconds:6.2f}s  "
+            + _mark(r, builtin)
+        )
     for r in results:
         if r.verdict == "holds":
             continue
@@ -45,8 +47,11 @@ def render_text(results: list[ClaimResult], *, builtin: bool = False) -> str:
         if ce is not None:
             if r.verdict == "fails":
                 lines.append(f"   assertion: {ce.message}")
-            kind = ("undecided example (the first; not shrunk)" if r.verdict == "undecided"
-                    else f"counterexample (after {r.calls} evaluations, shrunk)")
+            kind = (
+                "undecided example (the first; not shrunk)"
+                if r.verdict == "undecided"
+                else f"counterexample (after {r.calls} evaluations, shrunk)"
+            )
             lines.append(f"   {kind}: d_o={ce.system.d_o}, d_a={ce.system.d_a}, {_spec_text(ce.spec)}")
             for name, value in ce.matrices.items():
                 if name != "lam":
@@ -61,16 +66,24 @@ def render_text(results: list[ClaimResult], *, builtin: bool = False) -> str:
         lines.append(f"{len(results) - failing} of {len(results)} claims meet their expectation")
     else:
         counts = {v: sum(r.verdict == v for r in results) for v in ("holds", "fails", "undecided", "error")}
-        lines.append(f"{counts['holds']} hold, {counts['fails']} fail, {counts['undecided']} undecided, "
-                     f"{counts['error']} error; "
-                     f"{len(results) - failing} of {len(results)} meet their expectation")
+        lines.append(
+            f"{counts['holds']} hold, {counts['fails']} fail, {counts['undecided']} undecided, "
+            f"{counts['error']} error; "
+            f"{len(results) - failing} of {len(results)} meet their expectation"
+        )
     return "\n".join(lines)
 
 
 def _spec_text(spec) -> str:
     parts = [f"d_z={spec.d_z}"]
-    defaults = {"fdm_obs_path": "learned", "idm": "free", "augmentation": 0.0, "action_loss_weight": 0.0, "horizon": 1,
-                "context": 1}
+    defaults = {
+        "fdm_obs_path": "learned",
+        "idm": "free",
+        "augmentation": 0.0,
+        "action_loss_weight": 0.0,
+        "horizon": 1,
+        "context": 1,
+    }
     for key, default in defaults.items():
         value = getattr(spec, key)
         if value != default:
@@ -87,9 +100,12 @@ def render_json(results: list[ClaimResult], *, builtin: bool = False) -> str:
     >>> json.loads(render_json([check(lambda system, spec, solution: None, examples=2)]))["all_hold"]
     True
     """
-    return json.dumps({
-        "builtin": builtin,
-        "claims": [r.as_dict() for r in results],
-        "all_hold": all(r.verdict == "holds" for r in results),
-        "all_meet_expectation": all(r.meets_expectation for r in results),
-    }, indent=2)
+    return json.dumps(
+        {
+            "builtin": builtin,
+            "claims": [r.as_dict() for r in results],
+            "all_hold": all(r.verdict == "holds" for r in results),
+            "all_meet_expectation": all(r.meets_expectation for r in results),
+        },
+        indent=2,
+    )

@@ -20,8 +20,11 @@ def main(argv=None) -> int:
         for path in derivations.write_tex(args.names or None):
             print(path)
         return 0
-    stale = [n for n in (args.names or derivations.NAMES)
-             if derivations.tex_file(n).read_text(encoding="utf-8") != derivations.latex(n)]
+    stale = [
+        n
+        for n in (args.names or derivations.NAMES)
+        if derivations.tex_file(n).read_text(encoding="utf-8") != derivations.latex(n)
+    ]
     for name in stale:
         print(f"stale: {derivations.tex_file(name)}", file=sys.stderr)
     return 1 if stale else 0

@@ -20,14 +20,17 @@ from lamproof.systems import System, paper_parts
 STARTS = 2
 
 
-def random_psd(n: int, rng: np.random.Generator, *, rank: int | None = None, ridge: float = 0.0) -> np.ndarray:
+def random_psd(
+    n: int, rng: np.random.Generator, *, rank: int | None = None, ridge: float = 0.0
+) -> np.ndarray:
     rank = n if rank is None else rank
     M = rng.standard_normal((n, rank)) / np.sqrt(max(rank, 1))
     return M @ M.T + ridge * np.eye(n)
 
 
-def general_system(d_o: int, d_a: int, seed: int, *, feedback: bool, dynamics: bool, means: bool,
-                   noise_rank: int) -> System:
+def general_system(
+    d_o: int, d_a: int, seed: int, *, feedback: bool, dynamics: bool, means: bool, noise_rank: int
+) -> System:
     """A generic linear system: random ``G``, optional ``K``, ``F ≠ I``, means, low-rank noise."""
     rng = np.random.default_rng(seed)
     G = rng.standard_normal((d_o, d_a))
@@ -46,8 +49,17 @@ def general_system(d_o: int, d_a: int, seed: int, *, feedback: bool, dynamics: b
     return System(G, **kwargs)
 
 
-def structured_system(d_o: int, d_a: int, d_b: int, seed: int, *, sigma: float = 0.0, tau: float = 0.0,
-                      chi: float = 0.0, clean: float = 1.0) -> System:
+def structured_system(
+    d_o: int,
+    d_a: int,
+    d_b: int,
+    seed: int,
+    *,
+    sigma: float = 0.0,
+    tau: float = 0.0,
+    chi: float = 0.0,
+    clean: float = 1.0,
+) -> System:
     """The parametric family of :mod:`lamproof.symbolic.families`: the paper's family
     (:func:`lamproof.systems.paper_parts`) with structured and isotropic noise at once.
 
@@ -64,14 +76,18 @@ def minimize(system: System, spec: LAMSpec, seed: int):
 def dims(min_o: int = 2, max_o: int = 6):
     """Strategy for ``(d_o, d_a, d_z)`` with ``1 ≤ d_a, d_z ≤ d_o``."""
     return st.integers(min_o, max_o).flatmap(
-        lambda n: st.tuples(st.just(n), st.integers(1, n), st.integers(1, n)))
+        lambda n: st.tuples(st.just(n), st.integers(1, n), st.integers(1, n))
+    )
 
 
 def noise_dims(min_noise: int = 1, max_o: int = 6):
     """Strategy for ``(d_o, d_a, d_b, d_z)``: actions and ``d_b ≥ min_noise`` noise directions fit in ``d_o``."""
+
     def with_dims(n):
-        return st.integers(1, n - 1).flatmap(lambda na: st.tuples(
-            st.just(n), st.just(na), st.integers(min_noise, n - na), st.integers(1, n)))
+        return st.integers(1, n - 1).flatmap(
+            lambda na: st.tuples(st.just(n), st.just(na), st.integers(min_noise, n - na), st.integers(1, n))
+        )
+
     return st.integers(2, max_o).flatmap(with_dims)
 
 
@@ -79,13 +95,15 @@ def cleaning_cases(chi: tuple[float, float], sigma: tuple[float, float], clean: 
     """Cases of the cleaning family (:func:`structured_system` with ``χ``, ``σ``, ``c``): dimensions
     with at least one noise direction, and the scalars at least 0.1 from the boundary
     ``c σ = 1 − χ`` where the actions and the noise tie."""
-    return st.fixed_dictionaries({
-        "dims": noise_dims(1),
-        "chi": st.floats(*chi, allow_nan=False),
-        "sigma": st.floats(*sigma, allow_nan=False),
-        "clean": st.floats(*clean, allow_nan=False),
-        "seed": generator_seeds(),
-    }).filter(lambda k: abs(k["clean"] * k["sigma"] - (1 - k["chi"])) >= 0.1)
+    return st.fixed_dictionaries(
+        {
+            "dims": noise_dims(1),
+            "chi": st.floats(*chi, allow_nan=False),
+            "sigma": st.floats(*sigma, allow_nan=False),
+            "clean": st.floats(*clean, allow_nan=False),
+            "seed": generator_seeds(),
+        }
+    ).filter(lambda k: abs(k["clean"] * k["sigma"] - (1 - k["chi"])) >= 0.1)
 
 
 def exogenous_scalars(e_max: float):

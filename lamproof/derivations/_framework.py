@@ -75,9 +75,16 @@ class VerificationReport:
 
     def as_dict(self) -> dict:
         return {
-            "name": self.name, "title": self.title, "checks": self.checks, "checks_run": self.checks_run,
-            "examples": self.examples, "worst_error": self.worst_error, "seconds": self.seconds,
-            "passed": self.passed, "failures": self.failures, "failure_count": self.failure_count,
+            "name": self.name,
+            "title": self.title,
+            "checks": self.checks,
+            "checks_run": self.checks_run,
+            "examples": self.examples,
+            "worst_error": self.worst_error,
+            "seconds": self.seconds,
+            "passed": self.passed,
+            "failures": self.failures,
+            "failure_count": self.failure_count,
             "exact": self.exact,
         }
 
@@ -108,8 +115,16 @@ class Checker:
             if len(self.failures) < MAX_FAILURES_SHOWN:
                 self.failures.append(f"{check}: {context}")
 
-    def close(self, check: str, formula, independent, *, rtol: float | None = None,
-              atol: float | None = None, context: str = "") -> None:
+    def close(
+        self,
+        check: str,
+        formula,
+        independent,
+        *,
+        rtol: float | None = None,
+        atol: float | None = None,
+        context: str = "",
+    ) -> None:
         """``|formula − independent|`` within ``atol`` (absolute) or ``rtol·max(1, |independent|)``."""
         f, g = float(formula), float(independent)
         if atol is not None:
@@ -137,16 +152,26 @@ class Checker:
         f, g = float(estimate), float(exact)
         error = abs(f - g) / max(1.0, abs(g))
         ok = bool(np.isfinite(f) and np.isfinite(g) and error <= atol)
-        self._record(check, 0.0, ok, f"sampled {f:.6g} vs exact {g:.6g}, error {error:.3g} > {atol:g} ({context})")
+        self._record(
+            check, 0.0, ok, f"sampled {f:.6g} vs exact {g:.6g}, error {error:.3g} > {atol:g} ({context})"
+        )
 
     def holds(self, check: str, ok: bool, *, error: float = 0.0, context: str = "") -> None:
         self._record(check, error, bool(ok), context or "does not hold")
 
     def report(self, exact: bool = False) -> VerificationReport:
         return VerificationReport(
-            self.name, self.title, list(self.check_names), self.runs, self.examples, self.worst,
-            time.perf_counter() - self.started, self.failure_count == 0 and self.runs > 0,
-            list(self.failures), self.failure_count, exact,
+            self.name,
+            self.title,
+            list(self.check_names),
+            self.runs,
+            self.examples,
+            self.worst,
+            time.perf_counter() - self.started,
+            self.failure_count == 0 and self.runs > 0,
+            list(self.failures),
+            self.failure_count,
+            exact,
         )
 
 
@@ -187,15 +212,22 @@ def run_examples(strategy, body: Callable, *, examples: int, seed: int, checker:
     exception inside ``body`` is recorded as a failure of the check ``"runs"``. ``examples`` is a
     positive integer (checked by :func:`verify`, the boundary).
     """
+
     def guarded(case):
         checker.examples += 1
         try:
             body(case)
         except Exception as error:  # a crash is a failed check, reported with the case
-            checker.holds("runs", False, error=float("inf"), context=f"{type(error).__name__}: {error} on {case!r}")
+            checker.holds(
+                "runs", False, error=float("inf"), context=f"{type(error).__name__}: {error} on {case!r}"
+            )
 
     runner = settings(
-        max_examples=examples, database=None, deadline=None, derandomize=False, phases=[Phase.generate],
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )(hypothesis_seed(seed)(given(strategy)(guarded)))
     # The systems are tiny (d_o ≤ 6): threaded OpenBLAS gains nothing on them and, on a busy
@@ -212,9 +244,18 @@ def run_examples(strategy, body: Callable, *, examples: int, seed: int, checker:
 NumericCheck = tuple[Callable[[], st.SearchStrategy], Callable, int]
 
 
-def verifier(name: str, title: str, derive: Callable[[], Derived], *, default_examples: int, doc: str,
-             fixed: Callable | None = None, numeric: Sequence[NumericCheck] = (),
-             exact_case: Callable | None = None, exact_examples: int = 3) -> Callable[..., VerificationReport]:
+def verifier(
+    name: str,
+    title: str,
+    derive: Callable[[], Derived],
+    *,
+    default_examples: int,
+    doc: str,
+    fixed: Callable | None = None,
+    numeric: Sequence[NumericCheck] = (),
+    exact_case: Callable | None = None,
+    exact_examples: int = 3,
+) -> Callable[..., VerificationReport]:
     """A derivation's ``verify(examples=None, seed=0, exact=False, results=None)``: the one body every
     derivation shares, given its checks.
 
@@ -231,8 +272,9 @@ def verifier(name: str, title: str, derive: Callable[[], Derived], *, default_ex
     to ``default_examples``; anything but a positive integer is an :class:`InputError`.
     """
 
-    def verify(examples: int | None = None, seed: int = 0, exact: bool = False,
-               results: Derived | None = None) -> VerificationReport:
+    def verify(
+        examples: int | None = None, seed: int = 0, exact: bool = False, results: Derived | None = None
+    ) -> VerificationReport:
         examples = default_examples if examples is None else examples
         if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
             raise InputError(f"examples: expected a positive integer, got {examples!r}")
@@ -241,8 +283,13 @@ def verifier(name: str, title: str, derive: Callable[[], Derived], *, default_ex
         if fixed is not None:
             fixed(results, checker)
         for cases, check, per_example in numeric:
-            run_examples(cases(), lambda case, check=check: check(case, results, checker),
-                         examples=per_example * examples, seed=seed, checker=checker)
+            run_examples(
+                cases(),
+                lambda case, check=check: check(case, results, checker),
+                examples=per_example * examples,
+                seed=seed,
+                checker=checker,
+            )
         if exact and exact_case is not None:
             rng = np.random.default_rng(seed)
             for _ in range(min(examples, exact_examples)):
@@ -275,7 +322,7 @@ def broken(lhs: str, expr, per_line: int = 2, rel: str = "=") -> str:
     terms = list(sympy.Add.make_args(expr)) if not isinstance(expr, sympy.MatAdd) else list(expr.args)
     if len(terms) <= per_line:
         return f"{lhs} &{rel} {tex(expr)}"
-    chunks = [terms[i:i + per_line] for i in range(0, len(terms), per_line)]
+    chunks = [terms[i : i + per_line] for i in range(0, len(terms), per_line)]
     lines = []
     for i, chunk in enumerate(chunks):
         text = " + ".join(tex(t) for t in chunk).replace("+ -", "- ")
@@ -283,8 +330,16 @@ def broken(lhs: str, expr, per_line: int = 2, rel: str = "=") -> str:
     return " \\\\\n".join(lines)
 
 
-def section(name: str, title: str, *, statement: str, assumptions: list[str], steps: list[str],
-            result: str, check: str) -> str:
+def section(
+    name: str,
+    title: str,
+    *,
+    statement: str,
+    assumptions: list[str],
+    steps: list[str],
+    result: str,
+    check: str,
+) -> str:
     """One derivation as a LaTeX section (an appendix of the report)."""
     items = "\n".join(f"  \\item {a}" for a in assumptions)
     step_text = "\n".join(steps)
@@ -298,4 +353,3 @@ def section(name: str, title: str, *, statement: str, assumptions: list[str], st
         f"\\paragraph{{Result.}} {result}\n\n"
         f"\\paragraph{{Check.}} {check}\n"
     )
-

@@ -140,8 +140,10 @@ def latex() -> str:
         "known input once $o_t$ is in the context. The linear innovations of $o_{t+1}$ given $c$ are those of the "
         "Kalman filter of $(F, H)$ with $Q = \\Sigma_w + G\\Sigma_e G^T$, $R = \\Sigma_v$, started at "
         "$P_0 = \\Sigma_0$:",
-        fw.display("P_{j+1} &= F P_j F^T + Q - F P_j H^T (H P_j H^T + R)^{-1} H P_j F^T, \\qquad "
-                   "S_v(T) = H P_T H^T + R."),
+        fw.display(
+            "P_{j+1} &= F P_j F^T + Q - F P_j H^T (H P_j H^T + R)^{-1} H P_j F^T, \\qquad "
+            "S_v(T) = H P_T H^T + R."
+        ),
         "For $k > 1$ the frames after $o_t$ are unseen and the closed loop $F_{cl} = F + GKH$ carries the error on: "
         "$P \\leftarrow F_{cl} P F_{cl}^T + Q + G K \\Sigma_v K^T G^T$, $k-1$ times.",
         "SymPy checks these identities on the scalar system with symbolic $f, g, \\kappa, q, r, \\sigma_e^2, p_0$, "
@@ -155,37 +157,47 @@ def latex() -> str:
         "$f_p^2$ per frame.",
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="A LAM with a context of $T$ frames and a learned FDM path compresses the innovation of "
-                  "$o_{t+k}$ given the context; with zero means that is the Kalman filter's innovation after $T$ "
-                  "frames, and as $T\\to\\infty$ ($k=1$) the steady-state innovation $H P H^T + \\Sigma_v$ of the "
-                  "filter DARE, reached geometrically at rate $\\rho(F_p)^{2T}$.",
-        assumptions=["Zero means; $w, v, e$ and the initial state independent; $s_0 \\sim (0, \\Sigma_0)$ at the "
-                     "window's first frame (stationary or explicit).",
-                     "The policy reads the observation ($a = Ko + e$): its feedback is a known input to the filter, "
-                     "so the recursion runs on the open-loop $F$; $F_{cl}$ matters only for unseen steps ($k>1$).",
-                     "For the limit: $(F, H)$ detectable and no unit-circle mode of $F$ unexcited by $Q$."],
+        "$o_{t+k}$ given the context; with zero means that is the Kalman filter's innovation after $T$ "
+        "frames, and as $T\\to\\infty$ ($k=1$) the steady-state innovation $H P H^T + \\Sigma_v$ of the "
+        "filter DARE, reached geometrically at rate $\\rho(F_p)^{2T}$.",
+        assumptions=[
+            "Zero means; $w, v, e$ and the initial state independent; $s_0 \\sim (0, \\Sigma_0)$ at the "
+            "window's first frame (stationary or explicit).",
+            "The policy reads the observation ($a = Ko + e$): its feedback is a known input to the filter, "
+            "so the recursion runs on the open-loop $F$; $F_{cl}$ matters only for unseen steps ($k>1$).",
+            "For the limit: $(F, H)$ detectable and no unit-circle mode of $F$ unexcited by $Q$.",
+        ],
         steps=steps,
         result="$S_v(T) = H P_T H^T + \\Sigma_v$ for every $T$ ($k = 1$); $S_v(T) \\to H P H^T + \\Sigma_v$ with "
-               "$\\|S_v(T) - S_\\infty\\| = O(\\rho(F_p)^{2T})$, $F_p = F - F P H^T (H P H^T + R)^{-1} H$. For a "
-               "fully observed system ($H = I$, $\\Sigma_v = 0$) $P_1 = Q$ already: one frame is the limit.",
+        "$\\|S_v(T) - S_\\infty\\| = O(\\rho(F_p)^{2T})$, $F_p = F - F P H^T (H P H^T + R)^{-1} H$. For a "
+        "fully observed system ($H = I$, $\\Sigma_v = 0$) $P_1 = Q$ already: one frame is the limit.",
         check="Window moments against the Riccati recursion ($T \\le 4$, $k \\le 2$) and $T = 40$ against SciPy's "
-              "DARE on random hidden-state systems; the population minimizer on the window (the eigenvalue tail); "
-              "least squares on sampled trajectories; the measured decay ratio against $f_p^2$ on scalar systems; "
-              "with \\texttt{--exact}, rational systems in SymPy with zero tolerance.",
+        "DARE on random hidden-state systems; the population minimizer on the window (the eigenvalue tail); "
+        "least squares on sampled trajectories; the measured decay ratio against $f_p^2$ on scalar systems; "
+        "with \\texttt{--exact}, rational systems in SymPy with zero tolerance.",
     )
 
 
 # -- verification ----------------------------------------------------------------------------------
 def _cases():
-    return st.fixed_dictionaries({
-        "system": state_space_systems(n=st.integers(1, 3), observation="generic", observation_noise=True,
-                                      feedback=None, initial=None),
-        "context": st.integers(1, 4),
-        "horizon": st.integers(1, 2),
-        "d_z": st.integers(1, 2),
-        "scalar": st.tuples(st.floats(-0.95, 0.95), st.floats(0.1, 2.0), st.floats(0.1, 2.0)),
-    })
+    return st.fixed_dictionaries(
+        {
+            "system": state_space_systems(
+                n=st.integers(1, 3),
+                observation="generic",
+                observation_noise=True,
+                feedback=None,
+                initial=None,
+            ),
+            "context": st.integers(1, 4),
+            "horizon": st.integers(1, 2),
+            "d_z": st.integers(1, 2),
+            "scalar": st.tuples(st.floats(-0.95, 0.95), st.floats(0.1, 2.0), st.floats(0.1, 2.0)),
+        }
+    )
 
 
 def _relative(a, b) -> float:
@@ -197,44 +209,79 @@ def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     context = f"case {case}"
     t = system.transition(k, T)
     S_v = innovation(t).operator
-    checker.close("window innovation = Riccati recursion", _relative(S_v, system.filtered_innovation(T, k)), 0.0,
-                  atol=1e-9, context=context)
+    checker.close(
+        "window innovation = Riccati recursion",
+        _relative(S_v, system.filtered_innovation(T, k)),
+        0.0,
+        atol=1e-9,
+        context=context,
+    )
     limit = system.kalman_innovation(k)
-    checker.close("T = 40 → steady-state Kalman innovation (DARE)",
-                  _relative(innovation(system.transition(k, 40)).operator, limit), 0.0, atol=LIMIT_RTOL,
-                  context=context)
+    checker.close(
+        "T = 40 → steady-state Kalman innovation (DARE)",
+        _relative(innovation(system.transition(k, 40)).operator, limit),
+        0.0,
+        atol=LIMIT_RTOL,
+        context=context,
+    )
     d_z = min(case["d_z"], system.d_o)
     result = minimize_population(t, LAMSpec(d_z, horizon=k, context=T), starts=2)
     tail = float(np.sum(np.clip(np.linalg.eigvalsh(S_v)[::-1][d_z:], 0.0, None)))
-    checker.close("population minimizer = eigenvalue tail of S_v(T)", tail, result.objective.reconstruction,
-                  context=context)
+    checker.close(
+        "population minimizer = eigenvalue tail of S_v(T)",
+        tail,
+        result.objective.reconstruction,
+        context=context,
+    )
     if system.stationary:
         draws = windows(system.sample_trajectories(4_000, T + k + 4, np.random.default_rng(0)), T, k)
         c, o = draws["obs"], draws["next_obs"]
         coef, *_ = np.linalg.lstsq(c, o, rcond=None)
         residual = o - c @ coef
         sampled = residual.T @ residual / len(o)
-        checker.sampled("least squares on sampled trajectories = S_v(T)", _relative(sampled, S_v), 0.0,
-                        atol=SAMPLED_RTOL, context=context)
+        checker.sampled(
+            "least squares on sampled trajectories = S_v(T)",
+            _relative(sampled, S_v),
+            0.0,
+            atol=SAMPLED_RTOL,
+            context=context,
+        )
     # the rate, on a scalar system: successive errors shrink by f_p²
     f_value, q_value, r_value = case["scalar"]
-    scalar = StateSpaceSystem([[f_value]], [[0.0]], process_noise_cov=[[q_value]], observation_noise_cov=[[r_value]],
-                              exploration_cov=[[0.0]], initial={"cov": [[4.0 * q_value + 1.0]]})
+    scalar = StateSpaceSystem(
+        [[f_value]],
+        [[0.0]],
+        process_noise_cov=[[q_value]],
+        observation_noise_cov=[[r_value]],
+        exploration_cov=[[0.0]],
+        initial={"cov": [[4.0 * q_value + 1.0]]},
+    )
     steady = float(scalar.kalman_innovation()[0, 0]) - r_value
     predicted = fw.evaluate(results.rate, {f: f_value, results.Q: q_value, results.r: r_value})
-    checker.close("scalar DARE root = SciPy's", fw.evaluate(results.steady_state,
-                  {f: f_value, results.Q: q_value, results.r: r_value}), steady, rtol=1e-10, context=context)
+    checker.close(
+        "scalar DARE root = SciPy's",
+        fw.evaluate(results.steady_state, {f: f_value, results.Q: q_value, results.r: r_value}),
+        steady,
+        rtol=1e-10,
+        context=context,
+    )
     errors = [abs(S[0, 0] - (steady + r_value)) for S in scalar.filtered_innovations(200)]
     near = [i for i, e in enumerate(errors[:-1]) if 1e-7 * (steady + r_value) < e < 1e-5 * (steady + r_value)]
     if near and predicted > 1e-3:
         i = near[0]
-        checker.close("error ratio per frame = f_p² (Riccati derivative)", errors[i + 1] / errors[i], predicted,
-                      rtol=RATE_RTOL, context=f"{context} T={i + 1}")
+        checker.close(
+            "error ratio per frame = f_p² (Riccati derivative)",
+            errors[i + 1] / errors[i],
+            predicted,
+            rtol=RATE_RTOL,
+            context=f"{context} T={i + 1}",
+        )
 
 
 def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker) -> None:
     R = lambda rows, cols, lo, hi, den: sympy.Matrix(  # noqa: E731
-        rows, cols, lambda i, j: sympy.Rational(int(rng.integers(lo, hi)), den))
+        rows, cols, lambda i, j: sympy.Rational(int(rng.integers(lo, hi)), den)
+    )
     n, d_o = int(rng.integers(1, 3)), 1
     F = sympy.diag(*[sympy.Rational(int(rng.integers(-2, 3)), 4) for _ in range(n)])
     G, H, K = R(n, 1, -1, 2, 1), R(d_o, n, 1, 3, 1), R(1, d_o, -1, 2, 4)
@@ -247,8 +294,11 @@ def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker)
         P_T = riccati_step(P_T, F, H, Q, Sv)
         window = exact_window(F, G, H, K, Sw, Sv, Se, P0, T, 1)
         difference = (exact_innovation(window) - (H * P_T * H.T + Sv)).applyfunc(sympy.cancel)
-        checker.holds("exact: window innovation = Riccati iterate", difference.is_zero_matrix,
-                      context=f"exact n={n} T={T} F={F.tolist()} K={K.tolist()}")
+        checker.holds(
+            "exact: window innovation = Riccati iterate",
+            difference.is_zero_matrix,
+            context=f"exact n={n} T={T} F={F.tolist()} K={K.tolist()}",
+        )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
@@ -258,6 +308,12 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D10's window innovation and its limit against the window's solver (exactly with ``exact=True``).",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+    exact_case=_exact_case,
+)

@@ -110,8 +110,10 @@ def derive() -> Results:
         "learned": sympy.solve(sympy.Eq(action.subs(k, 1), learned_closed.subs(k, 1)), s_a)[0],
         "identity": sympy.solve(sympy.Eq(action.subs(k, 1), identity_closed.subs(k, 1)), s_a)[0],
     }
-    bounds = {"learned": sympy.limit(learned_closed.subs(e, sympy.Rational(1, 2)), k, sympy.oo),
-              "identity": sympy.limit(identity_closed.subs(e, sympy.Rational(1, 2)), k, sympy.oo)}
+    bounds = {
+        "learned": sympy.limit(learned_closed.subs(e, sympy.Rational(1, 2)), k, sympy.oo),
+        "identity": sympy.limit(identity_closed.subs(e, sympy.Rational(1, 2)), k, sympy.oo),
+    }
     return Results(
         matrix_identity=matrix_identity,
         X_L=X_L,
@@ -122,10 +124,15 @@ def derive() -> Results:
         margins={"learned": action - learned_closed, "identity": action - identity_closed},
         thresholds={path: sympy.simplify(value) for path, value in thresholds.items()},
         limits={"learned": sigma_x, "identity": 2 * sigma_x},
-        limit_check=bounds == {"learned": sigma_x.subs(e, sympy.Rational(1, 2)),
-                                  "identity": 2 * sigma_x.subs(e, sympy.Rational(1, 2))},
-        k_bound={path: sympy.floor(bound / (g**2 * s_a)) + 1 for path, bound in
-                    {"learned": sigma_x, "identity": 2 * sigma_x * (1 + sympy.Max(0, -e))}.items()},
+        limit_check=bounds
+        == {
+            "learned": sigma_x.subs(e, sympy.Rational(1, 2)),
+            "identity": 2 * sigma_x.subs(e, sympy.Rational(1, 2)),
+        },
+        k_bound={
+            path: sympy.floor(bound / (g**2 * s_a)) + 1
+            for path, bound in {"learned": sigma_x, "identity": 2 * sigma_x * (1 + sympy.Max(0, -e))}.items()
+        },
     )
 
 
@@ -143,8 +150,7 @@ def latex() -> str:
         f"\\texttt{{summation}} ({'matches' if d.learned_check else 'DIFFERS from'} $\\Sigma_x(1 - e^{{2k}})$), "
         f"and $X_I = 2\\Sigma_x(1 - e^k)$ ({'verified' if d.identity_check else 'NOT verified'}). The controllable "
         "part of a random walk over $k$ steps is $k g^2\\sigma_a^2$, so the margins are",
-        fw.display(f"m_L(k) &= {fw.tex(d.margins['learned'])}",
-                   f"m_I(k) &= {fw.tex(d.margins['identity'])}"),
+        fw.display(f"m_L(k) &= {fw.tex(d.margins['learned'])}", f"m_I(k) &= {fw.tex(d.margins['identity'])}"),
         "At $k = 1$ the boundaries solved for $\\sigma_a^2$ are "
         f"$\\sigma_a^2 = {fw.tex(d.thresholds['learned'])}$ ($A$ learned) and "
         f"$\\sigma_a^2 = {fw.tex(d.thresholds['identity'])}$ ($A = I$).",
@@ -156,37 +162,42 @@ def latex() -> str:
         "$k^*_I \\ge k^*_L$.",
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="With an observed exogenous state beside the endogenous one, the innovation a LAM compresses has "
-                  "the exogenous block $X_L(k) = \\Sigma_x - F_x^k\\Sigma_x F_x^{kT}$ ($A$ learned) or "
-                  "$X_I(k) = X_L(k) + (I - F_x^k)\\Sigma_x(I - F_x^k)^T$ ($A = I$); actions come first iff their "
-                  "weakest direction beats it. In the scalar example: $g^2\\sigma_a^2 > \\sigma_\\eta^2$ ($A$ "
-                  "learned), $g^2\\sigma_a^2 > 2\\sigma_\\eta^2/(1+e)$ ($A = I$), and a smallest horizon $k^*$ always "
-                  "exists.",
-        assumptions=["$x$ exogenous: $G_x = 0$, $F_{xn} = 0$, its noise uncorrelated with the rest; it does not drive "
-                     "the endogenous state and the policy does not read it; stationary; both parts observed.",
-                     "$T = 1$ and zero means. The general (hidden, coupled, context) case is the window route "
-                     "\\texttt{lamproof.exogenous.action\\_first}."],
+        "the exogenous block $X_L(k) = \\Sigma_x - F_x^k\\Sigma_x F_x^{kT}$ ($A$ learned) or "
+        "$X_I(k) = X_L(k) + (I - F_x^k)\\Sigma_x(I - F_x^k)^T$ ($A = I$); actions come first iff their "
+        "weakest direction beats it. In the scalar example: $g^2\\sigma_a^2 > \\sigma_\\eta^2$ ($A$ "
+        "learned), $g^2\\sigma_a^2 > 2\\sigma_\\eta^2/(1+e)$ ($A = I$), and a smallest horizon $k^*$ always "
+        "exists.",
+        assumptions=[
+            "$x$ exogenous: $G_x = 0$, $F_{xn} = 0$, its noise uncorrelated with the rest; it does not drive "
+            "the endogenous state and the policy does not read it; stationary; both parts observed.",
+            "$T = 1$ and zero means. The general (hidden, coupled, context) case is the window route "
+            "\\texttt{lamproof.exogenous.action\\_first}.",
+        ],
         steps=steps,
         result="Scalar: actions first iff $k g^2\\sigma_a^2 > \\sigma_\\eta^2\\frac{1 - e^{2k}}{1 - e^2}$ ($A$ learned) "
-               "or $> 2\\sigma_\\eta^2\\frac{1 - e^k}{1 - e^2}$ ($A = I$); $k^*$ exists for $g\\sigma_a > 0$, "
-               "$k^*_I \\ge k^*_L$.",
+        "or $> 2\\sigma_\\eta^2\\frac{1 - e^k}{1 - e^2}$ ($A = I$); $k^*$ exists for $g\\sigma_a > 0$, "
+        "$k^*_I \\ge k^*_L$.",
         check="The window route's margins against the lambdified formulas on drawn scalars and horizons, $k^*$ against "
-              "a scan and the bound, the population minimizer's optimum against the sign of the margin, general "
-              "blocks against $X_L$, $X_I$ with SciPy's Lyapunov solver; with \\texttt{--exact}, rational scalars "
-              "in SymPy with zero tolerance.",
+        "a scan and the bound, the population minimizer's optimum against the sign of the margin, general "
+        "blocks against $X_L$, $X_I$ with SciPy's Lyapunov solver; with \\texttt{--exact}, rational scalars "
+        "in SymPy with zero tolerance.",
     )
 
 
 # -- verification ----------------------------------------------------------------------------------
 def _cases():
-    return st.fixed_dictionaries({
-        "scalar": draws.exogenous_scalars(0.9),
-        "horizon": st.integers(1, 4),
-        "path": st.sampled_from(["learned", "identity"]),
-        "blocks": st.tuples(st.integers(1, 3), st.integers(1, 3)),
-        "seed": fw.generator_seeds(),
-    })
+    return st.fixed_dictionaries(
+        {
+            "scalar": draws.exogenous_scalars(0.9),
+            "horizon": st.integers(1, 4),
+            "path": st.sampled_from(["learned", "identity"]),
+            "blocks": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+            "seed": fw.generator_seeds(),
+        }
+    )
 
 
 def _values(case) -> dict:
@@ -201,23 +212,34 @@ def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     values = _values(case)
     formula = fw.evaluate(results.margins[path], values)
     condition = action_first(system.transition(horizon), path)
-    checker.close(f"margin ({path}) = k g²σ_a² − X(k)", condition.margin, formula, rtol=MARGIN_RTOL, context=context)
+    checker.close(
+        f"margin ({path}) = k g²σ_a² − X(k)", condition.margin, formula, rtol=MARGIN_RTOL, context=context
+    )
     # k*: the window route against a scan of the formula and the bound, and k*_I ≥ k*_L
     found = {}
     for p in ("learned", "identity"):
         bound = int(fw.evaluate(results.k_bound[p], values))
-        scan = next((kk for kk in range(1, 65) if fw.evaluate(results.margins[p], {**values, k: kk}) > 0), None)
-        checker.holds(f"k* ({p}) ≤ the bound", scan is None or scan <= bound, context=f"{scan} vs {bound} ({context})")
+        scan = next(
+            (kk for kk in range(1, 65) if fw.evaluate(results.margins[p], {**values, k: kk}) > 0), None
+        )
+        checker.holds(
+            f"k* ({p}) ≤ the bound", scan is None or scan <= bound, context=f"{scan} vs {bound} ({context})"
+        )
         found[p] = action_first_horizon(system, p, max_horizon=min(bound, 64)).horizon
-        checker.holds(f"k* ({p}) = first positive margin", found[p] == scan, context=f"{found[p]} vs {scan} ({context})")
+        checker.holds(
+            f"k* ({p}) = first positive margin", found[p] == scan, context=f"{found[p]} vs {scan} ({context})"
+        )
     # the population minimizer's d_z = 1 latent keeps the action iff the margin is positive
     if abs(formula) > CLEAR_MARGIN:
         t = system.transition(horizon)
         params = minimize_population(t, LAMSpec(1, path, horizon=horizon), starts=2).params
         M2 = params.next_obs_map
         kept = float(np.linalg.norm(M2[:, 0])) / max(float(np.linalg.norm(M2)), 1e-300)
-        checker.holds("population minimizer keeps the action iff margin > 0", (kept > 0.99) == (formula > 0),
-                      context=f"kept {kept:.3g}, margin {formula:.3g} ({context})")
+        checker.holds(
+            "population minimizer keeps the action iff margin > 0",
+            (kept > 0.99) == (formula > 0),
+            context=f"kept {kept:.3g}, margin {formula:.3g} ({context})",
+        )
     _general_case(case, checker, context)
 
 
@@ -243,8 +265,13 @@ def _general_case(case, checker: fw.Checker, context: str) -> None:
     for path, X in formulas.items():
         block = innovation(system.transition(horizon), path).operator[n_n:, n_n:]
         error = float(np.max(np.abs(block - X))) / max(1.0, float(np.max(np.abs(X))))
-        checker.close(f"exogenous block X_{'L' if path == 'learned' else 'I'}(k) (matrix AR(1), Lyapunov)", error, 0.0,
-                      atol=1e-10, context=f"{context} n_n={n_n} n_x={n_x}")
+        checker.close(
+            f"exogenous block X_{'L' if path == 'learned' else 'I'}(k) (matrix AR(1), Lyapunov)",
+            error,
+            0.0,
+            atol=1e-10,
+            context=f"{context} n_n={n_n} n_x={n_x}",
+        )
 
 
 def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker) -> None:
@@ -258,14 +285,22 @@ def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker)
     P0 = sympy.diag(1, sv / (1 - ev**2))
     window = exact_window(F, G, H, K, Sw, Sv, Se, P0, 1, kv)
     S_learned = exact_innovation(window)
-    delta = {src: window.next_obs.get(src, sympy.zeros(2, M.cols)) - window.frames[0].get(src, sympy.zeros(2, M.cols))
-             for src, M in {**window.frames[0], **window.next_obs}.items()}
+    delta = {
+        src: window.next_obs.get(src, sympy.zeros(2, M.cols))
+        - window.frames[0].get(src, sympy.zeros(2, M.cols))
+        for src, M in {**window.frames[0], **window.next_obs}.items()
+    }
     S_identity = window.cov(delta, delta)
     values = {g: gv, s_a: av, e: ev, s_eta: sv, k: kv}
     for path, S in (("learned", S_learned), ("identity", S_identity)):
         exact_margin = sympy.cancel(S[0, 0] - S[1, 1])
         formula = results.margins[path].subs(values)
-        checker.equal(f"exact: margin ({path})", formula, exact_margin, context=f"g={gv} σa²={av} e={ev} ση²={sv} k={kv}")
+        checker.equal(
+            f"exact: margin ({path})",
+            formula,
+            exact_margin,
+            context=f"g={gv} σa²={av} e={ev} ση²={sv} k={kv}",
+        )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
@@ -274,6 +309,13 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D11's exogenous block, thresholds and k* against window solvers (exactly with ``exact=True``).",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case, exact_examples=4)
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+    exact_case=_exact_case,
+    exact_examples=4,
+)

@@ -78,7 +78,9 @@ def _levine_witness():
     P0 = exact_stationary_cov(F, Q + G * G.T)
     rows = []
     for k in (1, 2, 3):
-        window = exact_window(F, G, sympy.eye(3), sympy.zeros(1, 3), Q, sympy.zeros(3, 3), sympy.eye(1), P0, 1, k)
+        window = exact_window(
+            F, G, sympy.eye(3), sympy.zeros(1, 3), Q, sympy.zeros(3, 3), sympy.eye(1), P0, 1, k
+        )
         coefficients = _exact_inverse(window, 1)
         rows += [coefficients[:, :3], coefficients[:, 3:]]
     union = sympy.Matrix.vstack(*rows)
@@ -123,7 +125,9 @@ def derive() -> Results:
         lambda_k=lam,
         normal_equations=normal,
         exogenous_weights=weights,
-        uncoupled_zero=all(sympy.simplify(w.subs(cpl, 0)) == 0 for ws in weights.values() for w in ws.values()),
+        uncoupled_zero=all(
+            sympy.simplify(w.subs(cpl, 0)) == 0 for ws in weights.values() for w in ws.values()
+        ),
         witness={"union_rank": witness_union, "closure_rank": witness_closure, "F": witness_F},
     )
 
@@ -136,7 +140,9 @@ def latex() -> str:
         "$\\Phi = F^k$, $\\Psi = F^{k-1}$, $P = \\mathrm{Cov}(s_t)$; then $\\mathrm{Cov}(y) = "
         "\\begin{pmatrix} P & P\\Phi^T \\\\ \\Phi P & \\Phi P\\Phi^T + W_k\\end{pmatrix}$ and "
         "$\\mathrm{Cov}(a_t, y) = (0,\\ \\Sigma_e G^T\\Psi^T)$. With",
-        fw.display(f"\\lambda_k &= {fw.tex(d.lambda_k)}, \\qquad \\Lambda = (-\\lambda_k\\Phi,\\ \\lambda_k)"),
+        fw.display(
+            f"\\lambda_k &= {fw.tex(d.lambda_k)}, \\qquad \\Lambda = (-\\lambda_k\\Phi,\\ \\lambda_k)"
+        ),
         "SymPy verifies the normal equations $\\mathrm{Cov}(a_t, y) = \\Lambda\\,\\mathrm{Cov}(y)$ block by block "
         f"for any $P$ ({'verified' if d.normal_equations else 'NOT verified'}).",
         "On a two-block system ($F = \\begin{pmatrix} f & c \\\\ 0 & h\\end{pmatrix}$, $G = (g, 0)^T$, noise "
@@ -150,22 +156,25 @@ def latex() -> str:
         f"$k \\le 3$ has rank {d.witness['union_rank']}, its $F^T$-closure rank {d.witness['closure_rank']}.",
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="The $k$-step linear inverse model is $\\lambda_k(s_{t+k} - F^k s_t)$ with "
-                  "$\\lambda_k = \\Sigma_e G^T F^{(k-1)T} W_k^{-1}$; exogenous state that drives nothing gets zero "
-                  "weight; the union of the directions over $k \\le n$ is $\\langle F^T \\mid \\mathcal{C}\\rangle$ "
-                  "when the controllable block is invertible, misses part of it when $F_{cc} = 0$ (Levine et al.), "
-                  "and its forward-invariant closure always equals it.",
-        assumptions=["Fully observed ($H = I$, $\\Sigma_v = 0$), $K = 0$, $W_k$ invertible.",
-                     "For (ii)--(iii): controllability form $[c; u; x]$, $(F_{cc}, G_c)$ controllable, $u$ observable "
-                     "through $F_{cu}$, $x$ exogenous and driving nothing, block-diagonal noise."],
+        "$\\lambda_k = \\Sigma_e G^T F^{(k-1)T} W_k^{-1}$; exogenous state that drives nothing gets zero "
+        "weight; the union of the directions over $k \\le n$ is $\\langle F^T \\mid \\mathcal{C}\\rangle$ "
+        "when the controllable block is invertible, misses part of it when $F_{cc} = 0$ (Levine et al.), "
+        "and its forward-invariant closure always equals it.",
+        assumptions=[
+            "Fully observed ($H = I$, $\\Sigma_v = 0$), $K = 0$, $W_k$ invertible.",
+            "For (ii)--(iii): controllability form $[c; u; x]$, $(F_{cc}, G_c)$ controllable, $u$ observable "
+            "through $F_{cu}$, $x$ exogenous and driving nothing, block-diagonal noise.",
+        ],
         steps=steps,
         result="$\\bigcup_{k\\le n} E_k = \\langle F^T\\mid\\mathcal{C}\\rangle$ for invertible $F_{cc}$; for "
-               "$F_{cc} = 0$, $E_k = 0$ ($k \\ge 2$) and $\\bigcup_k E_k = \\mathcal{C} + \\mathrm{row}(F_{cu})$; in "
-               "both cases $\\langle F^T \\mid \\bigcup_k E_k\\rangle = \\langle F^T\\mid\\mathcal{C}\\rangle$.",
+        "$F_{cc} = 0$, $E_k = 0$ ($k \\ge 2$) and $\\bigcup_k E_k = \\mathcal{C} + \\mathrm{row}(F_{cu})$; in "
+        "both cases $\\langle F^T \\mid \\bigcup_k E_k\\rangle = \\langle F^T\\mid\\mathcal{C}\\rangle$.",
         check="The window's inverse models against $\\lambda_k$ on drawn controllability-form systems, zero exogenous "
-              "weight, AC-State for invertible $F_{cc}$, the closure for every $F_{cc}$, least squares on sampled "
-              "windows; with \\texttt{--exact}, rational systems from exact window moments, zero tolerance.",
+        "weight, AC-State for invertible $F_{cc}$, the closure for every $F_{cc}$, least squares on sampled "
+        "windows; with \\texttt{--exact}, rational systems from exact window moments, zero tolerance.",
     )
 
 
@@ -176,8 +185,12 @@ def _cases():
 
 def _closed_form(system, k: int) -> np.ndarray:
     F, G, Se = system.dynamics, system.action_matrix, system.exploration_cov
-    W = sum(np.linalg.matrix_power(F, j) @ (G @ Se @ G.T + system.process_noise_cov) @ np.linalg.matrix_power(F, j).T
-            for j in range(k))
+    W = sum(
+        np.linalg.matrix_power(F, j)
+        @ (G @ Se @ G.T + system.process_noise_cov)
+        @ np.linalg.matrix_power(F, j).T
+        for j in range(k)
+    )
     lam = Se @ G.T @ np.linalg.matrix_power(F, k - 1).T @ np.linalg.inv(W)
     return np.hstack([-lam @ np.linalg.matrix_power(F, k), lam])
 
@@ -189,26 +202,45 @@ def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     model = inverse_model(t)
     closed = _closed_form(system, k)
     scale = max(1.0, float(np.max(np.abs(closed))))
-    checker.close("window inverse model = λ_k (s_{t+k} − Fᵏ s_t)", float(np.max(np.abs(model.coefficients - closed)))
-                  / scale, 0.0, atol=COEFFICIENT_ATOL, context=context)
+    checker.close(
+        "window inverse model = λ_k (s_{t+k} − Fᵏ s_t)",
+        float(np.max(np.abs(model.coefficients - closed))) / scale,
+        0.0,
+        atol=COEFFICIENT_ATOL,
+        context=context,
+    )
     x = list(system.exogenous)
     n = system.n
     exo = np.abs(model.coefficients[:, x + [n + i for i in x]]) if x else np.zeros(1)
-    checker.close("exogenous weight = 0 (Efroni)", float(np.max(exo)) / scale, 0.0, atol=COEFFICIENT_ATOL,
-                  context=context)
+    checker.close(
+        "exogenous weight = 0 (Efroni)",
+        float(np.max(exo)) / scale,
+        0.0,
+        atol=COEFFICIENT_ATOL,
+        context=context,
+    )
     union = union_of_directions(system, n)
     target = controllable_closure(system)
     c = n - len(x) - _coupled_dim(system)
     if np.linalg.matrix_rank(system.dynamics[:c, :c]) == c:
-        checker.holds("AC-State: ∪ E_k = ⟨Fᵀ|𝒞⟩ (invertible F_cc)", same_subspace(union, target), context=context)
-    checker.holds("forward closure of ∪ E_k = ⟨Fᵀ|𝒞⟩ (any F_cc)",
-                  same_subspace(forward_closure(union, system.dynamics), target), context=context)
+        checker.holds(
+            "AC-State: ∪ E_k = ⟨Fᵀ|𝒞⟩ (invertible F_cc)", same_subspace(union, target), context=context
+        )
+    checker.holds(
+        "forward closure of ∪ E_k = ⟨Fᵀ|𝒞⟩ (any F_cc)",
+        same_subspace(forward_closure(union, system.dynamics), target),
+        context=context,
+    )
     sampled = sampled_inverse_model(t, 100_000, np.random.default_rng(0))
     spread = np.sqrt(np.diag(t.cov(t.stacked("obs", "next_obs"))))
     residual = float(np.sqrt(np.max(np.diag(model.residual_cov))))
-    checker.sampled("least squares on sampled windows = λ_k", float(np.max(np.abs(
-        (sampled.coefficients - model.coefficients) * spread))) / max(residual, 1e-3), 0.0, atol=SAMPLED_ATOL,
-        context=context)
+    checker.sampled(
+        "least squares on sampled windows = λ_k",
+        float(np.max(np.abs((sampled.coefficients - model.coefficients) * spread))) / max(residual, 1e-3),
+        0.0,
+        atol=SAMPLED_ATOL,
+        context=context,
+    )
 
 
 def _coupled_dim(system) -> int:
@@ -231,18 +263,29 @@ def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker)
     W = sum(((F**j) * (G * G.T + Q) * (F**j).T for j in range(k)), sympy.zeros(n, n))
     lam = G.T * (F ** (k - 1)).T * W.inv()
     closed = sympy.Matrix.hstack(-lam * F**k, lam)
-    checker.holds("exact: window inverse model = closed form", (exact - closed).applyfunc(sympy.simplify).is_zero_matrix,
-                  context=f"exact n={n} k={k} F={F.tolist()} G={G.T.tolist()}")
+    checker.holds(
+        "exact: window inverse model = closed form",
+        (exact - closed).applyfunc(sympy.simplify).is_zero_matrix,
+        context=f"exact n={n} k={k} F={F.tolist()} G={G.T.tolist()}",
+    )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
     checker.holds("normal equations (symbolic)", results.normal_equations)
     checker.holds("uncoupled exogenous weight = 0 (symbolic)", results.uncoupled_zero)
-    checker.holds("Levine witness: union rank 2, closure rank 3 (exact)",
-                  (results.witness["union_rank"], results.witness["closure_rank"]) == (2, 3))
+    checker.holds(
+        "Levine witness: union rank 2, closure rank 3 (exact)",
+        (results.witness["union_rank"], results.witness["closure_rank"]) == (2, 3),
+    )
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D12's inverse models against the window's regression (exactly with ``exact=True``).",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+    exact_case=_exact_case,
+)

@@ -84,9 +84,9 @@ class Results(fw.Derived):
 @cache
 def derive() -> Results:
     # the regression operator Cov(ŷ), ŷ = [v_s, v_x, √λ E[a | v]] with v_s = g a, E[a | v] = v_s / g
-    operator = sympy.Matrix([[g**2 * s_a, 0, sympy.sqrt(lam) * g * s_a],
-                             [0, X, 0],
-                             [sympy.sqrt(lam) * g * s_a, 0, lam * s_a]])
+    operator = sympy.Matrix(
+        [[g**2 * s_a, 0, sympy.sqrt(lam) * g * s_a], [0, X, 0], [sympy.sqrt(lam) * g * s_a, 0, lam * s_a]]
+    )
     eigenvalues = {sympy.simplify(value): count for value, count in operator.eigenvals().items()}
     action_value = g**2 * s_a + lam * s_a
     switch = sympy.solve(sympy.Eq(action_value, X), lam)[0]
@@ -122,37 +122,42 @@ def latex() -> str:
         fw.display(f"\\lambda^* &= {fw.tex(d.lambda_star)}."),
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="(1) Reconstruction captures the exogenous innovation of the future frame whenever its variance "
-                  "beats the action's (loading $\\sigma_\\eta^2/X$, consistency 1); (2) a representation that "
-                  "annihilates the exogenous embedding has loading 0; (3) an action head of weight $\\lambda > "
-                  "\\lambda^* = (X - g^2\\sigma_a^2)/\\sigma_a^2$ turns the latent to the action (consistency 0). These "
-                  "are lamproof's linear readings of Lee et al.'s three claims (arXiv 2605.20223), whose full text we "
-                  "could not read.",
-        assumptions=["The scalar example of D11 ($T = k = 1$, $K = 0$), and for (2) a mixed observation "
-                     "$o = M_s s + M_x x$; no ties ($X \\ne g^2\\sigma_a^2$, $\\lambda \\ne \\lambda^*$).",
-                     "Consistency is read on the clean latent; leakage $z + N o$ (free IDM, learned $A$) is optimal "
-                     "too and moves it anywhere up to 1."],
+        "beats the action's (loading $\\sigma_\\eta^2/X$, consistency 1); (2) a representation that "
+        "annihilates the exogenous embedding has loading 0; (3) an action head of weight $\\lambda > "
+        "\\lambda^* = (X - g^2\\sigma_a^2)/\\sigma_a^2$ turns the latent to the action (consistency 0). These "
+        "are lamproof's linear readings of Lee et al.'s three claims (arXiv 2605.20223), whose full text we "
+        "could not read.",
+        assumptions=[
+            "The scalar example of D11 ($T = k = 1$, $K = 0$), and for (2) a mixed observation "
+            "$o = M_s s + M_x x$; no ties ($X \\ne g^2\\sigma_a^2$, $\\lambda \\ne \\lambda^*$).",
+            "Consistency is read on the clean latent; leakage $z + N o$ (free IDM, learned $A$) is optimal "
+            "too and moves it anywhere up to 1.",
+        ],
         steps=steps,
         result="Loading $\\sigma_\\eta^2/X$ (1 or $(1+e)/2$) and consistency 1 when the exogenous direction wins, 0 and "
-               "0 when the action wins, $\\sigma_\\eta^2/(g^2\\sigma_a^2 + X)$ with $d_z = 2$; 0 under an "
-               "endogenous-focused $W$; the action head flips the latent at $\\lambda^*$.",
+        "0 when the action wins, $\\sigma_\\eta^2/(g^2\\sigma_a^2 + X)$ with $d_z = 2$; 0 under an "
+        "endogenous-focused $W$; the action head flips the latent at $\\lambda^*$.",
         check="The population minimizer's captured space and latent on drawn scalars (loading, consistency, $d_z \\in "
-              "\\{1, 2\\}$, both FDM paths, with and without an action head), and a random mixed observation under "
-              "$W = I - M_x M_x^{+}$; with \\texttt{--exact}, the two-direction loading of rational scalars from exact "
-              "window maps, zero tolerance.",
+        "\\{1, 2\\}$, both FDM paths, with and without an action head), and a random mixed observation under "
+        "$W = I - M_x M_x^{+}$; with \\texttt{--exact}, the two-direction loading of rational scalars from exact "
+        "window maps, zero tolerance.",
     )
 
 
 # -- verification ----------------------------------------------------------------------------------
 def _cases():
-    return st.fixed_dictionaries({
-        "scalar": draws.exogenous_scalars(0.8),
-        "path": st.sampled_from(["learned", "identity"]),
-        "d_z": st.integers(1, 2),
-        "weight": st.floats(0.0, 4.0),
-        "seed": fw.generator_seeds(),
-    })
+    return st.fixed_dictionaries(
+        {
+            "scalar": draws.exogenous_scalars(0.8),
+            "path": st.sampled_from(["learned", "identity"]),
+            "d_z": st.integers(1, 2),
+            "weight": st.floats(0.0, 4.0),
+            "seed": fw.generator_seeds(),
+        }
+    )
 
 
 def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
@@ -173,31 +178,59 @@ def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
             formula = fw.evaluate(results.loading_two[path], values)
         else:
             formula = fw.evaluate(results.loading_exogenous_latent[path], values) if exo > action else 0.0
-        checker.close(f"loading of the optimum ({path}, d_z={d_z})", exogenous_loading(t, captured, path), formula,
-                      atol=RATIO_ATOL, context=context)
+        checker.close(
+            f"loading of the optimum ({path}, d_z={d_z})",
+            exogenous_loading(t, captured, path),
+            formula,
+            atol=RATIO_ATOL,
+            context=context,
+        )
         if d_z == 1:
             clean = captured.T @ inn.map  # z = Uᵀ v, the leak-free member
-            checker.close(f"consistency of the clean latent ({path})", latent_consistency(t, clean),
-                          1.0 if exo > action else 0.0, atol=RATIO_ATOL, context=context)
+            checker.close(
+                f"consistency of the clean latent ({path})",
+                latent_consistency(t, clean),
+                1.0 if exo > action else 0.0,
+                atol=RATIO_ATOL,
+                context=context,
+            )
     # (3) the action head, A = I with a tied IDM (no leakage): the switch at λ*
     weight = case["weight"]
     exo_identity = fw.evaluate(results.exogenous_eigenvalue["identity"], values)
     star = fw.evaluate(results.lambda_star, {g: gv, s_a: av, X: exo_identity})
     if abs(weight - star) > CLEAR * max(1.0, abs(star)) and weight > 0:
-        params = minimize_population(t, LAMSpec(1, "identity", "tied", action_loss_weight=weight), starts=2).params
-        checker.close("consistency with an action head = 1[λ < λ*]", latent_consistency(t, params.latent_map),
-                      1.0 if weight < star else 0.0, atol=RATIO_ATOL, context=f"{context} λ*={star:.4g}")
+        params = minimize_population(
+            t, LAMSpec(1, "identity", "tied", action_loss_weight=weight), starts=2
+        ).params
+        checker.close(
+            "consistency with an action head = 1[λ < λ*]",
+            latent_consistency(t, params.latent_map),
+            1.0 if weight < star else 0.0,
+            atol=RATIO_ATOL,
+            context=f"{context} λ*={star:.4g}",
+        )
     # (2) an endogenous-focused representation of a mixed observation
     rng = np.random.default_rng(case["seed"])
     M = rng.standard_normal((3, 2))
     focus = np.eye(3) - np.outer(M[:, 1], M[:, 1]) / float(M[:, 1] @ M[:, 1])
-    mixed = StateSpaceSystem(system.dynamics, system.action_matrix, observation=focus @ M,
-                             process_noise_cov=system.process_noise_cov, exploration_cov=system.exploration_cov,
-                             exogenous=[1], initial={"cov": system.initial_cov})
+    mixed = StateSpaceSystem(
+        system.dynamics,
+        system.action_matrix,
+        observation=focus @ M,
+        process_noise_cov=system.process_noise_cov,
+        exploration_cov=system.exploration_cov,
+        exogenous=[1],
+        initial={"cov": system.initial_cov},
+    )
     tm = mixed.transition()
     params = minimize_population(tm, LAMSpec(1, path), starts=2).params
-    checker.close("loading under W with W M_x = 0", exogenous_loading(tm, orthonormal_basis(params.next_obs_map), path)
-                  or 0.0, 0.0, atol=RATIO_ATOL, context=context)
+    checker.close(
+        "loading under W with W M_x = 0",
+        exogenous_loading(tm, orthonormal_basis(params.next_obs_map), path) or 0.0,
+        0.0,
+        atol=RATIO_ATOL,
+        context=context,
+    )
 
 
 def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker) -> None:
@@ -213,22 +246,36 @@ def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker)
     S_oo, S_po = window.cov(now, now), window.cov(nxt, now)
     zero = sympy.zeros(2, 2)
     for path, L in (("learned", S_po * S_oo.inv()), ("identity", sympy.eye(2))):
-        v = {src: nxt.get(src, zero[:, :M.cols]) - L * now.get(src, zero[:, :M.cols])
-             for src, M in {**now, **nxt}.items()}
+        v = {
+            src: nxt.get(src, zero[:, : M.cols]) - L * now.get(src, zero[:, : M.cols])
+            for src, M in {**now, **nxt}.items()
+        }
         total = window.cov(v, v).trace()
         exo_map = v[("w", 0)][:, 1:]  # the exogenous coordinate of the horizon's process noise
         exo = (exo_map * Sw[1:, 1:] * exo_map.T).trace()
         formula = results.loading_two[path].subs({g: gv, s_a: av, e: ev, s_eta: sv})
-        checker.equal(f"exact: loading with both directions ({path})", formula, sympy.cancel(exo / total),
-                      context=f"g={gv} σa²={av} e={ev} ση²={sv}")
+        checker.equal(
+            f"exact: loading with both directions ({path})",
+            formula,
+            sympy.cancel(exo / total),
+            context=f"g={gv} σa²={av} e={ev} ση²={sv}",
+        )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
-    checker.holds("regression operator's action eigenvalue = g²σ_a² + λσ_a² (symbolic)",
-                  results.action_eigenvalue_found)
+    checker.holds(
+        "regression operator's action eigenvalue = g²σ_a² + λσ_a² (symbolic)", results.action_eigenvalue_found
+    )
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D13's loading and consistency against window solvers and probes (exactly with ``exact=True``).",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case, exact_examples=4)
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+    exact_case=_exact_case,
+    exact_examples=4,
+)

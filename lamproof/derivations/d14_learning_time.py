@@ -133,35 +133,43 @@ def latex() -> str:
         "$\\lambda_i$ times a function of $a_i$ alone, so every mode follows the same $a(n)$.",
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="Under gradient flow from a small balanced start, each eigen-direction of the change is learned "
-                  "along a sigmoid whose half-time is proportional to $(1/\\lambda_i)\\log(1/m_0)$; under Adam the "
-                  "time does not depend on $\\lambda_i$ when the eigenvectors are the coordinate axes.",
-        assumptions=["Identity FDM path, tied IDM (a linear autoencoder of $\\Delta = o' - o$), no action head; "
-                     "the trainer's loss $E\\|\\hat o' - o'\\|^2/d_o$.",
-                     "Gradient flow (or gradient descent with a small step); a balanced start aligned with the "
-                     "eigenvectors of $S_\\Delta$; distinct eigenvalues.",
-                     "Not covered: a learned FDM path (the matrix $A$ relaxes from PyTorch's initialization and "
-                     "couples to the modes) and Adam (its per-coordinate normalization)."],
+        "along a sigmoid whose half-time is proportional to $(1/\\lambda_i)\\log(1/m_0)$; under Adam the "
+        "time does not depend on $\\lambda_i$ when the eigenvectors are the coordinate axes.",
+        assumptions=[
+            "Identity FDM path, tied IDM (a linear autoencoder of $\\Delta = o' - o$), no action head; "
+            "the trainer's loss $E\\|\\hat o' - o'\\|^2/d_o$.",
+            "Gradient flow (or gradient descent with a small step); a balanced start aligned with the "
+            "eigenvectors of $S_\\Delta$; distinct eigenvalues.",
+            "Not covered: a learned FDM path (the matrix $A$ relaxes from PyTorch's initialization and "
+            "couples to the modes) and Adam (its per-coordinate normalization).",
+        ],
         steps=steps,
         result=f"$t_{{1/2}} = {fw.tex(d.half_time)}$ under gradient flow (steps: $t/\\mathrm{{lr}}$); under Adam with "
-               "axis-aligned eigenvectors, one half-time for every $\\lambda_i$.",
+        "axis-aligned eigenvectors, one half-time for every $\\lambda_i$.",
         check="SymPy's dsolve against the logistic solution; the engine's gradient flow from the aligned balanced "
-              "start against $m_i(t)$ at $t_{1/2}$ and $2t_{1/2}$ on Hypothesis-drawn spectra and rotations; "
-              "population Adam's half-steps equal across eigenvalues (axis-aligned), and the stochastic trainer's "
-              "nearly so: fitted as $\\propto \\lambda^{-p}$ over spectra with $\\lambda_{max}/\\lambda_{min} \\ge 2$, "
-              "$p \\le 1/4$ where the flow has $p = 1$.",
+        "start against $m_i(t)$ at $t_{1/2}$ and $2t_{1/2}$ on Hypothesis-drawn spectra and rotations; "
+        "population Adam's half-steps equal across eigenvalues (axis-aligned), and the stochastic trainer's "
+        "nearly so: fitted as $\\propto \\lambda^{-p}$ over spectra with $\\lambda_{max}/\\lambda_{min} \\ge 2$, "
+        "$p \\le 1/4$ where the flow has $p = 1$.",
     )
 
 
 def _cases():
-    return st.fixed_dictionaries({
-        "spectrum": st.lists(st.floats(0.3, 3.0), min_size=2, max_size=3).filter(
-            lambda v: min(abs(x - y) for i, x in enumerate(v) for y in v[i + 1:]) > 0.2
-            and max(v) >= 2.0 * min(v)),
-        "m0": st.floats(1e-4, 1e-2),
-        "seed": fw.generator_seeds(),
-    })
+    return st.fixed_dictionaries(
+        {
+            "spectrum": st.lists(st.floats(0.3, 3.0), min_size=2, max_size=3).filter(
+                lambda v: (
+                    min(abs(x - y) for i, x in enumerate(v) for y in v[i + 1 :]) > 0.2
+                    and max(v) >= 2.0 * min(v)
+                )
+            ),
+            "m0": st.floats(1e-4, 1e-2),
+            "seed": fw.generator_seeds(),
+        }
+    )
 
 
 def _system(spectrum, U) -> System:
@@ -180,8 +188,10 @@ def _captured(params, U) -> np.ndarray:
 
 def _half_steps(params_list, steps, U) -> list[int | None]:
     curves = np.array([_captured(p, U) for p in params_list])
-    return [next((s for s, c in zip(steps, curves[:, i], strict=True) if c >= 0.5), None)
-            for i in range(U.shape[1])]
+    return [
+        next((s for s, c in zip(steps, curves[:, i], strict=True) if c >= 0.5), None)
+        for i in range(U.shape[1])
+    ]
 
 
 def _numeric_case(case, results, checker: fw.Checker) -> None:
@@ -199,32 +209,46 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     lr = times[0] / 10  # step n ↔ t = n·lr: record exactly the times above
     records = [0] + [int(round(x / lr)) for x in times]
     records = sorted(set(records))
-    flow = dyn.population_dynamics(system, spec, dyn.DynamicsSettings(
-        "flow", lr=lr, steps=records[-1], record=records, init=_aligned_start(U, case["m0"])))
+    flow = dyn.population_dynamics(
+        system,
+        spec,
+        dyn.DynamicsSettings(
+            "flow", lr=lr, steps=records[-1], record=records, init=_aligned_start(U, case["m0"])
+        ),
+    )
     for step, params in zip(flow.steps, flow.params, strict=True):
         captured = _captured(params, U)
         for i, l in enumerate(spectrum):
-            checker.close("gradient flow: m_i(t) is logistic", float(value(step * lr, l, n, case["m0"])),
-                          captured[i], atol=FLOW_ATOL, context=f"t = {step * lr:.4g}, λ = {l:.4g}, {context}")
+            checker.close(
+                "gradient flow: m_i(t) is logistic",
+                float(value(step * lr, l, n, case["m0"])),
+                captured[i],
+                atol=FLOW_ATOL,
+                context=f"t = {step * lr:.4g}, λ = {l:.4g}, {context}",
+            )
     # 2. Adam with axis-aligned eigenvectors: one half-time for every λ
     axes = np.eye(n)
     system = _system(spectrum, axes)
     adam_lr, steps = 1e-2, int(1.2 / 1e-2)
     records = list(range(steps + 1))
-    settings = dyn.DynamicsSettings("adam", lr=adam_lr, steps=steps, record=records,
-                                    init=_aligned_start(axes, case["m0"]))
+    settings = dyn.DynamicsSettings(
+        "adam", lr=adam_lr, steps=steps, record=records, init=_aligned_start(axes, case["m0"])
+    )
     adam = dyn.population_dynamics(system, spec, settings)
     halves = _half_steps(adam.params, records, axes)
-    checker.holds("Adam (axis-aligned): every direction is half learned at the same step",
-                  None not in halves and max(halves) - min(halves) <= 1,
-                  context=f"half-steps {halves} for λ = {spectrum} ({context})")
+    checker.holds(
+        "Adam (axis-aligned): every direction is half learned at the same step",
+        None not in halves and max(halves) - min(halves) <= 1,
+        context=f"half-steps {halves} for λ = {spectrum} ({context})",
+    )
     # 3. the stochastic trainer (PyTorch's Adam on minibatches), axis-aligned, from m₀ = 0.1: its
     # half-steps do not follow 1/λ either (they agree with each other, not with the flow's ratio).
     # They are not population Adam's: minibatch noise moves B along its rotations B → BR (an exact
     # symmetry of the loss, where the expected gradient is 0) by ~lr per step whatever the batch,
     # and there Adam's per-coordinate steps add up faster.
-    settings = dyn.DynamicsSettings("adam", lr=TRAINER_LR, steps=TRAINER_STEPS, record=[0],
-                                    init=_aligned_start(axes, TRAINER_M0))
+    settings = dyn.DynamicsSettings(
+        "adam", lr=TRAINER_LR, steps=TRAINER_STEPS, record=[0], init=_aligned_start(axes, TRAINER_M0)
+    )
     start = dyn.initial_parameters(system, spec, settings)
     trainer = Trainer(system, spec, seed=case["seed"] % 1000, batch_size=TRAINER_BATCH, lr=TRAINER_LR)
     trainer.p["idm"][...] = start.C
@@ -240,23 +264,35 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
             break
     ratio = max(spectrum) / min(spectrum)
     exponent = np.log(max(halves) / min(halves)) / np.log(ratio) if None not in halves else np.inf
-    checker.holds("stochastic Adam (axis-aligned): half-step ∝ λ^-p with p ≤ 1/4, not ∝ 1/λ",
-                  exponent <= TRAINER_EXPONENT,
-                  context=f"half-steps {halves} for λ = {spectrum}: p = {exponent:.3g} ({context})")
+    checker.holds(
+        "stochastic Adam (axis-aligned): half-step ∝ λ^-p with p ≤ 1/4, not ∝ 1/λ",
+        exponent <= TRAINER_EXPONENT,
+        context=f"half-steps {halves} for λ = {spectrum}: p = {exponent:.3g} ({context})",
+    )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
-    checker.holds("the logistic solves the mode equation (symbolic)", results.residual == 0,
-                  context=str(results.residual))
+    checker.holds(
+        "the logistic solves the mode equation (symbolic)",
+        results.residual == 0,
+        context=str(results.residual),
+    )
     general = results.general.rhs
     constants = sorted(general.free_symbols - {t, lam, d_o}, key=str)
     matches = sympy.solve(sympy.Eq(general.subs(t, 0), m0), constants[0]) if constants else []
-    checker.holds("dsolve's general solution is the logistic (symbolic)",
-                  bool(matches) and sympy.simplify(general.subs(constants[0], matches[0]) - results.solution) == 0,
-                  context=str(results.general))
+    checker.holds(
+        "dsolve's general solution is the logistic (symbolic)",
+        bool(matches) and sympy.simplify(general.subs(constants[0], matches[0]) - results.solution) == 0,
+        context=str(results.general),
+    )
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D14's modes against gradient flow on the population objective and the stochastic trainer.",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+)

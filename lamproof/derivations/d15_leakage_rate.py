@@ -134,8 +134,10 @@ def latex() -> str:
         "(balanced $B^TB = I$, $S_{oo} = I$) the reconstruction's $o$-part is $\\|X + N\\|^2$ and the augmentation "
         "penalty $s^2\\|BN\\|^2 + s^2\\|A - I\\|^2 = s^2\\|N\\|^2 + s^2\\|X\\|^2$. In units of $2/d_o$ the Hessian is",
         fw.display(f"H &= {fw.tex(d.hessian)}"),
-        "with eigenvalues and eigenvectors " + ", ".join(
-            f"${fw.tex(value)}$: ${fw.tex(sympy.Matrix(vectors[0]).T)}$" for value, vectors in d.eigen.items())
+        "with eigenvalues and eigenvectors "
+        + ", ".join(
+            f"${fw.tex(value)}$: ${fw.tex(sympy.Matrix(vectors[0]).T)}$" for value, vectors in d.eigen.items()
+        )
         + "; the slow one is the family direction $X = -N$.",
         "Gradient descent multiplies the leakage by $1 - \\mathrm{lr}\\cdot 2 s^2/d_o$ per step. Adam with "
         "per-coordinate steps $p_X, p_N$ has the slow eigenvalue of $\\mathrm{diag}(p_X, p_N) H$; as $p_N \\to \\infty$ "
@@ -145,36 +147,41 @@ def latex() -> str:
         fw.display(f"r_{{Adam}} &= {fw.tex(d.rate_adam)} \\approx {fw.tex(d.rate_adam_leading)}"),
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="Near a clean optimum the leakage is the direction of curvature $2s^2/d_o$ of the trainer's loss. "
-                  "Gradient descent removes it at $2\\,\\mathrm{lr}\\,s^2/d_o$ per step; stochastic Adam, whose second "
-                  "moment is the gradient noise, at $\\approx 2 s^2 \\mathrm{lr}\\sqrt{n}/\\sqrt{E[e_i^2](1+s^2)}$; "
-                  "population Adam, whose second moment decays with the gradients, by $O(\\mathrm{lr})$ per step "
-                  "once the rest has converged, for any $s$.",
-        assumptions=["Learned FDM path, free IDM; $L = I$, $S_{oo} = I$ (the paper's data); a clean optimum with a "
-                     "balanced decoder; leakage small enough for the quadratic expansion.",
-                     "Stochastic Adam: near convergence, so that each coordinate's second moment is its minibatch "
-                     "gradient variance; the noise of the $A$ coordinates replaced by its average."],
+        "Gradient descent removes it at $2\\,\\mathrm{lr}\\,s^2/d_o$ per step; stochastic Adam, whose second "
+        "moment is the gradient noise, at $\\approx 2 s^2 \\mathrm{lr}\\sqrt{n}/\\sqrt{E[e_i^2](1+s^2)}$; "
+        "population Adam, whose second moment decays with the gradients, by $O(\\mathrm{lr})$ per step "
+        "once the rest has converged, for any $s$.",
+        assumptions=[
+            "Learned FDM path, free IDM; $L = I$, $S_{oo} = I$ (the paper's data); a clean optimum with a "
+            "balanced decoder; leakage small enough for the quadratic expansion.",
+            "Stochastic Adam: near convergence, so that each coordinate's second moment is its minibatch "
+            "gradient variance; the noise of the $A$ coordinates replaced by its average.",
+        ],
         steps=steps,
         result="Leakage decays as $e^{-r n}$ with $r_{GD} = 2\\,\\mathrm{lr}\\,s^2/d_o$ and "
-               f"$r_{{Adam}} \\approx {fw.tex(d.rate_adam_leading)}$; steps for a factor $\\rho$: $\\log(1/\\rho)/r$. "
-               "For the paper's $s = 0.01$ (40\\,000 steps) 20--73\\,\\% of the leakage remains: the authors' latent "
-               "stays leaky, and the action probe of $z$ at a value set by the seed.",
+        f"$r_{{Adam}} \\approx {fw.tex(d.rate_adam_leading)}$; steps for a factor $\\rho$: $\\log(1/\\rho)/r$. "
+        "For the paper's $s = 0.01$ (40\\,000 steps) 20--73\\,\\% of the leakage remains: the authors' latent "
+        "stays leaky, and the action probe of $z$ at a value set by the seed.",
         check="The engine's Hessian (finite differences of its gradient) at a clean optimum: $d_z d_o$ eigenvalues "
-              "below $2.5 s^2$ (units $2/d_o$) besides the $d_z^2$ symmetries, the smallest extrapolating to $s^2$; "
-              "the stochastic trainer's "
-              "late decay rate against $r_{Adam}$ within a factor 2; population Adam's leakage far below the trainer's.",
+        "below $2.5 s^2$ (units $2/d_o$) besides the $d_z^2$ symmetries, the smallest extrapolating to $s^2$; "
+        "the stochastic trainer's "
+        "late decay rate against $r_{Adam}$ within a factor 2; population Adam's leakage far below the trainer's.",
     )
 
 
 def _cases():
-    return st.fixed_dictionaries({
-        "d_o": st.integers(4, 6),
-        "d_a": st.integers(1, 2),
-        "sigma": st.floats(0.3, 0.8),
-        "s": st.floats(0.05, 0.1),
-        "seed": fw.generator_seeds(),
-    })
+    return st.fixed_dictionaries(
+        {
+            "d_o": st.integers(4, 6),
+            "d_a": st.integers(1, 2),
+            "sigma": st.floats(0.3, 0.8),
+            "s": st.floats(0.05, 0.1),
+            "seed": fw.generator_seeds(),
+        }
+    )
 
 
 def _clean_optimum(system, d_z) -> LAMParameters:
@@ -213,14 +220,20 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
         symmetries = n_a * n_a
         rest = values[symmetries:]
         count = int(np.sum(rest < SLOW_BELOW * aug**2))
-        checker.holds("the slow directions are the d_z·d_o leakage directions", count == n_a * n_o,
-                      context=f"{count} slow for s = {aug:.4g} ({context})")
+        checker.holds(
+            "the slow directions are the d_z·d_o leakage directions",
+            count == n_a * n_o,
+            context=f"{count} slow for s = {aug:.4g} ({context})",
+        )
         ratios.append(rest[0] / float(slow(aug)))
     extrapolated = (4 * ratios[1] - ratios[0]) / 3  # removes the O(s²) relative correction
     # a limit, decided to the O(s⁶) remainder: pass/fail at RICHARDSON_ATOL (the report's worst error
     # is kept for comparisons that are exact up to round-off)
-    checker.holds("slowest curvature → (2/d_o) s² as s → 0 (Richardson)", abs(extrapolated - 1) <= RICHARDSON_ATOL,
-                  context=f"extrapolated μ/s² = {extrapolated:.6g} from {ratios} ({context})")
+    checker.holds(
+        "slowest curvature → (2/d_o) s² as s → 0 (Richardson)",
+        abs(extrapolated - 1) <= RICHARDSON_ATOL,
+        context=f"extrapolated μ/s² = {extrapolated:.6g} from {ratios} ({context})",
+    )
     # 2. stochastic Adam from a leaky optimum: the noise-dominated rate; population Adam: gone
     rng = np.random.default_rng(case["seed"])
     N0 = 0.3 * rng.standard_normal((n_a, n_o))
@@ -243,27 +256,49 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     e2_value = float((np.sum(np.diag(P) / np.sqrt(e2_rows)) / n_a) ** -2)
     rate = sympy.lambdify((s, lr, n_batch, e2, d_o), results.rate_adam)
     estimate = float(rate(case["s"] / 2, TRAINER_LR, TRAINER_BATCH, e2_value, n_o))
-    checker.holds("stochastic Adam's leakage rate is the noise-dominated estimate (within a factor 2)",
-                  estimate / ESTIMATE_FACTOR <= measured <= estimate * ESTIMATE_FACTOR,
-                  context=f"measured {measured:.3g} vs estimate {estimate:.3g} per step ({context})")
-    population = dyn.population_dynamics(system, spec, dyn.DynamicsSettings(
-        "adam", lr=TRAINER_LR, steps=TRAINER_STEPS[1], record=[TRAINER_STEPS[1]],
-        init={"A": start.A, "B": start.B, "C": start.C, "D": start.D}))
+    checker.holds(
+        "stochastic Adam's leakage rate is the noise-dominated estimate (within a factor 2)",
+        estimate / ESTIMATE_FACTOR <= measured <= estimate * ESTIMATE_FACTOR,
+        context=f"measured {measured:.3g} vs estimate {estimate:.3g} per step ({context})",
+    )
+    population = dyn.population_dynamics(
+        system,
+        spec,
+        dyn.DynamicsSettings(
+            "adam",
+            lr=TRAINER_LR,
+            steps=TRAINER_STEPS[1],
+            record=[TRAINER_STEPS[1]],
+            init={"A": start.A, "B": start.B, "C": start.C, "D": start.D},
+        ),
+    )
     left = _leakage(population.params[-1])
-    checker.holds("population Adam removes the leakage that stochastic Adam keeps", left <= 0.1 * late,
-                  context=f"population {left:.3g} vs stochastic {late:.3g} ({context})")
+    checker.holds(
+        "population Adam removes the leakage that stochastic Adam keeps",
+        left <= 0.1 * late,
+        context=f"population {left:.3g} vs stochastic {late:.3g} ({context})",
+    )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
-    checker.holds("the slow curvature is s², along the family X = −N (symbolic)",
-                  sympy.simplify(results.slow - s**2) == 0 and sympy.simplify(results.slow_vector[1] + 1) == 0,
-                  context=f"{results.slow}, {results.slow_vector}")
-    checker.holds("preconditioned slow eigenvalue → p_X s²(2 + s²)/(1 + s²) (symbolic)",
-                  sympy.simplify(results.preconditioned_slow - p_x * s**2 * (2 + s**2) / (1 + s**2)) == 0,
-                  context=str(results.preconditioned_slow))
+    checker.holds(
+        "the slow curvature is s², along the family X = −N (symbolic)",
+        sympy.simplify(results.slow - s**2) == 0 and sympy.simplify(results.slow_vector[1] + 1) == 0,
+        context=f"{results.slow}, {results.slow_vector}",
+    )
+    checker.holds(
+        "preconditioned slow eigenvalue → p_X s²(2 + s²)/(1 + s²) (symbolic)",
+        sympy.simplify(results.preconditioned_slow - p_x * s**2 * (2 + s**2) / (1 + s**2)) == 0,
+        context=str(results.preconditioned_slow),
+    )
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D15's rates against the population engine and the stochastic trainer.",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+)

@@ -91,11 +91,14 @@ def derive() -> Results:
 def latex() -> str:
     d = derive()
     obj = d.objective
-    eqs = [fw.broken(f"\\frac{{\\partial \\ell}}{{\\partial {name}}}", so.symmetrize(g), 2)
-           for name, g in so.gradients(obj).items()]
+    eqs = [
+        fw.broken(f"\\frac{{\\partial \\ell}}{{\\partial {name}}}", so.symmetrize(g), 2)
+        for name, g in so.gradients(obj).items()
+    ]
     checks = ", ".join(
         f"{fdm} $A$ / {idm} IDM: {'all gradients vanish' if c.holds else 'FAILS'}"
-        for (fdm, idm), c in d.stationarity.items())
+        for (fdm, idm), c in d.stationarity.items()
+    )
     steps = [
         "The reconstruction loss, with $M_1 = A + BC$ and $M_2 = BD$, in the second moments:",
         fw.display(fw.broken("\\ell", obj.reconstruction, 1)),
@@ -108,21 +111,25 @@ def latex() -> str:
         "With $B = U$, $D = U^T$, $C = -U^T L$, $A = L$, $S_r U = U\\Lambda$, $U^T U = I$ every "
         f"gradient reduces to zero. Variants: {checks}.",
         "The innovation operators (learned and fixed FDM observation path):",
-        fw.display("S_r &= " + fw.tex(d.innovation["learned"]),
-                   "S_\\Delta &= " + fw.tex(d.innovation["identity"])),
+        fw.display(
+            "S_r &= " + fw.tex(d.innovation["learned"]), "S_\\Delta &= " + fw.tex(d.innovation["identity"])
+        ),
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="The optimal bias-free linear LAM predicts $\\hat o' = L o + P r$, where $P$ projects on "
-                  "a top-$d_z$ eigenspace of the innovation moment $S_r$; its loss is the eigenvalue tail.",
-        assumptions=["$S_{oo}$ invertible; $L = S_{o'o} S_{oo}^{-1}$.",
-                     "Any means, dynamics $F$, policy gain $K$ and noise; no Gaussianity is used."],
+        "a top-$d_z$ eigenspace of the innovation moment $S_r$; its loss is the eigenvalue tail.",
+        assumptions=[
+            "$S_{oo}$ invertible; $L = S_{o'o} S_{oo}^{-1}$.",
+            "Any means, dynamics $F$, policy gain $K$ and noise; no Gaussianity is used.",
+        ],
         steps=steps,
         result="$\\min \\ell = \\sum_{i > d_z} \\lambda_i(S_r)$ (with $S_\\Delta$ when $A = I$); unique iff "
-               "$\\lambda_{d_z}(S_r) > \\lambda_{d_z+1}(S_r)$ or the tail is zero.",
+        "$\\lambda_{d_z}(S_r) > \\lambda_{d_z+1}(S_r)$ or the tail is zero.",
         check="Tail sum of the lambdified $S_r$ against the population minimizer on random general systems "
-              "(all four variants), $M_2 = P$ where the eigengap is clear, the lambdified gradient at the "
-              "minimizer; with \\texttt{--exact}, Cayley-embedded rational systems with zero tolerance.",
+        "(all four variants), $M_2 = P$ where the eigengap is clear, the lambdified gradient at the "
+        "minimizer; with \\texttt{--exact}, Cayley-embedded rational systems with zero tolerance.",
     )
 
 
@@ -142,22 +149,31 @@ def _lambdified_gradients(fdm: str, idm: str):
 
 
 def _cases():
-    return st.fixed_dictionaries({
-        "dims": draws.dims(2, 5),
-        "variant": st.sampled_from(VARIANTS),
-        "feedback": st.booleans(),
-        "dynamics": st.booleans(),
-        "means": st.booleans(),
-        "noise_rank": st.integers(0, 3),
-        "seed": fw.generator_seeds(),
-    })
+    return st.fixed_dictionaries(
+        {
+            "dims": draws.dims(2, 5),
+            "variant": st.sampled_from(VARIANTS),
+            "feedback": st.booleans(),
+            "dynamics": st.booleans(),
+            "means": st.booleans(),
+            "noise_rank": st.integers(0, 3),
+            "seed": fw.generator_seeds(),
+        }
+    )
 
 
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     d_o, d_a, d_z = case["dims"]
     fdm, idm = case["variant"]
-    system = draws.general_system(d_o, d_a, case["seed"], feedback=case["feedback"], dynamics=case["dynamics"],
-                                 means=case["means"], noise_rank=min(case["noise_rank"], d_o))
+    system = draws.general_system(
+        d_o,
+        d_a,
+        case["seed"],
+        feedback=case["feedback"],
+        dynamics=case["dynamics"],
+        means=case["means"],
+        noise_rank=min(case["noise_rank"], d_o),
+    )
     spec = LAMSpec(d_z, fdm_obs_path=fdm, idm=idm)
     t = system.transition()
     S_oo, S_op, S_pp = t.second_moment("obs"), t.second_moment("obs", "next_obs"), t.second_moment("next_obs")
@@ -180,7 +196,9 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
         U = vectors[:, :d_z] * (values[:d_z] > 1e-9 * scale)
         P = U @ U.T
         L_b = S_op.T @ np.linalg.inv(S_oo) if fdm == "learned" else np.eye(d_o)
-        difference = np.hstack([result.params.obs_map - (np.eye(d_o) - P) @ L_b, result.params.next_obs_map - P])
+        difference = np.hstack(
+            [result.params.obs_map - (np.eye(d_o) - P) @ L_b, result.params.next_obs_map - P]
+        )
         S_xx = t.second_moment(t.stacked("obs", "next_obs"))
         error = float(np.trace(difference @ S_xx @ difference.T)) / max(1.0, float(np.trace(S_pp)))
         checker.close("prediction = L o + P r", error, 0.0, atol=fw.OBJECTIVE_RTOL, context=context)
@@ -190,8 +208,13 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     p = result.params
     moment_scale = max(1.0, float(np.max(np.abs(S_pp))), float(np.max(np.abs(S_oo))))
     residual = max(float(np.max(np.abs(g(p.A, p.B, p.C, p.D, S_oo, S_op, S_pp)))) for g in grads.values())
-    checker.close("symbolic gradient vanishes at the minimizer", residual / moment_scale, 0.0, atol=1e-5,
-                  context=context)
+    checker.close(
+        "symbolic gradient vanishes at the minimizer",
+        residual / moment_scale,
+        0.0,
+        atol=1e-5,
+        context=context,
+    )
 
 
 def _exact_case(rng: np.random.Generator, results, checker: fw.Checker) -> None:
@@ -207,7 +230,7 @@ def _exact_case(rng: np.random.Generator, results, checker: fw.Checker) -> None:
     if any(not g.is_Rational for g in gains):  # keep the gains rational: use squares
         pool[:d_a] = [sympy.Rational(int(rng.integers(1, 7)) + i * 7, 2) ** 2 for i in range(d_a)]
         gains = [sympy.sqrt(v) for v in pool[:d_a]]
-    Phi, Psi = Q[:, :d_a], Q[:, d_a:d_a + d_b]
+    Phi, Psi = Q[:, :d_a], Q[:, d_a : d_a + d_b]
     G = Phi * sympy.diag(*gains)
     noise = Psi * sympy.diag(*pool[d_a:]) * Psi.T if d_b else sympy.zeros(d_o, d_o)
     F = sympy.Matrix(d_o, d_o, lambda i, j: sympy.Rational(int(rng.integers(-3, 4)), 4))
@@ -216,13 +239,18 @@ def _exact_case(rng: np.random.Generator, results, checker: fw.Checker) -> None:
     designed = sorted(pool + [0] * (d_o - d_a - d_b), key=lambda v: -float(v))
     mom = ex.exact_moments(system)
     M = so.moments()
-    S_r = ex.exact_objective_value(results.innovation["learned"],
-                                   {M["S_oo"]: mom["S_oo"], M["S_op"]: mom["S_op"], M["S_pp"]: mom["S_pp"]},
-                                   {so.d_o: d_o})
+    S_r = ex.exact_objective_value(
+        results.innovation["learned"],
+        {M["S_oo"]: mom["S_oo"], M["S_op"]: mom["S_op"], M["S_pp"]: mom["S_pp"]},
+        {so.d_o: d_o},
+    )
     spectrum = ex.exact_spectrum(S_r)
     context = f"exact d_o={d_o} d_a={d_a} d_b={d_b} d_z={d_z}"
-    checker.holds("exact spectrum = designed spectrum", spectrum == designed,
-                  context=f"{spectrum} vs {designed} ({context})")
+    checker.holds(
+        "exact spectrum = designed spectrum",
+        spectrum == designed,
+        context=f"{spectrum} vs {designed} ({context})",
+    )
     V = ex.exact_top_space(S_r, d_z)
     params = ex.exact_canonical(system, V, d_z)
     P = so.parameters()
@@ -239,11 +267,18 @@ def _exact_case(rng: np.random.Generator, results, checker: fw.Checker) -> None:
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
     checker.holds("decomposition (symbolic)", results.decomposition_holds)
     for variant, check in results.stationarity.items():
-        checker.holds("canonical optimum is stationary (symbolic)", check.holds,
-                      context=f"{variant}: {check.residuals}")
+        checker.holds(
+            "canonical optimum is stationary (symbolic)", check.holds, context=f"{variant}: {check.residuals}"
+        )
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D1's result against the population minimizer (and exactly with ``exact=True``).",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+    exact_case=_exact_case,
+)

@@ -91,9 +91,16 @@ def derive() -> Results:
 
 def latex() -> str:
     d = derive()
-    subs = ", ".join(f"{fw.tex(k)} = {fw.tex(v)}" for k, v in d.candidate.substitutions.items()
-                     if str(k) in ("A", "B", "C", "D"))
-    names = {"M1 = (I − UUᵀ)L": "$M_1 = (I - UU^T)L$", "M2 = UUᵀ": "$M_2 = UU^T$", "C + DL = N": "$C + DL = N$"}
+    subs = ", ".join(
+        f"{fw.tex(k)} = {fw.tex(v)}"
+        for k, v in d.candidate.substitutions.items()
+        if str(k) in ("A", "B", "C", "D")
+    )
+    names = {
+        "M1 = (I − UUᵀ)L": "$M_1 = (I - UU^T)L$",
+        "M2 = UUᵀ": "$M_2 = UU^T$",
+        "C + DL = N": "$C + DL = N$",
+    }
     inv = "; ".join(f"{names[k]}: {'holds' if v else 'FAILS'}" for k, v in d.invariants.items())
     grads = ", ".join(f"$\\partial_{k}\\ell$" for k in d.stationarity.vanishing)
     steps = [
@@ -107,25 +114,28 @@ def latex() -> str:
         "$t \\to \\infty$ (Ky Fan), and no $d_z$-dimensional feature explains more.",
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="Nothing in the loss stops the latent from carrying the observation: the FDM's $A$ cancels it.",
         assumptions=["$S_{oo}$ invertible, zero means; $B$ of full column rank on the captured space."],
         steps=steps,
         result=f"Observation probe of $z$ over the optimal family ($\\Sigma_o = I$): "
-               f"$[{fw.tex(d.observation_min)}, {fw.tex(d.observation_max)}]$; the predicted change "
-               "$\\hat o' - o$ is the same for every member.",
+        f"$[{fw.tex(d.observation_min)}, {fw.tex(d.observation_max)}]$; the predicted change "
+        "$\\hat o' - o$ is the same for every member.",
         check="Family members of the population minimizer's optimum keep its objective; leaky and clean members "
-              "reach the range's ends (\\texttt{probe\\_error}); the closed-form solver's exact range agrees.",
+        "reach the range's ends (\\texttt{probe\\_error}); the closed-form solver's exact range agrees.",
     )
 
 
 def _cases():
-    return st.fixed_dictionaries({
-        "dims": draws.dims(2, 6),
-        "chi": st.floats(0.0, 0.8, allow_nan=False),
-        "tau": st.floats(0.0, 1.0, allow_nan=False),
-        "seed": fw.generator_seeds(),
-    })
+    return st.fixed_dictionaries(
+        {
+            "dims": draws.dims(2, 6),
+            "chi": st.floats(0.0, 0.8, allow_nan=False),
+            "tau": st.floats(0.0, 1.0, allow_nan=False),
+            "seed": fw.generator_seeds(),
+        }
+    )
 
 
 def _member(params: LAMParameters, N: np.ndarray) -> LAMParameters:
@@ -145,39 +155,73 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     # leakage is free: random members of the family have the optimal objective
     for scale in (0.3, 3.0):
         member = _member(p, scale * rng.standard_normal((n_z, n_o)))
-        checker.close("leaky members are optimal", population_objective(member, t, spec).total,
-                      result.objective.total, context=context)
+        checker.close(
+            "leaky members are optimal",
+            population_objective(member, t, spec).total,
+            result.objective.total,
+            context=context,
+        )
     # the ends of the range: clean member (N = −(C + D L)) and a member leaking top observation directions
     S = t.second_moment(t.stacked("obs", "next_obs"))
     L = S[n_o:, :n_o] @ np.linalg.inv(S[:n_o, :n_o])
     clean = _member(p, -(p.C + p.D @ L))
-    checker.close("clean member: observation probe max", fw.evaluate(results.observation_max, values),
-                  probe_error(clean.latent_map, "observation", t, rtol=NUMERIC), atol=fw.PROBE_ATOL, context=context)
+    checker.close(
+        "clean member: observation probe max",
+        fw.evaluate(results.observation_max, values),
+        probe_error(clean.latent_map, "observation", t, rtol=NUMERIC),
+        atol=fw.PROBE_ATOL,
+        context=context,
+    )
     V = np.linalg.qr(rng.standard_normal((n_o, n_z)))[0]  # Σ_o = I: any orthonormal V is a top eigenbasis
     leaky = _member(clean, LEAK_SCALE * V.T)
-    checker.close("leaky member: observation probe min", fw.evaluate(results.observation_min, values),
-                  probe_error(leaky.latent_map, "observation", t, rtol=NUMERIC), atol=fw.PROBE_ATOL, context=context)
+    checker.close(
+        "leaky member: observation probe min",
+        fw.evaluate(results.observation_min, values),
+        probe_error(leaky.latent_map, "observation", t, rtol=NUMERIC),
+        atol=fw.PROBE_ATOL,
+        context=context,
+    )
     # the closed-form solver's exact family range (the other route for the range)
     score = probe(solve(system, spec), "observation", "latent")
     if score.bounds == "exact":
-        checker.close("closed-form family range (min)", fw.evaluate(results.observation_min, values),
-                      score.min, atol=1e-9, context=context)
-        checker.close("closed-form family range (max)", fw.evaluate(results.observation_max, values),
-                      score.max, atol=1e-9, context=context)
+        checker.close(
+            "closed-form family range (min)",
+            fw.evaluate(results.observation_min, values),
+            score.min,
+            atol=1e-9,
+            context=context,
+        )
+        checker.close(
+            "closed-form family range (max)",
+            fw.evaluate(results.observation_max, values),
+            score.max,
+            atol=1e-9,
+            context=context,
+        )
     # the predicted change does not depend on the member
     before = probe_error(p.predicted_change_map, "action", t, rtol=NUMERIC)
     after = probe_error(leaky.predicted_change_map, "action", t, rtol=NUMERIC)
-    checker.close("predicted change identical across members", before, after, atol=fw.PROBE_ATOL, context=context)
+    checker.close(
+        "predicted change identical across members", before, after, atol=fw.PROBE_ATOL, context=context
+    )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
-    checker.holds("family is stationary (symbolic)", results.stationarity.holds,
-                  context=str(results.stationarity.residuals))
+    checker.holds(
+        "family is stationary (symbolic)",
+        results.stationarity.holds,
+        context=str(results.stationarity.residuals),
+    )
     for name, ok in results.invariants.items():
         checker.holds(f"{name} (symbolic)", ok)
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D2's family against the population minimizer's optima.",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+)

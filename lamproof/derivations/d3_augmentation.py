@@ -91,19 +91,22 @@ def latex() -> str:
         "(1-\\chi) e$, and the observation it carries is what $a$ carries.",
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="Shared shifts of the IDM's inputs and of the FDM's observation penalize exactly the "
-                  "observation leakage; when the observation predicts the change, the penalty competes with "
-                  "reconstruction.",
-        assumptions=["$\\kappa_1, \\kappa_2 \\sim (0, s^2 I)$ independent of the data and of each other.",
-                     "Zero means; $d_z \\le \\operatorname{rank} S_\\Delta$ for statements about the latent."],
+        "observation leakage; when the observation predicts the change, the penalty competes with "
+        "reconstruction.",
+        assumptions=[
+            "$\\kappa_1, \\kappa_2 \\sim (0, s^2 I)$ independent of the data and of each other.",
+            "Zero means; $d_z \\le \\operatorname{rank} S_\\Delta$ for statements about the latent.",
+        ],
         steps=steps,
         result="$L = I$: observation probe of $z$ is "
-               f"${fw.tex(d.observation_error_clean)}$ and the optimum is unchanged. $L \\ne I$: "
-               "$\\sum_{i>d_z}\\lambda_i(S_r) \\le \\min \\le \\sum_{i>d_z}\\lambda_i(S_\\Delta)$; with the "
-               f"$\\chi$-policy, $d_z = d_a$, no noise: observation probe ${fw.tex(d.observation_error_policy)}$.",
+        f"${fw.tex(d.observation_error_clean)}$ and the optimum is unchanged. $L \\ne I$: "
+        "$\\sum_{i>d_z}\\lambda_i(S_r) \\le \\min \\le \\sum_{i>d_z}\\lambda_i(S_\\Delta)$; with the "
+        f"$\\chi$-policy, $d_z = d_a$, no noise: observation probe ${fw.tex(d.observation_error_policy)}$.",
         check="The lambdified penalty against the augmented loss computed from its definition at random "
-              "parameters; the augmented population minimizer against the formulas and the bounds.",
+        "parameters; the augmented population minimizer against the formulas and the bounds.",
     )
 
 
@@ -129,14 +132,16 @@ def _tail(S: np.ndarray, k: int) -> float:
 
 
 def _cases():
-    return st.fixed_dictionaries({
-        "dims": draws.dims(2, 5),
-        "kind": st.sampled_from(["L = I", "policy, d_z = d_a", "policy"]),
-        "chi": st.floats(0.1, 0.8, allow_nan=False),
-        "tau": st.floats(0.2, 1.0, allow_nan=False),
-        "s": st.floats(0.05, 1.0, allow_nan=False),
-        "seed": fw.generator_seeds(),
-    })
+    return st.fixed_dictionaries(
+        {
+            "dims": draws.dims(2, 5),
+            "kind": st.sampled_from(["L = I", "policy, d_z = d_a", "policy"]),
+            "chi": st.floats(0.1, 0.8, allow_nan=False),
+            "tau": st.floats(0.2, 1.0, allow_nan=False),
+            "s": st.floats(0.05, 1.0, allow_nan=False),
+            "seed": fw.generator_seeds(),
+        }
+    )
 
 
 def _numeric_case(case, results, checker: fw.Checker) -> None:
@@ -149,11 +154,17 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     # 1. the penalty formula against the augmented loss from its definition, at random parameters
     system = draws.structured_system(n_o, n_a, 0, case["seed"], chi=case["chi"], tau=case["tau"])
     t = system.transition()
-    random = LAMParameters(*(rng.standard_normal(shape) for shape in
-                             ((n_o, n_o), (n_o, n_z), (n_z, n_o), (n_z, n_o))))
+    random = LAMParameters(
+        *(rng.standard_normal(shape) for shape in ((n_o, n_o), (n_o, n_z), (n_z, n_o), (n_z, n_o)))
+    )
     plain = _augmented_loss(random, t, 0.0)
-    checker.close("penalty = augmented − plain loss", penalty(random.A, random.B, random.C, random.D, s),
-                  _augmented_loss(random, t, s) - plain, rtol=1e-9, context=context)
+    checker.close(
+        "penalty = augmented − plain loss",
+        penalty(random.A, random.B, random.C, random.D, s),
+        _augmented_loss(random, t, s) - plain,
+        rtol=1e-9,
+        context=context,
+    )
     # 2. the augmented optimum
     kind = case["kind"]
     if kind == "L = I":
@@ -170,27 +181,50 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     S_delta = E @ S @ E.T
     latent_obs = probe_error(result.params.latent_map, "observation", t, rtol=NUMERIC)
     if kind == "L = I":
-        checker.close("L = I: objective is the PCA tail", _tail(S_r, n_z), result.objective.total, context=context)
-        checker.close("L = I: observation probe of z", float(results.observation_error_clean), latent_obs,
-                      atol=fw.PROBE_ATOL, context=context)
+        checker.close(
+            "L = I: objective is the PCA tail", _tail(S_r, n_z), result.objective.total, context=context
+        )
+        checker.close(
+            "L = I: observation probe of z",
+            float(results.observation_error_clean),
+            latent_obs,
+            atol=fw.PROBE_ATOL,
+            context=context,
+        )
     elif kind == "policy, d_z = d_a":
         checker.close("policy, d_z = d_a: objective is 0", 0.0, result.objective.total, context=context)
         formula = fw.evaluate(results.observation_error_policy, {chi: case["chi"], d_a: n_a, d_o: n_o})
-        checker.close("policy, d_z = d_a: observation leaks through the action", formula, latent_obs,
-                      atol=fw.PROBE_ATOL, context=context)
+        checker.close(
+            "policy, d_z = d_a: observation leaks through the action",
+            formula,
+            latent_obs,
+            atol=fw.PROBE_ATOL,
+            context=context,
+        )
     else:
         low, high, value = _tail(S_r, n_z), _tail(S_delta, n_z), result.objective.total
         slack = fw.OBJECTIVE_RTOL * max(1.0, high)
-        checker.holds("L ≠ I: tail(S_r) ≤ optimum ≤ tail(S_Δ)", low - slack <= value <= high + slack,
-                      context=f"{low:.6g} ≤ {value:.6g} ≤ {high:.6g} ({context})")
+        checker.holds(
+            "L ≠ I: tail(S_r) ≤ optimum ≤ tail(S_Δ)",
+            low - slack <= value <= high + slack,
+            context=f"{low:.6g} ≤ {value:.6g} ≤ {high:.6g} ({context})",
+        )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
-    checker.holds("clean member is stationary with augmentation (symbolic)", results.stationarity.holds,
-                  context=str(results.stationarity.residuals))
+    checker.holds(
+        "clean member is stationary with augmentation (symbolic)",
+        results.stationarity.holds,
+        context=str(results.stationarity.residuals),
+    )
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D3's clean latent against the population minimizer with augmentation.",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+)

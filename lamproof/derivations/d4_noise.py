@@ -100,27 +100,33 @@ def latex() -> str:
         fw.display(f"k_a &= {fw.tex(d.captured_actions)}"),
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="Isotropic noise never displaces actions from the latent (it only contaminates them); "
-                  "structured noise with more variance than the actions is captured first.",
-        assumptions=["$o \\sim (0, I)$, $o' = o + \\Phi a + \\sigma\\Psi b + \\tau\\xi$, $a, b, \\xi$ "
-                     "standard and independent, $\\Phi \\perp \\Psi$ orthonormal.", "$\\sigma \\neq 1$."],
+        "structured noise with more variance than the actions is captured first.",
+        assumptions=[
+            "$o \\sim (0, I)$, $o' = o + \\Phi a + \\sigma\\Psi b + \\tau\\xi$, $a, b, \\xi$ "
+            "standard and independent, $\\Phi \\perp \\Psi$ orthonormal.",
+            "$\\sigma \\neq 1$.",
+        ],
         steps=steps,
         result=f"Action probe of $\\hat o' - o$: ${fw.tex(d.action_error_noisy)}$ on the noisy data, "
-               f"${fw.tex(d.action_error_clean)}$ fitted and scored without noise; "
-               "and\n" + fw.display(fw.broken("\\min\\ell", (fam.optimal_loss(ka=k_a).subs(PAPER)), 2)),
+        f"${fw.tex(d.action_error_clean)}$ fitted and scored without noise; "
+        "and\n" + fw.display(fw.broken("\\min\\ell", (fam.optimal_loss(ka=k_a).subs(PAPER)), 2)),
         check="Against \\texttt{probe\\_error} of the population minimizer's parameters on the noisy and the "
-              "noise-free transitions, and its loss; with \\texttt{--exact}, Cayley-embedded rational systems.",
+        "noise-free transitions, and its loss; with \\texttt{--exact}, Cayley-embedded rational systems.",
     )
 
 
 def _cases():
-    return st.fixed_dictionaries({
-        "dims": draws.noise_dims(0),
-        "sigma": draws.away_from([1.0], 0.0, 2.5, 0.15),
-        "tau": st.floats(0.0, 1.0, allow_nan=False),
-        "seed": fw.generator_seeds(),
-    })
+    return st.fixed_dictionaries(
+        {
+            "dims": draws.noise_dims(0),
+            "sigma": draws.away_from([1.0], 0.0, 2.5, 0.15),
+            "tau": st.floats(0.0, 1.0, allow_nan=False),
+            "seed": fw.generator_seeds(),
+        }
+    )
 
 
 def _probe(features, transition) -> float:
@@ -138,14 +144,28 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     values = {d_o: n_o, d_a: n_a, d_b: n_b, d_z: n_z, sigma: s, tau: t}
     features = result.params.predicted_change_map
     context = f"case {case}"
-    checker.close("action probe, noisy data", _formula(results, "action_error_noisy", values),
-                  probe_error(features, "action", system.transition(), rtol=NUMERIC), atol=fw.PROBE_ATOL,
-                  context=context)
-    checker.close("action probe, noise-free data", _formula(results, "action_error_clean", values),
-                  _probe(fw.significant_features(features, system.transition(), clean.transition()),
-                         clean.transition()), atol=fw.PROBE_ATOL, context=context)
-    checker.close("optimal loss", fw.evaluate(results.optimal_loss, values), result.objective.reconstruction,
-                  context=context)
+    checker.close(
+        "action probe, noisy data",
+        _formula(results, "action_error_noisy", values),
+        probe_error(features, "action", system.transition(), rtol=NUMERIC),
+        atol=fw.PROBE_ATOL,
+        context=context,
+    )
+    checker.close(
+        "action probe, noise-free data",
+        _formula(results, "action_error_clean", values),
+        _probe(
+            fw.significant_features(features, system.transition(), clean.transition()), clean.transition()
+        ),
+        atol=fw.PROBE_ATOL,
+        context=context,
+    )
+    checker.close(
+        "optimal loss",
+        fw.evaluate(results.optimal_loss, values),
+        result.objective.reconstruction,
+        context=context,
+    )
 
 
 def _exact_case(rng, results, checker: fw.Checker) -> None:
@@ -156,7 +176,7 @@ def _exact_case(rng, results, checker: fw.Checker) -> None:
     s = sympy.Rational(int(rng.choice([1, 3, 5, 7])), 4)  # 1/4 … 7/4, never 1
     t = sympy.Rational(int(rng.integers(0, 4)), 4)
     Q = ex.rational_orthogonal(n_o, rng)
-    Phi, Psi, R = Q[:, :n_a], Q[:, n_a:n_a + n_b], Q[:, n_a + n_b:]
+    Phi, Psi, R = Q[:, :n_a], Q[:, n_a : n_a + n_b], Q[:, n_a + n_b :]
     noise = s**2 * Psi * Psi.T + t**2 * sympy.eye(n_o)
     system = ex.ExactSystem.build(Phi, Sigma_n=noise)
     clean = ex.ExactSystem.build(Phi)
@@ -168,25 +188,38 @@ def _exact_case(rng, results, checker: fw.Checker) -> None:
     blocks = [Phi, Psi] if s < 1 else [Psi, Phi]
     V = sympy.Matrix.hstack(*blocks, R)[:, :n_z]  # a member of the top-d_z eigenspace
     if t == 0:  # zero-eigenvalue directions are not captured
-        V = V[:, :min(n_z, n_a + n_b)]
+        V = V[:, : min(n_z, n_a + n_b)]
     params = ex.exact_canonical(system, V, n_z)
-    features = sympy.Matrix.hstack(params["A"] + params["B"] * params["C"] - sympy.eye(n_o),
-                                   params["B"] * params["D"])
+    features = sympy.Matrix.hstack(
+        params["A"] + params["B"] * params["C"] - sympy.eye(n_o), params["B"] * params["D"]
+    )
     ka = results.captured_actions.subs(values)
     for key, fit in (("action_error_noisy", system), ("action_error_clean", clean)):
         formula = getattr(results, key).subs({**values, k_a: ka})
-        checker.equal(f"exact {key.replace('_', ' ')}", formula, ex.exact_probe_error(features, "action", fit),
-                      context=context)
+        checker.equal(
+            f"exact {key.replace('_', ' ')}",
+            formula,
+            ex.exact_probe_error(features, "action", fit),
+            context=context,
+        )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
     checker.holds("isotropic noise never reorders (symbolic)", results.gap_slope_tau == 0)
-    checker.holds("threshold is sigma > 1 (symbolic)",
-                  results.threshold.as_set() == sympy.Interval.open(1, sympy.oo),
-                  context=str(results.threshold))
+    checker.holds(
+        "threshold is sigma > 1 (symbolic)",
+        results.threshold.as_set() == sympy.Interval.open(1, sympy.oo),
+        context=str(results.threshold),
+    )
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D4's probe errors against probes of the population minimizer (exactly with ``exact=True``).",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+    exact_case=_exact_case,
+)

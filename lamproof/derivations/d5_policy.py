@@ -64,8 +64,9 @@ def derive() -> Results:
     # fitting data (the policy's): a = χ y + (1 − χ) e, c = χ y + (1 − χ) π e, y ⟂ e, unit variances
     cov_ac = chi * chi + (1 - chi) * (1 - chi) * pi
     cov_cc = chi**2 + (1 - chi) ** 2 * pi**2
-    weight = {p: sympy.simplify((cov_ac / cov_cc).subs(pi, p)) if (cov_cc.subs(pi, p)) != 0 else 0
-              for p in (0, 1)}
+    weight = {
+        p: sympy.simplify((cov_ac / cov_cc).subs(pi, p)) if (cov_cc.subs(pi, p)) != 0 else 0 for p in (0, 1)
+    }
     # scoring data (random actions a ⟂ y): c = χ (1 − π) y + π a
     errors = {}
     for p in (0, 1):
@@ -95,35 +96,42 @@ def latex() -> str:
         f"$w = {fw.tex(d.weights[0])}$ for an uncaptured one ($\\pi = 0$, $\\chi > 0$; the direction "
         "carries $\\chi y$, which predicts $a$ on the policy's data).",
         "Scored on random actions, the squared errors per direction are",
-        fw.display(f"\\pi = 1:&\\quad {fw.tex(d.direction_errors[1])}",
-                   f"\\pi = 0:&\\quad {fw.tex(d.direction_errors[0])}"),
+        fw.display(
+            f"\\pi = 1:&\\quad {fw.tex(d.direction_errors[1])}",
+            f"\\pi = 0:&\\quad {fw.tex(d.direction_errors[0])}",
+        ),
         "so with $k = \\min(d_z, d_a)$ captured directions the total error is",
         fw.display(f"E &= {fw.tex(d.total_error)}"),
         f"The innovation eigenvalue of every action direction is ${fw.tex(d.innovation_eigenvalue)}$.",
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="With $a = (1-\\chi) e + \\chi P o$, $L = I + \\chi\\Phi P$ and $S_r = (1-\\chi)^2\\Phi\\Phi^T$: "
-                  "the latent holds only the exploration, and a latent-to-action probe learned on such data "
-                  "transfers worse to random actions.",
-        assumptions=["$o \\sim (0, I)$, $o' = o + \\Phi a$, $\\Phi$ orthonormal columns, $P$ orthonormal rows.",
-                     "$0 \\le \\chi < 1$; no noise; the probe reads $\\hat o' - o$, fitted on the policy's "
-                     "data and scored on $\\chi = 0$ data."],
+        "the latent holds only the exploration, and a latent-to-action probe learned on such data "
+        "transfers worse to random actions.",
+        assumptions=[
+            "$o \\sim (0, I)$, $o' = o + \\Phi a$, $\\Phi$ orthonormal columns, $P$ orthonormal rows.",
+            "$0 \\le \\chi < 1$; no noise; the probe reads $\\hat o' - o$, fitted on the policy's "
+            "data and scored on $\\chi = 0$ data.",
+        ],
         steps=steps,
         result=f"$\\text{{action error}} = {fw.tex(d.action_error)}$ and "
-               f"$\\min\\ell = {fw.tex(d.optimal_loss)}$.",
+        f"$\\min\\ell = {fw.tex(d.optimal_loss)}$.",
         check="Against \\texttt{probe\\_error} of the population minimizer's parameters (fitted on the policy, "
-              "scored on random actions) and its loss, on random embeddings; with \\texttt{--exact}, in "
-              "rationals on Cayley embeddings.",
+        "scored on random actions) and its loss, on random embeddings; with \\texttt{--exact}, in "
+        "rationals on Cayley embeddings.",
     )
 
 
 def _cases():
-    return st.fixed_dictionaries({
-        "dims": draws.dims(2, 6),
-        "chi": st.floats(0.0, 0.9, allow_nan=False),
-        "seed": fw.generator_seeds(),
-    })
+    return st.fixed_dictionaries(
+        {
+            "dims": draws.dims(2, 6),
+            "chi": st.floats(0.0, 0.9, allow_nan=False),
+            "seed": fw.generator_seeds(),
+        }
+    )
 
 
 def _numeric_case(case, results, checker: fw.Checker) -> None:
@@ -134,12 +142,21 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     result = draws.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
     values = {chi: x, d_a: n_a, d_z: n_z}
     formula = fw.evaluate(results.action_error, values)
-    measured = probe_error(result.params.predicted_change_map, "action", system.transition(),
-                           random_actions.transition(), rtol=NUMERIC)
+    measured = probe_error(
+        result.params.predicted_change_map,
+        "action",
+        system.transition(),
+        random_actions.transition(),
+        rtol=NUMERIC,
+    )
     context = f"case {case}"
     checker.close("transfer probe error", formula, measured, atol=fw.PROBE_ATOL, context=context)
-    checker.close("optimal loss", fw.evaluate(results.optimal_loss, values), result.objective.reconstruction,
-                  context=context)
+    checker.close(
+        "optimal loss",
+        fw.evaluate(results.optimal_loss, values),
+        result.objective.reconstruction,
+        context=context,
+    )
 
 
 def _exact_case(rng, results, checker: fw.Checker) -> None:
@@ -153,13 +170,17 @@ def _exact_case(rng, results, checker: fw.Checker) -> None:
     random_actions = ex.ExactSystem.build(Phi)
     _, S_r = ex.exact_innovation(system)
     context = f"exact d_o={n_o} d_a={n_a} d_z={n_z} chi={x}"
-    checker.equal("exact innovation (1 − χ)² ΦΦᵀ", 0,
-                  sympy.Matrix(S_r - results.innovation_eigenvalue.subs(chi, x) * Phi * Phi.T).norm(),
-                  context=context)
-    V = Phi[:, :min(n_z, n_a)]  # a member of the (tied) optimal family
+    checker.equal(
+        "exact innovation (1 − χ)² ΦΦᵀ",
+        0,
+        sympy.Matrix(S_r - results.innovation_eigenvalue.subs(chi, x) * Phi * Phi.T).norm(),
+        context=context,
+    )
+    V = Phi[:, : min(n_z, n_a)]  # a member of the (tied) optimal family
     params = ex.exact_canonical(system, V, n_z)
-    features = sympy.Matrix.hstack(params["A"] + params["B"] * params["C"] - sympy.eye(n_o),
-                                   params["B"] * params["D"])
+    features = sympy.Matrix.hstack(
+        params["A"] + params["B"] * params["C"] - sympy.eye(n_o), params["B"] * params["D"]
+    )
     measured = ex.exact_probe_error(features, "action", system, random_actions)
     formula = results.action_error.subs({chi: x, d_a: n_a, d_z: n_z})
     checker.equal("exact transfer probe error", formula, measured, context=context)
@@ -170,6 +191,12 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D5's transfer errors against probes of the population minimizer (exactly with ``exact=True``).",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case)
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+    exact_case=_exact_case,
+)

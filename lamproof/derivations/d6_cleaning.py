@@ -84,20 +84,26 @@ def latex() -> str:
         f"$c^* = {fw.tex(d.c_star)}$; $\\partial_c(\\lambda_a - \\lambda_b) = {fw.tex(d.slope_c)} \\le 0$, "
         "so lowering $c$ only ever favours the actions.",
         "Unexplained action variance per direction, captured ($\\pi = 1$) and not ($\\pi = 0$, $\\chi > 0$):",
-        fw.display(f"\\pi = 1:&\\quad {fw.tex(d.unexplained[1])}", f"\\pi = 0:&\\quad {fw.tex(d.unexplained[0])}"),
+        fw.display(
+            f"\\pi = 1:&\\quad {fw.tex(d.unexplained[1])}", f"\\pi = 0:&\\quad {fw.tex(d.unexplained[0])}"
+        ),
         "Captured action directions:",
         fw.display(f"k_a &= {fw.tex(d.captured_actions)}"),
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="Scaling the noise by $c$ brings the actions back into the latent once $c < (1-\\chi)/\\sigma$.",
-        assumptions=["$o \\sim (0, I)$, $o' = o + \\Phi a + c\\sigma\\Psi b$, $a = (1-\\chi)e + \\chi P o$, "
-                     "$\\Phi \\perp \\Psi$ orthonormal.", "$0 \\le \\chi < 1$, $c\\sigma \\ne 1 - \\chi$."],
+        assumptions=[
+            "$o \\sim (0, I)$, $o' = o + \\Phi a + c\\sigma\\Psi b$, $a = (1-\\chi)e + \\chi P o$, "
+            "$\\Phi \\perp \\Psi$ orthonormal.",
+            "$0 \\le \\chi < 1$, $c\\sigma \\ne 1 - \\chi$.",
+        ],
         steps=steps,
         result=f"Action probe of $\\hat o' - o$ on the policy's data: ${fw.tex(d.action_error)}$; "
-               "and\n" + fw.display(fw.broken("\\min\\ell", (fam.optimal_loss(ka=k_a).subs(tau, 0)), 2)),
+        "and\n" + fw.display(fw.broken("\\min\\ell", (fam.optimal_loss(ka=k_a).subs(tau, 0)), 2)),
         check="Against \\texttt{probe\\_error} of the population minimizer's parameters and its loss on random "
-              "embeddings with random $\\chi$, $\\sigma$, $c$ away from the boundary.",
+        "embeddings with random $\\chi$, $\\sigma$, $c$ away from the boundary.",
     )
 
 
@@ -107,30 +113,53 @@ def _cases():
 
 def _numeric_case(case, results, checker: fw.Checker) -> None:
     n_o, n_a, n_b, n_z = case["dims"]
-    values = {d_o: n_o, d_a: n_a, d_b: n_b, d_z: n_z, sigma: case["sigma"], chi: case["chi"], c: case["clean"]}
-    system = draws.structured_system(n_o, n_a, n_b, case["seed"], sigma=case["sigma"], chi=case["chi"],
-                                    clean=case["clean"])
+    values = {
+        d_o: n_o,
+        d_a: n_a,
+        d_b: n_b,
+        d_z: n_z,
+        sigma: case["sigma"],
+        chi: case["chi"],
+        c: case["clean"],
+    }
+    system = draws.structured_system(
+        n_o, n_a, n_b, case["seed"], sigma=case["sigma"], chi=case["chi"], clean=case["clean"]
+    )
     result = draws.minimize(system, LAMSpec(n_z), case["seed"] % 1000)
     ka = fw.evaluate(results.captured_actions, values)
     formula = fw.evaluate(results.action_error, {**values, k_a: ka})
     measured = probe_error(result.params.predicted_change_map, "action", system.transition(), rtol=NUMERIC)
     context = f"case {case}"
     checker.close("action probe on the policy's data", formula, measured, atol=fw.PROBE_ATOL, context=context)
-    checker.close("optimal loss", fw.evaluate(results.optimal_loss, values), result.objective.reconstruction,
-                  context=context)
+    checker.close(
+        "optimal loss",
+        fw.evaluate(results.optimal_loss, values),
+        result.objective.reconstruction,
+        context=context,
+    )
     # the threshold: actions are captured first exactly when c < c*
     c_star = fw.evaluate(results.c_star, {sigma: case["sigma"], chi: case["chi"]})
-    checker.holds("c < c* iff actions first", (case["clean"] < c_star) == ((1 - case["chi"]) ** 2 >
-                                                                         (case["clean"] * case["sigma"]) ** 2),
-                  context=context)
+    checker.holds(
+        "c < c* iff actions first",
+        (case["clean"] < c_star) == ((1 - case["chi"]) ** 2 > (case["clean"] * case["sigma"]) ** 2),
+        context=context,
+    )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
-    checker.holds("c* = (1 − χ)/σ (symbolic)", sympy.simplify(results.c_star - (1 - chi) / sigma) == 0,
-                  context=str(results.c_star))
+    checker.holds(
+        "c* = (1 − χ)/σ (symbolic)",
+        sympy.simplify(results.c_star - (1 - chi) / sigma) == 0,
+        context=str(results.c_star),
+    )
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D6's threshold and probe against the population minimizer.",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)])
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+)

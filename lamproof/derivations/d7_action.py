@@ -105,31 +105,37 @@ def latex() -> str:
         f"{float(d.paper_rho_star_sigma2):.5f}$ (about {100 * float(d.paper_rho_star_sigma2):.2f}\\,\\% labels).",
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="An auxiliary action loss turns the LAM into reduced-rank regression of $[r; \\sqrt\\lambda a]$ "
-                  "on $r$; the actions win the latent once $1 + \\lambda > \\sigma^2$, which the paper's "
-                  "normalization reaches with a fraction of a percent of labels.",
-        assumptions=["$o \\sim (0, I)$, $o' = o + \\Phi a + \\sigma\\Psi b$, $a \\perp o$, $\\Phi \\perp \\Psi$ "
-                     "orthonormal.", "$1 + \\lambda \\neq \\sigma^2$; any augmentation scale $s$."],
+        "on $r$; the actions win the latent once $1 + \\lambda > \\sigma^2$, which the paper's "
+        "normalization reaches with a fraction of a percent of labels.",
+        assumptions=[
+            "$o \\sim (0, I)$, $o' = o + \\Phi a + \\sigma\\Psi b$, $a \\perp o$, $\\Phi \\perp \\Psi$ "
+            "orthonormal.",
+            "$1 + \\lambda \\neq \\sigma^2$; any augmentation scale $s$.",
+        ],
         steps=steps,
         result=f"$\\min(\\ell + \\lambda\\,\\mathbb{{E}}\\|a - Hz\\|^2) = {fw.tex(d.objective)}$; action probe of "
-               f"$z$: ${fw.tex(d.action_error)}$.",
+        f"$z$: ${fw.tex(d.action_error)}$.",
         check="The objective and the latent's action probe against the population minimizer with the head; "
-              "$\\lambda(\\rho)$ against the binomial expectation of a labeled sample per batch.",
+        "$\\lambda(\\rho)$ against the binomial expectation of a labeled sample per batch.",
     )
 
 
 def _cases():
-    return st.fixed_dictionaries({
-        "dims": draws.noise_dims(1),
-        "sigma": st.floats(0.5, 2.5, allow_nan=False),
-        # λ = 0 (no head) or clearly positive: at λ ≈ 0 the head's pull is below the minimizer's tolerance
-        "lambda": st.one_of(st.just(0.0), st.floats(0.1, 4.0, allow_nan=False)),
-        "augmentation": st.sampled_from([0.0, 0.1]),
-        "rho": st.floats(0.0, 1.0, allow_nan=False),
-        "batch": st.integers(1, 256),
-        "seed": fw.generator_seeds(),
-    }).filter(lambda k: abs(1 + k["lambda"] - k["sigma"] ** 2) >= 0.1)
+    return st.fixed_dictionaries(
+        {
+            "dims": draws.noise_dims(1),
+            "sigma": st.floats(0.5, 2.5, allow_nan=False),
+            # λ = 0 (no head) or clearly positive: at λ ≈ 0 the head's pull is below the minimizer's tolerance
+            "lambda": st.one_of(st.just(0.0), st.floats(0.1, 4.0, allow_nan=False)),
+            "augmentation": st.sampled_from([0.0, 0.1]),
+            "rho": st.floats(0.0, 1.0, allow_nan=False),
+            "batch": st.integers(1, 256),
+            "seed": fw.generator_seeds(),
+        }
+    ).filter(lambda k: abs(1 + k["lambda"] - k["sigma"] ** 2) >= 0.1)
 
 
 def _numeric_case(case, results, checker: fw.Checker) -> None:
@@ -140,26 +146,44 @@ def _numeric_case(case, results, checker: fw.Checker) -> None:
     result = draws.minimize(system, spec, case["seed"] % 1000)
     ka = fw.evaluate(results.captured_actions, values)
     context = f"case {case}"
-    checker.close("optimal objective", fw.evaluate(results.objective, {**values, k_a: ka}),
-                  result.objective.total, context=context)
+    checker.close(
+        "optimal objective",
+        fw.evaluate(results.objective, {**values, k_a: ka}),
+        result.objective.total,
+        context=context,
+    )
     if case["lambda"] > 0:  # without a head the latent's action content is the PCA one (D4)
-        checker.close("action probe of z", fw.evaluate(results.action_error, {**values, k_a: ka}),
-                      probe_error(result.params.latent_map, "action", system.transition(), rtol=NUMERIC),
-                      atol=fw.PROBE_ATOL, context=context)
+        checker.close(
+            "action probe of z",
+            fw.evaluate(results.action_error, {**values, k_a: ka}),
+            probe_error(result.params.latent_map, "action", system.transition(), rtol=NUMERIC),
+            atol=fw.PROBE_ATOL,
+            context=context,
+        )
     # the effective weight: (d_o/d_a) · P(the batch holds at least one labeled sample)
     n = case["batch"]
     expectation = (n_o / n_a) * float(np.sum(binom.pmf(np.arange(1, n + 1), n, case["rho"])))
-    checker.close("effective weight", fw.evaluate(results.effective_weight,
-                                                  {rho: case["rho"], d_o: n_o, d_a: n_a, batch: n}),
-                  expectation, rtol=1e-10, context=context)
+    checker.close(
+        "effective weight",
+        fw.evaluate(results.effective_weight, {rho: case["rho"], d_o: n_o, d_a: n_a, batch: n}),
+        expectation,
+        rtol=1e-10,
+        context=context,
+    )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
-    checker.holds("threshold is λ > σ² − 1 (symbolic)",
-                  sympy.simplify(results.threshold.lhs - results.threshold.rhs) != 0 and
-                  results.threshold == (lam > sigma**2 - 1), context=str(results.threshold))
-    checker.holds("paper: λ(1%) > σ² − 1 at σ = 2 (exact)", bool(results.paper_weight_1pct > 3),
-                  context=str(results.paper_weight_1pct))
+    checker.holds(
+        "threshold is λ > σ² − 1 (symbolic)",
+        sympy.simplify(results.threshold.lhs - results.threshold.rhs) != 0
+        and results.threshold == (lam > sigma**2 - 1),
+        context=str(results.threshold),
+    )
+    checker.holds(
+        "paper: λ(1%) > σ² − 1 at σ = 2 (exact)",
+        bool(results.paper_weight_1pct > 3),
+        context=str(results.paper_weight_1pct),
+    )
 
 
 def _exact_case(rng, results: Results, checker: fw.Checker) -> None:
@@ -170,6 +194,13 @@ def _exact_case(rng, results: Results, checker: fw.Checker) -> None:
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D7's threshold, probe and weight against the population minimizer with an action head.",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case, exact_examples=1)
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+    exact_case=_exact_case,
+    exact_examples=1,
+)

@@ -95,7 +95,9 @@ def derive() -> Results:
         for j in range(k):
             P = Fcl**j
             gramian += P * (G * Se * G.T + Sn) * P.T
-        identities[k] = (sympy.expand(iterated - gramian) == sympy.zeros(2, 2)) and sympy.expand(L - Fcl**k) == sympy.zeros(2, 2)
+        identities[k] = (sympy.expand(iterated - gramian) == sympy.zeros(2, 2)) and sympy.expand(
+            L - Fcl**k
+        ) == sympy.zeros(2, 2)
     Fs, Qs = sympy.MatrixSymbol("F_{cl}", 2, 2), sympy.MatrixSymbol("Q", 2, 2)
     j, k = sympy.symbols("j k", integer=True, nonnegative=True)
     return Results(
@@ -117,44 +119,58 @@ def latex() -> str:
         "Sources are independent with $\\mathbb{E} e = \\mathbb{E}\\varepsilon = 0$, so $S_{o_k o_0} = F_{cl}^k S_{oo}$, "
         "$L = F_{cl}^k$, and the innovation's second moment is the recursion $W_{k+1} = F_{cl} W_k F_{cl}^T + Q$, "
         "$W_1 = Q$, unrolled:",
-        fw.display("S_r &= \\sum_{j<k} F_{cl}^j \\left(G\\Sigma_e G^T + \\Sigma_\\varepsilon\\right) (F_{cl}^j)^T "
-                   "= W_k^{\\mathrm{act}} + W_k^{\\mathrm{noise}}"),
+        fw.display(
+            "S_r &= \\sum_{j<k} F_{cl}^j \\left(G\\Sigma_e G^T + \\Sigma_\\varepsilon\\right) (F_{cl}^j)^T "
+            "= W_k^{\\mathrm{act}} + W_k^{\\mathrm{noise}}"
+        ),
         "SymPy iterates the source maps of a generic $2\\times 2$ system (symbolic $F$, $G$, $K$, $\\Sigma_e$, "
         f"$\\Sigma_\\varepsilon$) and expands the difference to the Gramian sum: {checks}.",
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="The $k$-step LAM's innovation is the controllability Gramian of $(F_{cl}, G\\Sigma_e^{1/2})$ plus "
-                  "the noise Gramian; its latent is their sum's top-$d_z$ eigenspace and its loss the eigenvalue tail.",
-        assumptions=["$S_{oo}$ invertible, any $\\mu_o$; $\\mathbb{E} e = \\mathbb{E}\\varepsilon = 0$; independent sources.",
-                     "The controllable part lives in $\\mathrm{span}[G, F_{cl}G, \\dots, F_{cl}^{k-1}G]$ (Kalman)."],
+        "the noise Gramian; its latent is their sum's top-$d_z$ eigenspace and its loss the eigenvalue tail.",
+        assumptions=[
+            "$S_{oo}$ invertible, any $\\mu_o$; $\\mathbb{E} e = \\mathbb{E}\\varepsilon = 0$; independent sources.",
+            "The controllable part lives in $\\mathrm{span}[G, F_{cl}G, \\dots, F_{cl}^{k-1}G]$ (Kalman).",
+        ],
         steps=steps,
         result="$\\min\\ell_k = \\sum_{i>d_z}\\lambda_i(W_k^{\\mathrm{act}} + W_k^{\\mathrm{noise}})$, $\\hat o_k = F_{cl}^k o_0 + P r$; "
-               "for a stable $F_{cl}$, $W_k \\to W_\\infty$ with $W_\\infty = F_{cl} W_\\infty F_{cl}^T + Q$.",
+        "for a stable $F_{cl}$, $W_k \\to W_\\infty$ with $W_\\infty = F_{cl} W_\\infty F_{cl}^T + Q$.",
         check="The transition's exact $k$-step moments against the Gramians of \\texttt{lamproof.control}; the population "
-              "minimizer at horizon $k$ against the tail and the top projector; $W_k \\to W_\\infty$ (SciPy's Lyapunov "
-              "solver); with \\texttt{--exact}, rational systems in SymPy and \\texttt{StateSpace} Kalman ranks.",
+        "minimizer at horizon $k$ against the tail and the top projector; $W_k \\to W_\\infty$ (SciPy's Lyapunov "
+        "solver); with \\texttt{--exact}, rational systems in SymPy and \\texttt{StateSpace} Kalman ranks.",
     )
 
 
 # -- verification ----------------------------------------------------------------------------------
 def _cases():
-    return st.fixed_dictionaries({
-        "dims": draws.dims(2, 5),
-        "horizon": st.integers(1, 4),
-        "feedback": st.booleans(),
-        "dynamics": st.booleans(),
-        "obs_mean": st.booleans(),
-        "noise_rank": st.integers(0, 3),
-        "seed": fw.generator_seeds(),
-    })
+    return st.fixed_dictionaries(
+        {
+            "dims": draws.dims(2, 5),
+            "horizon": st.integers(1, 4),
+            "feedback": st.booleans(),
+            "dynamics": st.booleans(),
+            "obs_mean": st.booleans(),
+            "noise_rank": st.integers(0, 3),
+            "seed": fw.generator_seeds(),
+        }
+    )
 
 
 def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     d_o, d_a, d_z = case["dims"]
     k = case["horizon"]
-    system = draws.general_system(d_o, d_a, case["seed"], feedback=case["feedback"], dynamics=case["dynamics"],
-                                 means=False, noise_rank=min(case["noise_rank"], d_o))
+    system = draws.general_system(
+        d_o,
+        d_a,
+        case["seed"],
+        feedback=case["feedback"],
+        dynamics=case["dynamics"],
+        means=False,
+        noise_rank=min(case["noise_rank"], d_o),
+    )
     if case["obs_mean"]:
         system = system.replace(obs_mean=np.random.default_rng(case["seed"]).standard_normal(d_o))
     context = f"case {case}"
@@ -163,12 +179,18 @@ def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
     S_r = S_pp - S_op.T @ np.linalg.solve(S_oo, S_op)
     W = control.action_gramian(system, k) + control.noise_gramian(system, k)
     scale = max(1.0, float(np.max(np.abs(W))))
-    checker.close("S_r = W_act + W_noise", float(np.max(np.abs(S_r - W))) / scale, 0.0, atol=1e-9, context=context)
+    checker.close(
+        "S_r = W_act + W_noise", float(np.max(np.abs(S_r - W))) / scale, 0.0, atol=1e-9, context=context
+    )
     values, vectors = np.linalg.eigh(W)
     values, vectors = values[::-1], vectors[:, ::-1]
     result = draws.minimize(system, LAMSpec(d_z, horizon=k), case["seed"] % 1000)
-    checker.close("k-step loss = Gramian tail", float(np.sum(values[d_z:])), result.objective.reconstruction,
-                  context=context)
+    checker.close(
+        "k-step loss = Gramian tail",
+        float(np.sum(values[d_z:])),
+        result.objective.reconstruction,
+        context=context,
+    )
     top = float(values[0]) or 1.0
     if d_z < d_o and values[d_z - 1] - values[d_z] > 1e-2 * top:
         # the prediction ô' = L o + P r is unique (M₂ itself need not be when S_xx is singular)
@@ -179,22 +201,35 @@ def _numeric_case(case, results: Results, checker: fw.Checker) -> None:
         difference = np.hstack([p.obs_map - (np.eye(d_o) - P) @ L, p.next_obs_map - P])
         S_xx = t.second_moment(t.stacked("obs", "next_obs"))
         error = float(np.trace(difference @ S_xx @ difference.T)) / max(1.0, float(np.trace(S_pp)))
-        checker.close("prediction = F_cl^k o + P r (P: top projector of the Gramian sum)", error, 0.0,
-                      atol=fw.OBJECTIVE_RTOL, context=context)
+        checker.close(
+            "prediction = F_cl^k o + P r (P: top projector of the Gramian sum)",
+            error,
+            0.0,
+            atol=fw.OBJECTIVE_RTOL,
+            context=context,
+        )
     F_cl = system.closed_loop
     F_cl = F_cl * (0.8 / max(control.spectral_radius(F_cl), 0.8))  # a stable closed loop for the limit
     Q = system.action_matrix @ system.exploration_cov @ system.action_matrix.T
     far = control.gramian(F_cl, Q, 400)
     limit = control.infinite_gramian(F_cl, Q)
-    checker.close("W_k → W_∞ (Lyapunov)", float(np.max(np.abs(far - limit))) / max(1.0, float(np.max(limit))),
-                  0.0, atol=1e-8, context=context)
+    checker.close(
+        "W_k → W_∞ (Lyapunov)",
+        float(np.max(np.abs(far - limit))) / max(1.0, float(np.max(limit))),
+        0.0,
+        atol=1e-8,
+        context=context,
+    )
 
 
 def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker) -> None:
     n = int(rng.integers(2, 5))
     m = int(rng.integers(1, n + 1))
     k = int(rng.integers(1, 4))
-    R = lambda rows, cols, lo, hi, den: sympy.Matrix(rows, cols, lambda i, j: sympy.Rational(int(rng.integers(lo, hi)), den))  # noqa: E731
+
+    def R(rows, cols, lo, hi, den):
+        return sympy.Matrix(rows, cols, lambda i, j: sympy.Rational(int(rng.integers(lo, hi)), den))
+
     F, G, K = R(n, n, -2, 3, 3), R(n, m, -1, 2, 1), R(m, n, -1, 2, 2)
     A, N = R(m, m, -1, 2, 1), R(n, 1, -1, 2, 1)
     Se, Sn = A * A.T, N * N.T
@@ -202,15 +237,24 @@ def _exact_case(rng: np.random.Generator, results: Results, checker: fw.Checker)
     Fcl = F + G * K
     exact = control.exact_gramian(Fcl, G * Se * G.T, k) + control.exact_gramian(Fcl, Sn, k)
     context = f"exact n={n} m={m} k={k}"
-    checker.holds("exact: iterated innovation = Gramian sum", (iterated - exact).is_zero_matrix and L == Fcl**k,
-                  context=context)
+    checker.holds(
+        "exact: iterated innovation = Gramian sum",
+        (iterated - exact).is_zero_matrix and L == Fcl**k,
+        context=context,
+    )
     rank_kalman = control.exact_kalman_rank(Fcl, G * A, k)
     rank_gramian = control.exact_gramian(Fcl, G * Se * G.T, k).rank()
-    checker.holds("exact: Kalman rank = Gramian rank", rank_kalman == rank_gramian,
-                  context=f"{rank_kalman} vs {rank_gramian} ({context})")
-    checker.holds("exact: StateSpace controllable iff full Gramian rank",
-                  control.exact_is_controllable(Fcl, G * A) == (control.exact_gramian(Fcl, G * Se * G.T, n).rank() == n),
-                  context=context)
+    checker.holds(
+        "exact: Kalman rank = Gramian rank",
+        rank_kalman == rank_gramian,
+        context=f"{rank_kalman} vs {rank_gramian} ({context})",
+    )
+    checker.holds(
+        "exact: StateSpace controllable iff full Gramian rank",
+        control.exact_is_controllable(Fcl, G * A)
+        == (control.exact_gramian(Fcl, G * Se * G.T, n).rank() == n),
+        context=context,
+    )
 
 
 def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
@@ -219,6 +263,13 @@ def _symbolic_checks(results: Results, checker: fw.Checker) -> None:
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D8's Gramian identity against the population minimizer at horizon k (exactly with ``exact=True``).",
-    fixed=_symbolic_checks, numeric=[(_cases, _numeric_case, 1)], exact_case=_exact_case, exact_examples=4)
+    fixed=_symbolic_checks,
+    numeric=[(_cases, _numeric_case, 1)],
+    exact_case=_exact_case,
+    exact_examples=4,
+)

@@ -91,29 +91,41 @@ def latex() -> str:
         "so $S_v = W_k^{\\mathrm{act}} + S_{\\mathrm{rest}}$ and the prediction carries it iff "
         "$\\mathrm{range}\\,W_k^{\\mathrm{act}} \\subseteq \\mathrm{range}\\,P$.",
         "When $\\mathrm{range}\\,W_k^{\\mathrm{act}}$ is invariant under $S_v$ (every family of the paper) this holds iff",
-        fw.display("m &= \\lambda_{\\min}(U_c^T S_v U_c) - \\mu_{d_z - r + 1}\\big(S_v|_{U_c^\\perp}\\big) > 0,"
-                   " \\qquad r = \\mathrm{rank}\\,W_k^{\\mathrm{act}} \\le d_z"),
+        fw.display(
+            "m &= \\lambda_{\\min}(U_c^T S_v U_c) - \\mu_{d_z - r + 1}\\big(S_v|_{U_c^\\perp}\\big) > 0,"
+            " \\qquad r = \\mathrm{rank}\\,W_k^{\\mathrm{act}} \\le d_z"
+        ),
         "In the structured family SymPy solves the boundaries:",
-        fw.display(f"\\sigma^* &= {fw.tex(t['sigma'])}", f"c^* &= {fw.tex(t['c'])}",
-                   f"\\lambda^* &= {fw.tex(t['lambda'])}"),
+        fw.display(
+            f"\\sigma^* &= {fw.tex(t['sigma'])}",
+            f"c^* &= {fw.tex(t['c'])}",
+            f"\\lambda^* &= {fw.tex(t['lambda'])}",
+        ),
         "Augmentation with a drift $o' = o + \\delta\\Theta\\Theta^T o + \\Phi e$: leaving a drift direction to $A$ costs",
-        fw.display(f"\\min_\\alpha (\\delta-\\alpha)^2 + s^2\\alpha^2 &= {fw.tex(t['drift_value'])}",
-                   f"s^* &= {fw.tex(t['s'])} \\quad (\\delta > 1)"),
+        fw.display(
+            f"\\min_\\alpha (\\delta-\\alpha)^2 + s^2\\alpha^2 &= {fw.tex(t['drift_value'])}",
+            f"s^* &= {fw.tex(t['s'])} \\quad (\\delta > 1)",
+        ),
     ]
     return fw.section(
-        NAME, TITLE,
+        NAME,
+        TITLE,
         statement="The predicted change carries the whole $k$-step controllable change iff capacity "
-                  "($d_z \\ge \\mathrm{rank}\\,W_k^{\\mathrm{act}}$) and dominance hold; its action probe is 0 iff, "
-                  "in addition, the explorations are identifiable and nothing else shares their directions.",
-        assumptions=["Closed-form optimum without an eigenvalue tie at $d_z$.",
-                     "Family: orthonormal, mutually orthogonal embeddings; unit exploration (times $(1-\\chi)$)."],
+        "($d_z \\ge \\mathrm{rank}\\,W_k^{\\mathrm{act}}$) and dominance hold; its action probe is 0 iff, "
+        "in addition, the explorations are identifiable and nothing else shares their directions.",
+        assumptions=[
+            "Closed-form optimum without an eigenvalue tie at $d_z$.",
+            "Family: orthonormal, mutually orthogonal embeddings; unit exploration (times $(1-\\chi)$).",
+        ],
         steps=steps,
-        result="Actions captured in the family iff " + f"${fw.tex(d.captured)}$" +
-               "; with an action head ($\\chi = 0$) iff " + f"${fw.tex(d.captured_head)}$; "
-               "augmentation pushes a drift $\\delta > 1$ into the latent once $s > s^*$.",
+        result="Actions captured in the family iff "
+        + f"${fw.tex(d.captured)}$"
+        + "; with an action head ($\\chi = 0$) iff "
+        + f"${fw.tex(d.captured_head)}$; "
+        "augmentation pushes a drift $\\delta > 1$ into the latent once $s > s^*$.",
         check="Conditions against the population minimizer's parameters (missed share of $u$, action probe of "
-              "$\\hat o' - o$) on random systems incl.\\ horizons $k>1$, singular $\\Sigma_e$, rank-deficient $G$; "
-              "numeric bisection against $c^*$; the minimizer with augmentation on both sides of $s^*$.",
+        "$\\hat o' - o$) on random systems incl.\\ horizons $k>1$, singular $\\Sigma_e$, rank-deficient $G$; "
+        "numeric bisection against $c^*$; the minimizer with augmentation on both sides of $s^*$.",
     )
 
 
@@ -125,12 +137,18 @@ def _miss(M2: np.ndarray, system: System, k: int) -> float:
 
 
 def _general_cases():
-    kinds = st.sampled_from([("orthonormal", "identity"), ("integer", "identity"), ("orthonormal", "psd"),
-                             ("integer", "psd")])
-    systems_ = kinds.flatmap(lambda kind: systems(noise="any", feedback=None, dynamics=None, means=None,
-                                                  action=kind[0], exploration=kind[1]))
-    return st.tuples(problems(systems_, lambda s: lam_specs(s.d_o, horizon=st.integers(1, 3), fdm_obs_path="any")),
-                     st.integers(0, 999))
+    kinds = st.sampled_from(
+        [("orthonormal", "identity"), ("integer", "identity"), ("orthonormal", "psd"), ("integer", "psd")]
+    )
+    systems_ = kinds.flatmap(
+        lambda kind: systems(
+            noise="any", feedback=None, dynamics=None, means=None, action=kind[0], exploration=kind[1]
+        )
+    )
+    return st.tuples(
+        problems(systems_, lambda s: lam_specs(s.d_o, horizon=st.integers(1, 3), fdm_obs_path="any")),
+        st.integers(0, 999),
+    )
 
 
 def _general_case(case, results: Results, checker: fw.Checker) -> None:
@@ -147,15 +165,22 @@ def _general_case(case, results: Results, checker: fw.Checker) -> None:
     if captured:
         checker.close("captured ⇒ minimizer misses none of u", miss, 0.0, atol=ZERO, context=context)
     elif _miss(solution.parameters.next_obs_map, system, spec.horizon) > CLEAR:
-        checker.holds("not captured ⇒ minimizer misses part of u", miss > CLEAR / 2, context=f"miss {miss:.3g} ({context})")
+        checker.holds(
+            "not captured ⇒ minimizer misses part of u",
+            miss > CLEAR / 2,
+            context=f"miss {miss:.3g} ({context})",
+        )
     probe = probe_error(result.params.predicted_change_map, "action", solution.transition, rtol=NUMERIC)
     if probe is None or recoverable is None:
         return
     if recoverable:
         checker.close("recoverable ⇒ action probe of ô' − o = 0", probe, 0.0, atol=ZERO, context=context)
     elif probe_error(solution.parameters.predicted_change_map, "action", solution.transition) > CLEAR:
-        checker.holds("not recoverable ⇒ action probe of ô' − o > 0", probe > CLEAR / 2,
-                      context=f"probe {probe:.3g} ({context})")
+        checker.holds(
+            "not recoverable ⇒ action probe of ô' − o > 0",
+            probe > CLEAR / 2,
+            context=f"probe {probe:.3g} ({context})",
+        )
 
 
 def _family_cases():
@@ -164,23 +189,38 @@ def _family_cases():
 
 def _family_case(case, results: Results, checker: fw.Checker) -> None:
     n_o, n_a, n_b, n_z = case["dims"]
-    system = draws.structured_system(n_o, n_a, n_b, case["seed"], sigma=case["sigma"], chi=case["chi"],
-                                    clean=case["clean"])
+    system = draws.structured_system(
+        n_o, n_a, n_b, case["seed"], sigma=case["sigma"], chi=case["chi"], clean=case["clean"]
+    )
     spec = LAMSpec(n_z)
-    values = {fam.d_o: n_o, fam.d_a: n_a, fam.d_b: n_b, fam.d_z: n_z, fam.sigma: case["sigma"],
-              fam.chi: case["chi"], fam.c: case["clean"]}
+    values = {
+        fam.d_o: n_o,
+        fam.d_a: n_a,
+        fam.d_b: n_b,
+        fam.d_z: n_z,
+        fam.sigma: case["sigma"],
+        fam.chi: case["chi"],
+        fam.c: case["clean"],
+    }
     formula = bool(results.captured.subs(values))
     conditions = capture_conditions(solve(system, spec))
     context = f"case {case}"
-    checker.holds("family formula = action_captured", formula == conditions["action_captured"].holds,
-                  context=f"formula {formula} vs {conditions['action_captured']} ({context})")
+    checker.holds(
+        "family formula = action_captured",
+        formula == conditions["action_captured"].holds,
+        context=f"formula {formula} vs {conditions['action_captured']} ({context})",
+    )
     result = draws.minimize(system, spec, case["seed"] % 1000)
     miss = _miss(result.params.next_obs_map, system, 1)
-    checker.holds("family formula = minimizer", formula == (miss < ZERO), context=f"miss {miss:.3g} ({context})")
+    checker.holds(
+        "family formula = minimizer", formula == (miss < ZERO), context=f"miss {miss:.3g} ({context})"
+    )
     if n_z == n_a and n_b >= 1:  # the boundary is c* exactly when the noise competes for the last slot
         numeric = cleaning_threshold(system, spec)  # relative to the system's noise c·σ: c* / c
         c_star = fw.evaluate(results.thresholds["c"], {fam.sigma: case["sigma"], fam.chi: case["chi"]})
-        checker.close("bisection c* = (1 − χ)/σ", numeric.value * case["clean"], c_star, rtol=1e-6, context=context)
+        checker.close(
+            "bisection c* = (1 − χ)/σ", numeric.value * case["clean"], c_star, rtol=1e-6, context=context
+        )
 
 
 def _augmentation_checks(results: Results, checker: fw.Checker) -> None:
@@ -196,25 +236,43 @@ def _augmentation_checks(results: Results, checker: fw.Checker) -> None:
             miss = _miss(result.params.next_obs_map, system, 1)
             expected = fw.evaluate(t["drift_value"], {t["delta"]: delta, t["s_symbol"]: factor * s_star})
             context = f"δ={delta} s={factor:g}·s*"
-            checker.holds("augmentation: s < s* keeps the action, s > s* the drift", (miss < ZERO) == action_first,
-                          context=f"miss {miss:.3g} ({context})")
-            checker.close("augmentation: objective = min(1, δ²s²/(1+s²))", min(1.0, expected),
-                          result.objective.total, context=context)
+            checker.holds(
+                "augmentation: s < s* keeps the action, s > s* the drift",
+                (miss < ZERO) == action_first,
+                context=f"miss {miss:.3g} ({context})",
+            )
+            checker.close(
+                "augmentation: objective = min(1, δ²s²/(1+s²))",
+                min(1.0, expected),
+                result.objective.total,
+                context=context,
+            )
 
 
 def _fixed_checks(results: Results, checker: fw.Checker) -> None:
     """The thresholds (symbolic) and the augmentation threshold on fixed drift systems."""
     t = results.thresholds
-    checker.holds("c* = (1 − χ)/σ (symbolic)", sympy.simplify(t["c"] - (1 - fam.chi) / fam.sigma) == 0,
-                  context=str(t["c"]))
-    checker.holds("σ* = 1 at c = 1, χ = 0 (symbolic)",
-                  sympy.simplify(t["sigma"].subs({fam.c: 1, fam.chi: 0}) - 1) == 0)
-    checker.holds("λ* = c²σ² − 1 (symbolic)", sympy.simplify(t["lambda"] - (fam.c**2 * fam.sigma**2 - 1)) == 0)
-    checker.holds("s* = 1/√(δ² − 1) (symbolic)", sympy.simplify(t["s"]**2 - 1 / (t["delta"]**2 - 1)) == 0)
+    checker.holds(
+        "c* = (1 − χ)/σ (symbolic)",
+        sympy.simplify(t["c"] - (1 - fam.chi) / fam.sigma) == 0,
+        context=str(t["c"]),
+    )
+    checker.holds(
+        "σ* = 1 at c = 1, χ = 0 (symbolic)", sympy.simplify(t["sigma"].subs({fam.c: 1, fam.chi: 0}) - 1) == 0
+    )
+    checker.holds(
+        "λ* = c²σ² − 1 (symbolic)", sympy.simplify(t["lambda"] - (fam.c**2 * fam.sigma**2 - 1)) == 0
+    )
+    checker.holds("s* = 1/√(δ² − 1) (symbolic)", sympy.simplify(t["s"] ** 2 - 1 / (t["delta"] ** 2 - 1)) == 0)
     _augmentation_checks(results, checker)
 
 
 verify = fw.verifier(
-    NAME, TITLE, derive, default_examples=DEFAULT_EXAMPLES,
+    NAME,
+    TITLE,
+    derive,
+    default_examples=DEFAULT_EXAMPLES,
     doc="Check D9's conditions on general systems (4 per example) and its family formula against the minimizer.",
-    fixed=_fixed_checks, numeric=[(_general_cases, _general_case, 4), (_family_cases, _family_case, 1)])
+    fixed=_fixed_checks,
+    numeric=[(_general_cases, _general_case, 4), (_family_cases, _family_case, 1)],
+)

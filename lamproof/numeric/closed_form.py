@@ -146,8 +146,14 @@ def captured_basis(params: LAMParameters) -> np.ndarray:
     return orthonormal_basis(params.B @ R.T)
 
 
-def solve(system: System | StateSpaceSystem | LowRankSystem, spec: LAMSpec, *, allow_numeric: bool = True,
-          seed: int = 0, transition: Transition | None = None) -> Solution | LowRankSolution:
+def solve(
+    system: System | StateSpaceSystem | LowRankSystem,
+    spec: LAMSpec,
+    *,
+    allow_numeric: bool = True,
+    seed: int = 0,
+    transition: Transition | None = None,
+) -> Solution | LowRankSolution:
     """The optimal LAM: in closed form where one exists, else by the population minimizer.
 
     ``system`` is a :class:`~lamproof.systems.System` or a
@@ -162,8 +168,8 @@ def solve(system: System | StateSpaceSystem | LowRankSystem, spec: LAMSpec, *, a
     ``Σ_{i>d_z} λ_i``; augmentation, an action head and horizons as in docs/theory.md §4, §8, §9.
 
     >>> from lamproof import paper_system
-    >>> sol = solve(paper_system(8, 2), LAMSpec(d_z=1))   # §4.1: no noise, d_z < d_a
-    >>> round(sol.optimal_loss, 12)                          # one of two unit action directions lost
+    >>> sol = solve(paper_system(8, 2), LAMSpec(d_z=1))  # §4.1: no noise, d_z < d_a
+    >>> round(sol.optimal_loss, 12)  # one of two unit action directions lost
     1.0
 
     A :class:`~lamproof.numeric.lowrank.LowRankSystem` (the paper's form as factors, any ``d_o``) is
@@ -176,16 +182,20 @@ def solve(system: System | StateSpaceSystem | LowRankSystem, spec: LAMSpec, *, a
             raise InputError("transition: a low-rank system is solved on its own reduced window")
         return solve_lowrank(system, spec, allow_numeric=allow_numeric)
     if not isinstance(system, (System, StateSpaceSystem)):
-        raise InputError("system: expected a lamproof System, StateSpaceSystem or LowRankSystem, got "
-                         f"{type(system).__name__}")
+        raise InputError(
+            "system: expected a lamproof System, StateSpaceSystem or LowRankSystem, got "
+            f"{type(system).__name__}"
+        )
     if not isinstance(spec, LAMSpec):
         raise InputError("spec: expected a lamproof LAMSpec")
     spec.check_for(system.d_o)
     if transition is None:
         transition = system.transition(spec.horizon, spec.context)
     elif (transition.horizon, transition.context) != (spec.horizon, spec.context):
-        raise InputError(f"transition: a window of horizon {transition.horizon} and context {transition.context} "
-                         f"cannot serve a LAM of horizon {spec.horizon} and context {spec.context}")
+        raise InputError(
+            f"transition: a window of horizon {transition.horizon} and context {transition.context} "
+            f"cannot serve a LAM of horizon {spec.horizon} and context {spec.context}"
+        )
     try:
         return _closed_form(system, spec, transition)
     except NoClosedForm as reason:
@@ -213,7 +223,7 @@ class _Moments:
 
     @property
     def X_p(self) -> np.ndarray:
-        return self.X[self.d_c:]
+        return self.X[self.d_c :]
 
     def innovation(self, L_b: np.ndarray) -> np.ndarray:
         return self.X_p - L_b @ self.X_c
@@ -241,7 +251,9 @@ class _Moments:
         if not np.any(M):
             return M
         F = M @ self.X_c
-        if float(np.linalg.norm(F)) <= ROUNDOFF_RTOL * self.drift_scale:  # σ_max ≤ ‖F‖_F: every direction goes
+        if (
+            float(np.linalg.norm(F)) <= ROUNDOFF_RTOL * self.drift_scale
+        ):  # σ_max ≤ ‖F‖_F: every direction goes
             return np.zeros_like(M)
         u, s, _ = np.linalg.svd(F, full_matrices=False)
         keep = u[:, s > ROUNDOFF_RTOL * self.drift_scale]
@@ -277,8 +289,10 @@ class _Moments:
     @staticmethod
     def _decided(state: str, what: str) -> bool:
         if state == "grey":
-            raise IllConditioned(f"{what}: its size lies between round-off and signal; float64 cannot decide "
-                                 "whether it vanishes")
+            raise IllConditioned(
+                f"{what}: its size lies between round-off and signal; float64 cannot decide "
+                "whether it vanishes"
+            )
         return state == "zero"
 
 
@@ -368,16 +382,21 @@ def moments(transition: Transition) -> _Moments:
 def _moments(transition: Transition) -> _Moments:
     X = transition.factor(OBSERVED)
     if not np.all(np.isfinite(X)):
-        raise InputError("system: the window's second moments are not finite in float64 (the dynamics grow too "
-                         "fast over the window; shorten the horizon or the context, or rescale)")
+        raise InputError(
+            "system: the window's second moments are not finite in float64 (the dynamics grow too "
+            "fast over the window; shorten the horizon or the context, or rescale)"
+        )
     E = transition.frame_selector
     d_o, d_c = E.shape
     X_c, X_p = X[:d_c], X[d_c:]
     L = _regression_fast(X_c, X_p)
     if L is None:
         space = row_space(X_c)
-        settle_grey(space, lambda basis: project_out(X_p, basis),
-                    "obs: the second moment of the LAM's first input (regressing o' on it)")
+        settle_grey(
+            space,
+            lambda basis: project_out(X_p, basis),
+            "obs: the second moment of the LAM's first input (regressing o' on it)",
+        )
         L = _regression(X_c, X_p, space.basis)
     scale = float(np.linalg.norm(X_p)) or float(np.linalg.norm(X_c)) or 1.0
     m = _Moments(X, d_c, d_o, E, L, scale)
@@ -392,8 +411,13 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
     learned = spec.fdm_obs_path == "learned"
     path = m.path(learned)
     L_b, V = path.L_b, path.V
-    innovation = top_eigenspace(V, d_z, scale=m.scale, what="innovation second moment S_v (its rank or tie at d_z)",
-                                spectrum=path.spectrum)
+    innovation = top_eigenspace(
+        V,
+        d_z,
+        scale=m.scale,
+        what="innovation second moment S_v (its rank or tie at d_z)",
+        spectrum=path.spectrum,
+    )
     innovation = canonical_tie(innovation, *path.orderings) if innovation.tied else innovation
     drift_free = lambda: not learned or m.drift_vanishes()  # noqa: E731
     if spec.action_loss_weight > 0:
@@ -402,7 +426,9 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
     clean = spec.augmentation > 0 or not learned or spec.idm == "tied"
     if spec.augmentation > 0 and learned and not drift_free():
         P = innovation.captured @ innovation.captured.T
-        if innovation.tied or not m.vanishes((np.eye(d_o) - P) @ (L - E), "uncaptured drift (I − P)(L − E) obs"):
+        if innovation.tied or not m.vanishes(
+            (np.eye(d_o) - P) @ (L - E), "uncaptured drift (I − P)(L − E) obs"
+        ):
             raise NoClosedForm(
                 "augmentation with L ≠ E: the clean member is not optimal without augmentation, so "
                 "the penalty trades off against reconstruction (docs/theory.md, augmentation)"
@@ -424,20 +450,25 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
         return LAMParameters(A, B, C, D, E=E)
 
     params = build(innovation.captured)
-    tail = float(np.sum(innovation.eigenvalues[innovation.rank:]))
+    tail = float(np.sum(innovation.eigenvalues[innovation.rank :]))
     value = ObjectiveValue(tail, 0.0, 0.0, tail)  # Eckart–Young; the clean member pays no penalty
     v_map = np.hstack([-L_b, np.eye(d_o)])
     delta_map = np.hstack([-E, np.eye(d_o)])
     tie = _tie_choice(innovation, build)
-    latent = _latent_family(innovation, build, params, L, v_map, delta_map, d_c, d_z, leak=leak,
-                            tied_idm=spec.idm == "tied")
+    latent = _latent_family(
+        innovation, build, params, L, v_map, delta_map, d_c, d_z, leak=leak, tied_idm=spec.idm == "tied"
+    )
     change = _change_family(innovation, params, L_b - E, v_map, tie, m)
     notes = []
     if innovation.tied:
-        notes.append(f"eigenvalue tie at d_z={d_z}: any {innovation.tie_dim} of {innovation.tie.shape[1]} tied "
-                     "directions may be captured")
+        notes.append(
+            f"eigenvalue tie at d_z={d_z}: any {innovation.tie_dim} of {innovation.tie.shape[1]} tied "
+            "directions may be captured"
+        )
     if leak:
-        notes.append("observation leakage is free: z = D v + N obs is optimal for every N (docs/theory.md §3)")
+        notes.append(
+            "observation leakage is free: z = D v + N obs is optimal for every N (docs/theory.md §3)"
+        )
     if innovation.rank < d_z:
         notes.append(f"{d_z - innovation.rank} latent dimension(s) carry nothing the loss needs and are free")
 
@@ -445,8 +476,21 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
         member = build(_random_tie_choice(innovation, rng))
         return _perturb(member, rng, p=innovation.rank, d_z=d_z, leak=leak, tied=spec.idm == "tied", E=E)
 
-    return Solution(system, spec, transition, "closed-form", params, value, innovation, innovation,
-                    latent, change, sample, tuple(notes), V)
+    return Solution(
+        system,
+        spec,
+        transition,
+        "closed-form",
+        params,
+        value,
+        innovation,
+        innovation,
+        latent,
+        change,
+        sample,
+        tuple(notes),
+        V,
+    )
 
 
 def _tie_choice(space: TopEigenspace, build: Callable[[np.ndarray], LAMParameters]) -> TieChoice | None:
@@ -464,8 +508,17 @@ def _random_tie_choice(space: TopEigenspace, rng: np.random.Generator) -> np.nda
     return np.hstack([space.fixed, space.tie @ q])
 
 
-def _perturb(params: LAMParameters, rng, *, p: int, d_z: int, leak: bool, tied: bool, E: np.ndarray,
-             head_kernel: np.ndarray | None = None) -> LAMParameters:
+def _perturb(
+    params: LAMParameters,
+    rng,
+    *,
+    p: int,
+    d_z: int,
+    leak: bool,
+    tied: bool,
+    E: np.ndarray,
+    head_kernel: np.ndarray | None = None,
+) -> LAMParameters:
     """A random member near ``params``: leakage along the free directions and random spare rows."""
     d_c = params.C.shape[1]
     width = d_c + params.D.shape[1]
@@ -514,7 +567,9 @@ def _leak_member(params: LAMParameters, U: np.ndarray, L: np.ndarray, d_c: int, 
     return member
 
 
-def _latent_family(innovation, build, params, L, v_map, delta_map, d_c, d_z, *, leak: bool, tied_idm: bool) -> Family:
+def _latent_family(
+    innovation, build, params, L, v_map, delta_map, d_c, d_z, *, leak: bool, tied_idm: bool
+) -> Family:
     p, spare = innovation.rank, d_z - innovation.rank
     obs_rows = np.hstack([np.eye(d_c), np.zeros((d_c, v_map.shape[0]))])
     next_rows = np.hstack([np.zeros((v_map.shape[0], d_c)), np.eye(v_map.shape[0])])
@@ -524,8 +579,9 @@ def _latent_family(innovation, build, params, L, v_map, delta_map, d_c, d_z, *, 
         """The exact family once the captured basis ``U`` is chosen."""
         if leak:  # closure of {Uᵀ v + N obs}: any k-subspace of span(Uᵀ o', obs), p ≤ k ≤ d_z
             free = np.vstack([U.T @ next_rows, obs_rows])
-            return SubspaceFamily(np.zeros((0, free.shape[1])), free, p, d_z, member,
-                                  _leak_member(member, U, L, d_c, d_z))
+            return SubspaceFamily(
+                np.zeros((0, free.shape[1])), free, p, d_z, member, _leak_member(member, U, L, d_c, d_z)
+            )
         fixed = U.T @ delta_map
         if spare == 0:
             return PointFamily(fixed, member)
@@ -544,16 +600,26 @@ def _latent_family(innovation, build, params, L, v_map, delta_map, d_c, d_z, *, 
         free = np.vstack([np.hstack([fixed_u, tie_u]).T @ next_rows, obs_rows])
         # in innovation coordinates (uncorrelated with obs) for the symmetry certificate
         parts = (np.vstack([fixed_u.T @ v_map, obs_rows]), np.zeros((0, free.shape[1])), tie_u.T @ v_map)
-        return SubspaceFamily(np.zeros((0, free.shape[1])), free, p, d_z, params, exact=False, tie=tie, split=split,
-                              parts=parts)
+        return SubspaceFamily(
+            np.zeros((0, free.shape[1])), free, p, d_z, params, exact=False, tie=tie, split=split, parts=parts
+        )
     fixed = fixed_u.T @ delta_map
     tie_rows = tie_u.T @ delta_map
     if spare == 0:
-        return SubspaceFamily(fixed, tie_rows, k_t, k_t, params,
-                              lambda Y: tie.build(orthonormal_basis(Y.T)), tie=tie, split=split,
-                              parts=(fixed, np.zeros((0, fixed.shape[1])), tie_rows))
-    return SubspaceFamily(fixed, spare_space, k_t, k_t + spare, params, exact=False, free_for_min=tie_rows,
-                          tie=tie, split=split)
+        return SubspaceFamily(
+            fixed,
+            tie_rows,
+            k_t,
+            k_t,
+            params,
+            lambda Y: tie.build(orthonormal_basis(Y.T)),
+            tie=tie,
+            split=split,
+            parts=(fixed, np.zeros((0, fixed.shape[1])), tie_rows),
+        )
+    return SubspaceFamily(
+        fixed, spare_space, k_t, k_t + spare, params, exact=False, free_for_min=tie_rows, tie=tie, split=split
+    )
 
 
 def _change_family(innovation, params, drift, v_map, tie: TieChoice | None, m: _Moments) -> Family:
@@ -628,15 +694,25 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
         raise IllConditioned(
             f"lam.action_loss_weight: λ = {spec.action_loss_weight:g} weighs the action term {ratio:.3g} times the "
             f"reconstruction term (resolvable up to {ACTION_WEIGHT_RATIO_MAX:g}); float64 cannot resolve the "
-            "reconstruction part of the objective next to it")
+            "reconstruction part of the objective next to it"
+        )
     Y = np.vstack([V, weight * A_hat])
-    selection = top_eigenspace(Y, d_z, scale=max(m.scale, weight * float(np.linalg.norm(A_f))),
-                               what="reduced-rank regression operator (its rank or tie at d_z)")
+    selection = top_eigenspace(
+        Y,
+        d_z,
+        scale=max(m.scale, weight * float(np.linalg.norm(A_f))),
+        what="reduced-rank regression operator (its rank or tie at d_z)",
+    )
     if selection.tied:  # the orderings cost two d_o × d_o products: only where a tie needs them
         n_act = A_f.shape[0]
-        selection = canonical_tie(selection, *(np.block([[M, np.zeros((d_o, n_act))], [np.zeros((n_act, d_o)),
-                                                                                      np.zeros((n_act, n_act))]])
-                                               for M in m.path(True).orderings), Y @ Y.T)
+        selection = canonical_tie(
+            selection,
+            *(
+                np.block([[M, np.zeros((d_o, n_act))], [np.zeros((n_act, d_o)), np.zeros((n_act, n_act))]])
+                for M in m.path(True).orderings
+            ),
+            Y @ Y.T,
+        )
     n_actions = A_f.shape[0]
     augmented = spec.augmentation > 0
 
@@ -657,7 +733,9 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
     M2 = params.B @ params.D
     reconstruction = float(np.sum(((np.eye(d_o) - M2) @ V) ** 2))
     action_loss = float(np.sum((A_f - params.H @ (params.D @ V)) ** 2))
-    value = ObjectiveValue(reconstruction, 0.0, action_loss, reconstruction + spec.action_loss_weight * action_loss)
+    value = ObjectiveValue(
+        reconstruction, 0.0, action_loss, reconstruction + spec.action_loss_weight * action_loss
+    )
     p = selection.rank
     tie = _tie_choice(selection, build)
     latent_rows = lambda member: np.hstack([member.C, member.D])[:p]  # noqa: E731
@@ -674,17 +752,22 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
             return PointFamily(fixed, member)
         if leak_dims == 0:
             space_rows = np.eye(d_c + d_o)
-            return SubspaceFamily(fixed, space_rows, 0, spare, member, _spare_rows(space_rows, p, d_z, member))
+            return SubspaceFamily(
+                fixed, space_rows, 0, spare, member, _spare_rows(space_rows, p, d_z, member)
+            )
         free = np.vstack([kern.T @ rows, obs_rows])
 
         def leak_member(Yc: np.ndarray) -> LAMParameters:  # z' = [seenᵀ z; α kernᵀ z + β obs]
             alpha, beta = full_column_rank(Yc[:, :leak_dims], float(np.linalg.norm(Yc))), Yc[:, leak_dims:]
             T = np.vstack([seen.T, alpha @ kern.T])
-            N = np.vstack([np.zeros((seen.shape[1], d_c + d_o)),
-                           np.hstack([beta, np.zeros((beta.shape[0], d_o))])])
+            N = np.vstack(
+                [np.zeros((seen.shape[1], d_c + d_o)), np.hstack([beta, np.zeros((beta.shape[0], d_o))])]
+            )
             return transform_latent(member, T, N, d_z)
 
-        return SubspaceFamily(fixed, free, leak_dims, leak_dims + spare, member, leak_member, exact=spare == 0)
+        return SubspaceFamily(
+            fixed, free, leak_dims, leak_dims + spare, member, leak_member, exact=spare == 0
+        )
 
     v_rows = np.hstack([-L, np.eye(d_o)])
     to_rows = (Y @ Pv) @ to_xi @ v_rows  # y-direction u ↦ the x-map of its latent coordinate uᵀ ŷ
@@ -705,21 +788,47 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
         fixed_rows, tie_rows = fixed_u.T @ to_rows, tie_u.T @ to_rows
         spare = d_z - p
         if augmented and spare == 0:  # z = (fixed, Qᵀ tie) rows exactly: a subspace family
-            latent = SubspaceFamily(fixed_rows, tie_rows, k_t, k_t, params, choose, tie=tie, split=split_latent,
-                                    parts=(fixed_rows, np.zeros((0, fixed_rows.shape[1])), tie_rows))
+            latent = SubspaceFamily(
+                fixed_rows,
+                tie_rows,
+                k_t,
+                k_t,
+                params,
+                choose,
+                tie=tie,
+                split=split_latent,
+                parts=(fixed_rows, np.zeros((0, fixed_rows.shape[1])), tie_rows),
+            )
         else:  # leakage in the head's blind directions or spare dimensions: outer
             extra = [np.eye(d_c + d_o)] if spare else ([obs_rows] if not augmented else [])
             every = np.vstack([fixed_rows, tie_rows, *extra])
-            latent = SubspaceFamily(np.zeros((0, every.shape[1])), every, p, d_z, params, exact=False, tie=tie,
-                                    split=split_latent)
+            latent = SubspaceFamily(
+                np.zeros((0, every.shape[1])), every, p, d_z, params, exact=False, tie=tie, split=split_latent
+            )
         decoders = np.hstack([fixed_u, tie_u])[:d_o]
         injective = orthonormal_basis(decoders).shape[1] == decoders.shape[1]
         if injective and drift_free():  # ô' − o_t = B D v with B injective: it carries exactly D v
-            change = SubspaceFamily(fixed_rows, tie_rows, k_t, k_t, params, choose, tie=tie,
-                                    parts=(fixed_rows, np.zeros((0, fixed_rows.shape[1])), tie_rows))
+            change = SubspaceFamily(
+                fixed_rows,
+                tie_rows,
+                k_t,
+                k_t,
+                params,
+                choose,
+                tie=tie,
+                parts=(fixed_rows, np.zeros((0, fixed_rows.shape[1])), tie_rows),
+            )
         else:
-            change = SubspaceFamily(np.zeros((0, d_c + d_o)), np.eye(d_c + d_o), 0, d_c + d_o, params, exact=False,
-                                    tie=tie, split=lambda Q: change_for(build(np.hstack([fixed_u, tie_u @ Q]))))
+            change = SubspaceFamily(
+                np.zeros((0, d_c + d_o)),
+                np.eye(d_c + d_o),
+                0,
+                d_c + d_o,
+                params,
+                exact=False,
+                tie=tie,
+                split=lambda Q: change_for(build(np.hstack([fixed_u, tie_u @ Q]))),
+            )
     notes = [f"reduced-rank regression of [v; √λ a] on v with λ = {spec.action_loss_weight:g}"]
     if selection.tied:
         notes.append("eigenvalue tie in the reduced-rank regression: the optimum is a family")
@@ -727,11 +836,32 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
     def sample(rng: np.random.Generator) -> LAMParameters:
         member = build(_random_tie_choice(selection, rng))
         kern = kernel_basis(member.H[:, :p]) if not augmented else None
-        return _perturb(member, rng, p=p, d_z=d_z, leak=not augmented and kern.shape[1] > 0, tied=False, E=E,
-                        head_kernel=kern)
+        return _perturb(
+            member,
+            rng,
+            p=p,
+            d_z=d_z,
+            leak=not augmented and kern.shape[1] > 0,
+            tied=False,
+            E=E,
+            head_kernel=kern,
+        )
 
-    return Solution(system, spec, transition, "closed-form", params, value, innovation, selection,
-                    latent, change, sample, tuple(notes), V)
+    return Solution(
+        system,
+        spec,
+        transition,
+        "closed-form",
+        params,
+        value,
+        innovation,
+        selection,
+        latent,
+        change,
+        sample,
+        tuple(notes),
+        V,
+    )
 
 
 # -- the numeric fallback ------------------------------------------------------------------------------
@@ -742,7 +872,22 @@ def _numeric(system: System, spec: LAMSpec, transition: Transition, reason: str,
     m = moments(transition)
     V = m.innovation(m.L if spec.fdm_obs_path == "learned" else m.E)
     innovation = top_eigenspace(V, spec.d_z, scale=m.scale, what="innovation second moment S_v")
-    notes = (f"no closed form: {reason}; optimum by the population minimizer "
-             f"({len(result.totals)} starts, converged={result.converged})",)
-    return Solution(system, spec, transition, "numeric", result.params, result.objective, innovation, None,
-                    None, None, None, notes, V)
+    notes = (
+        f"no closed form: {reason}; optimum by the population minimizer "
+        f"({len(result.totals)} starts, converged={result.converged})",
+    )
+    return Solution(
+        system,
+        spec,
+        transition,
+        "numeric",
+        result.params,
+        result.objective,
+        innovation,
+        None,
+        None,
+        None,
+        None,
+        notes,
+        V,
+    )

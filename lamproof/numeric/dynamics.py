@@ -163,8 +163,16 @@ class DynamicsSettings:
 
     def to_dict(self) -> dict:
         init = self.init if isinstance(self.init, str) else {k: v.tolist() for k, v in self.init.items()}
-        return {"optimizer": self.optimizer, "lr": self.lr, "steps": self.steps, "record": list(self.records),
-                "init": init, "seed": self.seed, "scale": self.scale, "epsilon": self.epsilon}
+        return {
+            "optimizer": self.optimizer,
+            "lr": self.lr,
+            "steps": self.steps,
+            "record": list(self.records),
+            "init": init,
+            "seed": self.seed,
+            "scale": self.scale,
+            "epsilon": self.epsilon,
+        }
 
 
 def log_steps(steps: int, count: int) -> tuple[int, ...]:
@@ -174,8 +182,9 @@ def log_steps(steps: int, count: int) -> tuple[int, ...]:
 
 
 # -- initial points ------------------------------------------------------------------------------
-def initial_parameters(system: System, spec: LAMSpec, settings: DynamicsSettings, *,
-                       head: bool | None = None) -> LAMParameters:
+def initial_parameters(
+    system: System, spec: LAMSpec, settings: DynamicsSettings, *, head: bool | None = None
+) -> LAMParameters:
     """The initial point of ``settings.init`` for ``spec`` on ``system``.
 
     ``torch``: the stochastic trainer's own initialisation with ``settings.seed`` (read from a
@@ -205,8 +214,9 @@ def initial_parameters(system: System, spec: LAMSpec, settings: DynamicsSettings
     return _explicit(init, d_o, d_z, d_act, learned=learned, tied=tied, head=head)
 
 
-def _explicit(given: Mapping, d_o: int, d_z: int, d_act: int, *, learned: bool, tied: bool,
-              head: bool) -> LAMParameters:
+def _explicit(
+    given: Mapping, d_o: int, d_z: int, d_act: int, *, learned: bool, tied: bool, head: bool
+) -> LAMParameters:
     prefix = "init."
     shapes = {"A": (d_o, d_o), "B": (d_o, d_z), "C": (d_z, d_o), "D": (d_z, d_o), "H": (d_act, d_z)}
     for name, matrix in given.items():
@@ -297,8 +307,10 @@ class StructuredMoment:
         self.d = d
         self.dense = S
         self.S11, self.S21 = StructuredBlock(S[:d, :d]), StructuredBlock(S[d:, :d])
-        alphas = [[StructuredBlock(S[:d, :d]).alpha, StructuredBlock(S[:d, d:]).alpha],
-                  [0.0, StructuredBlock(S[d:, d:]).alpha]]
+        alphas = [
+            [StructuredBlock(S[:d, :d]).alpha, StructuredBlock(S[:d, d:]).alpha],
+            [0.0, StructuredBlock(S[d:, d:]).alpha],
+        ]
         alphas[1][0] = alphas[0][1]
         self.K = np.array(alphas)
         residual = S - np.kron(self.K, np.eye(d))
@@ -338,8 +350,13 @@ class Moments:
 
     @classmethod
     def of(cls, transition: Transition) -> Moments:
-        return transition.memo("dynamics_moments", lambda: cls(
-            StructuredMoment(transition.second_moment(OBSERVED)), transition.second_moment(OBSERVED, "action")))
+        return transition.memo(
+            "dynamics_moments",
+            lambda: cls(
+                StructuredMoment(transition.second_moment(OBSERVED)),
+                transition.second_moment(OBSERVED, "action"),
+            ),
+        )
 
 
 # -- the batched gradient ------------------------------------------------------------------------
@@ -368,7 +385,9 @@ class Engine:
                 raise InputError("specs: a batch must share fdm_obs_path, idm and horizon")
             spec.check_for(transition.system.d_o)
         if transition.horizon != first.horizon:
-            raise InputError(f"transition: horizon {transition.horizon} differs from the LAM's {first.horizon}")
+            raise InputError(
+                f"transition: horizon {transition.horizon} differs from the LAM's {first.horizon}"
+            )
         self.transition, self.specs = transition, list(specs)
         self.moments = Moments.of(transition)
         self.d_o = d = transition.system.d_o
@@ -533,8 +552,13 @@ class BatchTrajectory:
 ADAM_RESCALE_EVERY = 64
 
 
-def _adam(engine: Engine, lr: float, steps: int, keep: Callable[[int, np.ndarray], None],
-          progress: Callable[[int, int], None] | None) -> None:
+def _adam(
+    engine: Engine,
+    lr: float,
+    steps: int,
+    keep: Callable[[int, np.ndarray], None],
+    progress: Callable[[int, int], None] | None,
+) -> None:
     """PyTorch's Adam (``torch.optim.Adam`` defaults) with the exact gradient.
 
     PyTorch: ``m ← β₁m + (1−β₁)g``, ``v ← β₂v + (1−β₂)g²``, ``θ ← θ − (lr/(1−β₁ᵗ))·m/(√v/b + eps)``
@@ -603,9 +627,16 @@ def _flow(engine: Engine, lr: float, records: tuple[int, ...], keep, progress) -
         keep(step, column)
 
 
-def run_batch(transition: Transition, specs: Sequence[LAMSpec], initial: Sequence[LAMParameters],
-              settings: DynamicsSettings, *, records: Sequence[int] | None = None, head: bool | None = None,
-              progress: Callable[[int, int], None] | None = None) -> BatchTrajectory:
+def run_batch(
+    transition: Transition,
+    specs: Sequence[LAMSpec],
+    initial: Sequence[LAMParameters],
+    settings: DynamicsSettings,
+    *,
+    records: Sequence[int] | None = None,
+    head: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchTrajectory:
     """Run ``settings.optimizer`` from ``initial`` for every member of ``specs`` (one system).
 
     Returns the members' parameters at ``records`` (default ``settings.records``).
@@ -646,14 +677,20 @@ class Trajectory:
     transition: Transition = field(repr=False, default=None)
 
 
-def population_dynamics(system: System, spec: LAMSpec, settings: DynamicsSettings | None = None, *,
-                        records: Sequence[int] | None = None,
-                        progress: Callable[[int, int], None] | None = None) -> Trajectory:
+def population_dynamics(
+    system: System,
+    spec: LAMSpec,
+    settings: DynamicsSettings | None = None,
+    *,
+    records: Sequence[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Trajectory:
     """The trajectory of one LAM under ``settings`` (default: the paper's Adam, torch init, seed 0)."""
     settings = DynamicsSettings() if settings is None else settings
     spec.check_for(system.d_o)
     transition = system.transition(spec.horizon)
     start = initial_parameters(system, spec, settings)
     batch = run_batch(transition, [spec], [start], settings, records=records, progress=progress)
-    return Trajectory(system, spec, settings, batch.steps, [ps[0] for ps in batch.params], batch.seconds,
-                      transition)
+    return Trajectory(
+        system, spec, settings, batch.steps, [ps[0] for ps in batch.params], batch.seconds, transition
+    )

@@ -78,7 +78,10 @@ def full_column_rank(alpha: np.ndarray, reference: float, relative: float = APPR
     if rank == p:
         return alpha
     missing = p - rank
-    return u[:, :rank] @ (s[:rank, None] * vt[:rank]) + size * u[:, rank:rank + missing] @ vt[rank:rank + missing]
+    return (
+        u[:, :rank] @ (s[:rank, None] * vt[:rank])
+        + size * u[:, rank : rank + missing] @ vt[rank : rank + missing]
+    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -103,7 +103,8 @@ def settle_grey(space: RowSpace, answer, what: str):
     if np.max(np.abs(np.asarray(with_grey) - np.asarray(without)), initial=0.0) > MATTERS_RTOL * reference:
         raise IllConditioned(
             f"{what}: {space.grey.shape[1]} direction(s) lie between round-off and signal "
-            f"(relative size {ROUNDOFF_RTOL:g}–{DECISION_RTOL:g}) and change the answer; float64 cannot decide")
+            f"(relative size {ROUNDOFF_RTOL:g}–{DECISION_RTOL:g}) and change the answer; float64 cannot decide"
+        )
     return without
 
 
@@ -237,8 +238,14 @@ class Spectrum:
         return u, singular
 
 
-def top_eigenspace(factor: np.ndarray, d: int, *, scale: float | None = None, what: str = "spectrum",
-                   spectrum: Spectrum | None = None) -> TopEigenspace:
+def top_eigenspace(
+    factor: np.ndarray,
+    d: int,
+    *,
+    scale: float | None = None,
+    what: str = "spectrum",
+    spectrum: Spectrum | None = None,
+) -> TopEigenspace:
     """The top-``d`` eigenspace of ``S = V Vᵀ`` from its factor ``V`` (rows: the operator's space).
 
     ``scale`` is the size of ``V``'s ingredients (default ``‖V‖₂``): ``V``'s entries carry a
@@ -266,7 +273,8 @@ def top_eigenspace(factor: np.ndarray, d: int, *, scale: float | None = None, wh
         except _Grey:
             raise IllConditioned(
                 f"{what}: eigenvalue {min(d, rows)} (or its gap to the next) lies between round-off and "
-                "signal; float64 cannot decide the rank or the tie the answer depends on") from None
+                "signal; float64 cannot decide the rank or the tie the answer depends on"
+            ) from None
         values, accurate = singular**2, u
     needed = max(tie_stop, rank) + 1
     count = min(rows, needed)
@@ -284,7 +292,7 @@ def top_eigenspace(factor: np.ndarray, d: int, *, scale: float | None = None, wh
         # equal eigenvalues (seen at isotropic noise); check the count all the same.
         _, vectors = scipy.linalg.eigh(gram, subset_by_index=[rows - count, rows - 1], driver="evx")
         if vectors.shape[1] != count:
-            vectors = np.linalg.eigh(gram)[1][:, rows - count:]
+            vectors = np.linalg.eigh(gram)[1][:, rows - count :]
         vectors = vectors[:, ::-1]
     return TopEigenspace(np.clip(values, 0.0, None), vectors, d, rank, tie_start, tie_stop)
 
@@ -311,7 +319,7 @@ def canonical_tie(space: TopEigenspace, *orderings: np.ndarray) -> TopEigenspace
             W = W @ vectors
             break
     vectors = space.vectors.copy()
-    vectors[:, space.tie_start:space.tie_stop] = W
+    vectors[:, space.tie_start : space.tie_stop] = W
     return TopEigenspace(space.eigenvalues, vectors, space.d, space.rank, space.tie_start, space.tie_stop)
 
 

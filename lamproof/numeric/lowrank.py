@@ -78,9 +78,9 @@ class LowRankSystem:
 
     >>> from lamproof import LAMSpec, LowRankSystem, probe, solve
     >>> sol = solve(LowRankSystem.paper(100_000, 8, noise="isotropic", sigma=0.5), LAMSpec(d_z=8))
-    >>> round(sol.optimal_loss, 9)       # (d_o − d_z) σ²: every uncaptured direction keeps its noise
+    >>> round(sol.optimal_loss, 9)  # (d_o − d_z) σ²: every uncaptured direction keeps its noise
     24998.0
-    >>> round(probe(sol, "action", "predicted_change").value, 9)   # σ² / (1 + σ²), paper §4.2
+    >>> round(probe(sol, "action", "predicted_change").value, 9)  # σ² / (1 + σ²), paper §4.2
     0.2
     """
 
@@ -98,11 +98,17 @@ class LowRankSystem:
         G = as_matrix(self.action_matrix, "action_matrix", (None, None))
         d_o, d_a = G.shape
         if d_o < 1 or d_a < 1 or d_o > MAX_LOW_RANK_DIM or d_a > MAX_DIM:
-            raise InputError(f"action_matrix: shape {G.shape} outside 1 ≤ d_o ≤ {MAX_LOW_RANK_DIM}, 1 ≤ d_a ≤ {MAX_DIM}")
-        fields = {"action_matrix": G,
-                  "obs_scale": as_real(self.obs_scale, "obs_scale", minimum=np.finfo(float).tiny),
-                  "noise_scale": as_real(self.noise_scale, "noise_scale", minimum=0.0),
-                  "noise_distribution": as_choice(self.noise_distribution, "noise_distribution", NOISE_DISTRIBUTIONS)}
+            raise InputError(
+                f"action_matrix: shape {G.shape} outside 1 ≤ d_o ≤ {MAX_LOW_RANK_DIM}, 1 ≤ d_a ≤ {MAX_DIM}"
+            )
+        fields = {
+            "action_matrix": G,
+            "obs_scale": as_real(self.obs_scale, "obs_scale", minimum=np.finfo(float).tiny),
+            "noise_scale": as_real(self.noise_scale, "noise_scale", minimum=0.0),
+            "noise_distribution": as_choice(
+                self.noise_distribution, "noise_distribution", NOISE_DISTRIBUTIONS
+            ),
+        }
         for name in ("obs_mean", "noise_mean"):
             if getattr(self, name) is not None:
                 fields[name] = as_vector(getattr(self, name), name, d_o)
@@ -124,8 +130,17 @@ class LowRankSystem:
         return self.action_matrix.shape[1]
 
     @classmethod
-    def paper(cls, d_o: int = 128, d_a: int = 8, *, noise: str = "none", sigma: float = 0.0, noise_dim: int = 8,
-              chi: float = 0.0, seed: int = 0) -> LowRankSystem:
+    def paper(
+        cls,
+        d_o: int = 128,
+        d_a: int = 8,
+        *,
+        noise: str = "none",
+        sigma: float = 0.0,
+        noise_dim: int = 8,
+        chi: float = 0.0,
+        seed: int = 0,
+    ) -> LowRankSystem:
         """:func:`~lamproof.systems.paper_system` as factors: the same random draws, any ``d_o``
         up to :data:`MAX_LOW_RANK_DIM` (``paper(d, …).dense()`` is ``paper_system(d, …)``'s system)."""
         d_o = as_int(d_o, "d_o", minimum=1, maximum=MAX_LOW_RANK_DIM)
@@ -133,20 +148,27 @@ class LowRankSystem:
         as_choice(noise, "noise", ("none", "isotropic", "structured", "uniform"))
         sigma = as_real(sigma, "sigma", minimum=0.0)
         chi = as_real(chi, "chi", minimum=0.0, maximum=1.0)
-        noise_dim = as_int(noise_dim, "noise_dim", minimum=1, maximum=d_o - d_a if noise == "structured" else None)
+        noise_dim = as_int(
+            noise_dim, "noise_dim", minimum=1, maximum=d_o - d_a if noise == "structured" else None
+        )
         seed = as_int(seed, "seed", minimum=0)
         columns = 2 * d_a + (noise_dim if noise == "structured" else 1)
         if d_o * columns > MAX_FACTOR_ENTRIES:
-            raise InputError(f"d_o: {d_o} rows of up to {columns} factor columns exceed the {MAX_FACTOR_ENTRIES:g} "
-                             "entries accepted")
-        phi, psi, kwargs = paper_parts(d_o, d_a, noise_dim if noise == "structured" else 0, chi,
-                                       np.random.default_rng(seed))
+            raise InputError(
+                f"d_o: {d_o} rows of up to {columns} factor columns exceed the {MAX_FACTOR_ENTRIES:g} "
+                "entries accepted"
+            )
+        phi, psi, kwargs = paper_parts(
+            d_o, d_a, noise_dim if noise == "structured" else 0, chi, np.random.default_rng(seed)
+        )
         if noise == "isotropic":
             kwargs["noise_scale"] = sigma**2
         elif noise == "structured":
             kwargs["noise_factor"] = sigma * psi
         elif noise == "uniform":
-            kwargs.update(noise_scale=sigma**2 / 12, noise_mean=np.full(d_o, sigma / 2), noise_distribution="uniform")
+            kwargs.update(
+                noise_scale=sigma**2 / 12, noise_mean=np.full(d_o, sigma / 2), noise_distribution="uniform"
+            )
         return cls(phi, **kwargs)
 
     @classmethod
@@ -345,20 +367,34 @@ class LowRankSolution:
     def parameters(self) -> EmbeddedParameters:
         return EmbeddedParameters(self.reduced.parameters, self.basis, self.extra)
 
-    def probe(self, target: str, representation: str, *, fit: LowRankSystem | None = None,
-              score: LowRankSystem | None = None):
+    def probe(
+        self,
+        target: str,
+        representation: str,
+        *,
+        fit: LowRankSystem | None = None,
+        score: LowRankSystem | None = None,
+    ):
         """:func:`lamproof.numeric.probes.probe` over the full optimal family."""
         return self.probe_family(representation, fit=fit, score=score, targets=(target,))[target]
 
-    def probe_family(self, representation: str, *, fit: LowRankSystem | None = None,
-                     score: LowRankSystem | None = None, targets=("action", "observation", "noise")) -> dict:
+    def probe_family(
+        self,
+        representation: str,
+        *,
+        fit: LowRankSystem | None = None,
+        score: LowRankSystem | None = None,
+        targets=("action", "observation", "noise"),
+    ) -> dict:
         """Every target read from ``representation``: the reduced family's scores, mapped to ``d_o``."""
         from lamproof.numeric.probes import probe_family
 
         for name, other in (("fit", fit), ("score", score)):
             if other is not None and not isinstance(other, LowRankSystem):
-                raise InputError(f"{name}: the probe data of a low-rank solution is a LowRankSystem, got "
-                                 f"{type(other).__name__}")
+                raise InputError(
+                    f"{name}: the probe data of a low-rank solution is a LowRankSystem, got "
+                    f"{type(other).__name__}"
+                )
         score_system = (self.system if fit is None else fit) if score is None else score
         fit_t = self.reduced.transition if fit is None else self._transition(fit, "fit")
         score_t = fit_t if score is None or score is fit else self._transition(score, "score")
@@ -382,13 +418,17 @@ class LowRankSolution:
 
     def _reduce(self, other: LowRankSystem, name: str) -> System:
         if other.d_o != self.system.d_o:
-            raise InputError(f"{name}: d_o = {other.d_o} of the probe's data differs from the solved system's {self.system.d_o}")
+            raise InputError(
+                f"{name}: d_o = {other.d_o} of the probe's data differs from the solved system's {self.system.d_o}"
+            )
         Q = self.basis
         for factor in other.factors():
             residual = np.linalg.norm(factor - Q @ (Q.T @ factor), axis=0)
             if np.any(residual > OUTSIDE_RTOL * np.linalg.norm(factor, axis=0)):
-                raise InputError(f"{name}: a factor of this system lies outside the solved system's low-rank span; "
-                                 "solve with it included (solve_lowrank(..., also=[it]))")
+                raise InputError(
+                    f"{name}: a factor of this system lies outside the solved system's low-rank span; "
+                    "solve with it included (solve_lowrank(..., also=[it]))"
+                )
         return other.restricted(self.basis, self.extra)
 
 
@@ -420,13 +460,20 @@ def _mapped(score, reduced_total: float, full_total: float, basis: np.ndarray, e
     if bounds in ("exact", "outer"):  # decided again on the full problem's numbers
         identified, exact = decide(lo, hi, low, high)
         bounds = "exact" if exact else "outer"
-    witnesses = None if score.witnesses is None else {end: EmbeddedParameters(member, basis, extra)
-                                                      for end, member in score.witnesses.items()}
+    witnesses = (
+        None
+        if score.witnesses is None
+        else {end: EmbeddedParameters(member, basis, extra) for end, member in score.witnesses.items()}
+    )
     scores = None if score.witness_scores is None else {end: f(v) for end, v in score.witness_scores.items()}
-    return ProbeScore(f(score.value), lo, hi, identified, bounds, low, high, witnesses, score.approached, scores)
+    return ProbeScore(
+        f(score.value), lo, hi, identified, bounds, low, high, witnesses, score.approached, scores
+    )
 
 
-def solve_lowrank(system: LowRankSystem, spec: LAMSpec, *, also=(), allow_numeric: bool = True) -> LowRankSolution:
+def solve_lowrank(
+    system: LowRankSystem, spec: LAMSpec, *, also=(), allow_numeric: bool = True
+) -> LowRankSolution:
     """The optimal LAM of a :class:`LowRankSystem` through its reduction (module docstring).
 
     ``also``: other systems whose factors the basis must contain (the data a probe is fitted or
@@ -437,7 +484,9 @@ def solve_lowrank(system: LowRankSystem, spec: LAMSpec, *, also=(), allow_numeri
     if not isinstance(system, LowRankSystem):
         raise InputError("system: expected a LowRankSystem")
     if spec.horizon != 1 or spec.context != 1:
-        raise InputError("lam.horizon: the low-rank path solves one step with one frame (horizon = context = 1)")
+        raise InputError(
+            "lam.horizon: the low-rank path solves one step with one frame (horizon = context = 1)"
+        )
     spec.check_for(system.d_o)
     for other in also:
         if not isinstance(other, LowRankSystem) or other.d_o != system.d_o:
@@ -447,15 +496,19 @@ def solve_lowrank(system: LowRankSystem, spec: LAMSpec, *, also=(), allow_numeri
     r = Q.shape[1]
     extra = min(3 * spec.d_z + 1, system.d_o - r)
     if r + extra > MAX_DIM:
-        raise InputError(f"lam.d_z: the reduced problem (the system's {r} factor directions and {extra} more "
-                         f"for d_z = {spec.d_z}) needs {r + extra} dimensions, more than the {MAX_DIM} the dense "
-                         "solver accepts")
+        raise InputError(
+            f"lam.d_z: the reduced problem (the system's {r} factor directions and {extra} more "
+            f"for d_z = {spec.d_z}) needs {r + extra} dimensions, more than the {MAX_DIM} the dense "
+            "solver accepts"
+        )
     reduced = solve(system.restricted(Q, extra), spec, allow_numeric=allow_numeric)
     dropped = system.d_o - r - extra
     notes = tuple(_full_note(n, reduced, dropped, system.noise_scale) for n in reduced.notes)
     if dropped:
-        notes += (f"solved on {r + extra} of {system.d_o} dimensions: the span of the system's factors "
-                  f"({r}) and {extra} of the isotropic rest, which is the same in every direction",)
+        notes += (
+            f"solved on {r + extra} of {system.d_o} dimensions: the span of the system's factors "
+            f"({r}) and {extra} of the isotropic rest, which is the same in every direction",
+        )
     return LowRankSolution(system, spec, reduced, Q, extra, system.noise_scale, notes)
 
 

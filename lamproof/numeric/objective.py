@@ -101,11 +101,15 @@ def population_objective(params: LAMParameters, transition: Transition, spec: LA
     reconstruction = float(np.sum((error_map @ S_xx) * error_map))
     s2 = spec.augmentation**2
     if params.A.shape[1] == d_o:  # one frame: S = I
-        penalty = s2 * float(np.sum((params.B @ (params.C + params.D)) ** 2) + np.sum((params.A - np.eye(d_o)) ** 2))
+        penalty = s2 * float(
+            np.sum((params.B @ (params.C + params.D)) ** 2) + np.sum((params.A - np.eye(d_o)) ** 2)
+        )
     else:
         shift = transition.frame_shift
-        penalty = s2 * float(np.sum((params.B @ (params.C @ shift + params.D)) ** 2)
-                             + np.sum((params.A @ shift - np.eye(d_o)) ** 2))
+        penalty = s2 * float(
+            np.sum((params.B @ (params.C @ shift + params.D)) ** 2)
+            + np.sum((params.A @ shift - np.eye(d_o)) ** 2)
+        )
     action_loss = 0.0
     if params.H is not None:
         # The head reads the latent of the augmented inputs, z + (C S + D)κ₁: E‖a − Hz‖² gains s²‖H(C S + D)‖².

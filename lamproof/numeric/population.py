@@ -228,7 +228,7 @@ class _Problem:
         R = B @ W
         identity = np.eye(d_o)
         if A is None:
-            R[:, d_c - d_o:d_c] += identity
+            R[:, d_c - d_o : d_c] += identity
         else:
             R[:, :d_c] += A
         R[:, d_c:] -= identity
@@ -321,8 +321,13 @@ def minimize_population(
     best_theta, best_value, totals, best_converged = None, np.inf, [], False
     for _ in range(max(1, int(starts))):
         screened = [
-            minimize(problem.scaled, problem.random_start(rng), jac=True, method="L-BFGS-B",
-                     options={"maxiter": SCREEN_ITERATIONS, "maxcor": 30})
+            minimize(
+                problem.scaled,
+                problem.random_start(rng),
+                jac=True,
+                method="L-BFGS-B",
+                options={"maxiter": SCREEN_ITERATIONS, "maxcor": 30},
+            )
             for _ in range(max(1, int(candidates)))
         ]
         theta0 = min(screened, key=lambda run: run.fun).x

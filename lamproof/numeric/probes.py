@@ -97,9 +97,15 @@ class ProbeScore:
         return score_latex(self)
 
     def as_dict(self) -> dict:
-        return {"value": self.value, "min": self.min, "max": self.max, "identified": self.identified,
-                "bounds": self.bounds, "attained": [self.attained_min, self.attained_max],
-                "approached": list(self.approached)}
+        return {
+            "value": self.value,
+            "min": self.min,
+            "max": self.max,
+            "identified": self.identified,
+            "bounds": self.bounds,
+            "attained": [self.attained_min, self.attained_max],
+            "approached": list(self.approached),
+        }
 
 
 _UNDEFINED = ProbeScore(None, None, None, None, "undefined")
@@ -155,8 +161,13 @@ def _dist(transition: Transition) -> _Dist:
     return _DISTS[transition]
 
 
-def _space(rows: np.ndarray, X: np.ndarray, include_grey: bool, rtol: float | None = None,
-           weights: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+def _space(
+    rows: np.ndarray,
+    X: np.ndarray,
+    include_grey: bool,
+    rtol: float | None = None,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, bool]:
     """Orthonormal basis of the row space of ``rows @ X`` (row-scaled; see ``linalg.row_space``).
 
     ``rtol`` given: directions below it are dropped and nothing is undecidable (numeric features).
@@ -240,9 +251,13 @@ def _settled(compute, what: str):
         return first
     second = run(True)
     a, b = np.asarray(_numbers(first), dtype=float), np.asarray(_numbers(second), dtype=float)
-    if a.shape != b.shape or np.max(np.abs(a - b), initial=0.0) > MATTERS_RTOL * max(1.0, np.max(np.abs(a), initial=0)):
-        raise IllConditioned(f"{what}: a feature direction lies between round-off and signal and changes the score; "
-                             "float64 cannot decide")
+    if a.shape != b.shape or np.max(np.abs(a - b), initial=0.0) > MATTERS_RTOL * max(
+        1.0, np.max(np.abs(a), initial=0)
+    ):
+        raise IllConditioned(
+            f"{what}: a feature direction lies between round-off and signal and changes the score; "
+            "float64 cannot decide"
+        )
     return first
 
 
@@ -263,9 +278,15 @@ def _numbers(result) -> list:
 
 
 # -- probe errors of one set of features ----------------------------------------------------------------
-def probe_errors(features: np.ndarray, fit: Transition, score: Transition | None = None,
-                 targets=None, *, rtol: float | None = None,
-                 ingredients: np.ndarray | None = None) -> dict[str, float | None]:
+def probe_errors(
+    features: np.ndarray,
+    fit: Transition,
+    score: Transition | None = None,
+    targets=None,
+    *,
+    rtol: float | None = None,
+    ingredients: np.ndarray | None = None,
+) -> dict[str, float | None]:
     """Fraction of unexplained variance of each target by the best affine probe of ``features @ x``.
 
     The probe is fitted on ``fit`` and scored on ``score`` (default: ``fit``); ``None`` for a
@@ -294,11 +315,12 @@ def probe_errors(features: np.ndarray, fit: Transition, score: Transition | None
                 if not factors:
                     return out
                 # one triangular solve for every target: their factors side by side
-                y = scipy.linalg.solve_triangular(Lc, F @ np.vstack([T for T, _, _ in factors]).T, lower=True,
-                                                  check_finite=False)
+                y = scipy.linalg.solve_triangular(
+                    Lc, F @ np.vstack([T for T, _, _ in factors]).T, lower=True, check_finite=False
+                )
                 start = 0
                 for name, (T, _, total) in zip(targets, factors, strict=True):
-                    explained = float(np.sum(y[:, start:start + T.shape[0]] ** 2))
+                    explained = float(np.sum(y[:, start : start + T.shape[0]] ** 2))
                     start += T.shape[0]
                     out[name] = None if total == 0 else _clip(1.0 - explained / total)
                 return out
@@ -331,8 +353,9 @@ def _clip(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
-def _probe_map(features: np.ndarray, dist: _Dist, include_grey: bool, rtol: float | None,
-               weights: np.ndarray) -> tuple[np.ndarray, bool]:
+def _probe_map(
+    features: np.ndarray, dist: _Dist, include_grey: bool, rtol: float | None, weights: np.ndarray
+) -> tuple[np.ndarray, bool]:
     """``M`` with ``T M`` the least-squares probe coefficients of any target factor ``T``:
     ``β F = T Π_{row F}`` for ``F = features @ X``, solved through the row-scaled factor."""
     X = dist.X
@@ -348,14 +371,27 @@ def _probe_map(features: np.ndarray, dist: _Dist, include_grey: bool, rtol: floa
     return (vt[keep].T / s[keep]) @ u[:, keep].T * inverse[None, :], bool(np.any(grey))
 
 
-def probe_error(features: np.ndarray, target: str, fit: Transition, score: Transition | None = None, *,
-                rtol: float | None = None) -> float | None:
+def probe_error(
+    features: np.ndarray,
+    target: str,
+    fit: Transition,
+    score: Transition | None = None,
+    *,
+    rtol: float | None = None,
+) -> float | None:
     """:func:`probe_errors` for one target."""
     return probe_errors(features, fit, score, targets=(target,), rtol=rtol)[target]
 
 
-def sample_probe_error(features: np.ndarray, target: str, fit: Transition, score: Transition | None = None,
-                       *, samples: int = 20000, rng: np.random.Generator) -> float | None:
+def sample_probe_error(
+    features: np.ndarray,
+    target: str,
+    fit: Transition,
+    score: Transition | None = None,
+    *,
+    samples: int = 20000,
+    rng: np.random.Generator,
+) -> float | None:
     """:func:`probe_error` from samples: least-squares affine probe on draws of ``fit``, scored on fresh draws."""
     score = fit if score is None else score
     _check(target, "latent", fit, score)
@@ -424,11 +460,18 @@ def _kyfan_fast(dist: _Dist, fixed, free, k_min: int, k_max: int, names):
     out = {}
     for name in names:
         T, _, total = dist.target(name)
-        y = scipy.linalg.solve_triangular(Lc, F @ T.T, lower=True, check_finite=False)  # finite: Cholesky passed
+        y = scipy.linalg.solve_triangular(
+            Lc, F @ T.T, lower=True, check_finite=False
+        )  # finite: Cholesky passed
         ev0 = float(np.sum(y[:k0] ** 2))
         gained, top, bottom = _extreme_gains(y[k0:], k_min, k_max)
-        to_rows = lambda U: (scipy.linalg.solve_triangular(L11, U, lower=True, trans="T", check_finite=False).T  # noqa: E731
-                             / scales[k0:][None, :])
+
+        def to_rows(U):
+            return (
+                scipy.linalg.solve_triangular(L11, U, lower=True, trans="T", check_finite=False).T
+                / scales[k0:][None, :]
+            )
+
         best = ev0 + gained[0]
         worst = ev0 + gained[1]
         out[name] = _KyFan(best, worst, to_rows(top), to_rows(bottom) if k_min else np.zeros((0, k1)))
@@ -443,25 +486,36 @@ def _kyfan_fast(dist: _Dist, fixed, free, k_min: int, k_max: int, names):
 KYFAN_GRAM_ROWS = 256
 
 
-def _extreme_gains(y: np.ndarray, k_min: int, k_max: int) -> tuple[tuple[float, float], np.ndarray, np.ndarray]:
+def _extreme_gains(
+    y: np.ndarray, k_min: int, k_max: int
+) -> tuple[tuple[float, float], np.ndarray, np.ndarray]:
     """``((Σ top-k_max g², Σ bottom-k_min g²), U_top, U_bottom)`` for the singular values ``g`` of
     ``y`` padded with zeros to its row count, and their left singular vectors (descending)."""
     k1 = y.shape[0]
     if min(y.shape) >= KYFAN_GRAM_ROWS and 0 < k_max <= k1 and k_min <= k1:
         G = y @ y.T
         vals, top = scipy.linalg.eigh(G, subset_by_index=[k1 - k_max, k1 - 1], driver="evx")
-        low_vals, bottom = (scipy.linalg.eigh(G, subset_by_index=[0, k_min - 1], driver="evx") if k_min else
-                            (np.zeros(0), np.zeros((k1, 0))))
+        low_vals, bottom = (
+            scipy.linalg.eigh(G, subset_by_index=[0, k_min - 1], driver="evx")
+            if k_min
+            else (np.zeros(0), np.zeros((k1, 0)))
+        )
         if top.shape[1] == k_max and bottom.shape[1] == k_min:  # evx inside a cluster: check the count
             sums = (float(np.sum(np.clip(vals, 0.0, None))), float(np.sum(np.clip(low_vals, 0.0, None))))
             return sums, top[:, ::-1], bottom[:, ::-1]
     u, g, _ = np.linalg.svd(y, full_matrices=True)
     gains = np.zeros(k1)
     gains[: g.size] = g**2
-    return (float(np.sum(gains[:k_max])), float(np.sum(gains[::-1][:k_min]))), u[:, :k_max], u[:, k1 - k_min:]
+    return (
+        (float(np.sum(gains[:k_max])), float(np.sum(gains[::-1][:k_min]))),
+        u[:, :k_max],
+        u[:, k1 - k_min :],
+    )
 
 
-def _kyfan(dist: _Dist, fixed, free, k_min: int, k_max: int, names, include_grey: bool, flag) -> dict[str, _KyFan]:
+def _kyfan(
+    dist: _Dist, fixed, free, k_min: int, k_max: int, names, include_grey: bool, flag
+) -> dict[str, _KyFan]:
     if not include_grey:
         fast = _kyfan_fast(dist, fixed, free, k_min, k_max, names)
         if fast is not None:
@@ -505,7 +559,7 @@ def _kyfan(dist: _Dist, fixed, free, k_min: int, k_max: int, names, include_grey
         low = max(0, k_min - null.shape[1])
         worst = ev0 + (float(np.sum(gains[::-1][:low])) if low else 0.0)
         best_rows = rows(gvt[:top], k_max - top)
-        worst_rows = rows(gvt[r - low:] if low else np.zeros((0, r)), k_min - low)
+        worst_rows = rows(gvt[r - low :] if low else np.zeros((0, r)), k_min - low)
         out[name] = _KyFan(best, worst, best_rows, worst_rows)
     return out
 
@@ -535,8 +589,10 @@ def _separable(family: DriftTieFamily, dist: _Dist) -> bool:
         return True
     if size >= DECISION_RTOL * reference:
         return False
-    raise IllConditioned("predicted change: whether the drift (L_b − E) obs adds information inside the tied "
-                         "eigenspace lies between round-off and signal; float64 cannot decide")
+    raise IllConditioned(
+        "predicted change: whether the drift (L_b − E) obs adds information inside the tied "
+        "eigenspace lies between round-off and signal; float64 cannot decide"
+    )
 
 
 def _choice(rows: np.ndarray, m: int, k: int) -> np.ndarray:
@@ -579,7 +635,10 @@ def _tie_candidates(tie, dist: _Dist, names=(), parts=None) -> list[np.ndarray]:
         for fixed in (np.vstack([phi, n]), phi):
             ky = _kyfan(dist, fixed, restricted, k, k, names, True, flag)
             for name in names:
-                choices += [S @ _choice(ky[name].best_rows, S.shape[1], k), S @ _choice(ky[name].worst_rows, S.shape[1], k)]
+                choices += [
+                    S @ _choice(ky[name].best_rows, S.shape[1], k),
+                    S @ _choice(ky[name].worst_rows, S.shape[1], k),
+                ]
     return choices
 
 
@@ -593,13 +652,18 @@ def _candidates(family, dists, names, include_grey, flag, known: dict | None = N
     known = {} if known is None else known
     if isinstance(family, SubspaceFamily) and family.member is not None and family.free.shape[0]:
         for d in dists:
-            ky = known.get(d) or _kyfan(d, family.fixed, family.free, family.k_min, family.k_max, names,
-                                        include_grey, flag)
+            ky = known.get(d) or _kyfan(
+                d, family.fixed, family.free, family.k_min, family.k_max, names, include_grey, flag
+            )
             out += [_limit(family, ky[n].best_rows) for n in names]
             if family.free_for_min is None:
                 out += [_limit(family, ky[n].worst_rows) for n in names]
     if tie is not None:
-        parts = (family.phi, family.drift, family.innovation) if isinstance(family, DriftTieFamily) else family.parts
+        parts = (
+            (family.phi, family.drift, family.innovation)
+            if isinstance(family, DriftTieFamily)
+            else family.parts
+        )
         choices = _tie_candidates(tie, dists[0], names, parts)
         split = getattr(family, "split", None)
         for Q in choices:
@@ -611,7 +675,9 @@ def _candidates(family, dists, names, include_grey, flag, known: dict | None = N
             if isinstance(sub, SubspaceFamily) and sub.member is not None:
                 for d in dists:
                     ky = _kyfan(d, sub.fixed, sub.free, sub.k_min, sub.k_max, names, include_grey, flag)
-                    out += [_limit(sub, ky[n].best_rows) for n in names] + [_limit(sub, ky[n].worst_rows) for n in names]
+                    out += [_limit(sub, ky[n].best_rows) for n in names] + [
+                        _limit(sub, ky[n].worst_rows) for n in names
+                    ]
     return out
 
 
@@ -625,13 +691,22 @@ def _same_bounds(family, dist: _Dist, names, include_grey, flag) -> _Bounds:
     lo, hi = {}, {}
     totals = {n: dist.target(n)[2] for n in names}
     if isinstance(family, DriftTieFamily) and _separable(family, dist):
-        family = SubspaceFamily(family.phi, family.innovation, family.tie.k, family.tie.k, family.canonical,
-                                lambda Y, t=family.tie: t.build(_choice(Y, t.m, t.k)), tie=family.tie)
+        family = SubspaceFamily(
+            family.phi,
+            family.innovation,
+            family.tie.k,
+            family.tie.k,
+            family.canonical,
+            lambda Y, t=family.tie: t.build(_choice(Y, t.m, t.k)),
+            tie=family.tie,
+        )
     if isinstance(family, SubspaceFamily):
         ky = _kyfan(dist, family.fixed, family.free, family.k_min, family.k_max, names, include_grey, flag)
         low = ky
         if family.free_for_min is not None:
-            low = _kyfan(dist, family.fixed, family.free_for_min, family.k_min, family.k_min, names, include_grey, flag)
+            low = _kyfan(
+                dist, family.fixed, family.free_for_min, family.k_min, family.k_min, names, include_grey, flag
+            )
         for n in names:
             lo[n], hi[n] = _to_fvu(ky[n].best, totals[n]), _to_fvu(low[n].worst, totals[n])
         return _Bounds(lo, hi, _candidates(family, (dist,), names, include_grey, flag, {dist: ky}))
@@ -644,8 +719,11 @@ def _same_bounds(family, dist: _Dist, names, include_grey, flag) -> _Bounds:
     for n in names:
         lo[n] = _to_fvu(upper[n].best, totals[n])
         hi[n] = _to_fvu(max(kept_drift[n].worst, mixed[n].worst), totals[n])
-        choices += [_choice(upper[n].best_rows, tie.m, tie.k), _choice(mixed[n].worst_rows, tie.m, tie.k),
-                    _complement(kept_drift[n].worst_rows, tie.m, tie.k)]
+        choices += [
+            _choice(upper[n].best_rows, tie.m, tie.k),
+            _choice(mixed[n].worst_rows, tie.m, tie.k),
+            _complement(kept_drift[n].worst_rows, tie.m, tie.k),
+        ]
     candidates = _candidates(family, (dist,), names, include_grey, flag) + [tie.build(Q) for Q in choices]
     return _Bounds(lo, hi, candidates)
 
@@ -689,8 +767,10 @@ def _variance_ratio(union, fit: _Dist, score: _Dist, include_grey, flag) -> tupl
     blind = np.delete(u, np.flatnonzero(keep), axis=1)  # combinations with no variance when fitting
     G2 = inverse[:, None] * F2
     shift = inverse * (union @ (score.mean_x - fit.mean_x))
-    if blind.shape[1] and (float(np.linalg.norm(blind.T @ G2)) > DECISION_RTOL * max(float(np.linalg.norm(G2)), 1e-300)
-                           or float(np.linalg.norm(blind.T @ shift)) > DECISION_RTOL * max(float(np.linalg.norm(shift)), 1e-300)):
+    if blind.shape[1] and (
+        float(np.linalg.norm(blind.T @ G2)) > DECISION_RTOL * max(float(np.linalg.norm(G2)), 1e-300)
+        or float(np.linalg.norm(blind.T @ shift)) > DECISION_RTOL * max(float(np.linalg.norm(shift)), 1e-300)
+    ):
         return np.inf, np.inf
     whiten = seen / s[keep]  # coefficients y = whiten · c have unit fitting variance
     ratio = float(np.linalg.norm(whiten.T @ G2, 2) ** 2) if whiten.size else 0.0
@@ -708,8 +788,13 @@ def _invariant_parts(parts, dist: _Dist, cache: dict):
         Fp, Fn, Fw = phi @ X, n @ X, w @ X
         sizes = (float(np.sum(Fp**2)), float(np.sum(Fn**2)), float(np.sum(Fw**2)))
         blocks = [Fw @ Fw.T] + ([Fn @ Fn.T, Fn @ Fw.T] if n.shape[0] else [])
-        shared = (n @ dist.mean_x, w @ dist.mean_x, Fp @ Fw.T, Fp @ Fn.T if n.shape[0] else None,
-                  [M - np.trace(M) / m * np.eye(m) for M in blocks])
+        shared = (
+            n @ dist.mean_x,
+            w @ dist.mean_x,
+            Fp @ Fw.T,
+            Fp @ Fn.T if n.shape[0] else None,
+            [M - np.trace(M) / m * np.eye(m) for M in blocks],
+        )
         cache[dist] = (Fp, Fn, Fw, sizes, shared)
     return cache[dist]
 
@@ -734,7 +819,10 @@ def _invariant(parts, name: str, dists, cache: dict | None = None) -> bool:
         Fp, Fn, Fw, sizes, shared = _invariant_parts(parts, dist, cache)
         T, mean_t, total = dist.target(name)
         scale = max(*sizes, total, np.finfo(float).tiny)
-        small = lambda M, scale=scale: float(np.sum(np.asarray(M) ** 2)) <= (MATTERS_RTOL**2) * scale * max(1.0, scale)  # noqa: E731
+
+        def small(M, scale=scale):
+            return float(np.sum(np.asarray(M) ** 2)) <= (MATTERS_RTOL**2) * scale * max(1.0, scale)
+
         n_mean, w_mean, phi_w, phi_n, blocks = shared
         if n.shape[0] and not small(n_mean):
             return False
@@ -748,7 +836,9 @@ def _invariant(parts, name: str, dists, cache: dict | None = None) -> bool:
         if isometry is None:
             big = max(crosses, key=lambda C: float(np.sum(C**2)))
             u, sv, vt = np.linalg.svd(big, full_matrices=False)
-            if sv.size < m or sv[-1] <= DECISION_RTOL * sv[0]:  # not certainly of rank m: no certificate (safe side)
+            if (
+                sv.size < m or sv[-1] <= DECISION_RTOL * sv[0]
+            ):  # not certainly of rank m: no certificate (safe side)
                 return False
             isometry = u @ vt  # d_t × m, Jᵀ J = I
         J = isometry
@@ -777,15 +867,25 @@ def _check(target: str, representation: str, *transitions: Transition | None) ->
     if target not in TARGETS:
         raise InputError(f"target: must be one of {', '.join(TARGETS)}, got {target!r}")
     if representation not in REPRESENTATIONS:
-        raise InputError(f"representation: must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
+        raise InputError(
+            f"representation: must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}"
+        )
     for transition in transitions:
         if transition is not None and TARGETS[target] not in transition.variables:
-            raise InputError(f"target: {target!r} needs exogenous coordinates (state_space.exogenous), and "
-                             f"{transition!r} has none")
+            raise InputError(
+                f"target: {target!r} needs exogenous coordinates (state_space.exogenous), and "
+                f"{transition!r} has none"
+            )
 
 
-def probe_family(solution: Solution, representation: str, *, fit: Transition | None = None,
-                 score: Transition | None = None, targets=None) -> dict[str, ProbeScore]:
+def probe_family(
+    solution: Solution,
+    representation: str,
+    *,
+    fit: Transition | None = None,
+    score: Transition | None = None,
+    targets=None,
+) -> dict[str, ProbeScore]:
     """Probe scores of several targets read from one representation, over the optimal family.
 
     ``targets`` default to those every distribution involved has (:func:`targets_for`). A
@@ -793,8 +893,12 @@ def probe_family(solution: Solution, representation: str, *, fit: Transition | N
     :class:`~lamproof.numeric.lowrank.LowRankSystem` objects.
     """
     if isinstance(solution, LowRankSolution):
-        return solution.probe_family(representation, fit=fit, score=score,
-                                     targets=("action", "observation", "noise") if targets is None else targets)
+        return solution.probe_family(
+            representation,
+            fit=fit,
+            score=score,
+            targets=("action", "observation", "noise") if targets is None else targets,
+        )
     fit = solution.transition if fit is None else fit
     score = fit if score is None else score
     targets = targets_for(fit, score) if targets is None else tuple(targets)
@@ -802,22 +906,45 @@ def probe_family(solution: Solution, representation: str, *, fit: Transition | N
         _check(target, representation, fit, score)
     family = solution.latent_family if representation == "latent" else solution.change_family
     features, weights = _features(solution.parameters, representation)
-    values = probe_errors(features, fit, score, targets, rtol=NUMERIC_FEATURE_RTOL if family is None else None,
-                          ingredients=weights)
+    values = probe_errors(
+        features,
+        fit,
+        score,
+        targets,
+        rtol=NUMERIC_FEATURE_RTOL if family is None else None,
+        ingredients=weights,
+    )
     defined = [t for t in targets if values[t] is not None]
     out = {t: _UNDEFINED for t in targets if values[t] is None}
     if family is None:  # a numeric solution: no description of the family
-        out.update({t: ProbeScore(values[t], None, None, None, "unknown", values[t], values[t],
-                                  {"min": solution.parameters, "max": solution.parameters}, (),
-                                  {"min": values[t], "max": values[t]}) for t in defined})
+        out.update(
+            {
+                t: ProbeScore(
+                    values[t],
+                    None,
+                    None,
+                    None,
+                    "unknown",
+                    values[t],
+                    values[t],
+                    {"min": solution.parameters, "max": solution.parameters},
+                    (),
+                    {"min": values[t], "max": values[t]},
+                )
+                for t in defined
+            }
+        )
         return out
     if isinstance(family, PointFamily):
         out.update({t: _point(values[t], family.canonical) for t in defined})
         return out
     f, s = _dist(fit), _dist(score)
     dists = (f,) if s is f else (f, s)
-    parts = family.parts if isinstance(family, SubspaceFamily) else (
-        (family.phi, family.drift, family.innovation) if isinstance(family, DriftTieFamily) else None)
+    parts = (
+        family.parts
+        if isinstance(family, SubspaceFamily)
+        else ((family.phi, family.drift, family.innovation) if isinstance(family, DriftTieFamily) else None)
+    )
     cache: dict = {}  # the family's moments on each distribution, shared by the targets
     invariant = [t for t in defined if parts is not None and _invariant(parts, t, dists, cache)]
     rest = [t for t in defined if t not in invariant]
@@ -858,8 +985,10 @@ def _ranges(family, representation, fit, score, f: _Dist, s: _Dist, names, value
         low, high = min(seen[t], key=lambda x: x[0]), max(seen[t], key=lambda x: x[0])
         lo, hi = bounds.lo[t], bounds.hi[t]
         if low[0] < lo - WITNESS_ATOL or (hi is not None and high[0] > hi + WITNESS_ATOL):
-            raise RuntimeError(f"internal error: a member of the optimal family scores {low[0]:.12g}..{high[0]:.12g} "
-                               f"outside the proved interval [{lo:.12g}, {hi}] for {representation}/{t}")
+            raise RuntimeError(
+                f"internal error: a member of the optimal family scores {low[0]:.12g}..{high[0]:.12g} "
+                f"outside the proved interval [{lo:.12g}, {hi}] for {representation}/{t}"
+            )
         lo, hi = min(lo, low[0]), None if hi is None else max(hi, high[0])
         identified, exact = decide(lo, hi, low[0], high[0])
         witnesses, scores_of, approached = {}, {}, []
@@ -872,8 +1001,18 @@ def _ranges(family, representation, fit, score, f: _Dist, s: _Dist, names, value
                     approached.append(end)
                 value = own
             witnesses[end], scores_of[end] = witness, value
-        out[t] = ProbeScore(values[t], lo, hi, identified, "exact" if exact else "outer", low[0], high[0],
-                            witnesses, tuple(approached), scores_of)
+        out[t] = ProbeScore(
+            values[t],
+            lo,
+            hi,
+            identified,
+            "exact" if exact else "outer",
+            low[0],
+            high[0],
+            witnesses,
+            tuple(approached),
+            scores_of,
+        )
     return out
 
 
@@ -888,12 +1027,23 @@ def decide(lo: float, hi: float | None, low: float, high: float) -> tuple[bool |
 
 
 def _point(value: float, member: LAMParameters) -> ProbeScore:
-    return ProbeScore(value, value, value, True, "exact", value, value, {"min": member, "max": member},
-                      (), {"min": value, "max": value})
+    return ProbeScore(
+        value,
+        value,
+        value,
+        True,
+        "exact",
+        value,
+        value,
+        {"min": member, "max": member},
+        (),
+        {"min": value, "max": value},
+    )
 
 
-def probe_member(params: LAMParameters, target: str, representation: str, fit: Transition,
-                 score: Transition | None = None) -> float | None:
+def probe_member(
+    params: LAMParameters, target: str, representation: str, fit: Transition, score: Transition | None = None
+) -> float | None:
     """The exact probe score of one member (e.g. a witness of a :class:`ProbeScore`): re-check it here.
 
     Unlike ``probe_error(params.predicted_change_map, …)`` it knows what each entry of the map was
@@ -905,8 +1055,14 @@ def probe_member(params: LAMParameters, target: str, representation: str, fit: T
     return probe_errors(features, fit, score, (target,), ingredients=weights)[target]
 
 
-def probe(solution: Solution, target: str, representation: str, *, fit: Transition | None = None,
-          score: Transition | None = None) -> ProbeScore:
+def probe(
+    solution: Solution,
+    target: str,
+    representation: str,
+    *,
+    fit: Transition | None = None,
+    score: Transition | None = None,
+) -> ProbeScore:
     """The probe score of ``target`` read from ``representation`` over the solution's optimal family.
 
     Formula: ``E‖t − t̂‖² / tr Cov(t)`` for the best affine probe ``t̂`` of ``target`` from
@@ -916,9 +1072,9 @@ def probe(solution: Solution, target: str, representation: str, *, fit: Transiti
 
     >>> from lamproof import LAMSpec, paper_system, solve
     >>> sol = solve(paper_system(8, 2), LAMSpec(d_z=1))
-    >>> round(probe(sol, "action", "predicted_change").value, 12)   # (d_a − d_z)/d_a, paper §4.1
+    >>> round(probe(sol, "action", "predicted_change").value, 12)  # (d_a − d_z)/d_a, paper §4.1
     0.5
-    >>> score = probe(sol, "observation", "latent")               # leakage is free (paper insight 3)
+    >>> score = probe(sol, "observation", "latent")  # leakage is free (paper insight 3)
     >>> round(score.min, 12), score.max, score.bounds
     (0.875, 1.0, 'exact')
     """

@@ -107,7 +107,7 @@ class _Layout:
         """Views of a flat ``(..., size)`` array as the padded layers ``(..., rows, cols)``."""
         out, start = {}, 0
         for name, (rows, cols) in self.layers:
-            out[name] = flat[..., start:start + rows * cols].reshape(flat.shape[:-1] + (rows, cols))
+            out[name] = flat[..., start : start + rows * cols].reshape(flat.shape[:-1] + (rows, cols))
             start += rows * cols
         return out
 
@@ -159,13 +159,21 @@ class Trainer:
         if self.labeled_fraction is not None and not 0.0 <= self.labeled_fraction <= 1.0:
             raise InputError(f"labeled_fraction: must be in [0, 1], got {labeled_fraction}")
         # one frame: System.transition(k), as before; a context window: the window of T frames
-        self.transition = system.transition(spec.horizon) if spec.context == 1 \
+        self.transition = (
+            system.transition(spec.horizon)
+            if spec.context == 1
             else system.transition(spec.horizon, spec.context)
+        )
         self.rng = np.random.default_rng(self.seed)  # the initialisation
-        kinds = ["data"] + (["augmentation"] if spec.augmentation > 0 else []) \
+        kinds = (
+            ["data"]
+            + (["augmentation"] if spec.augmentation > 0 else [])
             + (["labels"] if self.has_head and self.labeled_fraction is not None else [])
-        self.streams = {kind: np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(STREAMS[kind],)))
-                        for kind in kinds}
+        )
+        self.streams = {
+            kind: np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(STREAMS[kind],)))
+            for kind in kinds
+        }
         self.step_count = 0
         self.last_loss = float("nan")
         self._layout()
@@ -196,14 +204,26 @@ class Trainer:
         self.d_act = self.system.d_a * spec.horizon
         self.tied = spec.idm == "tied"
         self.learn_A = spec.fdm_obs_path == "learned"
-        self.layout = _Layout(d_o, d_c, d_o if self.tied else d_c + d_o, self.d_act, padded_width(d_z),
-                              self.learn_A, self.tied, self.has_head, self.has_head and self.labeled_fraction is not None)
+        self.layout = _Layout(
+            d_o,
+            d_c,
+            d_o if self.tied else d_c + d_o,
+            self.d_act,
+            padded_width(d_z),
+            self.learn_A,
+            self.tied,
+            self.has_head,
+            self.has_head and self.labeled_fraction is not None,
+        )
         self.size = self.layout.size
 
     def _real(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         """Views of the real (unpadded) layers of a flat vector."""
         full, d_z, d_c = self.layout.views(flat), self.d_z, self.d_c
-        out = {"idm": full["idm"][:d_z], "fdm": full["fdm"][:, :d_c + d_z] if self.learn_A else full["fdm"][:, :d_z]}
+        out = {
+            "idm": full["idm"][:d_z],
+            "fdm": full["fdm"][:, : d_c + d_z] if self.learn_A else full["fdm"][:, :d_z],
+        }
         if self.has_head:
             out["head"] = full["head"][:, :d_z]
         return out
@@ -244,8 +264,10 @@ class Trainer:
                     data = self.transition.sample(rows, rng, ("obs", "next_obs", "action"), sources=False)
                     drawn = {name: data[name] for name in ("obs", "next_obs", "action")}
                 elif kind == "augmentation":
-                    drawn = {"kappa1": rng.standard_normal((rows, self.d_o)),
-                             "kappa2": rng.standard_normal((rows, self.d_o))}
+                    drawn = {
+                        "kappa1": rng.standard_normal((rows, self.d_o)),
+                        "kappa2": rng.standard_normal((rows, self.d_o)),
+                    }
                 else:
                     drawn = {"uniform": rng.random(rows)}
                 cache[key] = (drawn, rng.bit_generator.state)
@@ -282,8 +304,9 @@ class Trainer:
         return self
 
     @staticmethod
-    def train_together(trainers: Sequence[Trainer], steps: int,
-                       progress: Callable[[int, int], None] | None = None) -> None:
+    def train_together(
+        trainers: Sequence[Trainer], steps: int, progress: Callable[[int, int], None] | None = None
+    ) -> None:
         """:func:`train_together`: several trainers as one computation (the runner's seam: a
         trainer class without it is run one trainer after the other)."""
         train_together(trainers, steps, progress)
@@ -321,10 +344,16 @@ class Trainer:
             "adam_v": self.adam_v.copy(),
             "step_count": np.array(self.step_count),
             "streams": np.array(json.dumps(self._block_start if drawn else self._states())),
-            "config": np.array(json.dumps({
-                "batch_size": self.batch_size, "lr": self.lr,
-                "labeled_fraction": self.labeled_fraction, "sample_block": self.sample_block,
-            })),
+            "config": np.array(
+                json.dumps(
+                    {
+                        "batch_size": self.batch_size,
+                        "lr": self.lr,
+                        "labeled_fraction": self.labeled_fraction,
+                        "sample_block": self.sample_block,
+                    }
+                )
+            ),
             "block_position": np.array(self._position if drawn else -1),
         }
 
@@ -341,14 +370,18 @@ class Trainer:
         trainer = cls(system, spec, seed=0, **config)
         theta = np.asarray(state["theta"], dtype=np.float64)
         if theta.shape != trainer.theta.shape:
-            raise InputError(f"state: {theta.size} parameters do not fit this system and spec ({trainer.size})")
+            raise InputError(
+                f"state: {theta.size} parameters do not fit this system and spec ({trainer.size})"
+            )
         trainer.theta[...] = theta
         trainer.adam_m[...] = state["adam_m"]
         trainer.adam_v[...] = state["adam_v"]
         trainer.step_count = int(state["step_count"])
         streams = json.loads(str(np.asarray(state["streams"])))
         if set(streams) != set(trainer.streams):
-            raise InputError(f"state: streams {sorted(streams)} do not fit this spec ({sorted(trainer.streams)})")
+            raise InputError(
+                f"state: streams {sorted(streams)} do not fit this spec ({sorted(trainer.streams)})"
+            )
         for kind, text in streams.items():
             trainer.streams[kind].bit_generator.state = json.loads(text)
         position = int(state["block_position"])
@@ -365,8 +398,9 @@ def train(system: System, spec: LAMSpec, steps: int, **kwargs) -> Trainer:
 
 
 # -- several LAMs as one computation ------------------------------------------------------------
-def train_together(trainers: Sequence[Trainer], steps: int,
-                   progress: Callable[[int, int], None] | None = None) -> None:
+def train_together(
+    trainers: Sequence[Trainer], steps: int, progress: Callable[[int, int], None] | None = None
+) -> None:
     """Take ``steps`` steps of every trainer, as one computation; each ends bitwise where it would alone.
 
     Trainers whose layout, augmentation scale, step count, learning rate and stream states agree
@@ -379,7 +413,13 @@ def train_together(trainers: Sequence[Trainer], steps: int,
         return
     groups: dict[tuple, list[Trainer]] = {}
     for trainer in trainers:
-        key = (trainer.layout, trainer.spec.augmentation, trainer.step_count, trainer.lr, trainer._share_key())
+        key = (
+            trainer.layout,
+            trainer.spec.augmentation,
+            trainer.step_count,
+            trainer.lr,
+            trainer._share_key(),
+        )
         groups.setdefault(key, []).append(trainer)
     stacks = [_Stack.gather(members) for members in groups.values()]
     every = max(1, steps // 100)
@@ -402,7 +442,7 @@ def _rows(block: dict, position: int, n: int) -> dict[str, np.ndarray]:
     lo = position * n
     out = {}
     for drawn in block.values():
-        out.update({name: array[lo:lo + n] for name, array in drawn.items()})
+        out.update({name: array[lo : lo + n] for name, array in drawn.items()})
     return out
 
 
@@ -416,8 +456,8 @@ def _inputs(batch: dict[str, np.ndarray], layout: _Layout, s: float, n: int) -> 
     d_o, d_c = layout.d_o, layout.d_c
     frames = d_c // d_o
     obs, nxt = batch["obs"], batch["next_obs"]
-    o_now = obs if frames == 1 else obs[:, d_c - d_o:]
-    tile = (lambda k: k) if frames == 1 else (lambda k: np.tile(k, frames))  # noqa: E731
+    o_now = obs if frames == 1 else obs[:, d_c - d_o :]
+    tile = (lambda k: k) if frames == 1 else (lambda k: np.tile(k, frames))
     out = {"action": batch["action"], "uniform": batch.get("uniform"), "c": 2.0 / (n * d_o)}
     k1 = s * batch["kappa1"] if s > 0 else None
     k2 = s * batch["kappa2"] if s > 0 else None
@@ -491,7 +531,11 @@ class _Stack:
                 t.grad[...] = self.grad[i]
             t.step_count = lead.step_count
             if t is not lead:
-                t._block, t._block_start, t._position = lead._block, dict(lead._block_start or {}), lead._position
+                t._block, t._block_start, t._position = (
+                    lead._block,
+                    dict(lead._block_start or {}),
+                    lead._position,
+                )
                 for kind, rng in t.streams.items():
                     rng.bit_generator.state = lead.streams[kind].bit_generator.state
 
@@ -500,11 +544,18 @@ class _Stack:
         lead = self.lead
         if lead._block is None or lead._position >= lead.sample_block:
             lead._draw(draws)
-        key = (tuple(id(b) for b in lead._block.values()), lead._position, self.s, self.layout.tied,
-               self.layout.learned, self.layout.d_c)
+        key = (
+            tuple(id(b) for b in lead._block.values()),
+            lead._position,
+            self.s,
+            self.layout.tied,
+            self.layout.learned,
+            self.layout.d_c,
+        )
         if key not in inputs:
-            inputs[key] = _inputs(_rows(lead._block, lead._position, lead.batch_size), self.layout, self.s,
-                                  lead.batch_size)
+            inputs[key] = _inputs(
+                _rows(lead._block, lead._position, lead.batch_size), self.layout, self.s, lead.batch_size
+            )
         lead._position += 1
         losses = self.gradient(inputs[key], need_loss)
         self.adam(lead.step_count + 1, lead.lr)
@@ -541,8 +592,18 @@ class _Stack:
             gF[:, :, d_c:] -= szt.transpose(0, 2, 1)
             if need_loss:  # ‖e‖²·c = ⟨F, grad⟩ − ⟨A, c tᵀy⟩ − ⟨B, c tᵀz⟩ + c‖t‖²
                 tt = c * float(np.vdot(inp["t"], inp["t"]))
-                losses = np.array([(float(np.vdot(F[i], gF[i])) - float(np.vdot(A[i], inp["sty"]))
-                                    - float(np.vdot(B[i], szt[i].T)) + tt) / 2.0 for i in range(len(self.members))])
+                losses = np.array(
+                    [
+                        (
+                            float(np.vdot(F[i], gF[i]))
+                            - float(np.vdot(A[i], inp["sty"]))
+                            - float(np.vdot(B[i], szt[i].T))
+                            + tt
+                        )
+                        / 2.0
+                        for i in range(len(self.members))
+                    ]
+                )
             # ∂/∂z of the reconstruction: c·(u Fᵀ − t) B = c·([y, t] [AᵀB; −B] + z BᵀB)
             fb, w_yt = self.fb, self.w_yt
             np.matmul(F.transpose(0, 2, 1), B, out=fb)

@@ -27,9 +27,16 @@ from lamproof.studies.evaluate import closed_form_row, score_parameters
 # The runner and the comparison need pandas; worker processes import only what they evaluate
 # with, so these load on first use.
 _LAZY = {
-    "compare_files": "compare", "compare_tables": "compare", "format_comparison": "compare",
-    "AUTHORS_SECONDS_PER_CONFIG": "runner", "ReproduceReport": "runner", "StudyResult": "runner",
-    "TrainingSettings": "runner", "reproduce": "runner", "run_closed_form": "runner", "run_trained": "runner",
+    "compare_files": "compare",
+    "compare_tables": "compare",
+    "format_comparison": "compare",
+    "AUTHORS_SECONDS_PER_CONFIG": "runner",
+    "ReproduceReport": "runner",
+    "StudyResult": "runner",
+    "TrainingSettings": "runner",
+    "reproduce": "runner",
+    "run_closed_form": "runner",
+    "run_trained": "runner",
     "train_config": "runner",
 }
 
@@ -43,8 +50,24 @@ def __getattr__(name):
 
 
 __all__ = [
-    "AUTHORS_SECONDS_PER_CONFIG", "CONFIG_COLUMNS", "STUDIES", "STUDY_NAMES", "Config", "ReproduceReport",
-    "Study", "StudyResult", "TrainingSettings", "closed_form_row", "compare_files", "compare_tables",
-    "format_comparison", "get_study", "reproduce", "run_closed_form", "run_trained", "score_parameters",
-    "select", "train_config",
+    "AUTHORS_SECONDS_PER_CONFIG",
+    "CONFIG_COLUMNS",
+    "STUDIES",
+    "STUDY_NAMES",
+    "Config",
+    "ReproduceReport",
+    "Study",
+    "StudyResult",
+    "TrainingSettings",
+    "closed_form_row",
+    "compare_files",
+    "compare_tables",
+    "format_comparison",
+    "get_study",
+    "reproduce",
+    "run_closed_form",
+    "run_trained",
+    "score_parameters",
+    "select",
+    "train_config",
 ]

@@ -42,8 +42,10 @@ def compare_tables(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[pd.DataFra
     """Per shared numeric column: matched rows, mean and max |ours − theirs|, and in-range counts."""
     keys = [c for c in CONFIG_COLUMNS if c in ours.columns and c in theirs.columns]
     if not keys:
-        raise InputError("theirs: no configuration column in common with ours "
-                         f"(expected some of {', '.join(CONFIG_COLUMNS)})")
+        raise InputError(
+            "theirs: no configuration column in common with ours "
+            f"(expected some of {', '.join(CONFIG_COLUMNS)})"
+        )
     left, right = ours.copy(), theirs.copy()
     for frame in (left, right):
         for key in keys:
@@ -52,27 +54,38 @@ def compare_tables(ours: pd.DataFrame, theirs: pd.DataFrame) -> tuple[pd.DataFra
         raise InputError(f"ours: configurations repeat on {', '.join(keys)}; cannot match rows")
     merged = right.merge(left, on=keys, how="inner", suffixes=("_theirs", "_ours"))
     skip = set(keys) | set(METADATA_COLUMNS)
-    shared = [c for c in theirs.columns if c in ours.columns and c not in skip
-              and pd.api.types.is_numeric_dtype(theirs[c]) and pd.api.types.is_numeric_dtype(ours[c])]
+    shared = [
+        c
+        for c in theirs.columns
+        if c in ours.columns
+        and c not in skip
+        and pd.api.types.is_numeric_dtype(theirs[c])
+        and pd.api.types.is_numeric_dtype(ours[c])
+    ]
     rows = []
     for column in shared:
         a = merged[f"{column}_ours"].astype(float)
         b = merged[f"{column}_theirs"].astype(float)
         valid = a.notna() & b.notna()
         diff = (a[valid] - b[valid]).abs()
-        row = {"column": column, "rows": int(valid.sum()),
-               "mean_abs_diff": float(diff.mean()) if len(diff) else np.nan,
-               "max_abs_diff": float(diff.max()) if len(diff) else np.nan}
+        row = {
+            "column": column,
+            "rows": int(valid.sum()),
+            "mean_abs_diff": float(diff.mean()) if len(diff) else np.nan,
+            "max_abs_diff": float(diff.max()) if len(diff) else np.nan,
+        }
         if f"{column}_min" in merged.columns and f"{column}_max" in merged.columns:
             low = merged[f"{column}_min"].astype(float)[valid]
             high = merged[f"{column}_max"].astype(float)[valid]
             inside = (b[valid] >= low - RANGE_SLACK) & (b[valid] <= high + RANGE_SLACK)
             row["in_family_range"] = f"{int(inside.sum())}/{int(valid.sum())}"
-            outside = (np.maximum(low - b[valid], 0) + np.maximum(b[valid] - high, 0))
+            outside = np.maximum(low - b[valid], 0) + np.maximum(b[valid] - high, 0)
             row["max_dist_to_range"] = float(outside.max()) if len(outside) else np.nan
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["column", "rows", "mean_abs_diff", "max_abs_diff", "in_family_range",
-                                        "max_dist_to_range"])
+    table = pd.DataFrame(
+        rows,
+        columns=["column", "rows", "mean_abs_diff", "max_abs_diff", "in_family_range", "max_dist_to_range"],
+    )
     info = {"keys": keys, "matched": len(merged), "theirs": len(theirs), "ours": len(ours)}
     return table, info
 
@@ -82,12 +95,16 @@ def compare_files(ours: str | Path, theirs: str | Path) -> tuple[pd.DataFrame, d
 
 
 def format_comparison(table: pd.DataFrame, info: dict) -> str:
-    head = (f"matched {info['matched']} of their {info['theirs']} rows (ours: {info['ours']}) "
-            f"on {', '.join(info['keys'])}")
+    head = (
+        f"matched {info['matched']} of their {info['theirs']} rows (ours: {info['ours']}) "
+        f"on {', '.join(info['keys'])}"
+    )
     shown = table.copy()
     for column in ("mean_abs_diff", "max_abs_diff", "max_dist_to_range"):
         shown[column] = [("—" if pd.isna(v) else f"{v:.4f}") for v in shown[column]]
-    shown["in_family_range"] = shown["in_family_range"].astype(object).where(shown["in_family_range"].notna(), "—")
+    shown["in_family_range"] = (
+        shown["in_family_range"].astype(object).where(shown["in_family_range"].notna(), "—")
+    )
     return head + "\n" + shown.to_string(index=False)
 
 
@@ -106,11 +123,18 @@ def _matched(frames: list[tuple[str, pd.DataFrame]]) -> tuple[pd.DataFrame, list
     """One row per configuration present in every table; ``<column>[<label>]`` per source."""
     keys = [c for c in CONFIG_COLUMNS if all(c in f.columns for _, f in frames)]
     if not keys:
-        raise InputError("files: no configuration column common to all tables "
-                         f"(expected some of {', '.join(CONFIG_COLUMNS)})")
-    metrics = [c for c in frames[0][1].columns if c not in keys and c not in METADATA_COLUMNS
-               and not c.endswith(("_min", "_max", "_identified"))
-               and all(c in f.columns and pd.api.types.is_numeric_dtype(f[c]) for _, f in frames)]
+        raise InputError(
+            "files: no configuration column common to all tables "
+            f"(expected some of {', '.join(CONFIG_COLUMNS)})"
+        )
+    metrics = [
+        c
+        for c in frames[0][1].columns
+        if c not in keys
+        and c not in METADATA_COLUMNS
+        and not c.endswith(("_min", "_max", "_identified"))
+        and all(c in f.columns and pd.api.types.is_numeric_dtype(f[c]) for _, f in frames)
+    ]
     merged = None
     for label, frame in frames:
         part = frame[keys + metrics].copy()
@@ -135,7 +159,7 @@ def compare_sources(frames: list[tuple[str, pd.DataFrame]]) -> tuple[pd.DataFram
     merged, keys, metrics = _matched(frames)
     pairs = []
     for i, a in enumerate(labels):
-        for b in labels[i + 1:]:
+        for b in labels[i + 1 :]:
             row = {"pair": f"{a} vs {b}"}
             for metric in metrics:
                 x = merged[f"{metric}[{a}]"].astype(float)
@@ -143,13 +167,18 @@ def compare_sources(frames: list[tuple[str, pd.DataFrame]]) -> tuple[pd.DataFram
                 valid = x.notna() & y.notna()
                 row[metric] = float((x[valid] - y[valid]).abs().mean()) if valid.any() else np.nan
             pairs.append(row)
-    return merged, pd.DataFrame(pairs, columns=["pair"] + metrics), \
-        {"keys": keys, "matched": len(merged), "labels": labels}
+    return (
+        merged,
+        pd.DataFrame(pairs, columns=["pair"] + metrics),
+        {"keys": keys, "matched": len(merged), "labels": labels},
+    )
 
 
 def format_sources(merged: pd.DataFrame, pairs: pd.DataFrame, info: dict, *, rows: bool = False) -> str:
-    head = (f"matched {info['matched']} configurations present in every table on {', '.join(info['keys'])}; "
-            f"sources: {', '.join(info['labels'])}")
+    head = (
+        f"matched {info['matched']} configurations present in every table on {', '.join(info['keys'])}; "
+        f"sources: {', '.join(info['labels'])}"
+    )
     shown = pairs.copy()
     for column in shown.columns[1:]:
         shown[column] = [("—" if pd.isna(v) else f"{v:.4f}") for v in shown[column]]

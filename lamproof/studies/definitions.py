@@ -143,11 +143,14 @@ class Study:
 
         ``paper_system`` draws Φ first from the seed, so all variants share the same Φ.
         """
-        d_o, d_a, keywords = self.system_arguments(config, noise_free=noise_free, random_actions=random_actions)
+        d_o, d_a, keywords = self.system_arguments(
+            config, noise_free=noise_free, random_actions=random_actions
+        )
         return paper_system(d_o, d_a, **dict(keywords))
 
-    def system_arguments(self, config: Config, *, noise_free: bool = False,
-                         random_actions: bool = False) -> tuple[int, int, tuple]:
+    def system_arguments(
+        self, config: Config, *, noise_free: bool = False, random_actions: bool = False
+    ) -> tuple[int, int, tuple]:
         """``(d_o, d_a, keywords)`` of the ``paper_system`` call :meth:`system` makes (hashable):
         configurations with equal arguments have the same data, so a sweep can share one system."""
         noise = "none" if noise_free else self.noise
@@ -176,10 +179,16 @@ def _rebuild_study(fields_: dict) -> Study:
     return Study(**fields_)
 
 
-_CHANGE_PROBES = (("act_mse", "action", "predicted_change"), ("obs_mse", "observation", "latent"),
-                  ("noi_mse", "noise", "latent"))
-_LATENT_PROBES = (("act_mse", "action", "latent"), ("obs_mse", "observation", "latent"),
-                  ("noi_mse", "noise", "latent"))
+_CHANGE_PROBES = (
+    ("act_mse", "action", "predicted_change"),
+    ("obs_mse", "observation", "latent"),
+    ("noi_mse", "noise", "latent"),
+)
+_LATENT_PROBES = (
+    ("act_mse", "action", "latent"),
+    ("obs_mse", "observation", "latent"),
+    ("noi_mse", "noise", "latent"),
+)
 
 DZ_2_16 = tuple(range(2, 17))
 
@@ -187,54 +196,103 @@ STUDIES: dict[str, Study] = {
     s.name: s
     for s in (
         Study(
-            "4.1", "sec4_1_no_noise", "§4.1 no noise: the latent captures min(d_z, d_a) action directions",
+            "4.1",
+            "sec4_1_no_noise",
+            "§4.1 no noise: the latent captures min(d_z, d_a) action directions",
             noise="none",
             axes={"do": (128,), "da": tuple(range(2, 17, 2)), "dz": tuple(range(1, 17)), "db": (1,)},
-            probes=_CHANGE_PROBES, steps=20_000, hue="da",
+            probes=_CHANGE_PROBES,
+            steps=20_000,
+            hue="da",
             notes=("db = 1 as in the authors' logs: their noise source exists but is scaled by σ = 0.",),
         ),
         Study(
-            "4.2", "sec4_2_isotropic_noise", "§4.2 isotropic noise never displaces the action",
+            "4.2",
+            "sec4_2_isotropic_noise",
+            "§4.2 isotropic noise never displaces the action",
             noise="isotropic",
             axes={"do": (128,), "da": (8,), "dz": tuple(range(2, 17, 2)), "sigma": _grid(0.0, 1.5, 0.1)},
-            probes=_CHANGE_PROBES, protocol="noise_free", steps=10_000,
+            probes=_CHANGE_PROBES,
+            protocol="noise_free",
+            steps=10_000,
             hue="sigma",
-            notes=("trained with noise; probes and recon_loss on the noise-free data with the same Φ "
-                   "(the authors' logs: recon_loss 0.0507 at σ = 0.5, d_z = 2, i.e. 6/128 noise-free, "
-                   "not (6 + 0.25·126)/128 = 0.29 with noise).",),
+            notes=(
+                "trained with noise; probes and recon_loss on the noise-free data with the same Φ "
+                "(the authors' logs: recon_loss 0.0507 at σ = 0.5, d_z = 2, i.e. 6/128 noise-free, "
+                "not (6 + 0.25·126)/128 = 0.29 with noise).",
+            ),
         ),
         Study(
-            "4.3", "sec4_3_structured_noise", "§4.3 structured noise stronger than the action is captured first",
+            "4.3",
+            "sec4_3_structured_noise",
+            "§4.3 structured noise stronger than the action is captured first",
             noise="structured",
             axes={"do": (128,), "da": (8,), "dz": DZ_2_16, "db": (8,), "sigma": (0.5, 2.0)},
-            probes=_CHANGE_PROBES, steps=40_000, hue="sigma",
+            probes=_CHANGE_PROBES,
+            steps=40_000,
+            hue="sigma",
         ),
         Study(
-            "5", "sec5_policy_correlation", "§5 observation-dependent actions: the latent keeps only exploration",
+            "5",
+            "sec5_policy_correlation",
+            "§5 observation-dependent actions: the latent keeps only exploration",
             noise="none",
             axes={"do": (128,), "da": (8,), "dz": DZ_2_16, "db": (8,), "chi": _grid(0.0, 1.0, 0.1)},
-            probes=_CHANGE_PROBES, protocol="random_action", steps=40_000, hue="chi",
-            notes=("probes fitted on the policy's data and scored on random actions (χ = 0, same Φ); recon_loss "
-                   "on random actions too (the authors' logs: 0.0594 at χ = 0.5, d_z = 2, i.e. 6(1 + χ²)/128 "
-                   "= 0.0586, not (1 − χ)²·6/128 = 0.0117 on the policy's data).",),
+            probes=_CHANGE_PROBES,
+            protocol="random_action",
+            steps=40_000,
+            hue="chi",
+            notes=(
+                "probes fitted on the policy's data and scored on random actions (χ = 0, same Φ); recon_loss "
+                "on random actions too (the authors' logs: 0.0594 at χ = 0.5, d_z = 2, i.e. 6(1 + χ²)/128 "
+                "= 0.0586, not (1 − χ)²·6/128 = 0.0117 on the policy's data).",
+            ),
         ),
         Study(
-            "6", "sec6_augmentation", "§6 augmentation removes observation leakage (uniform noise, nonzero mean)",
+            "6",
+            "sec6_augmentation",
+            "§6 augmentation removes observation leakage (uniform noise, nonzero mean)",
             noise="uniform",
-            axes={"do": (128,), "da": (8,), "dz": DZ_2_16, "db": (128,), "sigma": (0.0, 0.1, 0.5, 1.0),
-                  "kappa": (0.0, 0.01, 0.1, 0.5)},
-            probes=_LATENT_PROBES, noise_scale=1.0 / 12.0, steps=40_000, hue="kappa", facet="sigma",
-            notes=("noi_mse is the authors' noise error: mean squared error of ε/σ per dimension, i.e. our "
-                   "fraction of unexplained variance times Var(ε/σ) = 1/12.",),
+            axes={
+                "do": (128,),
+                "da": (8,),
+                "dz": DZ_2_16,
+                "db": (128,),
+                "sigma": (0.0, 0.1, 0.5, 1.0),
+                "kappa": (0.0, 0.01, 0.1, 0.5),
+            },
+            probes=_LATENT_PROBES,
+            noise_scale=1.0 / 12.0,
+            steps=40_000,
+            hue="kappa",
+            facet="sigma",
+            notes=(
+                "noi_mse is the authors' noise error: mean squared error of ε/σ per dimension, i.e. our "
+                "fraction of unexplained variance times Var(ε/σ) = 1/12.",
+            ),
         ),
         Study(
-            "7", "sec7_action_prediction", "§7 auxiliary action prediction puts the action first",
+            "7",
+            "sec7_action_prediction",
+            "§7 auxiliary action prediction puts the action first",
             noise="structured",
-            axes={"do": (128,), "da": (8,), "dz": DZ_2_16, "db": (8,), "sigma": (0.5, 1.0, 2.0),
-                  "kappa": (0.1,), "mask_ratio": (0.0, 0.01, 0.05, 0.1)},
-            probes=_LATENT_PROBES, steps=40_000, hue="mask_ratio", facet="sigma",
-            notes=("action loss weight λ = (d_o/d_a)(1 − (1 − mask_ratio)^128): the paper averages it over "
-                   "the labeled samples of a batch and d_a, the reconstruction over the batch and d_o.",),
+            axes={
+                "do": (128,),
+                "da": (8,),
+                "dz": DZ_2_16,
+                "db": (8,),
+                "sigma": (0.5, 1.0, 2.0),
+                "kappa": (0.1,),
+                "mask_ratio": (0.0, 0.01, 0.05, 0.1),
+            },
+            probes=_LATENT_PROBES,
+            steps=40_000,
+            hue="mask_ratio",
+            facet="sigma",
+            notes=(
+                "action loss weight λ = (d_o/d_a)(1 − (1 − mask_ratio)^128): the paper averages it over "
+                "the labeled samples of a batch and d_a, the reconstruction over the batch and d_o.",
+            ),
         ),
     )
 }
@@ -284,12 +342,16 @@ def select(name: str, only: Mapping[str, object] | None = None) -> list[Study]:
     columns = list(CONFIG_COLUMNS) + [c for s in studies for c in dict(s.axes) if c not in CONFIG_COLUMNS]
     for column in only:
         if column not in columns:
-            raise InputError(f"--only: unknown column {column!r} (columns: {', '.join(dict.fromkeys(columns))})")
+            raise InputError(
+                f"--only: unknown column {column!r} (columns: {', '.join(dict.fromkeys(columns))})"
+            )
     kept = [s for s in studies if all(column in dict(s.axes) for column in only)]
     if not kept:
         raise InputError(f"--only: no study of {name!r} has the columns {', '.join(only)}")
-    return [s.with_axes(**{column: _swept_values(s, column, values) for column, values in only.items()})
-            for s in kept]
+    return [
+        s.with_axes(**{column: _swept_values(s, column, values) for column, values in only.items()})
+        for s in kept
+    ]
 
 
 def _swept_values(study: Study, column: str, values) -> tuple:
@@ -307,6 +369,8 @@ def _swept_values(study: Study, column: str, values) -> tuple:
             match = [v for v in axis if abs(float(v) - number) <= 1e-9 * max(1.0, abs(number))]
         if not match:
             swept = ", ".join(_fmt(v) for v in axis)
-            raise InputError(f"--only: {column}={value} is not swept by study {study.name} ({column}: {swept})")
+            raise InputError(
+                f"--only: {column}={value} is not swept by study {study.name} ({column}: {swept})"
+            )
         chosen.append(match[0])
     return tuple(dict.fromkeys(chosen))

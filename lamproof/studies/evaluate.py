@@ -39,7 +39,9 @@ from lamproof.systems import Transition, paper_system
 RANGE_SUFFIXES = ("_min", "_max", "_identified", "_bounds")
 
 
-def protocol_transitions(study: Study, config: Config, own: Transition) -> tuple[Transition, Transition, Transition]:
+def protocol_transitions(
+    study: Study, config: Config, own: Transition
+) -> tuple[Transition, Transition, Transition]:
     """``(fit, score, recon)``: where probes are fitted, where they are scored, where recon_loss is measured.
 
     The same object is returned wherever the distributions coincide, so that the probe module
@@ -54,8 +56,9 @@ def protocol_transitions(study: Study, config: Config, own: Transition) -> tuple
     return fit, score, recon
 
 
-def shared_transition(study: Study, config: Config, horizon: int, *, noise_free: bool = False,
-                      random_actions: bool = False) -> Transition:
+def shared_transition(
+    study: Study, config: Config, horizon: int, *, noise_free: bool = False, random_actions: bool = False
+) -> Transition:
     """The transition of ``study.system(config, …)``, one object for every configuration with the
     same data (configurations that differ only in ``dz``, ``kappa``, ``mask_ratio`` or the probe
     protocol): the solver and the probes cache the moments, the innovation's eigendecomposition
@@ -120,8 +123,11 @@ def closed_form_row(study: Study, config: Config) -> tuple[dict, float]:
     solution = solve(system, spec, transition=transition)
     fit, score, recon = protocol_transitions(study, config, solution.transition)
     row = _base_row(study, config, None)
-    loss = solution.optimal_loss if recon is solution.transition else \
-        population_objective(solution.parameters, recon, spec).reconstruction
+    loss = (
+        solution.optimal_loss
+        if recon is solution.transition
+        else population_objective(solution.parameters, recon, spec).reconstruction
+    )
     row["recon_loss"] = loss / system.d_o
     ranges = {}
     scores = {}
@@ -155,7 +161,9 @@ def closed_form_task(task: tuple[Study, Config]) -> tuple[dict, float]:
     return closed_form_row(study, config)
 
 
-def score_parameters(study: Study, config: Config, params: LAMParameters, *, steps: int | None = None) -> dict:
+def score_parameters(
+    study: Study, config: Config, params: LAMParameters, *, steps: int | None = None
+) -> dict:
     """The row of given LAM parameters (e.g. trained ones), scored exactly on the protocol's distributions.
 
     Trained mode uses the *exact* :func:`~lamproof.numeric.probes.probe_error` of the trained
@@ -189,7 +197,7 @@ def dynamics_groups(study: Study, configs: list[Config], batch: int) -> list[lis
     out = []
     for members in groups.values():
         members = sorted(members, key=lambda c: (c["dz"], c.get("kappa", 0.0), c.get("mask_ratio", 0.0)))
-        out += [members[i:i + batch] for i in range(0, len(members), batch)]
+        out += [members[i : i + batch] for i in range(0, len(members), batch)]
     return out
 
 
@@ -203,7 +211,9 @@ def dynamics_rows(study: Study, configs: list[Config], settings) -> tuple[list[d
     system = study.system(configs[0])
     specs = [study.spec(c) for c in configs]
     initial = [initial_parameters(system, spec, settings) for spec in specs]
-    batch = run_batch(system.transition(specs[0].horizon), specs, initial, settings, records=(settings.steps,))
+    batch = run_batch(
+        system.transition(specs[0].horizon), specs, initial, settings, records=(settings.steps,)
+    )
     rows = []
     for config, params in zip(configs, batch.params[-1], strict=True):
         row = score_parameters(study, config, params, steps=settings.steps)
@@ -225,4 +235,3 @@ def result_columns(study: Study, *, ranges: bool) -> list[str]:
     if ranges:
         columns += [c + suffix for c, _, _ in study.probes for suffix in RANGE_SUFFIXES]
     return columns + ["method"]
-

@@ -59,17 +59,25 @@ EXO_AXES: Mapping[str, tuple] = {
 RANGED = ("loading", "consistency", "act_mse", "act_mse_z", "exo_mse")
 RANGE_SUFFIXES = ("_min", "_max", "_identified", "_bounds")
 #: Result columns, after the configuration's.
-EXO_COLUMNS = ("recon_loss",) + RANGED + tuple(q + s for q in RANGED for s in RANGE_SUFFIXES) \
+EXO_COLUMNS = (
+    ("recon_loss",)
+    + RANGED
+    + tuple(q + s for q in RANGED for s in RANGE_SUFFIXES)
     + ("action_first", "margin", "method")
+)
 #: The study's probes: (column, target, representation).
-EXO_PROBES = (("act_mse", "action", "predicted_change"), ("exo_mse", "exogenous", "predicted_change"),
-              ("act_mse_z", "action", "latent"))
+EXO_PROBES = (
+    ("act_mse", "action", "predicted_change"),
+    ("exo_mse", "exogenous", "predicted_change"),
+    ("act_mse_z", "action", "latent"),
+)
 #: Actions of the study's system (its latent sizes sweep around it).
 EXO_ACTIONS = 2
 
 
-def exo_system(sigma_eta: float, persistence: float, *, d_a: int = EXO_ACTIONS, obs_noise: float = 0.25
-               ) -> StateSpaceSystem:
+def exo_system(
+    sigma_eta: float, persistence: float, *, d_a: int = EXO_ACTIONS, obs_noise: float = 0.25
+) -> StateSpaceSystem:
     """The study's system (module docstring); the initial state has the stationary exogenous part."""
     sigma_eta = as_real(sigma_eta, "sigma_eta", minimum=0.0)
     e = as_real(persistence, "persistence", minimum=-1.0, maximum=1.0)
@@ -82,8 +90,14 @@ def exo_system(sigma_eta: float, persistence: float, *, d_a: int = EXO_ACTIONS, 
     G = np.vstack([np.eye(d_a), np.zeros((d_a, d_a))])
     W = np.diag([0.0] * d_a + [sigma_eta**2] * d_a)
     cov0 = np.diag([1.0] * d_a + [sigma_eta**2 / (1 - e * e)] * d_a)
-    return StateSpaceSystem(F, G, process_noise_cov=W, observation_noise_cov=tau2 * np.eye(n),
-                            exogenous=list(range(d_a, n)), initial={"cov": cov0})
+    return StateSpaceSystem(
+        F,
+        G,
+        process_noise_cov=W,
+        observation_noise_cov=tau2 * np.eye(n),
+        exogenous=list(range(d_a, n)),
+        initial={"cov": cov0},
+    )
 
 
 @lru_cache(maxsize=64)
@@ -95,8 +109,13 @@ def _window(sigma_eta: float, persistence: float, horizon: int, context: int):
 
 def _ranged(name: str, result) -> dict:
     identified = "" if result.identified is None else bool(result.identified)
-    return {name: result.value, f"{name}_min": result.min, f"{name}_max": result.max, f"{name}_identified": identified,
-            f"{name}_bounds": result.bounds}  # proved and attained coincide ("exact") or not ("outer")
+    return {
+        name: result.value,
+        f"{name}_min": result.min,
+        f"{name}_max": result.max,
+        f"{name}_identified": identified,
+        f"{name}_bounds": result.bounds,
+    }  # proved and attained coincide ("exact") or not ("outer")
 
 
 def exo_row(values: Mapping) -> dict:
@@ -122,10 +141,22 @@ def exo_row(values: Mapping) -> dict:
 
 
 def _headers() -> dict:
-    return {"sigma_eta": r"$\sigma_\eta$", "persistence": "$e$", "horizon": "$k$", "context": "$T$", "dz": "$d_z$",
-            "fdm": "$A$", "recon_loss": "recon", "loading": "loading", "consistency": "consistency",
-            "act_mse": r"action ($\hat o' - o$)", "act_mse_z": "action ($z$)", "exo_mse": r"exog. ($\hat o' - o$)",
-            "action_first": "first", "margin": "margin"}
+    return {
+        "sigma_eta": r"$\sigma_\eta$",
+        "persistence": "$e$",
+        "horizon": "$k$",
+        "context": "$T$",
+        "dz": "$d_z$",
+        "fdm": "$A$",
+        "recon_loss": "recon",
+        "loading": "loading",
+        "consistency": "consistency",
+        "act_mse": r"action ($\hat o' - o$)",
+        "act_mse_z": "action ($z$)",
+        "exo_mse": r"exog. ($\hat o' - o$)",
+        "action_first": "first",
+        "margin": "margin",
+    }
 
 
 @dataclass(frozen=True)
@@ -138,7 +169,9 @@ class ExoStudy:
     axes: tuple = tuple(EXO_AXES.items())
     name: str = "exo"
     slug: str = "exo_exogenous_state"
-    title: str = "Exogenous state: loading, consistency and action probes over noise, persistence, horizon, context"
+    title: str = (
+        "Exogenous state: loading, consistency and action probes over noise, persistence, horizon, context"
+    )
     steps: int = 0
     modes: tuple = ("closed-form",)
     #: The LaTeX table shows this latent size (``d_z = d_a``); the CSV holds every one.
@@ -162,8 +195,10 @@ class ExoStudy:
     def configs(self, seed: int = 0) -> list[Config]:
         """Configurations in sweep order, ``dz`` and ``fdm`` innermost: neighbours share their window."""
         names = self.columns
-        return [Config(self.name, dict(zip(names, point, strict=True)), seed)
-                for point in itertools.product(*(values for _, values in self.axes))]
+        return [
+            Config(self.name, dict(zip(names, point, strict=True)), seed)
+            for point in itertools.product(*(values for _, values in self.axes))
+        ]
 
     def row(self, config: Config) -> tuple[dict, float]:
         start = time.perf_counter()
@@ -189,20 +224,39 @@ class ExoStudy:
             shown[head[column]] = [str(v) if isinstance(v, str) else f"{v:g}" for v in part[column]]
         shown[head["recon_loss"]] = [_cell(v) for v in part["recon_loss"]]
         for name in RANGED:
-            shown[head[name]] = [_cell(v, lo, hi, ident) for v, lo, hi, ident in
-                                 zip(part[name], part[f"{name}_min"], part[f"{name}_max"], part[f"{name}_identified"],
-                                     strict=True)]
-        shown[head["action_first"]] = ["--" if v == "" or v is None or (isinstance(v, float) and math.isnan(v))
-                                       else ("yes" if bool(v) else "no") for v in part["action_first"]]
+            shown[head[name]] = [
+                _cell(v, lo, hi, ident)
+                for v, lo, hi, ident in zip(
+                    part[name],
+                    part[f"{name}_min"],
+                    part[f"{name}_max"],
+                    part[f"{name}_identified"],
+                    strict=True,
+                )
+            ]
+        shown[head["action_first"]] = [
+            "--"
+            if v == "" or v is None or (isinstance(v, float) and math.isnan(v))
+            else ("yes" if bool(v) else "no")
+            for v in part["action_first"]
+        ]
         shown[head["margin"]] = [_cell(v) for v in part["margin"]]
-        caption = (f"Exogenous state (lamproof's study for issue 10){caption_suffix}: an endogenous random walk "
-                   f"($d_a = {EXO_ACTIONS}$) beside an exogenous AR(1) of persistence $e$ and noise $\\sigma_\\eta^2$, "
-                   "observed with noise $0.25 I$; horizon $k$, context $T$, FDM path $A$ learned or $I$, "
-                   f"$d_z = {self.table_dz}$ (the CSV holds every $d_z$). Loading: exogenous share of the captured "
-                   "variance; consistency: $\\mathrm{tr}\\,E[\\mathrm{Var}(z\\mid a)]/\\mathrm{tr}\\,\\mathrm{Var}(z)$; "
-                   "probes: fractions of variance unexplained; [min, max] spans the optimal family.")
-        return shown.to_latex(index=False, escape=False, longtable=True, caption=caption, label=f"tab:{self.slug}",
-                              column_format="r" * len(shown.columns))
+        caption = (
+            f"Exogenous state (lamproof's study for issue 10){caption_suffix}: an endogenous random walk "
+            f"($d_a = {EXO_ACTIONS}$) beside an exogenous AR(1) of persistence $e$ and noise $\\sigma_\\eta^2$, "
+            "observed with noise $0.25 I$; horizon $k$, context $T$, FDM path $A$ learned or $I$, "
+            f"$d_z = {self.table_dz}$ (the CSV holds every $d_z$). Loading: exogenous share of the captured "
+            "variance; consistency: $\\mathrm{tr}\\,E[\\mathrm{Var}(z\\mid a)]/\\mathrm{tr}\\,\\mathrm{Var}(z)$; "
+            "probes: fractions of variance unexplained; [min, max] spans the optimal family."
+        )
+        return shown.to_latex(
+            index=False,
+            escape=False,
+            longtable=True,
+            caption=caption,
+            label=f"tab:{self.slug}",
+            column_format="r" * len(shown.columns),
+        )
 
     def write_figure(self, path, closed, trained=None, *, kind: str = "trained") -> None:
         """Loading, consistency and the action probe of ``ô' − o`` against ``σ_η``: one curve per
@@ -218,26 +272,59 @@ class ExoStudy:
         frame = closed[closed["dz"] == self.table_dz] if (closed["dz"] == self.table_dz).any() else closed
         horizons = sorted(set(frame["horizon"]))
         contexts = sorted(set(frame["context"]))
-        panels = [(fdm, k) for k in dict.fromkeys([horizons[0], horizons[-1]]) for fdm in dict.fromkeys(frame["fdm"])]
-        metrics = [("loading", "exogenous loading"), ("consistency", "consistency"), ("act_mse", "action probe of ô' − o")]
+        panels = [
+            (fdm, k)
+            for k in dict.fromkeys([horizons[0], horizons[-1]])
+            for fdm in dict.fromkeys(frame["fdm"])
+        ]
+        metrics = [
+            ("loading", "exogenous loading"),
+            ("consistency", "consistency"),
+            ("act_mse", "action probe of ô' − o"),
+        ]
         persistences = sorted(set(frame["persistence"]))
-        colors = plt.get_cmap("viridis")([0.85 * i / max(1, len(persistences) - 1) for i in range(len(persistences))])
-        fig, axes = plt.subplots(len(metrics), len(panels), figsize=(2.4 + 3.2 * len(panels), 0.8 + 2.2 * len(metrics)),
-                                 squeeze=False, sharex=True)
+        colors = plt.get_cmap("viridis")(
+            [0.85 * i / max(1, len(persistences) - 1) for i in range(len(persistences))]
+        )
+        fig, axes = plt.subplots(
+            len(metrics),
+            len(panels),
+            figsize=(2.4 + 3.2 * len(panels), 0.8 + 2.2 * len(metrics)),
+            squeeze=False,
+            sharex=True,
+        )
         for j, (fdm, k) in enumerate(panels):
             for i, (metric, label) in enumerate(metrics):
                 ax = axes[i][j]
                 for color, e in zip(colors, persistences, strict=True):
-                    for T, style in [(contexts[0], "-")] + ([(contexts[-1], "--")] if len(contexts) > 1 else []):
-                        part = frame[(frame["fdm"] == fdm) & (frame["horizon"] == k) & (frame["persistence"] == e)
-                                     & (frame["context"] == T)].sort_values("sigma_eta")
+                    for T, style in [(contexts[0], "-")] + (
+                        [(contexts[-1], "--")] if len(contexts) > 1 else []
+                    ):
+                        part = frame[
+                            (frame["fdm"] == fdm)
+                            & (frame["horizon"] == k)
+                            & (frame["persistence"] == e)
+                            & (frame["context"] == T)
+                        ].sort_values("sigma_eta")
                         if part.empty:
                             continue
                         x = part["sigma_eta"].to_numpy(dtype=float)
-                        ax.plot(x, part[metric].to_numpy(dtype=float), style, color=color, lw=1.2,
-                                label=f"e={e:g}, T={T}")
-                        ax.fill_between(x, part[f"{metric}_min"].to_numpy(dtype=float),
-                                        part[f"{metric}_max"].to_numpy(dtype=float), color=color, alpha=0.10, lw=0)
+                        ax.plot(
+                            x,
+                            part[metric].to_numpy(dtype=float),
+                            style,
+                            color=color,
+                            lw=1.2,
+                            label=f"e={e:g}, T={T}",
+                        )
+                        ax.fill_between(
+                            x,
+                            part[f"{metric}_min"].to_numpy(dtype=float),
+                            part[f"{metric}_max"].to_numpy(dtype=float),
+                            color=color,
+                            alpha=0.10,
+                            lw=0,
+                        )
                 ax.set_ylim(-0.05, 1.05)
                 if i == 0:
                     ax.set_title(f"A {'learned' if fdm == 'learned' else '= I'}, k = {k}", fontsize=9)
@@ -250,8 +337,14 @@ class ExoStudy:
             fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
         fig.suptitle(f"{self.title} (d_z = {self.table_dz}; closed form, family range shaded)", fontsize=8)
         width, height = fig.get_size_inches()
-        fig.subplots_adjust(left=0.8 / width, right=1 - 1.4 / width, bottom=0.5 / height, top=1 - 0.55 / height,
-                            wspace=0.25, hspace=0.15)
+        fig.subplots_adjust(
+            left=0.8 / width,
+            right=1 - 1.4 / width,
+            bottom=0.5 / height,
+            top=1 - 0.55 / height,
+            wspace=0.25,
+            hspace=0.15,
+        )
         try:
             write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
         finally:

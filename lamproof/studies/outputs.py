@@ -20,9 +20,21 @@ from lamproof.studies.definitions import Study
 #: LaTeX packages the tables need (``lamproof report`` must load them).
 LATEX_PACKAGES = ("booktabs", "longtable")
 
-_HEADERS = {"do": "$d_o$", "da": "$d_a$", "dz": "$d_z$", "db": "$d_b$", "sigma": r"$\sigma$", "chi": r"$\chi$",
-            "kappa": "$s$", "mask_ratio": r"labeled", "iter": "steps", "recon_loss": "recon",
-            "act_mse": "action", "obs_mse": "observation", "noi_mse": "noise"}
+_HEADERS = {
+    "do": "$d_o$",
+    "da": "$d_a$",
+    "dz": "$d_z$",
+    "db": "$d_b$",
+    "sigma": r"$\sigma$",
+    "chi": r"$\chi$",
+    "kappa": "$s$",
+    "mask_ratio": r"labeled",
+    "iter": "steps",
+    "recon_loss": "recon",
+    "act_mse": "action",
+    "obs_mse": "observation",
+    "noi_mse": "noise",
+}
 
 
 def _umask() -> int:
@@ -90,22 +102,47 @@ def latex_table(study: Study, frame: pd.DataFrame, *, caption_suffix: str = "") 
         if f"{column}_min" in frame:
             shown[_HEADERS[column]] = [
                 _cell(v, lo, hi, ident)
-                for v, lo, hi, ident in zip(frame[column], frame[f"{column}_min"], frame[f"{column}_max"],
-                                            frame[f"{column}_identified"], strict=True)
+                for v, lo, hi, ident in zip(
+                    frame[column],
+                    frame[f"{column}_min"],
+                    frame[f"{column}_max"],
+                    frame[f"{column}_identified"],
+                    strict=True,
+                )
             ]
         else:
             shown[_HEADERS[column]] = [_cell(v) for v in frame[column]]
-    fixed = ", ".join(f"{_HEADERS.get(c, c)} = {study.axes[c][0]:g}" for c in study.columns if c not in study.swept)
-    caption = (f"Paper {_latex_escape(study.title)}{caption_suffix}. "
-               f"Probe scores are fractions of variance unexplained; [min, max] spans the optimal family. "
-               f"Fixed: {fixed}.")
-    return shown.to_latex(index=False, escape=False, longtable=True, caption=caption,
-                          label=f"tab:{study.slug}", column_format="r" * len(shown.columns))
+    fixed = ", ".join(
+        f"{_HEADERS.get(c, c)} = {study.axes[c][0]:g}" for c in study.columns if c not in study.swept
+    )
+    caption = (
+        f"Paper {_latex_escape(study.title)}{caption_suffix}. "
+        f"Probe scores are fractions of variance unexplained; [min, max] spans the optimal family. "
+        f"Fixed: {fixed}."
+    )
+    return shown.to_latex(
+        index=False,
+        escape=False,
+        longtable=True,
+        caption=caption,
+        label=f"tab:{study.slug}",
+        column_format="r" * len(shown.columns),
+    )
 
 
 def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("χ", r"$\chi$"), ("σ", r"$\sigma$"), ("Φ", r"$\Phi$"), ("≤", r"$\le$"), ("§", r"\S")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+        ("χ", r"$\chi$"),
+        ("σ", r"$\sigma$"),
+        ("Φ", r"$\Phi$"),
+        ("≤", r"$\le$"),
+        ("§", r"\S"),
+    ):
         text = text.replace(a, b)
     return text
 
@@ -114,8 +151,10 @@ def latex_document(fragments: list[str]) -> str:
     """A minimal document around table fragments (for checking that they compile)."""
     packages = "\n".join(rf"\usepackage{{{p}}}" for p in LATEX_PACKAGES)
     body = "\n\n".join(fragments)
-    return (f"\\documentclass{{article}}\n\\usepackage[margin=2cm]{{geometry}}\n{packages}\n"
-            f"\\begin{{document}}\n{body}\n\\end{{document}}\n")
+    return (
+        f"\\documentclass{{article}}\n\\usepackage[margin=2cm]{{geometry}}\n{packages}\n"
+        f"\\begin{{document}}\n{body}\n\\end{{document}}\n"
+    )
 
 
 # -- figures -----------------------------------------------------------------------------------------
@@ -130,8 +169,14 @@ def have_matplotlib() -> bool:
     return True
 
 
-def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained: pd.DataFrame | None, *,
-                 kind: str = "trained") -> None:
+def write_figure(
+    study: Study,
+    path: Path,
+    closed: pd.DataFrame | None,
+    trained: pd.DataFrame | None,
+    *,
+    kind: str = "trained",
+) -> None:
     """The paper's curves: each metric against ``dz``, one curve per value of the study's hue
     column, one panel column per value of its facet column. Closed form as lines with the
     optimal family's range shaded; trained (or population-dynamics, ``kind``) runs as markers. A study
@@ -168,11 +213,23 @@ def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained:
                     if kind == "closed":
                         ax.plot(part["dz"], part[metric], color=color, lw=1.2, label=label)
                         if f"{metric}_min" in part:
-                            ax.fill_between(part["dz"], part[f"{metric}_min"].astype(float),
-                                            part[f"{metric}_max"].astype(float), color=color, alpha=0.12, lw=0)
+                            ax.fill_between(
+                                part["dz"],
+                                part[f"{metric}_min"].astype(float),
+                                part[f"{metric}_max"].astype(float),
+                                color=color,
+                                alpha=0.12,
+                                lw=0,
+                            )
                     else:
-                        ax.plot(part["dz"], part[metric], "o", ms=3, color=color,
-                                label=None if closed is not None else label)
+                        ax.plot(
+                            part["dz"],
+                            part[metric],
+                            "o",
+                            ms=3,
+                            color=color,
+                            label=None if closed is not None else label,
+                        )
             if i == 0 and facet is not None:
                 ax.set_title(f"{_HEADERS.get(study.facet, study.facet)} = {facet:g}")
             if j == 0:
@@ -182,13 +239,22 @@ def write_figure(study: Study, path: Path, closed: pd.DataFrame | None, trained:
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
-    kinds = " + ".join(k for k, f in (("closed form (lines, family range shaded)", closed),
-                                      (f"{kind} (markers)", trained)) if f is not None)
+    kinds = " + ".join(
+        k
+        for k, f in (("closed form (lines, family range shaded)", closed), (f"{kind} (markers)", trained))
+        if f is not None
+    )
     # the two-line title sits in a band of its own, above the panel titles when there are facets
     fig.suptitle(f"{study.title}\n{kinds}", fontsize=8, y=1 - 0.08 / height, va="top")
     top = 0.55 + (0.3 if study.facet else 0.0)
-    fig.subplots_adjust(left=0.75 / width, right=1 - 1.5 / width, bottom=0.5 / height, top=1 - top / height,
-                        wspace=0.25, hspace=0.15)
+    fig.subplots_adjust(
+        left=0.75 / width,
+        right=1 - 1.5 / width,
+        bottom=0.5 / height,
+        top=1 - top / height,
+        wspace=0.25,
+        hspace=0.15,
+    )
 
     def save(tmp: Path) -> None:
         fig.savefig(tmp, format="png", dpi=90)

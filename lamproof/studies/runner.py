@@ -98,7 +98,9 @@ def default_workers() -> int:
 
 
 @contextmanager
-def worker_pool(workers: int | None = None, tasks: int = PARALLEL_MIN_TASKS, *, min_tasks: int = PARALLEL_MIN_TASKS):
+def worker_pool(
+    workers: int | None = None, tasks: int = PARALLEL_MIN_TASKS, *, min_tasks: int = PARALLEL_MIN_TASKS
+):
     """A process pool of single-threaded-BLAS workers, or ``None`` when one process is better
     (fewer than ``min_tasks`` tasks)."""
     workers = default_workers() if workers is None else workers
@@ -154,7 +156,7 @@ def _collect(studies: list[Study], results: list[tuple[dict, float]], elapsed: f
     out, i = [], 0
     for study in studies:
         n = len(study.configs())
-        rows = results[i:i + n]
+        rows = results[i : i + n]
         i += n
         frame = pd.DataFrame([row for row, _ in rows], columns=result_columns(study, ranges=True))
         seconds = [s for _, s in rows]
@@ -177,7 +179,9 @@ class ProgressBar:
         self.last = 0.0
         self.start = time.perf_counter()
 
-    def update(self, config_index: int, step: int, steps: int, loss: float | None, *, force: bool = False) -> None:
+    def update(
+        self, config_index: int, step: int, steps: int, loss: float | None, *, force: bool = False
+    ) -> None:
         now = time.perf_counter()
         if not self.tty or (not force and now - self.last < 0.1):
             return
@@ -185,8 +189,10 @@ class ProgressBar:
         done = (config_index + step / max(1, steps)) / max(1, self.configs)
         filled = int(round(done * self.WIDTH))
         loss_text = "" if loss is None or not math.isfinite(loss) else f"  loss {loss:.3e}"
-        text = (f"\r{self.label}  [{'#' * filled}{'-' * (self.WIDTH - filled)}] {100 * done:5.1f}%  "
-                f"config {config_index + 1}/{self.configs}  step {step}/{steps}{loss_text}")
+        text = (
+            f"\r{self.label}  [{'#' * filled}{'-' * (self.WIDTH - filled)}] {100 * done:5.1f}%  "
+            f"config {config_index + 1}/{self.configs}  step {step}/{steps}{loss_text}"
+        )
         self.stream.write(text)
         self.stream.flush()
 
@@ -197,8 +203,10 @@ class ProgressBar:
                 self.stream.write("\n")
         else:
             elapsed = time.perf_counter() - self.start
-            self.stream.write(f"{self.label}: config {config_index + 1}/{self.configs} {config.key} done"
-                              f"{resumed} ({elapsed:.0f} s)\n")
+            self.stream.write(
+                f"{self.label}: config {config_index + 1}/{self.configs} {config.key} done"
+                f"{resumed} ({elapsed:.0f} s)\n"
+            )
         self.stream.flush()
 
 
@@ -229,7 +237,7 @@ def _save_state(path: Path, state: dict, steps_done: int) -> None:
 
 def _load_state(path: Path) -> tuple[dict, int]:
     with np.load(path, allow_pickle=False) as data:
-        state = {k[len("state__"):]: data[k] for k in data.files if k.startswith("state__")}
+        state = {k[len("state__") :]: data[k] for k in data.files if k.startswith("state__")}
         state = {k: (v.item() if v.ndim == 0 else v) for k, v in state.items()}
         return state, int(data["lamproof_steps_done"])
 
@@ -239,15 +247,23 @@ def _advance(trainers: list, steps: int, report: Callable[[int, float | None], N
     (:func:`lamproof.numeric.trainer.train_together`), else one after the other."""
     together = getattr(type(trainers[0]), "train_together", None)
     if together is not None:
-        together(trainers, steps, None if report is None else (lambda k, _total: report(k, trainers[0].last_loss)))
+        together(
+            trainers, steps, None if report is None else (lambda k, _total: report(k, trainers[0].last_loss))
+        )
         return
     for trainer in trainers:
         trainer.run(steps, progress=None if report is None else (lambda k, _total, loss: report(k, loss)))
 
 
-def train_group(study: Study, configs: list[Config], settings: TrainingSettings, folder: Path, *,
-                progress: Callable[[int, int, float | None], None] | None = None,
-                done: Callable[[Config, str], None] | None = None) -> list[tuple[dict, str]]:
+def train_group(
+    study: Study,
+    configs: list[Config],
+    settings: TrainingSettings,
+    folder: Path,
+    *,
+    progress: Callable[[int, int, float | None], None] | None = None,
+    done: Callable[[Config, str], None] | None = None,
+) -> list[tuple[dict, str]]:
     """Train configurations of one study together (those sharing a system share their minibatches),
     resuming each from ``folder`` if it holds its checkpoint; each one's row and how it ran.
 
@@ -272,8 +288,12 @@ def train_group(study: Study, configs: list[Config], settings: TrainingSettings,
                 done(config, results[config.key][1])
             continue
         system, spec = study.system(config), study.spec(config)
-        kwargs = {"seed": settings.seed, "batch_size": settings.batch_size, "lr": settings.lr,
-                  "labeled_fraction": study.labeled_fraction(config)}
+        kwargs = {
+            "seed": settings.seed,
+            "batch_size": settings.batch_size,
+            "lr": settings.lr,
+            "labeled_fraction": study.labeled_fraction(config),
+        }
         if partial.exists():
             state, steps_done = _load_state(partial)
             trainer = Trainer.from_state(system, spec, state, **kwargs)
@@ -303,8 +323,14 @@ def train_group(study: Study, configs: list[Config], settings: TrainingSettings,
     return [results[config.key] for config in configs]
 
 
-def train_config(study: Study, config: Config, settings: TrainingSettings, folder: Path, *,
-                 progress: Callable[[int, int, float | None], None] | None = None) -> tuple[dict, str]:
+def train_config(
+    study: Study,
+    config: Config,
+    settings: TrainingSettings,
+    folder: Path,
+    *,
+    progress: Callable[[int, int, float | None], None] | None = None,
+) -> tuple[dict, str]:
     """Train one configuration (resuming from ``folder`` if it holds a checkpoint); its row and how it ran."""
     return train_group(study, [config], settings, folder, progress=progress)[0]
 
@@ -343,9 +369,15 @@ def _trained_task(task) -> list[tuple[dict, str]]:
         return train_group(study, configs, settings, folder)
 
 
-def run_trained_studies(studies: list[Study], out_dir: Path, settings_of: Callable[[Study], TrainingSettings], *,
-                        stream: TextIO | None = None, workers: int | None = None,
-                        configs_of: Callable[[Study], list[Config]] | None = None) -> list[StudyResult]:
+def run_trained_studies(
+    studies: list[Study],
+    out_dir: Path,
+    settings_of: Callable[[Study], TrainingSettings],
+    *,
+    stream: TextIO | None = None,
+    workers: int | None = None,
+    configs_of: Callable[[Study], list[Config]] | None = None,
+) -> list[StudyResult]:
     """Train every configuration of ``studies`` (or ``configs_of(study)``; resumably, checkpoints in
     ``out_dir``), groups of configurations sharing a system as one batch each, groups spread over
     worker processes (largest first)."""
@@ -375,8 +407,14 @@ def run_trained_studies(studies: list[Study], out_dir: Path, settings_of: Callab
                 t0 = time.perf_counter()
                 offset = finished["count"]
                 with single_threaded_blas():
-                    rows = train_group(study, group, settings, folder, done=done,
-                                       progress=lambda step, total, loss, o=offset: bar.update(o, step, total, loss))
+                    rows = train_group(
+                        study,
+                        group,
+                        settings,
+                        folder,
+                        done=done,
+                        progress=lambda step, total, loss, o=offset: bar.update(o, step, total, loss),
+                    )
                 results[i] = (rows, time.perf_counter() - t0)
         else:
             from concurrent.futures import as_completed
@@ -394,31 +432,55 @@ def run_trained_studies(studies: list[Study], out_dir: Path, settings_of: Callab
     total_work = sum(len(t[1]) * t[2].steps for t in tasks) or 1
     for study in studies:
         indices = [i for i, t in enumerate(tasks) if t[0] is study]
-        by_key = {config.key: row for i in indices for config, (row, _) in zip(tasks[i][1], results[i][0], strict=True)}
-        frame = pd.DataFrame([by_key[c.key] for c in configs_of(study)], columns=result_columns(study, ranges=False))
+        by_key = {
+            config.key: row
+            for i in indices
+            for config, (row, _) in zip(tasks[i][1], results[i][0], strict=True)
+        }
+        frame = pd.DataFrame(
+            [by_key[c.key] for c in configs_of(study)], columns=result_columns(study, ranges=False)
+        )
         frame["iter"] = frame["iter"].astype("Int64")
         share = sum(len(tasks[i][1]) * tasks[i][2].steps for i in indices) / total_work
         out.append(StudyResult(study, "trained", frame, elapsed * share, [results[i][1] for i in indices]))
     return out
 
 
-def run_trained(study: Study, out_dir: Path, settings: TrainingSettings, *, stream: TextIO | None = None,
-                configs: list[Config] | None = None, workers: int | None = None) -> StudyResult:
+def run_trained(
+    study: Study,
+    out_dir: Path,
+    settings: TrainingSettings,
+    *,
+    stream: TextIO | None = None,
+    configs: list[Config] | None = None,
+    workers: int | None = None,
+) -> StudyResult:
     """Train every configuration of ``study`` (resumably, checkpoints in ``out_dir``)."""
     chosen = study.configs() if configs is None else list(configs)
-    return run_trained_studies([study], out_dir, lambda _s: settings, stream=stream, workers=workers,
-                               configs_of=lambda _s: chosen)[0]
+    return run_trained_studies(
+        [study], out_dir, lambda _s: settings, stream=stream, workers=workers, configs_of=lambda _s: chosen
+    )[0]
 
 
 # -- dynamics -------------------------------------------------------------------------------------
 def _dynamics_key(configs: list[Config], settings) -> str:
-    return f"{configs[0].key}..{configs[-1].key}_{settings.optimizer}_steps{settings.steps}_lr{settings.lr:g}" \
+    return (
+        f"{configs[0].key}..{configs[-1].key}_{settings.optimizer}_steps{settings.steps}_lr{settings.lr:g}"
         f"_tseed{settings.seed}"
+    )
 
 
-def run_dynamics(studies: list[Study], out_dir: Path, *, steps: int | None = None, workers: int | None = None,
-                 stream: TextIO | None = None, optimizer: str = "adam", lr: float = 1e-3,
-                 seed: int = 0) -> list[StudyResult]:
+def run_dynamics(
+    studies: list[Study],
+    out_dir: Path,
+    *,
+    steps: int | None = None,
+    workers: int | None = None,
+    stream: TextIO | None = None,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> list[StudyResult]:
     """Population dynamics of every configuration of ``studies`` at the paper's step counts (or ``steps``)."""
     from lamproof.numeric.dynamics import DynamicsSettings
     from lamproof.studies.evaluate import dynamics_groups, dynamics_task
@@ -457,8 +519,9 @@ def run_dynamics(studies: list[Study], out_dir: Path, *, steps: int | None = Non
             for i in pending:
                 with single_threaded_blas():
                     rows, seconds = dynamics_task(tasks[i])
-                outputs.write_text_atomic(places[i], json.dumps({"rows": [_jsonable(r) for r in rows],
-                                                                 "seconds": seconds}))
+                outputs.write_text_atomic(
+                    places[i], json.dumps({"rows": [_jsonable(r) for r in rows], "seconds": seconds})
+                )
                 finished(i, rows, seconds)
         else:
             futures = {pool.submit(dynamics_task, tasks[i]): i for i in pending}
@@ -467,8 +530,9 @@ def run_dynamics(studies: list[Study], out_dir: Path, *, steps: int | None = Non
             for future in as_completed(futures):
                 i = futures[future]
                 rows, seconds = future.result()
-                outputs.write_text_atomic(places[i], json.dumps({"rows": [_jsonable(r) for r in rows],
-                                                                 "seconds": seconds}))
+                outputs.write_text_atomic(
+                    places[i], json.dumps({"rows": [_jsonable(r) for r in rows], "seconds": seconds})
+                )
                 finished(i, rows, seconds)
     elapsed = time.perf_counter() - start
     out = []
@@ -518,8 +582,9 @@ def _figure_task(task) -> None:
         outputs.write_figure(study, path, closed, trained, kind=(kind or ["trained"])[0])
 
 
-def write_study(result: StudyResult, out_dir: Path, *, plot: bool, closed: pd.DataFrame | None = None,
-                pool=None) -> tuple[list[Path], list]:
+def write_study(
+    result: StudyResult, out_dir: Path, *, plot: bool, closed: pd.DataFrame | None = None, pool=None
+) -> tuple[list[Path], list]:
     """Write the CSV and the LaTeX table; the figure too if ``plot`` (in ``pool`` when given:
     the returned futures finish it)."""
     study, frame = result.study, result.frame
@@ -529,8 +594,11 @@ def write_study(result: StudyResult, out_dir: Path, *, plot: bool, closed: pd.Da
     outputs.write_text_atomic(paths["tex"], outputs.latex_table(study, frame, caption_suffix=suffix))
     written, pending = [paths["csv"], paths["tex"]], []
     if plot:
-        task = (study, paths["png"], frame, None) if result.mode == "closed-form" else \
-            (study, paths["png"], closed, frame, result.mode)
+        task = (
+            (study, paths["png"], frame, None)
+            if result.mode == "closed-form"
+            else (study, paths["png"], closed, frame, result.mode)
+        )
         if pool is None:
             _figure_task(task)
         else:
@@ -546,13 +614,17 @@ class ReproduceReport:
     notices: list[str]
 
     def summary(self) -> str:
-        lines = [f"{'study':6s} {'mode':12s} {'configs':>7s} {'seconds':>8s} {'ms/config':>10s} "
-                 f"{'vs 94 s/config':>15s}"]
+        lines = [
+            f"{'study':6s} {'mode':12s} {'configs':>7s} {'seconds':>8s} {'ms/config':>10s} "
+            f"{'vs 94 s/config':>15s}"
+        ]
         for r in self.results:
             per = r.per_config
             ratio = AUTHORS_SECONDS_PER_CONFIG / per if per > 0 else math.inf
-            lines.append(f"{_label(r.study):6s} {r.mode:12s} {len(r.frame):7d} {r.seconds:8.2f} {1e3 * per:10.2f} "
-                         f"{ratio:14.0f}x")
+            lines.append(
+                f"{_label(r.study):6s} {r.mode:12s} {len(r.frame):7d} {r.seconds:8.2f} {1e3 * per:10.2f} "
+                f"{ratio:14.0f}x"
+            )
         lines += [f"wrote {p}" for p in self.written]
         return "\n".join(lines)
 
@@ -567,10 +639,19 @@ def _supports(study, mode: str) -> bool:
     return mode in getattr(study, "modes", MODES)
 
 
-def reproduce(study: str, *, out: str | Path = "out", mode: str = "closed-form", force: bool = False,
-              steps: int | None = None, plot: bool = True, stream: TextIO | None = None,
-              workers: int | None = None, settings: TrainingSettings | None = None,
-              only: dict | None = None) -> ReproduceReport:
+def reproduce(
+    study: str,
+    *,
+    out: str | Path = "out",
+    mode: str = "closed-form",
+    force: bool = False,
+    steps: int | None = None,
+    plot: bool = True,
+    stream: TextIO | None = None,
+    workers: int | None = None,
+    settings: TrainingSettings | None = None,
+    only: dict | None = None,
+) -> ReproduceReport:
     """``lamproof reproduce``: run the study (or ``all``) and write its outputs into ``out``.
 
     ``only`` (``{column: value or values}``) restricts the sweep to those configurations
@@ -580,8 +661,18 @@ def reproduce(study: str, *, out: str | Path = "out", mode: str = "closed-form",
     existing outputs without ``force`` — before computing anything.
     """
     with single_threaded_blas():
-        return _reproduce(study, out=out, mode=mode, force=force, steps=steps, plot=plot, stream=stream,
-                          workers=workers, settings=settings, only=only)
+        return _reproduce(
+            study,
+            out=out,
+            mode=mode,
+            force=force,
+            steps=steps,
+            plot=plot,
+            stream=stream,
+            workers=workers,
+            settings=settings,
+            only=only,
+        )
 
 
 def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, settings, only) -> ReproduceReport:
@@ -593,9 +684,13 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
     notices = []
     for m in modes:
         if not any(_supports(s, m) for s in studies):
-            raise InputError(f"mode: study {study} has a closed form only (no training protocol to reproduce); "
-                             "use --mode closed-form")
-        notices += [f"{_label(s)}: closed form only, --mode {m} skips it" for s in studies if not _supports(s, m)]
+            raise InputError(
+                f"mode: study {study} has a closed form only (no training protocol to reproduce); "
+                "use --mode closed-form"
+            )
+        notices += [
+            f"{_label(s)}: closed form only, --mode {m} skips it" for s in studies if not _supports(s, m)
+        ]
     if plot and not outputs.have_matplotlib():
         notices.append("matplotlib is not installed: figures skipped (pip install 'lamproof[plot]')")
         plot = False
@@ -625,17 +720,24 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
             for future in pending:
                 future.result()
     if "dynamics" in modes:
-        for r in run_dynamics([s for s in studies if _supports(s, "dynamics")], out_dir, steps=steps,
-                              workers=workers, stream=stream):
+        for r in run_dynamics(
+            [s for s in studies if _supports(s, "dynamics")],
+            out_dir,
+            steps=steps,
+            workers=workers,
+            stream=stream,
+        ):
             results.append(r)
             files, _ = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(r.study.name))
             written += files
     if "trained" in modes:
+
         def settings_of(s: Study) -> TrainingSettings:
             chosen = settings or TrainingSettings(steps=steps or s.steps)
             if settings is not None and steps is not None:
-                chosen = TrainingSettings(steps, settings.seed, settings.batch_size, settings.lr,
-                                          settings.checkpoint_every)
+                chosen = TrainingSettings(
+                    steps, settings.seed, settings.batch_size, settings.lr, settings.checkpoint_every
+                )
             return chosen
 
         trainable = [s for s in studies if _supports(s, "trained")]

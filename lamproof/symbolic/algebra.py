@@ -75,7 +75,7 @@ class Rules:
             for i in range(len(factors) - 1):
                 a, b = factors[i], factors[i + 1]
                 if (isinstance(a, Inverse) and a.arg == b) or (isinstance(b, Inverse) and b.arg == a):
-                    factors = factors[:i] + factors[i + 2:]
+                    factors = factors[:i] + factors[i + 2 :]
                     changed = True
                     break
             if changed:
@@ -83,8 +83,8 @@ class Rules:
             for pattern, replacement in self.rewrites:
                 k = len(pattern)
                 for i in range(len(factors) - k + 1):
-                    if factors[i:i + k] == pattern:
-                        factors = factors[:i] + tuple(replacement) + factors[i + k:]
+                    if factors[i : i + k] == pattern:
+                        factors = factors[:i] + tuple(replacement) + factors[i + k :]
                         changed = True
                         break
                 if changed:

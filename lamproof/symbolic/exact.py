@@ -56,8 +56,9 @@ def rational_orthogonal(n: int, rng: np.random.Generator) -> Matrix:
 
 
 def to_float(matrix: Matrix) -> np.ndarray:
-    return np.array(matrix.tolist(), dtype=np.float64) if matrix.rows and matrix.cols else \
-        np.zeros(matrix.shape)
+    return (
+        np.array(matrix.tolist(), dtype=np.float64) if matrix.rows and matrix.cols else np.zeros(matrix.shape)
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,11 +78,13 @@ class ExactSystem:
     def build(cls, G, *, F=None, K=None, Sigma_o=None, Sigma_e=None, Sigma_n=None, mu_o=None, mu_n=None):
         G = _as_exact_matrix(G, "G")
         n, m = G.shape
+
         def square(value, name, size, default):
             M = default if value is None else _as_exact_matrix(value, name)
             if M.shape != (size, size):
                 raise InputError(f"{name}: expected shape ({size}, {size}), got {M.shape}")
             return M
+
         F = square(F, "F", n, eye(n))
         K = zeros(m, n) if K is None else _as_exact_matrix(K, "K")
         if K.shape != (m, n):
@@ -114,8 +117,13 @@ class ExactSystem:
         expl = Matrix.hstack(zeros(m, n), eye(m), zeros(m, n))
         noise = Matrix.hstack(zeros(n, n), zeros(n, m), eye(n))
         action = self.K * obs + expl
-        return {"obs": obs, "action": action, "exploration": expl, "noise": noise,
-                "next_obs": self.F * obs + self.G * action + noise}
+        return {
+            "obs": obs,
+            "action": action,
+            "exploration": expl,
+            "noise": noise,
+            "next_obs": self.F * obs + self.G * action + noise,
+        }
 
     @property
     def source_mean(self) -> Matrix:
@@ -139,18 +147,26 @@ class ExactSystem:
 
     def to_system(self) -> System:
         """The same system in float64, for the numeric solvers."""
-        return System(to_float(self.G), obs_mean=to_float(self.mu_o).ravel(), obs_cov=to_float(self.Sigma_o),
-                      dynamics=to_float(self.F), policy_gain=to_float(self.K),
-                      exploration_cov=to_float(self.Sigma_e), noise_mean=to_float(self.mu_n).ravel(),
-                      noise_cov=to_float(self.Sigma_n))
+        return System(
+            to_float(self.G),
+            obs_mean=to_float(self.mu_o).ravel(),
+            obs_cov=to_float(self.Sigma_o),
+            dynamics=to_float(self.F),
+            policy_gain=to_float(self.K),
+            exploration_cov=to_float(self.Sigma_e),
+            noise_mean=to_float(self.mu_n).ravel(),
+            noise_cov=to_float(self.Sigma_n),
+        )
 
 
 def exact_moments(system: ExactSystem) -> dict[str, Matrix]:
     """``S_oo``, ``S_op`` (``E[o o'ᵀ]``), ``S_pp`` in rationals."""
     maps = system.maps
-    return {"S_oo": system.second_moment(maps["obs"]),
-            "S_op": system.second_moment(maps["obs"], maps["next_obs"]),
-            "S_pp": system.second_moment(maps["next_obs"])}
+    return {
+        "S_oo": system.second_moment(maps["obs"]),
+        "S_op": system.second_moment(maps["obs"], maps["next_obs"]),
+        "S_pp": system.second_moment(maps["next_obs"]),
+    }
 
 
 def exact_innovation(system: ExactSystem, fdm_obs_path: str = "learned") -> tuple[Matrix, Matrix]:
@@ -275,6 +291,7 @@ def _explicit(expr, env: dict, dims: dict):
         Transpose,
         ZeroMatrix,
     )
+
     if isinstance(expr, MatrixSymbol):
         if expr not in env:
             raise InputError(f"values: no matrix given for {expr}")

@@ -72,8 +72,16 @@ class Objective:
     maps: dict = field(repr=False)  # M1, M2 as matrix expressions
 
 
-def objective(*, fdm_obs_path: str = "learned", idm: str = "free", augmentation: bool = False,
-              action_head: bool = False, n=d_o, k=d_z, m=d_a) -> Objective:
+def objective(
+    *,
+    fdm_obs_path: str = "learned",
+    idm: str = "free",
+    augmentation: bool = False,
+    action_head: bool = False,
+    n=d_o,
+    k=d_z,
+    m=d_a,
+) -> Objective:
     """The population objective of a LAM variant (docs/theory.md §1.2) as a matrix expression.
 
     ``augmentation`` adds ``s²‖B(C + D)‖²_F + s²‖A − I‖²_F`` (derived in D3), ``action_head``
@@ -95,8 +103,11 @@ def objective(*, fdm_obs_path: str = "learned", idm: str = "free", augmentation:
     if idm == "free":
         free["D"] = D
     M1, M2 = A + B * C, B * D
-    recon = (Trace(M1 * S["S_oo"] * M1.T) + 2 * Trace(M1 * S["S_op"] * (M2 - I).T)
-             + Trace((M2 - I) * S["S_pp"] * (M2 - I).T))
+    recon = (
+        Trace(M1 * S["S_oo"] * M1.T)
+        + 2 * Trace(M1 * S["S_op"] * (M2 - I).T)
+        + Trace((M2 - I) * S["S_pp"] * (M2 - I).T)
+    )
     penalty = sympy.Integer(0)
     if augmentation:
         penalty = s**2 * Trace(B * (C + D) * (C + D).T * B.T) + s**2 * Trace((A - I) * (A - I).T)
@@ -104,11 +115,16 @@ def objective(*, fdm_obs_path: str = "learned", idm: str = "free", augmentation:
     if action_head:
         H = P["H"]
         free["H"] = H
-        Szz = (C * S["S_oo"] * C.T + C * S["S_op"] * D.T + D * S["S_op"].T * C.T + D * S["S_pp"] * D.T)
+        Szz = C * S["S_oo"] * C.T + C * S["S_op"] * D.T + D * S["S_op"].T * C.T + D * S["S_pp"] * D.T
         Sza = C * S["S_oa"] + D * S["S_pa"]
         action = Trace(S["S_aa"]) - 2 * Trace(H * Sza) + Trace(H * Szz * H.T)
     total = recon + penalty + (lam * action if action_head else 0)
-    variant = {"fdm_obs_path": fdm_obs_path, "idm": idm, "augmentation": augmentation, "action_head": action_head}
+    variant = {
+        "fdm_obs_path": fdm_obs_path,
+        "idm": idm,
+        "augmentation": augmentation,
+        "action_head": action_head,
+    }
     return Objective(variant, free, recon, penalty, action, total, S, {"M1": M1, "M2": M2})
 
 
@@ -159,7 +175,7 @@ def symmetrize(expr):
     if isinstance(out, sympy.MatAdd):  # merge the terms that became equal
         counts: dict = {}
         for term in out.args:
-            coeff, rest = (term.as_coeff_mmul() if isinstance(term, sympy.MatMul) else (1, term))
+            coeff, rest = term.as_coeff_mmul() if isinstance(term, sympy.MatMul) else (1, term)
             counts[rest] = counts.get(rest, 0) + coeff
         out = sympy.MatAdd(*[c * r for r, c in counts.items()])
     return out
@@ -237,8 +253,9 @@ def canonical_candidate(obj: Objective, *, family: bool = False) -> Candidate:
     facts = ["L S_{oo} = S_{o'o}", "S_{o'o'} = S_r + L S_{oo} Lᵀ", "S_r U = U Λ", "UᵀU = I"]
     subs = {S["S_op"]: S["S_oo"] * L.T, S["S_pp"]: S_r + L * S["S_oo"] * L.T}
     if free_idm and family:
-        subs.update({P["B"]: U * G, P["D"]: Inverse(G) * U.T, P["C"]: N - Inverse(G) * U.T * L,
-                     P["A"]: L - U * G * N})
+        subs.update(
+            {P["B"]: U * G, P["D"]: Inverse(G) * U.T, P["C"]: N - Inverse(G) * U.T * L, P["A"]: L - U * G * N}
+        )
         facts.append("G invertible, N arbitrary")
         name = "optimal family (R2)"
     elif free_idm:
@@ -315,8 +332,10 @@ def lambdify_matrix(expr, args: list):
     for a in args:
         if not isinstance(a, (MatrixSymbol, sympy.Symbol)):
             raise InputError(f"args: expected matrix or scalar symbols, got {type(a).__name__}")
-    renamed = {a: (MatrixSymbol(f"x{i}", *a.shape) if isinstance(a, MatrixSymbol) else sympy.Symbol(f"x{i}"))
-               for i, a in enumerate(args)}
+    renamed = {
+        a: (MatrixSymbol(f"x{i}", *a.shape) if isinstance(a, MatrixSymbol) else sympy.Symbol(f"x{i}"))
+        for i, a in enumerate(args)
+    }
     expr_r = expr.xreplace(renamed)
     identities = sorted(expr_r.atoms(Identity), key=str)
     eyes = {I: MatrixSymbol(f"eye{j}", *I.shape) for j, I in enumerate(identities)}
@@ -328,8 +347,9 @@ def lambdify_matrix(expr, args: list):
     scalars = sorted((expr_r.free_symbols & shape_symbols) - set(renamed.values()), key=str)
     dim_args = [sympy.Symbol(f"n_{i}") for i in range(len(scalars))]
     expr_r = expr_r.xreplace(dict(zip(scalars, dim_args, strict=True)))
-    f = sympy.lambdify([renamed[a] for a in args] + list(eyes.values()) + dim_args, expr_r,
-                       modules="numpy", printer=_Printer)
+    f = sympy.lambdify(
+        [renamed[a] for a in args] + list(eyes.values()) + dim_args, expr_r, modules="numpy", printer=_Printer
+    )
     names = [str(a) for a in args]
 
     def evaluate(*values):
