@@ -268,3 +268,37 @@ def _rows_equal(a: dict, b: dict) -> bool:
         or (a.get(k) is None and isinstance(b.get(k), float) and math.isnan(b[k]))
         for k in keys
     )
+
+
+def test_a_pooled_run_reports_progress_and_equals_the_serial_run(tmp_path):
+    """Workers send their batch's step to the lead process (``_trained_task``'s queue); the pooled
+    rows equal the serial ones, and off a terminal the bar writes a line per heartbeat."""
+    import io
+    import queue
+
+    from lamproof.studies import TrainingSettings, runner
+
+    study = _small_sweep()
+    settings = TrainingSettings(steps=40, checkpoint_every=20)
+    reports = queue.Queue()
+    group = runner.training_groups(study, study.configs())[0]
+    runner._trained_task((study, group, settings, tmp_path / "task"), reports, 7)
+    sent = []
+    while not reports.empty():
+        sent.append(reports.get())
+    assert sent and sent[-1][:3] == (7, 40, 40)  # the last step is always reported
+    assert [s[1] for s in sent] == sorted(s[1] for s in sent)
+
+    serial = runner.run_trained(study, tmp_path / "serial", settings, stream=io.StringIO(), workers=1)
+    log = io.StringIO()
+    pooled = runner.run_trained(study, tmp_path / "pooled", settings, stream=log, workers=2)
+    for row, expected in zip(pooled.frame.to_dict("records"), serial.frame.to_dict("records"), strict=True):
+        assert _rows_equal(row, expected)
+    assert log.getvalue().count(" done") == len(study.configs())
+
+    bar = runner.ProgressBar("trained", 4, io.StringIO())
+    bar.update(0, 10, 100, 0.5)  # within the first heartbeat: silent off a terminal
+    assert bar.stream.getvalue() == ""
+    bar.HEARTBEAT_SECONDS = 0.0
+    bar.update(1, 50, 100, 0.25)
+    assert bar.stream.getvalue().startswith("trained: 37.5%  config 2/4  step 50/100  loss 2.500e-01")

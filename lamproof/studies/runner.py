@@ -167,32 +167,43 @@ def _collect(studies: list[Study], results: list[tuple[dict, float]], elapsed: f
 
 # -- trained --------------------------------------------------------------------------------------
 class ProgressBar:
-    """A plain-text progress bar on a stream (redrawn in place on a terminal, one line per
-    configuration otherwise); no dependency."""
+    """A plain-text progress bar on a stream: redrawn in place on a terminal; elsewhere a line per
+    finished configuration and a heartbeat line while batches train. No dependency."""
 
     WIDTH = 24
+    #: Off a terminal (a log file, CI) a line is written at most this often while configurations
+    #: train, so that a run whose batches take minutes still shows that it moves.
+    HEARTBEAT_SECONDS = 30.0
 
     def __init__(self, label: str, configs: int, stream: TextIO | None = None):
         self.label, self.configs = label, configs
         self.stream = sys.stderr if stream is None else stream
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.last = 0.0
         self.start = time.perf_counter()
+        self.last = self.start if not self.tty else 0.0
 
     def update(
         self, config_index: int, step: int, steps: int, loss: float | None, *, force: bool = False
     ) -> None:
+        """Configuration ``config_index`` (0-based) is at ``step`` of ``steps``."""
+        done = (config_index + step / max(1, steps)) / max(1, self.configs)
+        self.show(done, f"config {config_index + 1}/{self.configs}  step {step}/{steps}", loss, force=force)
+
+    def show(self, done: float, detail: str, loss: float | None = None, *, force: bool = False) -> None:
+        """``done`` (a fraction of all configurations) with a detail: redrawn in place at most every
+        0.1 s on a terminal, a line every :attr:`HEARTBEAT_SECONDS` elsewhere."""
         now = time.perf_counter()
-        if not self.tty or (not force and now - self.last < 0.1):
+        if not force and now - self.last < (0.1 if self.tty else self.HEARTBEAT_SECONDS):
             return
         self.last = now
-        done = (config_index + step / max(1, steps)) / max(1, self.configs)
-        filled = int(round(done * self.WIDTH))
         loss_text = "" if loss is None or not math.isfinite(loss) else f"  loss {loss:.3e}"
-        text = (
-            f"\r{self.label}  [{'#' * filled}{'-' * (self.WIDTH - filled)}] {100 * done:5.1f}%  "
-            f"config {config_index + 1}/{self.configs}  step {step}/{steps}{loss_text}"
-        )
+        if not self.tty:
+            elapsed = now - self.start
+            self.stream.write(f"{self.label}: {100 * done:.1f}%  {detail}{loss_text} ({elapsed:.0f} s)\n")
+            self.stream.flush()
+            return
+        filled = int(round(done * self.WIDTH))
+        text = f"\r{self.label}  [{'#' * filled}{'-' * (self.WIDTH - filled)}] {100 * done:5.1f}%  {detail}{loss_text}"
         self.stream.write(text)
         self.stream.flush()
 
@@ -362,11 +373,26 @@ def training_groups(study: Study, configs: list[Config]) -> list[list[Config]]:
     return [sorted(members, key=lambda c: c["dz"]) for members in groups.values()]
 
 
-def _trained_task(task) -> list[tuple[dict, str]]:
-    """A worker's unit: one group of one study, single-threaded BLAS."""
+#: A worker reports its group's step to the lead process at most this often (seconds).
+WORKER_REPORT_SECONDS = 1.0
+
+
+def _trained_task(task, queue=None, task_id: int = 0) -> list[tuple[dict, str]]:
+    """A worker's unit: one group of one study, single-threaded BLAS; its step goes to ``queue``
+    (as ``(task_id, step, steps, loss)``) at most every :data:`WORKER_REPORT_SECONDS`."""
     study, configs, settings, folder = task
+    progress = None
+    if queue is not None:
+        last = [0.0]
+
+        def progress(step, steps, loss):
+            now = time.perf_counter()
+            if now - last[0] >= WORKER_REPORT_SECONDS or step == steps:
+                last[0] = now
+                queue.put((task_id, step, steps, loss))
+
     with single_threaded_blas():
-        return train_group(study, configs, settings, folder)
+        return train_group(study, configs, settings, folder, progress=progress)
 
 
 def run_trained_studies(
@@ -417,16 +443,41 @@ def run_trained_studies(
                     )
                 results[i] = (rows, time.perf_counter() - t0)
         else:
-            from concurrent.futures import as_completed
+            from concurrent.futures import FIRST_COMPLETED, wait
+            from queue import Empty
 
-            futures = {pool.submit(_trained_task, tasks[i]): i for i in order}
-            submitted = time.perf_counter()
-            for future in as_completed(futures):
-                i = futures[future]
-                rows = future.result()
-                results[i] = (rows, time.perf_counter() - submitted)
-                for config, (_, how) in zip(tasks[i][1], rows, strict=True):
-                    done(config, how)
+            with multiprocessing.get_context("spawn").Manager() as manager:
+                queue = manager.Queue()
+                futures = {pool.submit(_trained_task, tasks[i], queue, i): i for i in order}
+                submitted = time.perf_counter()
+                running: dict[int, tuple[float, float | None]] = {}  # task → (fraction of its steps, loss)
+                pending = set(futures)
+                while pending:
+                    finished_now, pending = wait(
+                        pending, timeout=WORKER_REPORT_SECONDS, return_when=FIRST_COMPLETED
+                    )
+                    while True:
+                        try:
+                            i, step, steps, loss = queue.get_nowait()
+                        except Empty:
+                            break
+                        if i not in results:
+                            running[i] = (step / max(1, steps), loss)
+                    for future in finished_now:
+                        i = futures[future]
+                        rows = future.result()
+                        results[i] = (rows, time.perf_counter() - submitted)
+                        running.pop(i, None)
+                        for config, (_, how) in zip(tasks[i][1], rows, strict=True):
+                            done(config, how)
+                    if running:
+                        partial = sum(len(tasks[i][1]) * fraction for i, (fraction, _) in running.items())
+                        losses = [loss for _, loss in running.values() if loss is not None]
+                        bar.show(
+                            (finished["count"] + partial) / max(1, configs_total),
+                            f"{finished['count']}/{configs_total} configs done, {len(running)} batches training",
+                            losses[0] if losses else None,
+                        )
     elapsed = time.perf_counter() - start
     out = []
     total_work = sum(len(t[1]) * t[2].steps for t in tasks) or 1
@@ -504,7 +555,6 @@ def run_dynamics(
         nonlocal done_steps
         results[i] = (rows, seconds)
         done_steps += len(tasks[i][1]) * tasks[i][2].steps
-        bar.update(len(results) - 1, 1, 1, None, force=True)
         bar.config_done(len(results) - 1, tasks[i][1][0], resumed=how)
 
     pending = []
