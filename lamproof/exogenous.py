@@ -44,6 +44,7 @@ from lamproof.context import innovation
 from lamproof.errors import InputError
 from lamproof.lam import MAX_HORIZON
 from lamproof.numeric.linalg import pinv_psd, scale_of, top_eigenspace_of
+from lamproof.numeric.probes import ProbeScore
 from lamproof.numeric.tolerances import MATTERS_RTOL, PSD_RANK_RTOL
 from lamproof.systems import Transition
 
@@ -131,16 +132,7 @@ class FamilyRange:
     witnesses: dict | None = field(default=None, repr=False, compare=False)
     approached: tuple[str, ...] = ()
 
-    def as_dict(self) -> dict:
-        return {
-            "value": self.value,
-            "min": self.min,
-            "max": self.max,
-            "identified": self.identified,
-            "bounds": self.bounds,
-            "attained": [self.attained_min, self.attained_max],
-            "approached": list(self.approached),
-        }
+    as_dict = ProbeScore.as_dict  # the same keys as a probe score's, for the solve JSON
 
     @property
     def witness_scores(self) -> dict | None:

@@ -35,22 +35,13 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from lamproof.cli import main
+from lamproof.systems import SYSTEM_FIELDS
 
 #: A hang guard per example, not a benchmark. Most examples take milliseconds; a perturbation
 #: can still make a file that only the numeric minimizer solves (seconds on a loaded machine).
 DEADLINE = timedelta(seconds=30)
 
-SYSTEM_KEYS = (
-    "action_matrix",
-    "obs_mean",
-    "obs_cov",
-    "dynamics",
-    "policy_gain",
-    "exploration_cov",
-    "noise_mean",
-    "noise_cov",
-    "noise_distribution",
-)
+SYSTEM_KEYS = SYSTEM_FIELDS  # the package's own list: a new field is fuzzed too
 LAM_KEYS = ("d_z", "fdm_obs_path", "idm", "augmentation", "action_loss_weight", "horizon")
 
 

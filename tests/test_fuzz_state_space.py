@@ -27,18 +27,9 @@ from test_fuzz_inputs import (
     to_toml,
 )
 
-STATE_SPACE_KEYS = (
-    "dynamics",
-    "action_matrix",
-    "observation",
-    "process_noise_mean",
-    "process_noise_cov",
-    "observation_noise_cov",
-    "policy_gain",
-    "exploration_cov",
-    "exogenous",
-    "initial",
-)
+from lamproof.statespace import STATE_SPACE_FIELDS
+
+STATE_SPACE_KEYS = STATE_SPACE_FIELDS  # the package's own list: a new field is fuzzed too
 LAM_KEYS = ("d_z", "fdm_obs_path", "idm", "action_loss_weight", "horizon", "context")
 
 
