@@ -213,7 +213,7 @@ class ExoStudy:
         ``value [min, max]`` where the optimal family does not identify it."""
         import pandas as pd
 
-        from lamproof.studies.outputs import _cell
+        from lamproof.studies.outputs import cell, ranged_cells
 
         part = frame[frame["dz"] == self.table_dz] if (frame["dz"] == self.table_dz).any() else frame
         head = _headers()
@@ -222,25 +222,16 @@ class ExoStudy:
             if column == "dz" and part["dz"].nunique() == 1:
                 continue
             shown[head[column]] = [str(v) if isinstance(v, str) else f"{v:g}" for v in part[column]]
-        shown[head["recon_loss"]] = [_cell(v) for v in part["recon_loss"]]
+        shown[head["recon_loss"]] = [cell(v) for v in part["recon_loss"]]
         for name in RANGED:
-            shown[head[name]] = [
-                _cell(v, lo, hi, ident)
-                for v, lo, hi, ident in zip(
-                    part[name],
-                    part[f"{name}_min"],
-                    part[f"{name}_max"],
-                    part[f"{name}_identified"],
-                    strict=True,
-                )
-            ]
+            shown[head[name]] = ranged_cells(part, name)
         shown[head["action_first"]] = [
             "--"
             if v == "" or v is None or (isinstance(v, float) and math.isnan(v))
             else ("yes" if bool(v) else "no")
             for v in part["action_first"]
         ]
-        shown[head["margin"]] = [_cell(v) for v in part["margin"]]
+        shown[head["margin"]] = [cell(v) for v in part["margin"]]
         caption = (
             f"Exogenous state (lamproof's study for issue 10){caption_suffix}: an endogenous random walk "
             f"($d_a = {EXO_ACTIONS}$) beside an exogenous AR(1) of persistence $e$ and noise $\\sigma_\\eta^2$, "

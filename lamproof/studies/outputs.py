@@ -75,7 +75,21 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
-def _cell(value, low=None, high=None, identified=None) -> str:
+def ranged_cells(frame: pd.DataFrame, column: str) -> list[str]:
+    """The LaTeX cells of a column reported with its range (``column_min``, ``_max``, ``_identified``)."""
+    return [
+        cell(v, lo, hi, ident)
+        for v, lo, hi, ident in zip(
+            frame[column],
+            frame[f"{column}_min"],
+            frame[f"{column}_max"],
+            frame[f"{column}_identified"],
+            strict=True,
+        )
+    ]
+
+
+def cell(value, low=None, high=None, identified=None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "--"
     text = f"{value:.3f}"
@@ -97,21 +111,12 @@ def latex_table(study: Study, frame: pd.DataFrame, *, caption_suffix: str = "") 
         shown[_HEADERS.get(column, column)] = [f"{v:g}" for v in frame[column]]
     if "iter" in frame and frame["iter"].notna().any():
         shown["steps"] = [f"{int(v)}" if not math.isnan(v) else "--" for v in frame["iter"]]
-    shown["recon"] = [_cell(v) for v in frame["recon_loss"]]
+    shown["recon"] = [cell(v) for v in frame["recon_loss"]]
     for column, _, _ in study.probes:
         if f"{column}_min" in frame:
-            shown[_HEADERS[column]] = [
-                _cell(v, lo, hi, ident)
-                for v, lo, hi, ident in zip(
-                    frame[column],
-                    frame[f"{column}_min"],
-                    frame[f"{column}_max"],
-                    frame[f"{column}_identified"],
-                    strict=True,
-                )
-            ]
+            shown[_HEADERS[column]] = ranged_cells(frame, column)
         else:
-            shown[_HEADERS[column]] = [_cell(v) for v in frame[column]]
+            shown[_HEADERS[column]] = [cell(v) for v in frame[column]]
     fixed = ", ".join(
         f"{_HEADERS.get(c, c)} = {study.axes[c][0]:g}" for c in study.columns if c not in study.swept
     )
