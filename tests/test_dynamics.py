@@ -17,6 +17,7 @@ from lamproof import solve
 from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
 from lamproof.numeric import dynamics as dyn
+from lamproof.numeric import kernels
 from lamproof.numeric.objective import population_objective
 from lamproof.numeric.trainer import ADAM_BETAS, ADAM_EPS, Trainer
 from lamproof.strategies import lam_specs, problems, systems
@@ -118,13 +119,19 @@ def test_paper_moments_are_identity_plus_low_rank_and_products_are_exact(kwargs)
         (dict(chi=0.4), LAMSpec(2, augmentation=0.2)),
         (dict(noise="uniform", sigma=1.0), LAMSpec(4, fdm_obs_path="identity", action_loss_weight=1.0)),
         (dict(noise="isotropic", sigma=0.3), LAMSpec(3, idm="tied", augmentation=0.5)),
+        (dict(noise="isotropic", sigma=0.5, d_o=41), LAMSpec(5, augmentation=0.3, action_loss_weight=0.5)),
+        (dict(noise="isotropic", sigma=0.5), LAMSpec(17, augmentation=0.3)),  # above the fused kernel's size
     ],
 )
 def test_structured_gradient_has_the_right_directional_derivatives(kwargs, spec):
-    """The structured (identity + low rank) path, at d_o = 40, along random directions."""
-    system = paper_system(40, 3, **kwargs)
+    """The structured (identity + low rank) path, at d_o = 40 (and an odd 41, for the fused kernel's
+    row pairs), with a batch of two latent sizes (ragged), along random directions."""
+    kwargs = dict(kwargs)
+    system = paper_system(kwargs.pop("d_o", 40), 3, **kwargs)
     engine = dyn.Engine(system.transition(), [spec, LAMSpec(1, fdm_obs_path=spec.fdm_obs_path, idm=spec.idm)])
     assert engine.moments.S.U is not None  # the structured path is the one under test
+    learned = spec.fdm_obs_path == "learned"
+    assert engine._fused == (learned and spec.d_z <= kernels.FUSED_MAX_LATENT)
     rng = np.random.default_rng(0)
     flat = _random_point(engine, rng) * 0.3
     engine.theta[...] = flat

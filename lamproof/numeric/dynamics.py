@@ -49,6 +49,7 @@ from scipy.linalg import blas
 from lamproof._validation import as_choice, as_int, as_matrix, as_real
 from lamproof.errors import InputError
 from lamproof.lam import LAMSpec
+from lamproof.numeric import kernels
 from lamproof.numeric.objective import OBSERVED, LAMParameters
 from lamproof.numeric.tolerances import ROUNDOFF_RTOL
 from lamproof.numeric.trainer import ADAM_BETAS, ADAM_EPS, Trainer
@@ -321,24 +322,23 @@ class StructuredMoment:
         self.rank = int(np.sum(keep))
         if self.rank <= LOW_RANK_FRACTION * 2 * d and d > DENSE_BELOW:
             self.U, self.V = vectors[:, keep] * values[keep], vectors[:, keep].copy()
-            self._KT = self.K.T.copy()
+            self._V_fortran = np.asfortranarray(self.V)
         else:
             self.U = self.V = None
 
     def right(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """``X S`` for ``X`` of shape ``(n, m, 2d)`` (into ``out`` when given)."""
+        """``X S`` for a contiguous ``X`` of shape ``(n, m, 2d)`` (into ``out`` when given)."""
         if self.U is None:
             return np.matmul(X, self.dense, out=out)
-        n, m, _ = X.shape
-        d = self.d
-        # (K ⊗ I) part: every row [x₁, x₂] ↦ [k₁₁x₁ + k₂₁x₂, k₁₂x₁ + k₂₂x₂], one small matmul
-        result = np.matmul(self._KT, X.reshape(n * m, 2, d)).reshape(n, m, 2 * d)
-        if self.rank:
-            result += (X @ self.U) @ self.V.T
-        if out is None:
-            return result
-        out[...] = result
-        return out
+        rows = X.reshape(-1, 2 * self.d)  # one 2-D product for the whole stack
+        result = np.empty(X.shape) if out is None else out
+        if not result.flags.c_contiguous:  # the products below write through a reshaped view
+            raise ValueError("out: StructuredMoment.right needs a C-contiguous array")
+        flat = result.reshape(rows.shape)
+        kernels.kron_identity_right(self.K, rows, flat)  # the (K ⊗ I) part
+        if self.rank:  # + (X U) Vᵀ, accumulated by BLAS in place: flatᵀ += V (X U)ᵀ
+            blas.dgemm(1.0, self._V_fortran, (rows @ self.U).T, beta=1.0, c=flat.T, overwrite_c=True)
+        return result
 
 
 @dataclass(frozen=True)
@@ -422,15 +422,21 @@ class Engine:
         self._left = np.zeros((n, z, 2 * d))  # [BᵀA, −Bᵀ] scaled by g
         self._gW = self.q["W"] if not self.tied else np.zeros((n, z, 2 * d))
         S = self.moments.S
-        # the constant part of ∂/∂A, −g S₂₁ − (2s²/d_o) I: on the diagonal only when S₂₁ = βI
-        shift = g * S.S21.alpha + (2.0 / d) * self.s2.reshape(n, 1)
-        self._diagonal_only = S.S21.scalar
-        if self._diagonal_only:
-            self._minus_diag = -shift
+        # the parts of ∂/∂A without products: (g α + 2s²/d_o) A (α = 0 unless S₁₁ = αI, else the
+        # product A S₁₁ is formed), and the constant −g S₂₁ − (2s²/d_o) I (its diagonal alone when S₂₁ = βI)
+        alpha = S.S11.alpha if S.S11.scalar else 0.0
+        self._A_coef = g * alpha + (2.0 / d) * self.s2.reshape(n)
+        self._minus_diag = -(2.0 / d) * self.s2.reshape(n)
+        self._fused = self.learned and S.S11.scalar and z <= kernels.FUSED_MAX_LATENT
+        self._zs = np.array(self.d_zs, dtype=np.int64)
+        if S.S21.scalar:
+            self._minus_diag -= g * S.S21.alpha
+            self._minus_S21 = np.zeros((0, 0))
         else:
-            self._minus_S21 = -g * S.S21.dense - (shift - g * S.S21.alpha).reshape(n, 1, 1) * np.eye(d)
+            self._minus_S21 = -g * S.S21.dense
         if self.head:
             self._S_xa = self.moments.S_xa
+            self._S_ax = np.ascontiguousarray(self._S_xa.T)
 
     # -- packing ------------------------------------------------------------------------------
     def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
@@ -485,52 +491,51 @@ class Engine:
         if self.learned:
             A = p["A"]
             gA = q["A"]
-            np.matmul(B, gY1, out=gA)  # g·B Y₁
-            S11 = S.S11
-            if S11.scalar and not self.any_s2:
-                blas.daxpy(self.theta[self.slices["A"]], self.grad[self.slices["A"]], a=g * S11.alpha)
-            elif S11.scalar:
-                gA += (g * S11.alpha + (2.0 / d) * self.s2) * A
+            # ∂/∂A = g B Y₁ + (g α + 2s²/d_o) A − g S₂₁ − (2s²/d_o) I  (+ g A S₁₁ unless S₁₁ = αI),
+            # with g BᵀA into the left factor and g A Y₁ᵀ into ∂/∂B
+            if self._fused:
+                kernels.learned_path_products(
+                    A, B, gY1, self._zs, g, self._A_coef, self._minus_S21, self._minus_diag, gA, left, q["B"]
+                )
             else:
-                gA += (g * A) @ S11.dense
-                if self.any_s2:
-                    gA += (2.0 / d) * self.s2 * A
-            if self._diagonal_only:  # − g S₂₁ − (2s²/d_o) I
-                diagonal = gA.reshape(self.n, -1)[:, :: d + 1]  # a view of the diagonals
-                diagonal += self._minus_diag
-            else:
-                gA += self._minus_S21
-            np.matmul(g * Bt, A, out=left[:, :, :d])
-            np.matmul(A, gY1.transpose(0, 2, 1), out=q["B"])  # g·A Y₁ᵀ
+                np.matmul(B, gY1, out=gA)
+                if not S.S11.scalar:
+                    gA += (g * A) @ S.S11.dense
+                kernels.add_scaled_plus_constant(gA, A, self._A_coef, self._minus_S21, self._minus_diag)
+                np.matmul(g * Bt, A, out=left[:, :, :d])
+                np.matmul(A, gY1.transpose(0, 2, 1), out=q["B"])
         else:
             np.multiply(Bt, g, out=left[:, :, :d])
             q["B"][...] = gY1.transpose(0, 2, 1)
-        gW = self._gW
-        S.right(left, out=gW)
-        gW += BtB @ (g * Y)  # g([BᵀA, −Bᵀ] S + BᵀB Y)
-        gB = q["B"]
-        gB += B @ gZ
-        gB -= g * Y[:, :, d:].transpose(0, 2, 1)
-        if self.any_s2 and not self.tied:  # s²‖B(C + D)‖²/d_o (a tied IDM has C + D = 0)
-            U = W[:, :, :d] + W[:, :, d:]
-            c = (2.0 / d) * self.s2
-            gB += c * (B @ (U @ U.transpose(0, 2, 1)))
-            gU = c * (BtB @ U)
-            gW[:, :, :d] += gU
-            gW[:, :, d:] += gU
+        # ∂/∂W = ([g BᵀA, −g Bᵀ] + P W) S (− c Hᵀ S_xaᵀ) with P = g BᵀB (+ c HᵀH): one product with S
+        P = g * BtB
         if self.head:  # λ E‖a − H W x‖² / d_o
             H = p["H"]
             Ht = H.transpose(0, 2, 1)
             c = (2.0 / d) * self.lam
-            S_za = W @ self._S_xa
-            np.multiply(c, H @ (gZ / g) - S_za.transpose(0, 2, 1), out=q["H"])
-            gW += c * (Ht @ (H @ Y - self._S_xa.T))
-            if self.any_s2 and not self.tied:  # the head reads the augmented latent: λ s²‖H(C + D)‖²/d_o
-                HU = H @ U
-                q["H"] += (c * self.s2) * (HU @ U.transpose(0, 2, 1))
-                gU = (c * self.s2) * (Ht @ HU)
-                gW[:, :, :d] += gU
-                gW[:, :, d:] += gU
+            HtH = Ht @ H
+            P += c * HtH
+            np.multiply(c, H @ (gZ / g) - (W @ self._S_xa).transpose(0, 2, 1), out=q["H"])
+        left += P @ W
+        gW = self._gW
+        S.right(left, out=gW)
+        if self.head:
+            gW -= c * (Ht @ self._S_ax)
+        gB = q["B"]
+        gB += B @ gZ
+        gB -= g * Y[:, :, d:].transpose(0, 2, 1)
+        if self.any_s2 and not self.tied:  # s²‖B(C + D)‖²/d_o, and λ s²‖H(C + D)‖²/d_o: the head reads
+            U = W[:, :, :d] + W[:, :, d:]  # the augmented latent (a tied IDM has C + D = 0)
+            c2 = (2.0 / d) * self.s2
+            UUt = U @ U.transpose(0, 2, 1)
+            gB += c2 * (B @ UUt)
+            Q = c2 * BtB
+            if self.head:
+                q["H"] += (c * self.s2) * (H @ UUt)
+                Q += (c * self.s2) * HtH
+            gU = Q @ U
+            gW[:, :, :d] += gU
+            gW[:, :, d:] += gU
         if self.tied:
             np.subtract(gW[:, :, :d], gW[:, :, d:], out=q["C"])
         return self.grad
@@ -546,12 +551,6 @@ class BatchTrajectory:
     seconds: float = 0.0
 
 
-#: Adam keeps ``m/β₁^τ`` and ``v/β₂^τ`` (τ steps since the last rescaling), which turns each
-#: moment update into one fused pass; every this many steps both are scaled back. ``β₁^64 ≈ 1e-3``:
-#: far from underflow, and rescaling costs two passes per 64 steps.
-ADAM_RESCALE_EVERY = 64
-
-
 def _adam(
     engine: Engine,
     lr: float,
@@ -559,36 +558,26 @@ def _adam(
     keep: Callable[[int, np.ndarray], None],
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    """PyTorch's Adam (``torch.optim.Adam`` defaults) with the exact gradient.
-
-    PyTorch: ``m ← β₁m + (1−β₁)g``, ``v ← β₂v + (1−β₂)g²``, ``θ ← θ − (lr/(1−β₁ᵗ))·m/(√v/b + eps)``
-    with ``b = √(1−β₂ᵗ)``. The same formula is evaluated with fewer passes over the parameters:
-    ``m' = m/β₁^τ``, ``v' = v/β₂^τ`` take one fused update each, and
-    ``m/(√v/b + eps) = b·β₁^τ β₂^(−τ/2) · m'/(√v' + eps·b·β₂^(−τ/2))`` — equal in exact arithmetic,
-    and equal to PyTorch's own update to rounding (checked in the tests).
-    """
+    """PyTorch's Adam (``torch.optim.Adam`` defaults) with the exact gradient: the trainer's update
+    (:func:`lamproof.numeric.kernels.adam_update`, one pass over the parameters)."""
     beta1, beta2 = ADAM_BETAS
     theta, grad = engine.theta, engine.grad
-    m, v, tmp = np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta)
+    m, v = np.zeros_like(theta), np.zeros_like(theta)
     keep(0, theta)
     every = max(1, steps // 100)
-    tau = 0
     for t in range(1, steps + 1):
-        if tau == ADAM_RESCALE_EVERY:
-            blas.dscal(beta1**tau, m)
-            blas.dscal(beta2**tau, v)
-            tau = 0
-        tau += 1
         engine.gradient()
-        blas.daxpy(grad, m, a=(1.0 - beta1) / beta1**tau)
-        np.multiply(grad, grad, out=tmp)
-        blas.daxpy(tmp, v, a=(1.0 - beta2) / beta2**tau)
-        b = math.sqrt(1.0 - beta2**t)
-        root = beta2 ** (-tau / 2)
-        np.sqrt(v, out=tmp)
-        tmp += ADAM_EPS * b * root
-        np.divide(m, tmp, out=tmp)
-        blas.daxpy(tmp, theta, a=-(lr / (1.0 - beta1**t)) * b * beta1**tau * root)
+        step_size = lr / (1.0 - beta1**t)
+        kernels.adam_update(
+            theta,
+            grad,
+            m,
+            v,
+            beta1,
+            beta2,
+            1.0 / (math.sqrt(1.0 - beta2**t) * step_size),
+            ADAM_EPS / step_size,
+        )
         keep(t, theta)
         if progress is not None and (t % every == 0 or t == steps):
             progress(t, steps)

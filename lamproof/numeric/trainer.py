@@ -56,6 +56,7 @@ import numpy as np
 
 from lamproof.errors import InputError
 from lamproof.lam import LAMSpec, effective_action_weight
+from lamproof.numeric import kernels
 from lamproof.numeric.objective import LAMParameters
 from lamproof.systems import System
 
@@ -495,8 +496,6 @@ class _Stack:
         self.p, self.g = self.layout.views(theta), self.layout.views(grad)
         self.lam = np.array([t.spec.action_loss_weight for t in members])[:, None, None]
         self.rho = np.array([t.labeled_fraction or 0.0 for t in members])[:, None]
-        self.tmp = np.empty_like(theta)
-        self.tmp2 = np.empty_like(theta)
         G, L, n = len(members), self.layout, lead.batch_size
         w = L.width
         self.z = np.empty((G, n, w))
@@ -644,23 +643,18 @@ class _Stack:
         return losses
 
     def adam(self, t: int, lr: float) -> None:
-        """PyTorch's Adam update (single-tensor path), on the stacked flat parameters."""
+        """PyTorch's Adam update (single-tensor path), on the stacked flat parameters, in one pass."""
         beta1, beta2 = ADAM_BETAS
-        m, v, grad, tmp, tmp2 = self.m, self.v, self.grad, self.tmp, self.tmp2
-        # exp_avg.lerp_(grad, 1 − β1)
-        np.subtract(grad, m, out=tmp)
-        tmp *= 1.0 - beta1
-        m += tmp
-        # exp_avg_sq.mul_(β2).addcmul_(grad, grad, value=1 − β2)
-        v *= beta2
-        np.multiply(grad, 1.0 - beta2, out=tmp)
-        tmp *= grad
-        v += tmp
         step_size = lr / (1.0 - beta1**t)
         bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
-        # param −= step_size · m / (sqrt(v)/sqrt(bc2) + eps), the step size folded into the denominator
-        np.sqrt(v, out=tmp)
-        tmp *= 1.0 / (bias_correction2_sqrt * step_size)
-        tmp += ADAM_EPS / step_size
-        np.divide(m, tmp, out=tmp2)
-        self.theta -= tmp2
+        flat = lambda a: a.reshape(-1)  # noqa: E731 - the stacks are contiguous: views
+        kernels.adam_update(
+            flat(self.theta),
+            flat(self.grad),
+            flat(self.m),
+            flat(self.v),
+            beta1,
+            beta2,
+            1.0 / (bias_correction2_sqrt * step_size),
+            ADAM_EPS / step_size,
+        )
