@@ -322,7 +322,7 @@ class StructuredMoment:
         self.rank = int(np.sum(keep))
         if self.rank <= LOW_RANK_FRACTION * 2 * d and d > DENSE_BELOW:
             self.U, self.V = vectors[:, keep] * values[keep], vectors[:, keep].copy()
-            self._V_fortran = np.asfortranarray(self.V)
+            self._Vt = np.ascontiguousarray(self.V.T)
         else:
             self.U = self.V = None
 
@@ -330,14 +330,11 @@ class StructuredMoment:
         """``X S`` for a contiguous ``X`` of shape ``(n, m, 2d)`` (into ``out`` when given)."""
         if self.U is None:
             return np.matmul(X, self.dense, out=out)
-        rows = X.reshape(-1, 2 * self.d)  # one 2-D product for the whole stack
         result = np.empty(X.shape) if out is None else out
-        if not result.flags.c_contiguous:  # the products below write through a reshaped view
+        if not result.flags.c_contiguous:  # the kernel writes through a reshaped view
             raise ValueError("out: StructuredMoment.right needs a C-contiguous array")
-        flat = result.reshape(rows.shape)
-        kernels.kron_identity_right(self.K, rows, flat)  # the (K ⊗ I) part
-        if self.rank:  # + (X U) Vᵀ, accumulated by BLAS in place: flatᵀ += V (X U)ᵀ
-            blas.dgemm(1.0, self._V_fortran, (rows @ self.U).T, beta=1.0, c=flat.T, overwrite_c=True)
+        rows = np.ascontiguousarray(X).reshape(-1, 2 * self.d)  # one 2-D product for the whole stack
+        kernels.structured_right(self.K, self.U, self._Vt, rows, result.reshape(rows.shape))
         return result
 
 
@@ -483,30 +480,40 @@ class Engine:
         W = np.concatenate([p["C"], -p["C"]], axis=2) if self.tied else p["W"]
         Bt = B.transpose(0, 2, 1)
         Y = S.right(W)  # [Y₁, Y₂] = W S
-        gY1 = g * Y[:, :, :d]
         BtB = Bt @ B
         gZ = g * (Y @ W.transpose(0, 2, 1))
         left = self._left
         np.multiply(Bt, -g, out=left[:, :, d:])
-        if self.learned:
-            A = p["A"]
-            gA = q["A"]
-            # ∂/∂A = g B Y₁ + (g α + 2s²/d_o) A − g S₂₁ − (2s²/d_o) I  (+ g A S₁₁ unless S₁₁ = αI),
-            # with g BᵀA into the left factor and g A Y₁ᵀ into ∂/∂B
-            if self._fused:
-                kernels.learned_path_products(
-                    A, B, gY1, self._zs, g, self._A_coef, self._minus_S21, self._minus_diag, gA, left, q["B"]
-                )
-            else:
+        # ∂/∂A = g B Y₁ + (g α + 2s²/d_o) A − g S₂₁ − (2s²/d_o) I  (+ g A S₁₁ unless S₁₁ = αI),
+        # with g BᵀA into the left factor and g (A Y₁ᵀ − Y₂ᵀ) into ∂/∂B
+        if self._fused:
+            kernels.learned_path_products(
+                p["A"],
+                B,
+                Y,
+                self._zs,
+                g,
+                self._A_coef,
+                self._minus_S21,
+                self._minus_diag,
+                q["A"],
+                left,
+                q["B"],
+            )
+        else:
+            gY1 = g * Y[:, :, :d]
+            if self.learned:
+                A, gA = p["A"], q["A"]
                 np.matmul(B, gY1, out=gA)
                 if not S.S11.scalar:
                     gA += (g * A) @ S.S11.dense
                 kernels.add_scaled_plus_constant(gA, A, self._A_coef, self._minus_S21, self._minus_diag)
                 np.matmul(g * Bt, A, out=left[:, :, :d])
                 np.matmul(A, gY1.transpose(0, 2, 1), out=q["B"])
-        else:
-            np.multiply(Bt, g, out=left[:, :, :d])
-            q["B"][...] = gY1.transpose(0, 2, 1)
+            else:
+                np.multiply(Bt, g, out=left[:, :, :d])
+                q["B"][...] = gY1.transpose(0, 2, 1)
+            q["B"] -= g * Y[:, :, d:].transpose(0, 2, 1)
         # ∂/∂W = ([g BᵀA, −g Bᵀ] + P W) S (− c Hᵀ S_xaᵀ) with P = g BᵀB (+ c HᵀH): one product with S
         P = g * BtB
         if self.head:  # λ E‖a − H W x‖² / d_o
@@ -520,10 +527,9 @@ class Engine:
         gW = self._gW
         S.right(left, out=gW)
         if self.head:
-            gW -= c * (Ht @ self._S_ax)
+            gW -= (c * Ht) @ self._S_ax
         gB = q["B"]
         gB += B @ gZ
-        gB -= g * Y[:, :, d:].transpose(0, 2, 1)
         if self.any_s2 and not self.tied:  # s²‖B(C + D)‖²/d_o, and λ s²‖H(C + D)‖²/d_o: the head reads
             U = W[:, :, :d] + W[:, :, d:]  # the augmented latent (a tied IDM has C + D = 0)
             c2 = (2.0 / d) * self.s2
