@@ -528,13 +528,11 @@ class Engine:
         S.right(left, out=gW)
         if self.head:
             gW -= (c * Ht) @ self._S_ax
-        gB = q["B"]
-        gB += B @ gZ
         if self.any_s2 and not self.tied:  # s²‖B(C + D)‖²/d_o, and λ s²‖H(C + D)‖²/d_o: the head reads
             U = W[:, :, :d] + W[:, :, d:]  # the augmented latent (a tied IDM has C + D = 0)
             c2 = (2.0 / d) * self.s2
             UUt = U @ U.transpose(0, 2, 1)
-            gB += c2 * (B @ UUt)
+            q["B"] += B @ (gZ + c2 * UUt)
             Q = c2 * BtB
             if self.head:
                 q["H"] += (c * self.s2) * (H @ UUt)
@@ -542,6 +540,8 @@ class Engine:
             gU = Q @ U
             gW[:, :, :d] += gU
             gW[:, :, d:] += gU
+        else:
+            q["B"] += B @ gZ
         if self.tied:
             np.subtract(gW[:, :, :d], gW[:, :, d:], out=q["C"])
         return self.grad
