@@ -184,3 +184,77 @@ def learned_path_products(A, B, Y, zs, g, coef, M, diag, gA, left, gB):  # pragm
             _row_pair(j, Ai[j], Ai[j + 1], Gi[j], Gi[j + 1], Bi[j], Bi[j + 1], Yi, Li, Pi[j], Pi[j + 1], z, g)
         if d % 2:
             _single_row(d - 1, Ai[d - 1], Gi[d - 1], Bi[d - 1], Yi, Li, Pi[d - 1], z, g)
+
+
+# -- the batched trainer's learned FDM path (lamproof.numeric.trainer._Stack.gradient) -----------
+# Element-wise passes only, the products stay NumPy's (BLAS): each kernel does the operations of
+# the NumPy lines it replaces, in their order, so the trained weights are bitwise unchanged.
+
+
+@_jit
+def trainer_second_moments(zyt, syy, c, suu):  # pragma: no cover - compiled
+    """``zyt ← c·zyt`` and the FDM input's second moments ``suu = c·uᵀu``, ``u = [y, z]``, in place.
+
+    For each member ``i``: ``zyt[i]`` holds ``[zᵀy, zᵀt]`` (``w × (d_c + d_o)``) and the block
+    ``suu[i, d_c:, d_c:]`` holds ``zᵀz``, both unscaled; ``syy = c·yᵀy`` is shared. Fills
+    ``suu[i] = [[syy, (c zᵀy)ᵀ], [c zᵀy, c zᵀz]]``.
+    """
+    G, w, width = zyt.shape
+    d_c = syy.shape[0]
+    for i in range(G):
+        Z, S = zyt[i], suu[i]
+        for l in range(w):
+            for k in range(width):
+                Z[l, k] *= c
+        for j in range(d_c):
+            for k in range(d_c):
+                S[j, k] = syy[j, k]
+            for l in range(w):
+                S[j, d_c + l] = Z[l, j]
+        for l in range(w):
+            for k in range(d_c):
+                S[d_c + l, k] = Z[l, k]
+            for k in range(w):
+                S[d_c + l, d_c + k] *= c
+
+
+@_jit
+def trainer_subtract_cross(gF, sty, zyt):  # pragma: no cover - compiled
+    """``gF[i] −= c·tᵀu = [sty, (c zᵀt)ᵀ]``: the FDM gradient's data term, in place.
+
+    ``gF`` is ``(G, d_o, d_c + w)``, ``sty = c·tᵀy`` shared, ``zyt[i] = [c zᵀy, c zᵀt]``.
+    """
+    G, d_o, cols = gF.shape
+    d_c = sty.shape[1]
+    w = cols - d_c
+    for i in range(G):
+        g, Z = gF[i], zyt[i]
+        for r in range(d_o):
+            for k in range(d_c):
+                g[r, k] -= sty[r, k]
+            for l in range(w):
+                g[r, d_c + l] -= Z[l, d_c + r]
+
+
+@_jit
+def trainer_backprop_weights(fb, B, w_yt):  # pragma: no cover - compiled
+    """``w_yt[i] = [fb[i, :d_c]; −B[i]]``: ``[y, t] w_yt = y AᵀB − t B`` is the FDM error's pull-back
+    onto ``z`` without its ``z BᵀB`` term (``fb = FᵀB``)."""
+    G, cols, w = fb.shape
+    d_o = B.shape[1]
+    d_c = cols - w
+    for i in range(G):
+        for k in range(d_c):
+            for l in range(w):
+                w_yt[i, k, l] = fb[i, k, l]
+        for r in range(d_o):
+            for l in range(w):
+                w_yt[i, d_c + r, l] = -B[i, r, l]
+
+
+@_jit
+def add_then_scale(out, other, c):  # pragma: no cover - compiled
+    """``out ← (out + other)·c`` element-wise, in place (same shapes, contiguous)."""
+    a, b = out.reshape(-1), other.reshape(-1)
+    for k in range(a.size):
+        a[k] = (a[k] + b[k]) * c

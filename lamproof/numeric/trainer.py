@@ -579,16 +579,11 @@ class _Stack:
             A, B = F[:, :, :d_c], F[:, :, d_c:]
             # F (uᵀu) − tᵀu with u = [y, z], all scaled by c: the gradient of [A, B]
             zyt = np.matmul(zT, yt, out=self.zyt)  # [zᵀy, zᵀt]
-            zyt *= c
-            suu[:, :d_c, :d_c] = inp["syy"]
-            suu[:, d_c:, :d_c] = zyt[:, :, :d_c]
-            suu[:, :d_c, d_c:] = zyt[:, :, :d_c].transpose(0, 2, 1)
             np.matmul(zT, z, out=suu[:, d_c:, d_c:])
-            suu[:, d_c:, d_c:] *= c
+            kernels.trainer_second_moments(zyt, inp["syy"], c, suu)  # scales zyt by c, fills suu
             np.matmul(F, suu, out=gF)
-            gF[:, :, :d_c] -= inp["sty"]
+            kernels.trainer_subtract_cross(gF, inp["sty"], zyt)
             szt = zyt[:, :, d_c:]
-            gF[:, :, d_c:] -= szt.transpose(0, 2, 1)
             if need_loss:  # ‖e‖²·c = ⟨F, grad⟩ − ⟨A, c tᵀy⟩ − ⟨B, c tᵀz⟩ + c‖t‖²
                 tt = c * float(np.vdot(inp["t"], inp["t"]))
                 losses = np.array(
@@ -606,11 +601,9 @@ class _Stack:
             # ∂/∂z of the reconstruction: c·(u Fᵀ − t) B = c·([y, t] [AᵀB; −B] + z BᵀB)
             fb, w_yt = self.fb, self.w_yt
             np.matmul(F.transpose(0, 2, 1), B, out=fb)
-            w_yt[:, :d_c] = fb[:, :d_c]
-            np.negative(B, out=w_yt[:, d_c:])
+            kernels.trainer_backprop_weights(fb, B, w_yt)
             np.matmul(yt, w_yt, out=dz)
-            dz += np.matmul(z, fb[:, d_c:], out=self.nw)
-            dz *= c
+            kernels.add_then_scale(dz, np.matmul(z, fb[:, d_c:], out=self.nw), c)
         else:
             B = F
             error = np.matmul(z, B.transpose(0, 2, 1), out=self.error)
