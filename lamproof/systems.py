@@ -309,7 +309,7 @@ class System:
         """``n`` draws of the source blocks of a ``k``-step transition (rows are samples)."""
         d_o, d_a = self.d_o, self.d_a
         obs_root, exploration_root, noise_root = self._square_roots
-        obs = _times_root(rng.standard_normal((n, d_o)), obs_root) + self.obs_mean
+        obs = _plus(_times_root(rng.standard_normal((n, d_o)), obs_root), self.obs_mean)
         exploration = np.hstack(
             [_times_root(rng.standard_normal((n, d_a)), exploration_root) for _ in range(k)]
         )
@@ -318,8 +318,10 @@ class System:
             standard = rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=(n, k * d_o))
         else:
             standard = rng.standard_normal((n, k * d_o))
-        noise = np.hstack([_times_root(standard[:, j * d_o : (j + 1) * d_o], noise_root) for j in range(k)])
-        noise += np.tile(self.noise_mean, k)
+        noise = [_times_root(standard[:, j * d_o : (j + 1) * d_o], noise_root) for j in range(k)]
+        noise = noise[0] if k == 1 else np.hstack(noise)
+        if np.any(self.noise_mean):
+            noise += np.tile(self.noise_mean, k)
         return (
             [obs]
             + [exploration[:, j * d_a : (j + 1) * d_a] for j in range(k)]
@@ -335,8 +337,14 @@ def _times_root(draws: np.ndarray, root: np.ndarray) -> np.ndarray:
     """
     diagonal = np.diag(root)
     if root.shape[0] == root.shape[1] and not np.any(root - np.diag(diagonal)):
-        return draws * diagonal
+        return draws if np.all(diagonal == 1.0) else draws * diagonal  # x·1 is x
     return draws @ root
+
+
+def _plus(draws: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``draws + mean``, skipping the pass when the mean is zero (``x + 0`` is ``x`` but for the sign
+    of a zero draw)."""
+    return draws + mean if np.any(mean) else draws
 
 
 def _moment_bound(segment: _Segment, sizes, covs, means) -> float:
@@ -417,10 +425,25 @@ class _Segment:
 
     def apply(self, blocks, n: int) -> np.ndarray:
         """The variable's draws from draws of the source blocks (rows are samples)."""
-        out = np.zeros((n, self.dim))
+        # Summed as (0 + t₀) + t₁ + … would be, without the zeros (0 + t is t, up to the sign of a
+        # zero) and without copies: a term that is a block itself (op 1) is added, never written.
+        # The result may therefore *be* a block (Transition.sample hands each out once).
+        out, fresh = None, False
         for b, op in self.ops.items():
-            out += op * blocks[b] if isinstance(op, float) else blocks[b] @ op.T
-        return out
+            if isinstance(op, float):
+                term, new = (blocks[b], False) if op == 1.0 else (op * blocks[b], True)
+            else:
+                term, new = blocks[b] @ op.T, True
+            if out is None:
+                out, fresh = term, new
+            elif fresh:
+                out += term
+            elif new:  # t₀ + t₁ = t₁ + t₀ exactly: accumulate in the new array
+                term += out
+                out, fresh = term, True
+            else:
+                out, fresh = out + term, True
+        return np.zeros((n, self.dim)) if out is None else out
 
     def factor(self, roots, means) -> np.ndarray:
         """The variable's square-root factor: ``op_b R_b`` per block, then its mean (see ``Transition.factor``)."""
@@ -705,9 +728,13 @@ class Transition:
         """
         blocks = self.sample_sources(n, rng)
         names = self._segments if variables is None else self._names(tuple(variables))
-        out = {
-            name: np.hstack([segment.apply(blocks, n) for segment in self._segments[name]]) for name in names
-        }
+        out = {}
+        for name in names:
+            parts = [segment.apply(blocks, n) for segment in self._segments[name]]
+            array = parts[0] if len(parts) == 1 else np.hstack(parts)
+            if any(array is seen for seen in out.values()):
+                array = array.copy()  # one source block (op 1) asked twice: two arrays
+            out[name] = array
         if sources:
             out["sources"] = np.hstack(blocks)
         return out
