@@ -254,7 +254,9 @@ def trainer_backprop_weights(fb, B, w_yt):  # pragma: no cover - compiled
 
 @_jit
 def add_then_scale(out, other, c):  # pragma: no cover - compiled
-    """``out ← (out + other)·c`` element-wise, in place (same shapes, contiguous)."""
-    a, b = out.reshape(-1), other.reshape(-1)
-    for k in range(a.size):
-        a[k] = (a[k] + b[k]) * c
+    """``out ← (out + other)·c`` element-wise, in place, for stacks of shape ``(G, rows, cols)``."""
+    G, rows, cols = out.shape
+    for i in range(G):
+        for r in range(rows):
+            for k in range(cols):
+                out[i, r, k] = (out[i, r, k] + other[i, r, k]) * c

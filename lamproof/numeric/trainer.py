@@ -498,14 +498,21 @@ class _Stack:
         self.rho = np.array([t.labeled_fraction or 0.0 for t in members])[:, None]
         G, L, n = len(members), self.layout, lead.batch_size
         w = L.width
-        self.z = np.empty((G, n, w))
-        self.dz = np.empty((G, n, w))
+        # The thin products (n × d_x × w: z, its pull-backs, the IDM's gradient) run once for the
+        # stack, on the members' latents side by side (G·w columns): a wider product makes better
+        # use of BLAS, and each column block is bitwise the member's own product (BLAS sums every
+        # entry over the inner dimension alone, whatever the other columns).
+        side_by_side = lambda rows: np.empty((rows, G * w)).reshape(rows, G, w).transpose(1, 0, 2)  # noqa: E731
+        self.z = side_by_side(n)  # (G, n, w) views of (n, G·w)
+        self.dz = side_by_side(n)
         self.nw = np.empty((G, n, w))
+        self.C_all = np.empty((G * w, L.d_x)) if G > 1 else None  # the IDMs, rows side by side
+        self.g_idm = np.empty((G * w, L.d_x)) if G > 1 else None
         if L.learned:
             self.suu = np.empty((G, L.d_c + w, L.d_c + w))
-            self.zyt = np.empty((G, w, L.d_c + L.d_o))
+            self.zyt = np.empty((G * w, L.d_c + L.d_o)).reshape(G, w, L.d_c + L.d_o)
             self.fb = np.empty((G, L.d_c + w, w))
-            self.w_yt = np.empty((G, L.d_c + L.d_o, w))
+            self.w_yt = side_by_side(L.d_c + L.d_o)
         else:
             self.error = np.empty((G, n, L.d_o))
         if L.head:
@@ -569,7 +576,15 @@ class _Stack:
         x, t, c = inp["x"], inp["t"], inp["c"]
         n = x.shape[0]
         C, F = p["idm"], p["fdm"]
-        z = np.matmul(x, C.transpose(0, 2, 1), out=self.z)
+        G, w = C.shape[0], L.width
+        wide = lambda a: a.transpose(1, 0, 2).reshape(a.shape[1], G * w)  # noqa: E731 - (G, r, w) -> (r, G·w) view
+        if G > 1:
+            np.copyto(self.C_all.reshape(C.shape), C)
+            C_all = self.C_all
+        else:
+            C_all = C[0]
+        z = self.z
+        np.matmul(x, C_all.T, out=wide(z))
         zT = z.transpose(0, 2, 1)
         dz = self.dz
         losses = None
@@ -578,7 +593,8 @@ class _Stack:
             yt, suu, gF = inp["yt"], self.suu, g["fdm"]
             A, B = F[:, :, :d_c], F[:, :, d_c:]
             # F (uᵀu) − tᵀu with u = [y, z], all scaled by c: the gradient of [A, B]
-            zyt = np.matmul(zT, yt, out=self.zyt)  # [zᵀy, zᵀt]
+            zyt = self.zyt  # [zᵀy, zᵀt]
+            np.matmul(wide(z).T, yt, out=zyt.reshape(G * w, -1))
             np.matmul(zT, z, out=suu[:, d_c:, d_c:])
             kernels.trainer_second_moments(zyt, inp["syy"], c, suu)  # scales zyt by c, fills suu
             np.matmul(F, suu, out=gF)
@@ -602,7 +618,7 @@ class _Stack:
             fb, w_yt = self.fb, self.w_yt
             np.matmul(F.transpose(0, 2, 1), B, out=fb)
             kernels.trainer_backprop_weights(fb, B, w_yt)
-            np.matmul(yt, w_yt, out=dz)
+            np.matmul(yt, wide(w_yt), out=wide(dz))
             kernels.add_then_scale(dz, np.matmul(z, fb[:, d_c:], out=self.nw), c)
         else:
             B = F
@@ -632,7 +648,11 @@ class _Stack:
             r *= coef
             np.matmul(r.transpose(0, 2, 1), z, out=g["head"])
             dz += np.matmul(r, H, out=self.nw)
-        np.matmul(dz.transpose(0, 2, 1), x, out=g["idm"])
+        if G > 1:
+            np.matmul(wide(dz).T, x, out=self.g_idm)
+            np.copyto(g["idm"], self.g_idm.reshape(C.shape))
+        else:
+            np.matmul(wide(dz).T, x, out=g["idm"][0])
         return losses
 
     def adam(self, t: int, lr: float) -> None:
