@@ -22,7 +22,7 @@ from lamproof.numeric.trainer import (
     padded_width,
     train_together,
 )
-from lamproof.systems import System
+from lamproof.systems import System, paper_system
 
 
 def _system(seed: int, d_o: int = 5, d_a: int = 2) -> System:
@@ -139,6 +139,22 @@ def test_checkpoints_taken_in_a_batch_resume_alone_and_together(tmp_path_factory
     for trainer in resumed[len(resumed) // 2 :]:  # ... and the rest alone
         trainer.run(steps - split)
     for a, b in zip(alone, resumed, strict=True):
+        _same(a, b)
+
+
+@pytest.mark.parametrize("head", [False, True])
+def test_a_sweep_at_the_papers_size_is_bitwise_its_members_alone(head):
+    """At d_o = 128, batch 128 (the paper's shapes, where BLAS runs its full-size kernels rather
+    than the small ones of the property tests above): the band's side-by-side products (eight
+    latent sizes in four padding buckets, one or two members per stack) leave every member
+    bitwise where it ends alone."""
+    system = paper_system(noise="isotropic", sigma=0.5)
+    weight = 1.0 if head else 0.0
+    specs = [LAMSpec(d, action_loss_weight=weight) for d in (1, 3, 4, 5, 8, 10, 13, 16)]
+    alone = [Trainer(system, spec, seed=2, sample_block=4).run(6) for spec in specs]
+    together = [Trainer(system, spec, seed=2, sample_block=4) for spec in specs]
+    train_together(together, 6)
+    for a, b in zip(alone, together, strict=True):
         _same(a, b)
 
 
