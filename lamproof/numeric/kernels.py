@@ -4,9 +4,10 @@ NumPy evaluates ``a·x + b·y`` in several passes over memory, each with a tempo
 population dynamics and the batched trainer, whose parameters are 10⁴–10⁵ numbers updated 10⁴
 times, those passes cost more than the arithmetic.
 
-- :func:`adam_update` and the element-wise kernels do the *same* floating-point operations, in the
-  same order, as the NumPy code they replace (no fast-math), in one pass: results are bitwise
-  those of that code (the trainer's tests compare checkpoints bit for bit).
+- :func:`adam_update` and the element-wise kernels (among them the batched trainer's
+  ``trainer_*`` passes around its products) do the *same* floating-point operations, in the same
+  order, as the NumPy code they replace (no fast-math), in one pass: results are bitwise those of
+  that code (the trainer's tests compare checkpoints bit for bit).
 - :func:`learned_path_products` replaces three BLAS products that read the same matrix; its sums
   run in their own order, so it equals them to rounding, like any other BLAS.
 

@@ -26,9 +26,12 @@ system see the same minibatches whatever their ``d_z``, augmentation scale or la
 (common random numbers across a sweep), and :func:`train_together` draws them once for all.
 
 **Batches of LAMs.** :func:`train_together` trains several independent trainers as one NumPy
-computation: their weights are stacked, every product runs once per member with the same shapes
-as alone (stacked ``matmul`` calls BLAS slice by slice), every other operation is elementwise,
-and shared minibatches and their second moments are computed once. Each trainer keeps its own
+computation: their weights are stacked, the products with a member's own matrices (``F (uᵀu)``,
+``FᵀB``) run once per member with the same shapes as alone (stacked ``matmul`` calls BLAS slice
+by slice), the thin products with the minibatch (``x Cᵀ``, ``zᵀ[y, t]``, ``[y, t] w``, ``dzᵀ x``)
+once for all members that read it, their latents side by side (:class:`_Band`; each column block
+is bitwise the member's own product), every other operation is elementwise, and shared minibatches
+and their second moments are computed once. Each trainer keeps its own
 streams and checkpoint, and its results are bitwise equal to training it alone
 (``tests/test_trainer_batch.py``). To stack, latents are padded with zero units up to a multiple of
 :data:`LATENT_BUCKET`, alone as in a batch; a zero unit has zero gradient and stays zero.
