@@ -261,3 +261,19 @@ def add_then_scale(out, other, c):  # pragma: no cover - compiled
         for r in range(rows):
             for k in range(cols):
                 out[i, r, k] = (out[i, r, k] + other[i, r, k]) * c
+
+
+@_jit
+def shifted_pair(left, right, kappa, s, out):  # pragma: no cover - compiled
+    """``out = [left + tile(s·κ), right + s·κ]``: an augmented input pair in one pass.
+
+    ``left`` is ``(n, T·d)`` (``T`` frames, each shifted by the same ``s·κ``), ``right`` and ``κ``
+    are ``(n, d)``, ``out`` is ``(n, (T + 1)·d)``.
+    """
+    n, d = kappa.shape
+    width = left.shape[1]
+    for r in range(n):
+        for j in range(width):
+            out[r, j] = left[r, j] + s * kappa[r, j % d]
+        for j in range(d):
+            out[r, width + j] = right[r, j] + s * kappa[r, j]

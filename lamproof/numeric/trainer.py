@@ -470,26 +470,28 @@ def _inputs(batch: dict[str, np.ndarray], layout: _Layout, s: float, n: int) -> 
     frames = d_c // d_o
     obs, nxt = batch["obs"], batch["next_obs"]
     o_now = obs if frames == 1 else obs[:, d_c - d_o :]
-    tile = (lambda k: k) if frames == 1 else (lambda k: np.tile(k, frames))
     out = {"action": batch["action"], "uniform": batch.get("uniform"), "c": 2.0 / (n * d_o)}
-    k1 = s * batch["kappa1"] if s > 0 else None
-    k2 = s * batch["kappa2"] if s > 0 else None
     if layout.tied:  # κ₁ cancels
         x = o_now - nxt
-    elif s > 0:
-        x = np.hstack([obs + tile(k1), nxt + k1])
+    elif s > 0:  # [obs + tile(s κ₁), o' + s κ₁]
+        x = np.empty((n, d_c + d_o))
+        kernels.shifted_pair(obs, nxt, batch["kappa1"], s, x)
     else:
         x = np.hstack([obs, nxt])
     out["x"] = x
     if layout.learned:
-        y = obs + tile(k2) if s > 0 else obs
-        t = nxt + k2 if s > 0 else nxt
+        if s > 0:  # [y, t] = [obs + tile(s κ₂), o' + s κ₂]
+            yt = np.empty((n, d_c + d_o))
+            kernels.shifted_pair(obs, nxt, batch["kappa2"], s, yt)
+        else:
+            yt = x if not layout.tied else np.hstack([obs, nxt])
+        y, t = yt[:, :d_c], yt[:, d_c:]
         c = out["c"]
         syy = y.T @ y
         syy *= c
         sty = t.T @ y
         sty *= c
-        out.update(y=y, t=t, yt=x if (s == 0 and not layout.tied) else np.hstack([y, t]), syy=syy, sty=sty)
+        out.update(y=y, t=t, yt=yt, syy=syy, sty=sty)
     else:  # κ₂ cancels: ô' − o' = B z − (o' − o_t)
         out["t"] = nxt - o_now
     return out
