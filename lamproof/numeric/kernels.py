@@ -277,3 +277,31 @@ def shifted_pair(left, right, kappa, s, out):  # pragma: no cover - compiled
             out[r, j] = left[r, j] + s * kappa[r, j % d]
         for j in range(d):
             out[r, width + j] = right[r, j] + s * kappa[r, j]
+
+
+@_jit
+def head_residual(r, action, uniform, rho, coef, masked):  # pragma: no cover - compiled
+    """The action head's scaled residual in place: ``r ← ((r − a)·ℓ)·coef`` per member ``i``.
+
+    ``r`` is ``(G, n, k)`` holding ``z Hᵀ``, ``action`` ``(n, k)``. Unmasked: ``ℓ = 1`` and
+    ``coef[i]`` as given. Masked (§7): ``ℓ_q = [uniform_q < rho_i]`` and
+    ``coef = 2/(count·k)`` over the ``count`` labeled samples (``0`` when there are none).
+    """
+    G, n, k = r.shape
+    for i in range(G):
+        c = coef[i]
+        if masked:
+            count = 0
+            for q in range(n):
+                if uniform[q] < rho[i]:
+                    count += 1
+            c = 2.0 / float(count * k) if count > 0 else 0.0
+        for q in range(n):
+            keep = 1.0
+            if masked and not uniform[q] < rho[i]:
+                keep = 0.0
+            for j in range(k):
+                v = r[i, q, j] - action[q, j]
+                if masked:
+                    v = v * keep
+                r[i, q, j] = v * c

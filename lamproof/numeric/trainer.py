@@ -523,6 +523,8 @@ class _Stack:
             self.error = np.empty((G, n, L.d_o))
         if L.head:
             self.residual = np.empty((G, n, L.d_act))
+            self.head_coef = (2.0 * self.lam / (L.d_o * n))[:, 0, 0]  # unmasked: MSE's 2/(d_o n), times λ
+            self.no_uniform = np.empty(0)
 
     @classmethod
     def gather(cls, members: list[Trainer]) -> _Stack:
@@ -645,22 +647,29 @@ class _Stack:
         if L.head:
             H = p["head"]
             r = np.matmul(z, H.transpose(0, 2, 1), out=self.residual)
-            r -= inp["action"]
-            if L.masked:
-                labeled = (inp["uniform"][None, :] < self.rho).astype(np.float64)  # (G, n)
-                r *= labeled[:, :, None]
-                count = labeled.sum(axis=1)
-                denom = np.where(count > 0, count * L.d_act, 1.0)
-                if need_loss:
-                    losses += np.array([float(np.vdot(ri, ri)) for ri in r]) / denom
-                coef = np.where(count > 0, 2.0 / denom, 0.0)[:, None, None]
+            if not need_loss:  # the lines below, without the loss, in one pass
+                uniform = inp["uniform"] if L.masked else self.no_uniform
+                kernels.head_residual(r, inp["action"], uniform, self.rho[:, 0], self.head_coef, L.masked)
             else:
-                if need_loss:
-                    losses += self.lam[:, 0, 0] / L.d_o * np.array([float(np.vdot(ri, ri)) for ri in r]) / n
-                coef = 2.0 * self.lam / (L.d_o * n)
-            r *= coef
+                self._head_residual_and_loss(r, inp, losses, n)
             np.matmul(r.transpose(0, 2, 1), z, out=g["head"])
             dz += np.matmul(r, H, out=self.nw)
+
+    def _head_residual_and_loss(self, r, inp: dict, losses, n: int) -> None:
+        """The head's residual scaled as ``kernels.head_residual`` does, and its loss added to ``losses``."""
+        L = self.layout
+        r -= inp["action"]
+        if L.masked:
+            labeled = (inp["uniform"][None, :] < self.rho).astype(np.float64)  # (G, n)
+            r *= labeled[:, :, None]
+            count = labeled.sum(axis=1)
+            denom = np.where(count > 0, count * L.d_act, 1.0)
+            losses += np.array([float(np.vdot(ri, ri)) for ri in r]) / denom
+            coef = np.where(count > 0, 2.0 / denom, 0.0)[:, None, None]
+        else:
+            losses += self.lam[:, 0, 0] / L.d_o * np.array([float(np.vdot(ri, ri)) for ri in r]) / n
+            coef = 2.0 * self.lam / (L.d_o * n)
+        r *= coef
 
     def adam(self, t: int, lr: float) -> None:
         """PyTorch's Adam update (single-tensor path), on the stacked flat parameters, in one pass."""
