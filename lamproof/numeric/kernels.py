@@ -4,11 +4,12 @@ NumPy evaluates ``a·x + b·y`` in several passes over memory, each with a tempo
 population dynamics and the batched trainer, whose parameters are 10⁴–10⁵ numbers updated 10⁴
 times, those passes cost more than the arithmetic.
 
-- :func:`adam_update` and the element-wise kernels do the *same* floating-point operations, in the
-  same order, as the NumPy code they replace (no fast-math), in one pass: results are bitwise
-  those of that code (the trainer's tests compare checkpoints bit for bit).
-- :func:`learned_path_products` replaces three BLAS products that read the same matrix; its sums
-  run in their own order, so it equals them to rounding, like any other BLAS.
+- :func:`adam_step` and :func:`add_scaled_plus_constant` do the *same* floating-point operations,
+  in the same order, as the NumPy code they replace (no fast-math), in one pass: results are
+  bitwise those of that code (the trainer's tests compare checkpoints bit for bit).
+- :func:`structured_right` and :func:`learned_path_products` compute matrix products (the second
+  replaces three BLAS calls that read the same matrix, with sums in its own order): equal to
+  NumPy's to rounding, like any two BLAS.
 
 ``error_model="numpy"`` lets LLVM vectorize divisions and square roots (the default ``"python"``
 model checks every division for zero). ``cache=True`` keeps the machine code in ``__pycache__``,
