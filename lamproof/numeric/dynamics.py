@@ -38,7 +38,6 @@ from zero moments is ``0/(0 + eps) = 0``), and ``s²``, ``λ`` act per configura
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -565,25 +564,14 @@ def _adam(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """PyTorch's Adam (``torch.optim.Adam`` defaults) with the exact gradient: the trainer's update
-    (:func:`lamproof.numeric.kernels.adam_update`, one pass over the parameters)."""
-    beta1, beta2 = ADAM_BETAS
+    (:func:`lamproof.numeric.kernels.adam_step`, one pass over the parameters)."""
     theta, grad = engine.theta, engine.grad
     m, v = np.zeros_like(theta), np.zeros_like(theta)
     keep(0, theta)
     every = max(1, steps // 100)
     for t in range(1, steps + 1):
         engine.gradient()
-        step_size = lr / (1.0 - beta1**t)
-        kernels.adam_update(
-            theta,
-            grad,
-            m,
-            v,
-            beta1,
-            beta2,
-            1.0 / (math.sqrt(1.0 - beta2**t) * step_size),
-            ADAM_EPS / step_size,
-        )
+        kernels.adam_step(theta, grad, m, v, t, lr, ADAM_BETAS, ADAM_EPS)
         keep(t, theta)
         if progress is not None and (t % every == 0 or t == steps):
             progress(t, steps)

@@ -4,12 +4,14 @@ NumPy evaluates ``a·x + b·y`` in several passes over memory, each with a tempo
 population dynamics and the batched trainer, whose parameters are 10⁴–10⁵ numbers updated 10⁴
 times, those passes cost more than the arithmetic.
 
-- :func:`adam_update` and the element-wise kernels (among them the batched trainer's
-  ``trainer_*`` passes around its products) do the *same* floating-point operations, in the same
-  order, as the NumPy code they replace (no fast-math), in one pass: results are bitwise those of
-  that code (the trainer's tests compare checkpoints bit for bit).
-- :func:`learned_path_products` replaces three BLAS products that read the same matrix; its sums
-  run in their own order, so it equals them to rounding, like any other BLAS.
+- :func:`adam_step`, :func:`add_scaled_plus_constant` and the batched trainer's element-wise
+  passes (``trainer_*``, :func:`add_then_scale`, :func:`shifted_pair`, :func:`head_residual`) do
+  the *same* floating-point operations, in the same order, as the NumPy code they replace (no
+  fast-math), in one pass: results are bitwise those of that code (the trainer's tests compare
+  checkpoints bit for bit).
+- :func:`structured_right` and :func:`learned_path_products` compute matrix products (the second
+  replaces three BLAS calls that read the same matrix, with sums in its own order): equal to
+  NumPy's to rounding, like any two BLAS.
 
 ``error_model="numpy"`` lets LLVM vectorize divisions and square roots (the default ``"python"``
 model checks every division for zero). ``cache=True`` keeps the machine code in ``__pycache__``,
@@ -24,16 +26,20 @@ from numba import njit
 _jit = njit(cache=True, error_model="numpy", nogil=True)
 
 
-@_jit
-def adam_update(theta, grad, m, v, beta1, beta2, bias_scale, eps_scaled):  # pragma: no cover - compiled
-    """PyTorch's Adam update (``torch.optim.Adam``, single-tensor path) in one pass, in place.
+def adam_step(theta, grad, m, v, t: int, lr: float, betas: tuple[float, float], eps: float) -> None:
+    """Step ``t`` (from 1) of PyTorch's Adam (``torch.optim.Adam``, single-tensor path), in place on
+    flat float64 arrays of one size: ``m ← m + (1−β₁)(g − m)`` (``lerp``), ``v ← β₂v + ((1−β₂)g)g``,
+    ``θ ← θ − step_size·m/(√v/√(1−β₂ᵗ) + eps)`` with ``step_size = lr/(1−β₁ᵗ)``, the step size folded
+    into the denominator. Used by the stochastic trainer and by the population dynamics alike."""
+    beta1, beta2 = betas
+    step_size = lr / (1.0 - beta1**t)
+    bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
+    _adam_update(theta, grad, m, v, beta1, beta2, 1.0 / (bias_correction2_sqrt * step_size), eps / step_size)
 
-    ``m ← m + (1−β₁)(g − m)`` (``lerp``), ``v ← β₂v + ((1−β₂)g)g``, and
-    ``θ ← θ − m / (√v·bias_scale + eps_scaled)`` with ``bias_scale = 1/(√(1−β₂ᵗ)·step_size)``,
-    ``eps_scaled = eps/step_size`` and ``step_size = lr/(1−β₁ᵗ)``: PyTorch's
-    ``step_size·m/(√v/√(1−β₂ᵗ) + eps)`` with the step size folded into the denominator. All
-    arrays are flat float64 of one size.
-    """
+
+@_jit
+def _adam_update(theta, grad, m, v, beta1, beta2, bias_scale, eps_scaled):  # pragma: no cover - compiled
+    """:func:`adam_step`'s loop: ``θ ← θ − m / (√v·bias_scale + eps_scaled)`` after the moment updates."""
     a1 = 1.0 - beta1
     a2 = 1.0 - beta2
     for i in range(theta.size):
