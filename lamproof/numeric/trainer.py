@@ -706,15 +706,15 @@ class _Band:
         self.views = []
         start = 0
         for st, width in zip(stacks, widths, strict=True):
-            G, w = st.G, st.layout.width
+            G = st.G
             cols = slice(start, start + width)
-            side = lambda a: a[:, cols].reshape(a.shape[0], G, w).transpose(1, 0, 2)  # noqa: E731, B023
-            rows = lambda a: a[cols].reshape(G, w, a.shape[1])  # noqa: E731, B023
-            view = {"z": side(self.z), "dz": side(self.dz)}
+            view = {"z": _members_of_columns(self.z, cols, G), "dz": _members_of_columns(self.dz, cols, G)}
             if not self.alone:
-                view.update(C=rows(self.C), g_idm=rows(self.g_idm))
+                view.update(C=_members_of_rows(self.C, cols, G), g_idm=_members_of_rows(self.g_idm, cols, G))
             if L.learned:
-                view.update(zyt=rows(self.zyt), w_yt=side(self.W))
+                view.update(
+                    zyt=_members_of_rows(self.zyt, cols, G), w_yt=_members_of_columns(self.W, cols, G)
+                )
             self.views.append(view)
             start += width
 
@@ -742,3 +742,16 @@ class _Band:
             for st, view in zip(stacks, self.views, strict=True):
                 np.copyto(st.g["idm"], view["g_idm"])
         return losses
+
+
+def _members_of_columns(a: np.ndarray, cols: slice, G: int) -> np.ndarray:
+    """The ``(G, rows, w)`` view of the column block ``a[:, cols]`` (``G`` members of ``w`` columns)."""
+    block = a[:, cols]
+    out = block.reshape(a.shape[0], G, block.shape[1] // G).transpose(1, 0, 2)
+    return out  # a view (splitting a contiguous axis): products write into a through it
+
+
+def _members_of_rows(a: np.ndarray, cols: slice, G: int) -> np.ndarray:
+    """The ``(G, w, columns)`` view of the row block ``a[cols]`` (``G`` members of ``w`` rows)."""
+    block = a[cols]
+    return block.reshape(G, block.shape[0] // G, a.shape[1])
