@@ -98,6 +98,19 @@ _fused = njit(cache=True, error_model="numpy", nogil=True, fastmath={"reassoc", 
 
 
 @_fused
+def _start_row(j, Aj, Gj, c, M, dense, diag):  # pragma: no cover - compiled
+    """Row ``j`` of ``gA`` before the products: ``c·A_j + M_j + diag·e_j`` (just before its row pair
+    adds to it, while the row is in cache)."""
+    for k in range(Aj.size):
+        Gj[k] = c * Aj[k]
+    if dense:
+        Mj = M[j]
+        for k in range(Aj.size):
+            Gj[k] += Mj[k]
+    Gj[j] += diag
+
+
+@_fused
 def _row_pair(j, Aj, Ak, gj, gk, Bj, Bk, Y, left, aj, ak, z, g):  # pragma: no cover - compiled
     """Rows ``j``, ``j + 1`` of :func:`learned_path_products`, latent units two at a time."""
     d = Aj.size
@@ -178,18 +191,12 @@ def learned_path_products(A, B, Y, zs, g, coef, M, diag, gA, left, gB):  # pragm
         Ai, Bi, Yi, Li, Gi, Pi = A[i], B[i], Y[i], left[i], gA[i], gB[i]
         Li[:, :d] = 0.0
         Pi[:, z:] = 0.0
-        for j in range(d):
-            Gj, Aj = Gi[j], Ai[j]
-            for k in range(d):
-                Gj[k] = c * Aj[k]
-            if dense:
-                Mj = M[j]
-                for k in range(d):
-                    Gj[k] += Mj[k]
-            Gj[j] += diag[i]
         for j in range(0, d - 1, 2):
+            _start_row(j, Ai[j], Gi[j], c, M, dense, diag[i])
+            _start_row(j + 1, Ai[j + 1], Gi[j + 1], c, M, dense, diag[i])
             _row_pair(j, Ai[j], Ai[j + 1], Gi[j], Gi[j + 1], Bi[j], Bi[j + 1], Yi, Li, Pi[j], Pi[j + 1], z, g)
         if d % 2:
+            _start_row(d - 1, Ai[d - 1], Gi[d - 1], c, M, dense, diag[i])
             _single_row(d - 1, Ai[d - 1], Gi[d - 1], Bi[d - 1], Yi, Li, Pi[d - 1], z, g)
 
 
