@@ -28,7 +28,9 @@ separates what is proved from what is witnessed (:class:`ProbeScore`):
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg
@@ -128,6 +130,26 @@ class _Dist:
         self.X = transition.factor(OBSERVED, mean=False)
         self.mean_x = transition.mean(OBSERVED)
         self._targets: dict = {}
+        self._memo: OrderedDict = OrderedDict()  # probe_errors fitted here: see recall()
+        self._memo_bytes = 0
+
+    def recall(self, key: tuple, features: np.ndarray, weights: np.ndarray) -> dict | None:
+        """The probe errors :func:`probe_errors` returned for exactly these ``features`` and
+        ``weights`` (compared entry by entry) under ``key`` (scoring data, targets, ``rtol``), or ``None``."""
+        for known_features, known_weights, result in self._memo.get(key, ()):
+            if np.array_equal(known_features, features) and np.array_equal(known_weights, weights):
+                return dict(result)
+        return None
+
+    def remember(self, key: tuple, features: np.ndarray, weights: np.ndarray, result: dict) -> None:
+        size = features.nbytes + weights.nbytes
+        if size > MEMO_BYTES // 4:
+            return
+        self._memo.setdefault(key, []).append((features.copy(), weights.copy(), dict(result)))
+        self._memo_bytes += size
+        while self._memo_bytes > MEMO_BYTES:
+            _, entries = self._memo.popitem(last=False)
+            self._memo_bytes -= sum(f.nbytes + w.nbytes for f, w, _ in entries)
 
     def target(self, name: str) -> tuple[np.ndarray, np.ndarray, float]:
         """``(T, mean, total)``: covariance factor, mean and ``tr Cov`` of a probe target."""
@@ -136,6 +158,14 @@ class _Dist:
             T = self.transition.factor(variable, mean=False)
             self._targets[name] = (T, self.transition.mean(variable), float(np.sum(T**2)))
         return self._targets[name]
+
+
+#: Bytes of feature maps (and their ingredients) a distribution keeps to answer repeated
+#: :func:`probe_errors` calls. The same features are scored many times over: a family's canonical
+#: member again among its witnesses, one member as the witness of several ends, configurations of
+#: a sweep whose features coincide. At d_o = 128 hundreds of maps fit; a d_o = 1024 change map
+#: (32 MB with its ingredients) is not kept.
+MEMO_BYTES = 16 * 2**20
 
 
 _DISTS: weakref.WeakKeyDictionary[Transition, _Dist] = weakref.WeakKeyDictionary()
@@ -161,28 +191,59 @@ def _dist(transition: Transition) -> _Dist:
     return _DISTS[transition]
 
 
+class _Rows:
+    """The products of one feature map ``rows`` with a factor ``X``, each formed once on first use and
+    shared by the routes that read them (the Cholesky fast path and, when it declines, the SVD
+    path): ``F = rows @ X``, the row scales of ``weights`` (default ``rows``) against ``X``, the
+    row-scaled ``F / scales`` and its Gram matrix. The same operations on the same arrays as each
+    route would do alone, so the numbers do not change."""
+
+    def __init__(self, rows: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None):
+        self.rows, self.X, self.weights = rows, X, rows if weights is None else weights
+
+    @cached_property
+    def F(self) -> np.ndarray:
+        return self.rows @ self.X
+
+    @cached_property
+    def scales(self) -> np.ndarray:
+        return _row_scales(self.weights, self.X)
+
+    @cached_property
+    def scaled(self) -> np.ndarray:
+        """``F / scales`` (rows) when every scale is positive (the callers check)."""
+        return self.F / self.scales[:, None]
+
+    @cached_property
+    def gram(self) -> np.ndarray:
+        return self.scaled @ self.scaled.T
+
+
 def _space(
     rows: np.ndarray,
     X: np.ndarray,
     include_grey: bool,
     rtol: float | None = None,
     weights: np.ndarray | None = None,
+    shared: _Rows | None = None,
 ) -> tuple[np.ndarray, bool]:
     """Orthonormal basis of the row space of ``rows @ X`` (row-scaled; see ``linalg.row_space``).
 
     ``rtol`` given: directions below it are dropped and nothing is undecidable (numeric features).
+    ``shared``: the products of ``rows`` with ``X`` already formed (:class:`_Rows`).
     """
     n = X.shape[1]
     if rows.shape[0] == 0:
         return np.zeros((n, 0)), False
-    F = rows @ X
-    scales = _row_scales(rows if weights is None else weights, X)
+    shared = _Rows(rows, X, weights) if shared is None else shared
+    F, scales = shared.F, shared.scales
     live = scales > 0
     if not np.any(live):
         return np.zeros((n, 0)), False
-    scaled = F[live] / scales[live, None]
+    every = bool(np.all(live))
+    scaled = shared.scaled if every else F[live] / scales[live, None]
     if rtol is None and scaled.shape[0] >= SPACE_GRAM_ROWS:
-        basis = _low_rank_space(scaled)
+        basis = _low_rank_space(scaled, shared.gram if every else None)
         if basis is not None:
             return basis, False
     _, s, vt = np.linalg.svd(scaled, full_matrices=False)
@@ -207,7 +268,7 @@ SPACE_GRAM_ROWS = 64
 STRONG_RTOL = 1e-6
 
 
-def _low_rank_space(scaled: np.ndarray) -> np.ndarray | None:
+def _low_rank_space(scaled: np.ndarray, gram: np.ndarray | None = None) -> np.ndarray | None:
     """Orthonormal basis of the row space of the row-scaled features ``F`` when ``F`` is a few strong
     directions plus round-off, else ``None`` (the SVD decides).
 
@@ -215,10 +276,11 @@ def _low_rank_space(scaled: np.ndarray) -> np.ndarray | None:
     iteration (``Q = orth(F Fᵀ U)``: the error shrinks by ``(σ_{r+1}/σ_r)²``). The rest is decided,
     not estimated: every other singular value of ``F`` is at most ``‖F − Q Qᵀ F‖_F`` (Eckart–Young),
     which must be below ``ROUNDOFF_RTOL``, and every kept one (the singular values of ``Qᵀ F``)
-    at least ``DECISION_RTOL`` — the same thresholds the SVD route applies.
+    at least ``DECISION_RTOL`` — the same thresholds the SVD route applies. ``gram``: ``F Fᵀ``
+    when already formed.
     """
     m = scaled.shape[0]
-    gram = scaled @ scaled.T
+    gram = scaled @ scaled.T if gram is None else gram
     values = np.linalg.eigvalsh(gram)
     if values[-1] <= 0:
         return None
@@ -304,11 +366,25 @@ def probe_errors(
     features = np.atleast_2d(np.asarray(features, dtype=np.float64))
     weights = np.abs(features) if ingredients is None else np.atleast_2d(ingredients)
     f, s = _dist(fit), _dist(fit if score is None else score)
+    # the same features on the same data give the same numbers: answered from memory when seen
+    key = (
+        None if s is f else weakref.ref(s.transition),
+        targets,
+        rtol,
+        features.shape,
+        weights.shape,
+        float(np.sum(features)),
+        float(np.sum(weights)),
+    )
+    known = f.recall(key, features, weights)
+    if known is not None:
+        return known
+    shared = _Rows(features, f.X, weights)  # F and its scales, formed once for both routes
 
     def compute(include_grey, flag):
         out = {}
         if s is f:
-            fast = _cholesky(features, f.X, weights) if not include_grey and rtol is None else None
+            fast = _cholesky(features, f.X, weights, shared) if not include_grey and rtol is None else None
             if fast is not None:
                 Lc, scales, F = fast
                 factors = [f.target(name) for name in targets]
@@ -324,13 +400,13 @@ def probe_errors(
                     start += T.shape[0]
                     out[name] = None if total == 0 else _clip(1.0 - explained / total)
                 return out
-            basis, grey = _space(features, f.X, include_grey, rtol, weights)
+            basis, grey = _space(features, f.X, include_grey, rtol, weights, shared)
             flag["grey"] |= grey
             for name in targets:
                 T, _, total = f.target(name)
                 out[name] = None if total == 0 else _clip(1.0 - float(np.sum((T @ basis) ** 2)) / total)
             return out
-        beta_map, grey = _probe_map(features, f, include_grey, rtol, weights)
+        beta_map, grey = _probe_map(features, f, include_grey, rtol, weights, shared)
         flag["grey"] |= grey
         F2 = features @ s.X
         shift = features @ (s.mean_x - f.mean_x)
@@ -346,7 +422,9 @@ def probe_errors(
             out[name] = max(float(np.sum(residual**2) + offset @ offset), 0.0) / total
         return out
 
-    return _settled(compute, "probe features")
+    result = _settled(compute, "probe features")
+    f.remember(key, features, weights, result)
+    return result
 
 
 def _clip(value: float) -> float:
@@ -354,13 +432,17 @@ def _clip(value: float) -> float:
 
 
 def _probe_map(
-    features: np.ndarray, dist: _Dist, include_grey: bool, rtol: float | None, weights: np.ndarray
+    features: np.ndarray,
+    dist: _Dist,
+    include_grey: bool,
+    rtol: float | None,
+    weights: np.ndarray,
+    shared: _Rows | None = None,
 ) -> tuple[np.ndarray, bool]:
     """``M`` with ``T M`` the least-squares probe coefficients of any target factor ``T``:
     ``β F = T Π_{row F}`` for ``F = features @ X``, solved through the row-scaled factor."""
-    X = dist.X
-    F = features @ X
-    scales = _row_scales(weights, X)
+    shared = _Rows(features, dist.X, weights) if shared is None else shared
+    F, scales = shared.F, shared.scales
     inverse = np.divide(1.0, scales, out=np.zeros_like(scales), where=scales > 0)
     u, s, vt = np.linalg.svd(inverse[:, None] * F, full_matrices=False)
     if rtol is not None:
@@ -425,17 +507,22 @@ class _KyFan:
 FAST_PIVOT = 1e-6
 
 
-def _cholesky(rows: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None):
-    """``(Lc, scales)`` with ``Lc Lcᵀ`` the Gram matrix of the row-scaled ``rows @ X``, or ``None``
-    when it is not well inside the positive-definite cone (then the SVD path decides)."""
+def _cholesky(
+    rows: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None, shared: _Rows | None = None
+):
+    """``(Lc, scales, F)`` with ``Lc Lcᵀ`` the Gram matrix of the row-scaled ``F = rows @ X``, or
+    ``None`` when it is not well inside the positive-definite cone (then the SVD path decides).
+    ``shared``: the products of ``rows`` with ``X`` already formed (:class:`_Rows`); a failed
+    attempt leaves its Gram matrix there for the SVD path."""
     if rows.shape[0] == 0:
         return None
-    scales = _row_scales(rows if weights is None else weights, X)
+    shared = _Rows(rows, X, weights) if shared is None else shared
+    scales = shared.scales
     if np.any(scales <= 0):
         return None
-    F = (rows @ X) / scales[:, None]
+    F = shared.scaled
     try:
-        Lc = np.linalg.cholesky(F @ F.T)
+        Lc = np.linalg.cholesky(shared.gram)
     except np.linalg.LinAlgError:
         return None
     if float(np.min(np.diag(Lc))) ** 2 < FAST_PIVOT:
