@@ -130,6 +130,7 @@ class _Dist:
         self.X = transition.factor(OBSERVED, mean=False)
         self.mean_x = transition.mean(OBSERVED)
         self._targets: dict = {}
+        self._stacks: dict = {}
         self._memo: OrderedDict = OrderedDict()  # probe_errors fitted here: see recall()
         self._memo_bytes = 0
 
@@ -151,6 +152,12 @@ class _Dist:
             _, entries = self._memo.popitem(last=False)
             self._memo_bytes -= sum(f.nbytes + w.nbytes for f, w, _ in entries)
 
+    def stacked(self, names: tuple) -> np.ndarray:
+        """The factors of the targets ``names`` one above the other (kept: one object per tuple)."""
+        if names not in self._stacks:
+            self._stacks[names] = np.vstack([self.target(name)[0] for name in names])
+        return self._stacks[names]
+
     def target(self, name: str) -> tuple[np.ndarray, np.ndarray, float]:
         """``(T, mean, total)``: covariance factor, mean and ``tr Cov`` of a probe target."""
         if name not in self._targets:
@@ -171,18 +178,109 @@ MEMO_BYTES = 16 * 2**20
 _DISTS: weakref.WeakKeyDictionary[Transition, _Dist] = weakref.WeakKeyDictionary()
 
 
-#: ``|X|`` of the last few factors probed (a factor is probed with many feature maps in a row).
-_ABS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+def forget_probe_errors() -> None:
+    """Empty :func:`probe_errors`' memory of scored features (benchmarks timing repeated runs of
+    one problem call it, so that a repeat costs what the first run did)."""
+    for dist in list(_DISTS.values()):
+        dist._memo.clear()
+        dist._memo_bytes = 0
+
+
+class _Factor:
+    """A factor ``X`` (a covariance factor of the features' input or of a target) in the forms its
+    products use, each made on first use: ``|X|``, and, when ``X`` is sparse (a paper system's
+    factor is: identity blocks, ``G``, ``σ I``; 2% nonzero at d_o = 128, 0.3% at d_o = 1024),
+    compressed-row copies of ``X``, ``Xᵀ`` and ``|X|ᵀ``, with which a product costs its nonzero
+    terms instead of a dense d_o-sized multiplication. A sparse product sums the same nonzero
+    terms as the dense one (the dense one adds exact zeros besides), in another order: the result
+    differs in the last bits only."""
+
+    def __init__(self, X: np.ndarray):
+        self.X = X
+        self.sparse = np.count_nonzero(X) <= SPARSE_DENSITY * X.size
+
+    @cached_property
+    def abs(self) -> np.ndarray:
+        return np.abs(self.X)
+
+    def _csr(self, M: np.ndarray):
+        import scipy.sparse  # only for sparse factors: not on every command's import path
+
+        return scipy.sparse.csr_array(M)
+
+    @cached_property
+    def csr(self):
+        return self._csr(self.X)
+
+    @cached_property
+    def csr_t(self):
+        return self._csr(np.ascontiguousarray(self.X.T))
+
+    @cached_property
+    def abs_csr_t(self):
+        return self._csr(np.ascontiguousarray(self.abs.T))
+
+
+#: A factor with at most this fraction of nonzero entries is multiplied as a sparse matrix
+#: (:class:`_Factor`); a dense product of a d_o-row map then costs ~1/density times more.
+SPARSE_DENSITY = 0.05
+
+#: The forms of the last few factors probed (a factor is probed with many feature maps in a row).
+_FACTORS: dict[int, _Factor] = {}
+
+
+def _factor(X: np.ndarray) -> _Factor:
+    entry = _FACTORS.get(id(X))
+    if entry is None or entry.X is not X:
+        if len(_FACTORS) >= 16:
+            _FACTORS.pop(next(iter(_FACTORS)))
+        entry = _FACTORS[id(X)] = _Factor(X)
+    return entry
 
 
 def _row_scales(weights: np.ndarray, X: np.ndarray) -> np.ndarray:
     """:func:`lamproof.numeric.linalg.row_scales` with ``|X|`` computed once per factor."""
-    entry = _ABS.get(id(X))
-    if entry is None or entry[0] is not X:
-        if len(_ABS) >= 8:
-            _ABS.pop(next(iter(_ABS)))
-        entry = _ABS[id(X)] = (X, np.abs(X))
-    return np.linalg.norm(np.abs(weights) @ entry[1], axis=1)
+    return np.linalg.norm(_times(np.abs(weights), X, absolute=True), axis=1)
+
+
+#: From this many rows with at most one nonzero entry on, :func:`_times` reads them off a dense
+#: ``X`` instead of multiplying (the observation rows of a leakage family, the coordinate rows of
+#: spare latent dimensions: d_o of them, a d_o × 2d_o × n product otherwise).
+SELECTOR_ROWS = 16
+
+
+def _times(rows: np.ndarray, X: np.ndarray, absolute: bool = False) -> np.ndarray:
+    """``rows @ X`` (``rows @ |X|`` with ``absolute``; ``rows`` then nonnegative).
+
+    A sparse ``X`` (:class:`_Factor`) is multiplied as such. Otherwise the rows that have at most
+    one nonzero entry ``c`` (at ``j``) are read off as ``c · X[j]`` (a sum with one nonzero term is
+    that term, rounded once, in any order), the others multiplied densely."""
+    factor = _factor(X)
+    if factor.sparse:
+        right = factor.abs_csr_t if absolute else factor.csr_t
+        return np.ascontiguousarray((right @ rows.T).T)
+    X = factor.abs if absolute else X
+    if rows.shape[0] < SELECTOR_ROWS:
+        return rows @ X
+    nonzero = rows != 0
+    single = np.count_nonzero(nonzero, axis=1) <= 1
+    if int(np.count_nonzero(single)) < SELECTOR_ROWS:
+        return rows @ X
+    out = np.empty((rows.shape[0], X.shape[1]))
+    dense = ~single
+    if np.any(dense):
+        out[dense] = rows[dense] @ X
+    where = np.argmax(nonzero[single], axis=1)
+    out[single] = rows[single, where][:, None] * X[where]
+    return out
+
+
+def _times_t(F: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """``F @ Tᵀ`` for a target factor ``T`` (sparse ones as such: :class:`_Factor`)."""
+    factor = _factor(T)
+    if factor.sparse:
+        return np.ascontiguousarray((factor.csr @ F.T).T)
+    return F @ T.T
 
 
 def _dist(transition: Transition) -> _Dist:
@@ -203,7 +301,7 @@ class _Rows:
 
     @cached_property
     def F(self) -> np.ndarray:
-        return self.rows @ self.X
+        return _times(self.rows, self.X)
 
     @cached_property
     def scales(self) -> np.ndarray:
@@ -392,7 +490,7 @@ def probe_errors(
                     return out
                 # one triangular solve for every target: their factors side by side
                 y = scipy.linalg.solve_triangular(
-                    Lc, F @ np.vstack([T for T, _, _ in factors]).T, lower=True, check_finite=False
+                    Lc, _times_t(F, f.stacked(targets)), lower=True, check_finite=False
                 )
                 start = 0
                 for name, (T, _, total) in zip(targets, factors, strict=True):
@@ -548,7 +646,7 @@ def _kyfan_fast(dist: _Dist, fixed, free, k_min: int, k_max: int, names):
     for name in names:
         T, _, total = dist.target(name)
         y = scipy.linalg.solve_triangular(
-            Lc, F @ T.T, lower=True, check_finite=False
+            Lc, _times_t(F, T), lower=True, check_finite=False
         )  # finite: Cholesky passed
         ev0 = float(np.sum(y[:k0] ** 2))
         gained, top, bottom = _extreme_gains(y[k0:], k_min, k_max)
