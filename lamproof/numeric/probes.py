@@ -379,6 +379,9 @@ def _low_rank_space(scaled: np.ndarray, gram: np.ndarray | None = None) -> np.nd
     """
     m = scaled.shape[0]
     gram = scaled @ scaled.T if gram is None else gram
+    basis = _sketched_space(scaled, gram) if m >= SKETCH_ROWS else None
+    if basis is not None:
+        return basis
     values = np.linalg.eigvalsh(gram)
     if values[-1] <= 0:
         return None
@@ -396,6 +399,47 @@ def _low_rank_space(scaled: np.ndarray, gram: np.ndarray | None = None) -> np.nd
     if float(np.min(s)) < DECISION_RTOL:
         return None
     return vt.T
+
+
+#: From this many feature rows on, :func:`_low_rank_space` first tries :func:`_sketched_space`
+#: (below it the ``m × m`` eigendecompositions cost less than the sketch's products).
+SKETCH_ROWS = 256
+
+#: Columns of the sketch :func:`_sketched_space` starts from: more than the rank of a predicted
+#: change (d_z plus the drift's rank), few enough that the sketch costs a sliver of one
+#: eigendecomposition of the Gram matrix.
+SKETCH_COLUMNS = 48
+
+
+def _sketched_space(scaled: np.ndarray, gram: np.ndarray) -> np.ndarray | None:
+    """:func:`_low_rank_space` without eigendecomposing the ``m × m`` Gram matrix, or ``None``.
+
+    The strong left directions are found by two subspace iterations ``Q = orth(G orth(G Ω))`` from a
+    fixed Gaussian sketch ``Ω`` (``SKETCH_COLUMNS`` columns, seed 0: the same numbers on every run),
+    those of ``Qᵀ F`` above ``STRONG_RTOL`` of the largest kept. How they were found does not
+    matter: the decision is the certificate of :func:`_low_rank_space` (Eckart–Young: everything
+    outside them is below ``ROUNDOFF_RTOL``; every kept one at least ``DECISION_RTOL``). When the
+    sketch misses a direction the certificate fails and the Gram matrix's eigenvalues decide."""
+    m = scaled.shape[0]
+    k = min(SKETCH_COLUMNS, m // 2)
+    if k == 0:
+        return None
+    omega = np.random.default_rng(0).standard_normal((m, k))
+    Q, _ = np.linalg.qr(gram @ omega)
+    Q, _ = np.linalg.qr(gram @ Q)
+    u, s, vt = np.linalg.svd(Q.T @ scaled, full_matrices=False)
+    if s.size == 0 or s[0] <= 0:
+        return None
+    keep = s > STRONG_RTOL * s[0]
+    r = int(np.sum(keep))
+    if r >= k:  # the sketch may be too narrow to hold them all: the eigenvalues decide
+        return None
+    Qk = Q @ u[:, :r]
+    if float(np.linalg.norm(scaled - Qk @ (s[:r, None] * vt[:r]))) > ROUNDOFF_RTOL:
+        return None
+    if float(s[r - 1]) < DECISION_RTOL:
+        return None
+    return vt[:r].T
 
 
 def _settled(compute, what: str):
