@@ -268,3 +268,33 @@ def test_repeated_probe_errors_are_recalled_only_for_equal_features():
     got = probes.probe_errors(features, t)
     probes.forget_probe_errors()
     assert got == probes.probe_errors(features, t) != first
+
+
+@given(st.integers(0, 2**31 - 1), st.integers(0, 4), st.integers(1, 3))
+def test_extreme_gains_through_the_gram_matrix_and_the_padding_match_the_svd(seed, extra, k_min):
+    """Rows beyond the columns pad the gains with exact zeros; the padding vectors (one LU solve)
+    carry no gain, and the sums agree with the full SVD's."""
+    rng = np.random.default_rng(seed)
+    d = 10
+    y = rng.standard_normal((d + extra, d))
+    k_max = 4
+    by_svd = probes._extreme_gains(y, k_min, k_max)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(probes, "KYFAN_GRAM_ROWS", 1)
+        by_gram = probes._extreme_gains(y, k_min, k_max)
+    np.testing.assert_allclose(by_gram[0], by_svd[0], atol=1e-12 * float(np.sum(y**2)))
+    for U in (by_gram[1], by_gram[2]):
+        np.testing.assert_allclose(U.T @ U, np.eye(U.shape[1]), atol=1e-12)
+    # each end's vectors attain its sum (Ky Fan: the sum of their gains)
+    assert math.isclose(float(np.sum((y.T @ by_gram[1]) ** 2)), by_gram[0][0], rel_tol=1e-10)
+    assert math.isclose(
+        float(np.sum((y.T @ by_gram[2]) ** 2)), by_gram[0][1], abs_tol=1e-10 * float(np.sum(y**2))
+    )
+    padding = probes._padding_vectors(y, k_min)
+    assert (padding is not None) == (extra >= k_min)
+    singular = y.copy()
+    singular[:d, 0] = 0.0  # y₁ singular: declined, the eigendecomposition decides
+    assert (
+        probes._padding_vectors(np.vstack([singular[:d], rng.standard_normal((k_min, d))]), k_min) is None
+        or extra < 0
+    )

@@ -27,6 +27,7 @@ separates what is proved from what is witnessed (:class:`ProbeScore`):
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -724,8 +725,11 @@ def _extreme_gains(
     if min(y.shape) >= KYFAN_GRAM_ROWS and 0 < k_max <= k1 and k_min <= k1:
         G = y @ y.T
         vals, top = scipy.linalg.eigh(G, subset_by_index=[k1 - k_max, k1 - 1], driver="evx")
+        padding = _padding_vectors(y, k_min)
         low_vals, bottom = (
-            scipy.linalg.eigh(G, subset_by_index=[0, k_min - 1], driver="evx")
+            (np.zeros(k_min), padding)
+            if padding is not None
+            else scipy.linalg.eigh(G, subset_by_index=[0, k_min - 1], driver="evx")
             if k_min
             else (np.zeros(0), np.zeros((k1, 0)))
         )
@@ -740,6 +744,33 @@ def _extreme_gains(
         u[:, :k_max],
         u[:, k1 - k_min :],
     )
+
+
+#: How far from ``yᵀ`` the vectors of :func:`_padding_vectors` may be mapped (relative to ``‖y‖``):
+#: their gains are then below 1e-24 of the largest, far inside ``WITNESS_ATOL``.
+PADDING_RTOL = 1e-12
+
+
+def _padding_vectors(y: np.ndarray, k: int) -> np.ndarray | None:
+    """``k`` orthonormal vectors ``Z`` with ``yᵀ Z = 0`` when ``y`` has at least ``k`` more rows than
+    columns (the gains of the zero padding of :func:`_extreme_gains`, exactly zero), else ``None``.
+
+    With ``y = [y₁; y₂; …]`` (``y₁`` square), ``Z = orth([−y₁⁻ᵀ y₂ᵀ; I; 0])``: one LU solve instead
+    of an eigendecomposition of ``y yᵀ``. Checked, not trusted: ``None`` (the eigendecomposition
+    decides) when ``‖yᵀ Z‖`` exceeds ``PADDING_RTOL·‖y‖`` (``y₁`` near singular)."""
+    k1, d = y.shape
+    if k == 0 or k1 - d < k:
+        return None
+    try:
+        with warnings.catch_warnings():  # ill-conditioned y₁: the check below decides
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            top = scipy.linalg.solve(y[:d].T, -y[d : d + k].T, check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    Z, _ = np.linalg.qr(np.vstack([top, np.eye(k), np.zeros((k1 - d - k, k))]))
+    if not np.all(np.isfinite(Z)) or float(np.linalg.norm(y.T @ Z)) > PADDING_RTOL * float(np.linalg.norm(y)):
+        return None
+    return Z
 
 
 def _kyfan(
