@@ -7,14 +7,17 @@
    (the machine is shared: the best run is the one to quote, all are printed).
 2. A batched d_z sweep (d_z = 1…8 and 9…16 in one run each): microseconds per configuration-step.
 3. The stochastic trainer for the same steps, for the ratio.
-4. ``--full``: ``lamproof reproduce all --mode dynamics`` into a temporary folder (2 workers), timed.
-   Without it, the script prints the estimate ``configuration-steps × cost per step / workers``.
+4. The estimate for ``lamproof reproduce all --mode dynamics``: ``--sample`` batches of every study
+   (cut as the command cuts them) run ``--probe-steps`` steps each; CPU time per configuration-step
+   times the study's configuration-steps, over 2 workers. CPU time, because the machine is shared.
+5. ``--full``: that command into a temporary folder (2 workers), wall and CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +35,8 @@ from lamproof.numeric.dynamics import (
 )
 from lamproof.numeric.trainer import Trainer
 from lamproof.studies import STUDIES
+from lamproof.studies.evaluate import dynamics_groups
+from lamproof.studies.runner import DYNAMICS_BATCH
 from lamproof.systems import paper_system
 
 
@@ -46,14 +51,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--full", action="store_true")
+    parser.add_argument("--sample", type=int, default=8, help="batches timed per study for the estimate")
+    parser.add_argument("--probe-steps", type=int, default=100, help="steps per timed batch")
     args = parser.parse_args()
     system = paper_system(128, 8, noise="isotropic", sigma=0.5)
     settings = DynamicsSettings(steps=args.steps, record=[0, args.steps])
     print(f"population Adam, §4.2 system (d_o = 128, d_a = 8, σ = 0.5), d_z = 8, {args.steps} steps")
+    warm = DynamicsSettings(steps=10, record=[0, 10])
+    wall, _ = timed(lambda: population_dynamics(system, LAMSpec(8), warm))
+    print(f"  (first call, loading or compiling the kernels: {wall:.1f} s)")
     for _ in range(args.repeat):
         wall, cpu = timed(lambda: population_dynamics(system, LAMSpec(8), settings))
         print(f"  {wall:6.2f} s wall  {cpu:6.2f} s CPU  ({1e6 * wall / args.steps:.0f} µs/step)")
-    per_step = []
     for zs in (range(1, 9), range(9, 17)):
         specs = [LAMSpec(z) for z in zs]
         short = DynamicsSettings(steps=min(2000, args.steps), record=[min(2000, args.steps)])
@@ -64,7 +73,6 @@ def main() -> None:
             )
         )
         cost = wall / (short.steps * len(specs))
-        per_step.append(cost)
         print(
             f"batch d_z = {zs[0]}…{zs[-1]}: {1e6 * cost:.0f} µs per configuration-step wall "
             f"({1e6 * cpu / (short.steps * len(specs)):.0f} CPU)"
@@ -76,11 +84,29 @@ def main() -> None:
         f"stochastic trainer (batch 128): {trainer_steps / wall:.0f} steps/s, i.e. {args.steps * wall / trainer_steps:.1f} s "
         f"for {args.steps} steps"
     )
-    work = sum(len(s.configs()) * s.steps for s in STUDIES.values())
-    mean = sum(per_step) / len(per_step)
+    # the estimate: every study's batches as `reproduce --mode dynamics` cuts them, a sample of them
+    # run for a few steps each, CPU time per configuration-step, times the study's configuration-steps
+    cpu_total, work = 0.0, 0
+    for name, study in STUDIES.items():
+        groups = dynamics_groups(study, study.configs(), DYNAMICS_BATCH)
+        sample = groups[:: max(1, len(groups) // args.sample)]
+        seconds = steps = 0
+        for group in sample:
+            system, specs = study.system(group[0]), [study.spec(c) for c in group]
+            short = DynamicsSettings(steps=args.probe_steps, record=[args.probe_steps])
+            starts = [initial_parameters(system, spec, short) for spec in specs]
+            transition = system.transition(specs[0].horizon)
+            run_batch(transition, specs, starts, short, records=(1,))  # set-up and compilation
+            _, cpu = timed(lambda: run_batch(transition, specs, starts, short, records=(short.steps,)))  # noqa: B023
+            seconds, steps = seconds + cpu, steps + short.steps * len(group)
+        study_work = len(study.configs()) * study.steps
+        cpu_total, work = cpu_total + seconds / steps * study_work, work + study_work
+        print(
+            f"  §{name}: {1e6 * seconds / steps:.0f} µs CPU per configuration-step ({len(sample)} of {len(groups)} batches)"
+        )
     print(
-        f"reproduce all --mode dynamics: {work / 1e6:.1f} M configuration-steps; estimate at the batched cost "
-        f"{1e6 * mean:.0f} µs on 2 workers: {work * mean / 2 / 60:.0f} min"
+        f"reproduce all --mode dynamics: {work / 1e6:.1f} M configuration-steps, {cpu_total / 60:.0f} min CPU; "
+        f"estimate on 2 idle cores: {cpu_total / 2 / 60:.0f} min"
     )
     if args.full:
         with tempfile.TemporaryDirectory() as out:
@@ -96,9 +122,14 @@ def main() -> None:
                 out,
                 "--no-plot",
             ]
-            start = time.perf_counter()
+            start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-            print(f"reproduce all --mode dynamics: {(time.perf_counter() - start) / 60:.1f} min wall")
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            print(
+                f"reproduce all --mode dynamics: {(time.perf_counter() - start) / 60:.1f} min wall, "
+                f"{cpu / 60:.0f} min CPU (load average now {os.getloadavg()[0]:.1f})"
+            )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ from zero moments is ``0/(0 + eps) = 0``), and ``s²``, ``λ`` act per configura
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -322,7 +321,7 @@ class StructuredMoment:
         self.rank = int(np.sum(keep))
         if self.rank <= LOW_RANK_FRACTION * 2 * d and d > DENSE_BELOW:
             self.U, self.V = vectors[:, keep] * values[keep], vectors[:, keep].copy()
-            self._V_fortran = np.asfortranarray(self.V)
+            self._Vt = np.ascontiguousarray(self.V.T)
         else:
             self.U = self.V = None
 
@@ -330,14 +329,11 @@ class StructuredMoment:
         """``X S`` for a contiguous ``X`` of shape ``(n, m, 2d)`` (into ``out`` when given)."""
         if self.U is None:
             return np.matmul(X, self.dense, out=out)
-        rows = X.reshape(-1, 2 * self.d)  # one 2-D product for the whole stack
         result = np.empty(X.shape) if out is None else out
-        if not result.flags.c_contiguous:  # the products below write through a reshaped view
+        if not result.flags.c_contiguous:  # the kernel writes through a reshaped view
             raise ValueError("out: StructuredMoment.right needs a C-contiguous array")
-        flat = result.reshape(rows.shape)
-        kernels.kron_identity_right(self.K, rows, flat)  # the (K ⊗ I) part
-        if self.rank:  # + (X U) Vᵀ, accumulated by BLAS in place: flatᵀ += V (X U)ᵀ
-            blas.dgemm(1.0, self._V_fortran, (rows @ self.U).T, beta=1.0, c=flat.T, overwrite_c=True)
+        rows = np.ascontiguousarray(X).reshape(-1, 2 * self.d)  # one 2-D product for the whole stack
+        kernels.structured_right(self.K, self.U, self._Vt, rows, result.reshape(rows.shape))
         return result
 
 
@@ -483,30 +479,40 @@ class Engine:
         W = np.concatenate([p["C"], -p["C"]], axis=2) if self.tied else p["W"]
         Bt = B.transpose(0, 2, 1)
         Y = S.right(W)  # [Y₁, Y₂] = W S
-        gY1 = g * Y[:, :, :d]
         BtB = Bt @ B
         gZ = g * (Y @ W.transpose(0, 2, 1))
         left = self._left
         np.multiply(Bt, -g, out=left[:, :, d:])
-        if self.learned:
-            A = p["A"]
-            gA = q["A"]
-            # ∂/∂A = g B Y₁ + (g α + 2s²/d_o) A − g S₂₁ − (2s²/d_o) I  (+ g A S₁₁ unless S₁₁ = αI),
-            # with g BᵀA into the left factor and g A Y₁ᵀ into ∂/∂B
-            if self._fused:
-                kernels.learned_path_products(
-                    A, B, gY1, self._zs, g, self._A_coef, self._minus_S21, self._minus_diag, gA, left, q["B"]
-                )
-            else:
+        # ∂/∂A = g B Y₁ + (g α + 2s²/d_o) A − g S₂₁ − (2s²/d_o) I  (+ g A S₁₁ unless S₁₁ = αI),
+        # with g BᵀA into the left factor and g (A Y₁ᵀ − Y₂ᵀ) into ∂/∂B
+        if self._fused:
+            kernels.learned_path_products(
+                p["A"],
+                B,
+                Y,
+                self._zs,
+                g,
+                self._A_coef,
+                self._minus_S21,
+                self._minus_diag,
+                q["A"],
+                left,
+                q["B"],
+            )
+        else:
+            gY1 = g * Y[:, :, :d]
+            if self.learned:
+                A, gA = p["A"], q["A"]
                 np.matmul(B, gY1, out=gA)
                 if not S.S11.scalar:
                     gA += (g * A) @ S.S11.dense
                 kernels.add_scaled_plus_constant(gA, A, self._A_coef, self._minus_S21, self._minus_diag)
                 np.matmul(g * Bt, A, out=left[:, :, :d])
                 np.matmul(A, gY1.transpose(0, 2, 1), out=q["B"])
-        else:
-            np.multiply(Bt, g, out=left[:, :, :d])
-            q["B"][...] = gY1.transpose(0, 2, 1)
+            else:
+                np.multiply(Bt, g, out=left[:, :, :d])
+                q["B"][...] = gY1.transpose(0, 2, 1)
+            q["B"] -= g * Y[:, :, d:].transpose(0, 2, 1)
         # ∂/∂W = ([g BᵀA, −g Bᵀ] + P W) S (− c Hᵀ S_xaᵀ) with P = g BᵀB (+ c HᵀH): one product with S
         P = g * BtB
         if self.head:  # λ E‖a − H W x‖² / d_o
@@ -520,15 +526,12 @@ class Engine:
         gW = self._gW
         S.right(left, out=gW)
         if self.head:
-            gW -= c * (Ht @ self._S_ax)
-        gB = q["B"]
-        gB += B @ gZ
-        gB -= g * Y[:, :, d:].transpose(0, 2, 1)
+            gW -= (c * Ht) @ self._S_ax
         if self.any_s2 and not self.tied:  # s²‖B(C + D)‖²/d_o, and λ s²‖H(C + D)‖²/d_o: the head reads
             U = W[:, :, :d] + W[:, :, d:]  # the augmented latent (a tied IDM has C + D = 0)
             c2 = (2.0 / d) * self.s2
             UUt = U @ U.transpose(0, 2, 1)
-            gB += c2 * (B @ UUt)
+            q["B"] += B @ (gZ + c2 * UUt)
             Q = c2 * BtB
             if self.head:
                 q["H"] += (c * self.s2) * (H @ UUt)
@@ -536,6 +539,8 @@ class Engine:
             gU = Q @ U
             gW[:, :, :d] += gU
             gW[:, :, d:] += gU
+        else:
+            q["B"] += B @ gZ
         if self.tied:
             np.subtract(gW[:, :, :d], gW[:, :, d:], out=q["C"])
         return self.grad
@@ -559,25 +564,14 @@ def _adam(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """PyTorch's Adam (``torch.optim.Adam`` defaults) with the exact gradient: the trainer's update
-    (:func:`lamproof.numeric.kernels.adam_update`, one pass over the parameters)."""
-    beta1, beta2 = ADAM_BETAS
+    (:func:`lamproof.numeric.kernels.adam_step`, one pass over the parameters)."""
     theta, grad = engine.theta, engine.grad
     m, v = np.zeros_like(theta), np.zeros_like(theta)
     keep(0, theta)
     every = max(1, steps // 100)
     for t in range(1, steps + 1):
         engine.gradient()
-        step_size = lr / (1.0 - beta1**t)
-        kernels.adam_update(
-            theta,
-            grad,
-            m,
-            v,
-            beta1,
-            beta2,
-            1.0 / (math.sqrt(1.0 - beta2**t) * step_size),
-            ADAM_EPS / step_size,
-        )
+        kernels.adam_step(theta, grad, m, v, t, lr, ADAM_BETAS, ADAM_EPS)
         keep(t, theta)
         if progress is not None and (t % every == 0 or t == steps):
             progress(t, steps)

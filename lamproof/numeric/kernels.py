@@ -4,11 +4,12 @@ NumPy evaluates ``a·x + b·y`` in several passes over memory, each with a tempo
 population dynamics and the batched trainer, whose parameters are 10⁴–10⁵ numbers updated 10⁴
 times, those passes cost more than the arithmetic.
 
-- :func:`adam_update` and the element-wise kernels do the *same* floating-point operations, in the
-  same order, as the NumPy code they replace (no fast-math), in one pass: results are bitwise
-  those of that code (the trainer's tests compare checkpoints bit for bit).
-- :func:`learned_path_products` replaces three BLAS products that read the same matrix; its sums
-  run in their own order, so it equals them to rounding, like any other BLAS.
+- :func:`adam_step` and :func:`add_scaled_plus_constant` do the *same* floating-point operations,
+  in the same order, as the NumPy code they replace (no fast-math), in one pass: results are
+  bitwise those of that code (the trainer's tests compare checkpoints bit for bit).
+- :func:`structured_right` and :func:`learned_path_products` compute matrix products (the second
+  replaces three BLAS calls that read the same matrix, with sums in its own order): equal to
+  NumPy's to rounding, like any two BLAS.
 
 ``error_model="numpy"`` lets LLVM vectorize divisions and square roots (the default ``"python"``
 model checks every division for zero). ``cache=True`` keeps the machine code in ``__pycache__``,
@@ -23,16 +24,20 @@ from numba import njit
 _jit = njit(cache=True, error_model="numpy", nogil=True)
 
 
-@_jit
-def adam_update(theta, grad, m, v, beta1, beta2, bias_scale, eps_scaled):  # pragma: no cover - compiled
-    """PyTorch's Adam update (``torch.optim.Adam``, single-tensor path) in one pass, in place.
+def adam_step(theta, grad, m, v, t: int, lr: float, betas: tuple[float, float], eps: float) -> None:
+    """Step ``t`` (from 1) of PyTorch's Adam (``torch.optim.Adam``, single-tensor path), in place on
+    flat float64 arrays of one size: ``m ← m + (1−β₁)(g − m)`` (``lerp``), ``v ← β₂v + ((1−β₂)g)g``,
+    ``θ ← θ − step_size·m/(√v/√(1−β₂ᵗ) + eps)`` with ``step_size = lr/(1−β₁ᵗ)``, the step size folded
+    into the denominator. Used by the stochastic trainer and by the population dynamics alike."""
+    beta1, beta2 = betas
+    step_size = lr / (1.0 - beta1**t)
+    bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
+    _adam_update(theta, grad, m, v, beta1, beta2, 1.0 / (bias_correction2_sqrt * step_size), eps / step_size)
 
-    ``m ← m + (1−β₁)(g − m)`` (``lerp``), ``v ← β₂v + ((1−β₂)g)g``, and
-    ``θ ← θ − m / (√v·bias_scale + eps_scaled)`` with ``bias_scale = 1/(√(1−β₂ᵗ)·step_size)``,
-    ``eps_scaled = eps/step_size`` and ``step_size = lr/(1−β₁ᵗ)``: PyTorch's
-    ``step_size·m/(√v/√(1−β₂ᵗ) + eps)`` with the step size folded into the denominator. All
-    arrays are flat float64 of one size.
-    """
+
+@_jit
+def _adam_update(theta, grad, m, v, beta1, beta2, bias_scale, eps_scaled):  # pragma: no cover - compiled
+    """:func:`adam_step`'s loop: ``θ ← θ − m / (√v·bias_scale + eps_scaled)`` after the moment updates."""
     a1 = 1.0 - beta1
     a2 = 1.0 - beta2
     for i in range(theta.size):
@@ -45,20 +50,23 @@ def adam_update(theta, grad, m, v, beta1, beta2, bias_scale, eps_scaled):  # pra
 
 
 @_jit
-def kron_identity_right(K, X, out):  # pragma: no cover - compiled
-    """``out = X (K ⊗ I_d)`` for ``X`` of shape ``(rows, 2d)`` and ``K`` 2 × 2, in one pass.
+def structured_right(K, U, Vt, X, out):  # pragma: no cover - compiled
+    """``out = X (K ⊗ I_d + U Vᵀ)`` for ``X`` of shape ``(rows, 2d)``, ``K`` 2 × 2, ``U``, ``Vᵀ`` of
+    rank ``r``: the low-rank part by two BLAS products, the rest in one pass.
 
-    Row ``[x₁, x₂] ↦ [k₁₁x₁ + k₂₁x₂, k₁₂x₁ + k₂₂x₂]``.
+    Row ``[x₁, x₂] ↦ [k₁₁x₁ + k₂₁x₂, k₁₂x₁ + k₂₂x₂] + (x U) Vᵀ``.
     """
     rows, width = X.shape
     d = width // 2
     k11, k12, k21, k22 = K[0, 0], K[0, 1], K[1, 0], K[1, 1]
+    low = np.dot(np.dot(X, U), Vt) if U.shape[1] > 0 else np.zeros((rows, width))
     for r in range(rows):
+        x, o, lr = X[r], out[r], low[r]
         for j in range(d):
-            x1 = X[r, j]
-            x2 = X[r, d + j]
-            out[r, j] = k11 * x1 + k21 * x2
-            out[r, d + j] = k12 * x1 + k22 * x2
+            x1 = x[j]
+            x2 = x[d + j]
+            o[j] = k11 * x1 + k21 * x2 + lr[j]
+            o[d + j] = k12 * x1 + k22 * x2 + lr[d + j]
 
 
 @_jit
@@ -88,72 +96,89 @@ _fused = njit(cache=True, error_model="numpy", nogil=True, fastmath={"reassoc", 
 
 
 @_fused
-def _row_pair(Aj, Ak, gj, gk, Bj, Bk, gY1, left, aj, ak, z, g):  # pragma: no cover - compiled
-    """Rows ``j``, ``k`` of ``A``: ``g· += B Y₁`` terms, ``left += g·Bᵀ[:, (j, k)] A[(j, k)]`` and
-    ``aj = A_j Y₁ᵀ``, ``ak = A_k Y₁ᵀ``, latent units two at a time."""
+def _start_row(j, Aj, Gj, c, M, dense, diag):  # pragma: no cover - compiled
+    """Row ``j`` of ``gA`` before the products: ``c·A_j + M_j + diag·e_j`` (just before its row pair
+    adds to it, while the row is in cache)."""
+    for k in range(Aj.size):
+        Gj[k] = c * Aj[k]
+    if dense:
+        Mj = M[j]
+        for k in range(Aj.size):
+            Gj[k] += Mj[k]
+    Gj[j] += diag
+
+
+@_fused
+def _row_pair(j, Aj, Ak, gj, gk, Bj, Bk, Y, left, aj, ak, z, g):  # pragma: no cover - compiled
+    """Rows ``j``, ``j + 1`` of :func:`learned_path_products`, latent units two at a time."""
     d = Aj.size
     l = 0
     while l + 1 < z:
-        b00, b01, b10, b11 = Bj[l], Bj[l + 1], Bk[l], Bk[l + 1]
-        Y0, Y1, o0, o1 = gY1[l], gY1[l + 1], left[l], left[l + 1]
-        c00, c01, c10, c11 = g * b00, g * b01, g * b10, g * b11
+        Y0, Y1, o0, o1 = Y[l], Y[l + 1], left[l], left[l + 1]
+        c00, c01, c10, c11 = g * Bj[l], g * Bj[l + 1], g * Bk[l], g * Bk[l + 1]
         a00 = 0.0
         a01 = 0.0
         a10 = 0.0
         a11 = 0.0
         for k in range(d):
             x, y, u, w = Aj[k], Ak[k], Y0[k], Y1[k]
-            gj[k] += b00 * u + b01 * w
-            gk[k] += b10 * u + b11 * w
+            gj[k] += c00 * u + c01 * w
+            gk[k] += c10 * u + c11 * w
             o0[k] += c00 * x + c10 * y
             o1[k] += c01 * x + c11 * y
             a00 += x * u
             a01 += x * w
             a10 += y * u
             a11 += y * w
-        aj[l], aj[l + 1], ak[l], ak[l + 1] = a00, a01, a10, a11
+        aj[l] = g * (a00 - Y0[d + j])
+        aj[l + 1] = g * (a01 - Y1[d + j])
+        ak[l] = g * (a10 - Y0[d + j + 1])
+        ak[l + 1] = g * (a11 - Y1[d + j + 1])
         l += 2
     if l < z:  # an odd last unit
-        b0, b1, Yl, out = Bj[l], Bk[l], gY1[l], left[l]
-        c0, c1 = g * b0, g * b1
+        Yl, out = Y[l], left[l]
+        c0, c1 = g * Bj[l], g * Bk[l]
         a0 = 0.0
         a1 = 0.0
         for k in range(d):
             x, y, u = Aj[k], Ak[k], Yl[k]
-            gj[k] += b0 * u
-            gk[k] += b1 * u
+            gj[k] += c0 * u
+            gk[k] += c1 * u
             out[k] += c0 * x + c1 * y
             a0 += x * u
             a1 += y * u
-        aj[l], ak[l] = a0, a1
+        aj[l] = g * (a0 - Yl[d + j])
+        ak[l] = g * (a1 - Yl[d + j + 1])
 
 
 @_fused
-def _single_row(Aj, gj, Bj, gY1, left, aj, z, g):  # pragma: no cover - compiled
-    """An odd last row of ``A``: the same three contributions as :func:`_row_pair`."""
+def _single_row(j, Aj, gj, Bj, Y, left, aj, z, g):  # pragma: no cover - compiled
+    """An odd last row ``j`` of :func:`learned_path_products`."""
+    d = Aj.size
     for l in range(z):
-        b, Yl, out = Bj[l], gY1[l], left[l]
-        gb = g * b
+        Yl, out = Y[l], left[l]
+        c = g * Bj[l]
         acc = 0.0
-        for k in range(Aj.size):
-            gj[k] += b * Yl[k]
-            out[k] += gb * Aj[k]
+        for k in range(d):
+            gj[k] += c * Yl[k]
+            out[k] += c * Aj[k]
             acc += Aj[k] * Yl[k]
-        aj[l] = acc
+        aj[l] = g * (acc - Yl[d + j])
 
 
 @_fused
-def learned_path_products(A, B, gY1, zs, g, coef, M, diag, gA, left, AY1t):  # pragma: no cover - compiled
-    """The three products of the learned FDM path's gradient with one pass over each ``A``.
+def learned_path_products(A, B, Y, zs, g, coef, M, diag, gA, left, gB):  # pragma: no cover - compiled
+    """The learned FDM path's gradient terms that involve ``A``, with one pass over each ``A``.
 
-    For every member ``i`` (latent size ``zs[i]``; units past it are padding and stay zero):
+    With ``Y = W S = [Y₁, Y₂]`` (``n × z × 2d``), for every member ``i`` (latent size ``zs[i]``;
+    units past it are padding and stay zero):
 
-    - ``gA[i] = B[i] gY1[i] + coef[i]·A[i] + M + diag[i]·I`` (``M`` is ``d × d`` or ``0 × 0``);
-    - ``left[i, :, :d] = g·B[i]ᵀ A[i]`` (the rest of ``left`` is not touched);
-    - ``AY1t[i] = A[i] gY1[i]ᵀ``.
+    - ``gA[i] = g B[i] Y₁[i] + coef[i]·A[i] + M + diag[i]·I`` (``M`` is ``d × d`` or ``0 × 0``);
+    - ``left[i, :, :d] = g B[i]ᵀ A[i]`` (the rest of ``left`` is not touched);
+    - ``gB[i] = g (A[i] Y₁[i]ᵀ − Y₂[i]ᵀ)``.
 
     Rows of ``A`` are taken two at a time and latent units two at a time, so that each loaded
-    element of ``A`` and ``gY1`` serves four multiply-adds. The sums run in another order than
+    element of ``A`` and ``Y`` serves four multiply-adds. The sums run in another order than
     BLAS's (``reassoc``): equal to rounding, not bitwise.
     """
     n, d, _ = A.shape
@@ -161,19 +186,13 @@ def learned_path_products(A, B, gY1, zs, g, coef, M, diag, gA, left, AY1t):  # p
     for i in range(n):
         z = zs[i]
         c = coef[i]
-        Ai, Bi, Yi, Li, Gi, Pi = A[i], B[i], gY1[i], left[i], gA[i], AY1t[i]
+        Ai, Bi, Yi, Li, Gi, Pi = A[i], B[i], Y[i], left[i], gA[i], gB[i]
         Li[:, :d] = 0.0
         Pi[:, z:] = 0.0
-        for j in range(d):
-            Gj, Aj = Gi[j], Ai[j]
-            for k in range(d):
-                Gj[k] = c * Aj[k]
-            if dense:
-                Mj = M[j]
-                for k in range(d):
-                    Gj[k] += Mj[k]
-            Gj[j] += diag[i]
         for j in range(0, d - 1, 2):
-            _row_pair(Ai[j], Ai[j + 1], Gi[j], Gi[j + 1], Bi[j], Bi[j + 1], Yi, Li, Pi[j], Pi[j + 1], z, g)
+            _start_row(j, Ai[j], Gi[j], c, M, dense, diag[i])
+            _start_row(j + 1, Ai[j + 1], Gi[j + 1], c, M, dense, diag[i])
+            _row_pair(j, Ai[j], Ai[j + 1], Gi[j], Gi[j + 1], Bi[j], Bi[j + 1], Yi, Li, Pi[j], Pi[j + 1], z, g)
         if d % 2:
-            _single_row(Ai[d - 1], Gi[d - 1], Bi[d - 1], Yi, Li, Pi[d - 1], z, g)
+            _start_row(d - 1, Ai[d - 1], Gi[d - 1], c, M, dense, diag[i])
+            _single_row(d - 1, Ai[d - 1], Gi[d - 1], Bi[d - 1], Yi, Li, Pi[d - 1], z, g)

@@ -643,18 +643,6 @@ class _Stack:
         return losses
 
     def adam(self, t: int, lr: float) -> None:
-        """PyTorch's Adam update (single-tensor path), on the stacked flat parameters, in one pass."""
-        beta1, beta2 = ADAM_BETAS
-        step_size = lr / (1.0 - beta1**t)
-        bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
-        flat = lambda a: a.reshape(-1)  # noqa: E731 - the stacks are contiguous: views
-        kernels.adam_update(
-            flat(self.theta),
-            flat(self.grad),
-            flat(self.m),
-            flat(self.v),
-            beta1,
-            beta2,
-            1.0 / (bias_correction2_sqrt * step_size),
-            ADAM_EPS / step_size,
-        )
+        """PyTorch's Adam update (single-tensor path), on the stacked flat parameters (contiguous: views)."""
+        flat = [a.reshape(-1) for a in (self.theta, self.grad, self.m, self.v)]
+        kernels.adam_step(*flat, t, lr, ADAM_BETAS, ADAM_EPS)
