@@ -154,9 +154,18 @@ def test_probe_gram_paths_match_the_svd_routes(monkeypatch, d_z, lam, system):
     spec = LAMSpec(d_z, **lam)
     monkeypatch.setattr(probes, "KYFAN_GRAM_ROWS", 10**9)
     monkeypatch.setattr(probes, "SPACE_GRAM_ROWS", 10**9)
+    monkeypatch.setattr(probes, "SPARSE_DENSITY", -1.0)  # every product dense
+    monkeypatch.setattr(probes, "SELECTOR_ROWS", 10**9)
+    monkeypatch.setattr(probes, "_FACTORS", {})
+    probes.forget_probe_errors()
     by_svd = _flat(all_probes(solve(sys_, spec)))
     monkeypatch.setattr(probes, "KYFAN_GRAM_ROWS", 1)  # every Ky Fan problem through y yᵀ
     monkeypatch.setattr(probes, "SPACE_GRAM_ROWS", 1)  # every feature space tried as low rank first
+    monkeypatch.setattr(probes, "SKETCH_ROWS", 1)  # ... through the sketch first
+    monkeypatch.setattr(probes, "SPARSE_DENSITY", 1.0)  # every factor multiplied as sparse
+    monkeypatch.setattr(probes, "SELECTOR_ROWS", 1)
+    monkeypatch.setattr(probes, "_FACTORS", {})
+    probes.forget_probe_errors()  # else the memory would answer with the first route's numbers
     by_gram = _flat(all_probes(solve(sys_, spec)))
     assert by_svd.keys() == by_gram.keys()
     for key, a in by_svd.items():
@@ -203,3 +212,89 @@ def test_low_rank_space_decides_like_the_svd_or_declines(seed, rank, weak):
         return
     assert basis is not None and basis.shape[1] == rank == int(np.sum(s >= 1e-9))
     np.testing.assert_allclose(basis @ basis.T, vt[:rank].T @ vt[:rank], atol=1e-12)
+
+
+@given(st.integers(0, 2**31 - 1), st.integers(1, 3), st.sampled_from([0.0, 1e-17, 1e-10, 1e-7]))
+def test_sketched_space_decides_like_the_svd_or_declines(seed, rank, weak):
+    """The sketch's certificate: round-off is dropped as the SVD drops it; a weak but real or
+    undecidable direction, or more strong directions than the sketch holds, make it decline."""
+    rng = np.random.default_rng(seed)
+    m, n = 16, 24  # sketch of min(SKETCH_COLUMNS, m // 2) = 8 columns
+    F = rng.standard_normal((m, rank)) @ rng.standard_normal((rank, n)) / np.sqrt(n)
+    F += weak * np.outer(rng.standard_normal(m), rng.standard_normal(n)) / np.sqrt(m * n)
+    basis = probes._sketched_space(F, F @ F.T)
+    _, s, vt = np.linalg.svd(F, full_matrices=False)
+    if weak >= 1e-10:
+        assert basis is None
+    else:
+        assert basis is not None and basis.shape[1] == rank == int(np.sum(s >= 1e-9))
+        np.testing.assert_allclose(basis @ basis.T, vt[:rank].T @ vt[:rank], atol=1e-12)
+    wide = rng.standard_normal((m, 9)) @ rng.standard_normal((9, n))  # rank 9 > 8 columns
+    assert probes._sketched_space(wide, wide @ wide.T) is None
+
+
+@given(st.integers(0, 2**31 - 1), st.booleans(), st.booleans())
+def test_products_read_off_sparse_factors_and_selector_rows_equal_the_dense_product(seed, sparse, absolute):
+    rng = np.random.default_rng(seed)
+    m, k, n = 40, 30, 33
+    X = rng.standard_normal((k, n))
+    if sparse:
+        X[rng.random((k, n)) > 0.03] = 0.0
+    rows = rng.standard_normal((m, k))
+    rows[10:] = 0.0
+    rows[np.arange(10, m - 3), rng.integers(0, k, m - 13)] = rng.standard_normal(m - 13)  # one nonzero
+    if absolute:
+        rows = np.abs(rows)
+    dense = rows @ (np.abs(X) if absolute else X)
+    got = probes._times(rows, X, absolute=absolute)
+    assert probes._factor(X).sparse == sparse
+    size = np.abs(rows) @ np.abs(X)
+    assert np.all(np.abs(got - dense) <= 1e-14 * size)
+    T = X[:7]
+    np.testing.assert_allclose(probes._times_t(got, T), got @ T.T, rtol=0, atol=1e-13 * np.max(np.abs(got)))
+
+
+def test_repeated_probe_errors_are_recalled_only_for_equal_features():
+    system = paper_system(6, 2, noise="isotropic", sigma=0.5, seed=3)
+    t = system.transition()
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((2, 12))
+    probes.forget_probe_errors()
+    first = probes.probe_errors(features, t)
+    assert probes.probe_errors(features.copy(), t) == first  # recalled
+    # the caller changes its array in place into another map with the same entries (and sums):
+    # the memory kept its own copy, so this is computed, not recalled
+    features[0, [0, 1]] = features[0, [1, 0]]
+    got = probes.probe_errors(features, t)
+    probes.forget_probe_errors()
+    assert got == probes.probe_errors(features, t) != first
+
+
+@given(st.integers(0, 2**31 - 1), st.integers(0, 4), st.integers(1, 3))
+def test_extreme_gains_through_the_gram_matrix_and_the_padding_match_the_svd(seed, extra, k_min):
+    """Rows beyond the columns pad the gains with exact zeros; the padding vectors (one LU solve)
+    carry no gain, and the sums agree with the full SVD's."""
+    rng = np.random.default_rng(seed)
+    d = 10
+    y = rng.standard_normal((d + extra, d))
+    k_max = 4
+    by_svd = probes._extreme_gains(y, k_min, k_max)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(probes, "KYFAN_GRAM_ROWS", 1)
+        by_gram = probes._extreme_gains(y, k_min, k_max)
+    np.testing.assert_allclose(by_gram[0], by_svd[0], atol=1e-12 * float(np.sum(y**2)))
+    for U in (by_gram[1], by_gram[2]):
+        np.testing.assert_allclose(U.T @ U, np.eye(U.shape[1]), atol=1e-12)
+    # each end's vectors attain its sum (Ky Fan: the sum of their gains)
+    assert math.isclose(float(np.sum((y.T @ by_gram[1]) ** 2)), by_gram[0][0], rel_tol=1e-10)
+    assert math.isclose(
+        float(np.sum((y.T @ by_gram[2]) ** 2)), by_gram[0][1], abs_tol=1e-10 * float(np.sum(y**2))
+    )
+    padding = probes._padding_vectors(y, k_min)
+    assert (padding is not None) == (extra >= k_min)
+    singular = y.copy()
+    singular[:d, 0] = 0.0  # y₁ singular: declined, the eigendecomposition decides
+    assert (
+        probes._padding_vectors(np.vstack([singular[:d], rng.standard_normal((k_min, d))]), k_min) is None
+        or extra < 0
+    )
