@@ -110,6 +110,10 @@ def test_paper_moments_are_identity_plus_low_rank_and_products_are_exact(kwargs)
     assert structured.U is not None and structured.rank <= 8  # Φ, Ψ, P, the noise mean: low rank
     X = np.random.default_rng(0).standard_normal((3, 5, 80))
     assert np.allclose(structured.right(X), X @ S, rtol=0, atol=1e-12 * np.abs(X @ S).max())
+    # ragged stacks: rows past each member's count are padding, and their products are zero
+    rows = np.array([5, 2, 0])
+    live = X * (np.arange(5)[None, :, None] < rows[:, None, None])
+    assert np.allclose(structured.right(X, rows), live @ S, rtol=0, atol=1e-12 * np.abs(X @ S).max())
 
 
 @pytest.mark.parametrize(
@@ -132,6 +136,7 @@ def test_structured_gradient_has_the_right_directional_derivatives(kwargs, spec)
     assert engine.moments.S.U is not None  # the structured path is the one under test
     learned = spec.fdm_obs_path == "learned"
     assert engine._fused == (learned and spec.d_z <= kernels.FUSED_MAX_LATENT)
+    assert engine._latent == (spec.d_z <= kernels.FUSED_MAX_LATENT)  # the compiled latent side
     rng = np.random.default_rng(0)
     flat = _random_point(engine, rng) * 0.3
     engine.theta[...] = flat

@@ -321,19 +321,26 @@ class StructuredMoment:
         self.rank = int(np.sum(keep))
         if self.rank <= LOW_RANK_FRACTION * 2 * d and d > DENSE_BELOW:
             self.U, self.V = vectors[:, keep] * values[keep], vectors[:, keep].copy()
-            self._Vt = np.ascontiguousarray(self.V.T)
+            self._Ut, self._Vt = np.ascontiguousarray(self.U.T), np.ascontiguousarray(self.V.T)
         else:
             self.U = self.V = None
 
-    def right(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """``X S`` for a contiguous ``X`` of shape ``(n, m, 2d)`` (into ``out`` when given)."""
+    def right(
+        self, X: np.ndarray, rows: np.ndarray | None = None, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``X S`` for a C-contiguous stack ``X`` of shape ``(n, m, 2d)`` (into ``out`` when given).
+
+        ``rows[i]`` (optional) says how many rows of ``X[i]`` are live: the rest are padding, and
+        their rows of the result are zero (``X``'s padding rows must be zero on the dense path).
+        """
         if self.U is None:
             return np.matmul(X, self.dense, out=out)
         result = np.empty(X.shape) if out is None else out
-        if not result.flags.c_contiguous:  # the kernel writes through a reshaped view
-            raise ValueError("out: StructuredMoment.right needs a C-contiguous array")
-        rows = np.ascontiguousarray(X).reshape(-1, 2 * self.d)  # one 2-D product for the whole stack
-        kernels.structured_right(self.K, self.U, self._Vt, rows, result.reshape(rows.shape))
+        if not (result.flags.c_contiguous and X.flags.c_contiguous):
+            raise ValueError("X, out: StructuredMoment.right needs C-contiguous arrays")
+        if rows is None:
+            rows = np.full(X.shape[0], X.shape[1], dtype=np.int64)
+        kernels.structured_right(self.K, self._Ut, self._Vt, X, rows, result)
         return result
 
 
@@ -433,6 +440,14 @@ class Engine:
         if self.head:
             self._S_xa = self.moments.S_xa
             self._S_ax = np.ascontiguousarray(self._S_xa.T)
+        # work arrays of the latent side (see :func:`kernels.latent_products`)
+        self._latent = z <= kernels.FUSED_MAX_LATENT
+        self._augment = self.any_s2 and not self.tied
+        self._c2 = (2.0 / d) * self.s2.reshape(n)
+        self._Y = np.zeros((n, z, 2 * d))
+        self._Z, self._UUt, self._Q = (np.zeros((n, z, z)) for _ in range(3))
+        self._U = np.zeros((n, z, d))
+        self._no_head = np.zeros((0, 0, 0))
 
     # -- packing ------------------------------------------------------------------------------
     def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
@@ -473,31 +488,17 @@ class Engine:
     # -- the gradient -------------------------------------------------------------------------
     def gradient(self) -> np.ndarray:
         """``∇(J/d_o)`` at :attr:`theta`, written into :attr:`grad` (returned)."""
-        S, g, d = self.moments.S, self.scale, self.d_o
+        S, g, d, zs = self.moments.S, self.scale, self.d_o, self._zs
         p, q = self.p, self.q
         B = p["B"]
         W = np.concatenate([p["C"], -p["C"]], axis=2) if self.tied else p["W"]
-        Bt = B.transpose(0, 2, 1)
-        Y = S.right(W)  # [Y₁, Y₂] = W S
-        BtB = Bt @ B
-        gZ = g * (Y @ W.transpose(0, 2, 1))
+        Y = S.right(W, zs, out=self._Y)  # [Y₁, Y₂] = W S
         left = self._left
-        np.multiply(Bt, -g, out=left[:, :, d:])
         # ∂/∂A = g B Y₁ + (g α + 2s²/d_o) A − g S₂₁ − (2s²/d_o) I  (+ g A S₁₁ unless S₁₁ = αI),
-        # with g BᵀA into the left factor and g (A Y₁ᵀ − Y₂ᵀ) into ∂/∂B
+        # with g BᵀA into the left factor [g BᵀA, −g Bᵀ] of ∂/∂W and g (A Y₁ᵀ − Y₂ᵀ) into ∂/∂B
         if self._fused:
             kernels.learned_path_products(
-                p["A"],
-                B,
-                Y,
-                self._zs,
-                g,
-                self._A_coef,
-                self._minus_S21,
-                self._minus_diag,
-                q["A"],
-                left,
-                q["B"],
+                p["A"], B, Y, zs, g, self._A_coef, self._minus_S21, self._minus_diag, q["A"], left, q["B"]
             )
         else:
             gY1 = g * Y[:, :, :d]
@@ -507,29 +508,70 @@ class Engine:
                 if not S.S11.scalar:
                     gA += (g * A) @ S.S11.dense
                 kernels.add_scaled_plus_constant(gA, A, self._A_coef, self._minus_S21, self._minus_diag)
-                np.matmul(g * Bt, A, out=left[:, :, :d])
+                np.matmul(g * B.transpose(0, 2, 1), A, out=left[:, :, :d])
                 np.matmul(A, gY1.transpose(0, 2, 1), out=q["B"])
             else:
-                np.multiply(Bt, g, out=left[:, :, :d])
+                np.multiply(B.transpose(0, 2, 1), g, out=left[:, :, :d])
                 q["B"][...] = gY1.transpose(0, 2, 1)
             q["B"] -= g * Y[:, :, d:].transpose(0, 2, 1)
-        # ∂/∂W = ([g BᵀA, −g Bᵀ] + P W) S (− c Hᵀ S_xaᵀ) with P = g BᵀB (+ c HᵀH): one product with S
+        if self._latent:
+            self._latent_side_compiled(W, Y)
+        else:
+            self._latent_side(W, Y)
+        if self.tied:
+            np.subtract(self._gW[:, :, :d], self._gW[:, :, d:], out=q["C"])
+        return self.grad
+
+    def _head_terms(self):
+        """The action head's coefficient ``c = 2λ/d_o``, ``H``, ``Hᵀ`` and ``HᵀH``."""
+        H = self.p["H"]
+        Ht = H.transpose(0, 2, 1)
+        return (2.0 / self.d_o) * self.lam, H, Ht, Ht @ H
+
+    def _latent_side_compiled(self, W: np.ndarray, Y: np.ndarray) -> None:
+        """:meth:`_latent_side` by :func:`kernels.latent_products` (small latents)."""
+        S, g, zs, p, q = self.moments.S, self.scale, self._zs, self.p, self.q
+        Z, UUt, Q, U = self._Z, self._UUt, self._Q, self._U
+        if self.head:
+            c, H, Ht, HtH = self._head_terms()
+            cP, cQ = c.reshape(-1), (c * self.s2).reshape(-1)
+        else:
+            HtH, cP, cQ = self._no_head, self._c2, self._c2
+        kernels.latent_products(
+            p["B"], W, Y, zs, g, self._augment, self._c2, HtH, cP, cQ, self._left, q["B"], Z, UUt, Q, U
+        )
+        gW = S.right(self._left, zs, out=self._gW)
+        if self.head:
+            np.multiply(c, H @ Z - (W @ self._S_xa).transpose(0, 2, 1), out=q["H"])
+            if self._augment:
+                q["H"] += (c * self.s2) * (H @ UUt)
+            gW -= (c * Ht) @ self._S_ax
+        if self._augment:
+            kernels.add_to_halves(Q, U, zs, gW)
+
+    def _latent_side(self, W: np.ndarray, Y: np.ndarray) -> None:
+        """∂/∂B's products with ``Z = Y Wᵀ``, ∂/∂W and ∂/∂H, once :attr:`_left` holds its first half.
+
+        ∂/∂W = ([g BᵀA, −g Bᵀ] + P W) S (− c Hᵀ S_xaᵀ) with P = g BᵀB (+ c HᵀH): one product with S.
+        """
+        S, g, d, p, q = self.moments.S, self.scale, self.d_o, self.p, self.q
+        B, left = p["B"], self._left
+        Bt = B.transpose(0, 2, 1)
+        np.multiply(Bt, -g, out=left[:, :, d:])
+        BtB = Bt @ B
+        gZ = g * (Y @ W.transpose(0, 2, 1))
         P = g * BtB
         if self.head:  # λ E‖a − H W x‖² / d_o
-            H = p["H"]
-            Ht = H.transpose(0, 2, 1)
-            c = (2.0 / d) * self.lam
-            HtH = Ht @ H
+            c, H, Ht, HtH = self._head_terms()
             P += c * HtH
             np.multiply(c, H @ (gZ / g) - (W @ self._S_xa).transpose(0, 2, 1), out=q["H"])
         left += P @ W
-        gW = self._gW
-        S.right(left, out=gW)
+        gW = S.right(left, out=self._gW)
         if self.head:
             gW -= (c * Ht) @ self._S_ax
-        if self.any_s2 and not self.tied:  # s²‖B(C + D)‖²/d_o, and λ s²‖H(C + D)‖²/d_o: the head reads
+        if self._augment:  # s²‖B(C + D)‖²/d_o, and λ s²‖H(C + D)‖²/d_o: the head reads
             U = W[:, :, :d] + W[:, :, d:]  # the augmented latent (a tied IDM has C + D = 0)
-            c2 = (2.0 / d) * self.s2
+            c2 = self._c2.reshape(-1, 1, 1)
             UUt = U @ U.transpose(0, 2, 1)
             q["B"] += B @ (gZ + c2 * UUt)
             Q = c2 * BtB
@@ -541,9 +583,6 @@ class Engine:
             gW[:, :, d:] += gU
         else:
             q["B"] += B @ gZ
-        if self.tied:
-            np.subtract(gW[:, :, :d], gW[:, :, d:], out=q["C"])
-        return self.grad
 
 
 # -- optimizers ----------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ import numpy as np
 from numba import njit
 
 _jit = njit(cache=True, error_model="numpy", nogil=True)
+#: For kernels that compute products: sums in the kernel's own order (``reassoc``) and fused
+#: multiply-adds (``contract``), like any BLAS; equal to NumPy's to rounding, not bitwise.
+_fused = njit(cache=True, error_model="numpy", nogil=True, fastmath={"reassoc", "contract"}, inline="always")
 
 
 def adam_step(theta, grad, m, v, t: int, lr: float, betas: tuple[float, float], eps: float) -> None:
@@ -51,24 +54,42 @@ def _adam_update(theta, grad, m, v, beta1, beta2, bias_scale, eps_scaled):  # pr
         theta[i] -= mi / (np.sqrt(vi) * bias_scale + eps_scaled)
 
 
-@_jit
-def structured_right(K, U, Vt, X, out):  # pragma: no cover - compiled
-    """``out = X (K ⊗ I_d + U Vᵀ)`` for ``X`` of shape ``(rows, 2d)``, ``K`` 2 × 2, ``U``, ``Vᵀ`` of
-    rank ``r``: the low-rank part by two BLAS products, the rest in one pass.
+@_fused
+def structured_right(K, Ut, Vt, X, zs, out):  # pragma: no cover - compiled
+    """``out[i, :zs[i]] = X[i, :zs[i]] (K ⊗ I_d + U Vᵀ)`` for a stack ``X`` of shape ``(n, m, 2d)``;
+    rows past ``zs[i]`` (padding) are set to zero. ``K`` is 2 × 2, ``Uᵀ`` and ``Vᵀ`` are ``r × 2d``.
 
-    Row ``[x₁, x₂] ↦ [k₁₁x₁ + k₂₁x₂, k₁₂x₁ + k₂₂x₂] + (x U) Vᵀ``.
+    Row ``[x₁, x₂] ↦ [k₁₁x₁ + k₂₁x₂, k₁₂x₁ + k₂₂x₂] + Σ_k (x·u_k) v_k``: contiguous dot products
+    and updates (BLAS is slow on products this thin: 6 GFLOP/s for ``64 × 256 × 8``).
     """
-    rows, width = X.shape
+    n, m, width = X.shape
     d = width // 2
+    r = Ut.shape[0]
     k11, k12, k21, k22 = K[0, 0], K[0, 1], K[1, 0], K[1, 1]
-    low = np.dot(np.dot(X, U), Vt) if U.shape[1] > 0 else np.zeros((rows, width))
-    for r in range(rows):
-        x, o, lr = X[r], out[r], low[r]
-        for j in range(d):
-            x1 = x[j]
-            x2 = x[d + j]
-            o[j] = k11 * x1 + k21 * x2 + lr[j]
-            o[d + j] = k12 * x1 + k22 * x2 + lr[d + j]
+    xu = np.empty(r)
+    for i in range(n):
+        for l in range(m):
+            o = out[i, l]
+            if l >= zs[i]:
+                o[:] = 0.0
+                continue
+            x = X[i, l]
+            for k in range(r):
+                u = Ut[k]
+                acc = 0.0
+                for j in range(width):
+                    acc += x[j] * u[j]
+                xu[k] = acc
+            for j in range(d):
+                x1 = x[j]
+                x2 = x[d + j]
+                o[j] = k11 * x1 + k21 * x2
+                o[d + j] = k12 * x1 + k22 * x2
+            for k in range(r):
+                c = xu[k]
+                v = Vt[k]
+                for j in range(width):
+                    o[j] += c * v[j]
 
 
 @_jit
@@ -92,9 +113,6 @@ def add_scaled_plus_constant(G, A, coef, M, diag):  # pragma: no cover - compile
 #: :func:`learned_path_products` beats three BLAS calls up to this latent size (measured at
 #: d_o = 32…512, one thread: 1.3–3× faster for d_z ≤ 8, level at 16, 25 % slower at 32).
 FUSED_MAX_LATENT = 16
-
-
-_fused = njit(cache=True, error_model="numpy", nogil=True, fastmath={"reassoc", "contract"}, inline="always")
 
 
 @_fused
@@ -198,6 +216,109 @@ def learned_path_products(A, B, Y, zs, g, coef, M, diag, gA, left, gB):  # pragm
         if d % 2:
             _start_row(d - 1, Ai[d - 1], Gi[d - 1], c, M, dense, diag[i])
             _single_row(d - 1, Ai[d - 1], Gi[d - 1], Bi[d - 1], Yi, Li, Pi[d - 1], z, g)
+
+
+@_fused
+def latent_products(
+    B, W, Y, zs, g, augment, c2, HtH, cP, cQ, left, gB, Z, UUt, Q, U
+):  # pragma: no cover - compiled
+    """The population gradient's products on the latent side (``z × z`` and ``z × 2d``), per member.
+
+    For member ``i`` with latent size ``z = zs[i]`` (rows and columns past it are padding), with
+    ``B`` (``d × z``), ``W = [W₁, W₂]`` and ``Y = W S`` (``z × 2d``):
+
+    - ``Z = Y Wᵀ`` (symmetric: the upper triangle, mirrored);
+    - ``left[:, d:] = −g Bᵀ``, then ``left += (g BᵀB + cP·HᵀH) W`` (``left[:, :d]`` holds its first
+      term already; rows past ``z`` are set to zero);
+    - with ``augment``: ``U = W₁ + W₂``, ``UUt = U Uᵀ`` and ``Q = c2·BᵀB + cQ·HᵀH``;
+    - ``gB += B (g Z + c2·UUt)``.
+
+    ``HtH`` is ``(n, z, z)``, or ``(0, 0, 0)`` without an action head. ``Z``, ``UUt``, ``Q`` and ``U``
+    are outputs (zero past ``z``), for the head's terms and :func:`add_to_halves`.
+    """
+    n, d, _ = B.shape
+    head = HtH.shape[0] > 0
+    for i in range(n):
+        z = zs[i]
+        Bi, Wi, Yi, Li, Gi, Zi = B[i], W[i], Y[i], left[i], gB[i], Z[i]
+        Zi[:, :] = 0.0
+        Li[z:, :] = 0.0
+        BtB = np.zeros((z, z))
+        for j in range(d):
+            Bj = Bi[j]
+            for a in range(z):
+                b_ja = Bj[a]
+                Li[a, d + j] = -g * b_ja
+                for b in range(a, z):
+                    BtB[a, b] += b_ja * Bj[b]
+        for a in range(z):
+            Ya = Yi[a]
+            for b in range(a, z):
+                Wb = Wi[b]
+                acc = 0.0
+                for k in range(2 * d):
+                    acc += Ya[k] * Wb[k]
+                Zi[a, b] = acc
+                Zi[b, a] = acc
+                BtB[b, a] = BtB[a, b]
+        M = g * Zi[:z, :z]  # the factor of B in ∂/∂B
+        P = g * BtB
+        if head:
+            P += cP[i] * HtH[i, :z, :z]
+        if augment:
+            Ui, UUi, Qi = U[i], UUt[i], Q[i]
+            Ui[:, :] = 0.0
+            UUi[:, :] = 0.0
+            Qi[:, :] = 0.0
+            for a in range(z):
+                for k in range(d):
+                    Ui[a, k] = Wi[a, k] + Wi[a, d + k]
+            for a in range(z):
+                for b in range(a, z):
+                    acc = 0.0
+                    for k in range(d):
+                        acc += Ui[a, k] * Ui[b, k]
+                    UUi[a, b] = acc
+                    UUi[b, a] = acc
+            M += c2[i] * UUi[:z, :z]
+            Qi[:z, :z] = c2[i] * BtB
+            if head:
+                Qi[:z, :z] += cQ[i] * HtH[i, :z, :z]
+        for a in range(z):
+            La = Li[a]
+            for b in range(z):
+                c = P[a, b]
+                Wb = Wi[b]
+                for k in range(2 * d):
+                    La[k] += c * Wb[k]
+        for j in range(d):
+            Bj, Gj = Bi[j], Gi[j]
+            for a in range(z):
+                acc = 0.0
+                for b in range(z):
+                    acc += Bj[b] * M[b, a]
+                Gj[a] += acc
+
+
+@_fused
+def add_to_halves(Q, U, zs, gW):  # pragma: no cover - compiled
+    """``gW[i, :z, :d] += Q[i] U[i]`` and ``gW[i, :z, d:] += Q[i] U[i]`` (``z = zs[i]``): the
+    augmentation's term, which reaches ``C`` and ``D`` alike through ``U = C + D``."""
+    n, _, d = U.shape
+    row = np.empty(d)
+    for i in range(n):
+        z = zs[i]
+        for a in range(z):
+            row[:] = 0.0
+            for b in range(z):
+                c = Q[i, a, b]
+                Ub = U[i, b]
+                for k in range(d):
+                    row[k] += c * Ub[k]
+            out = gW[i, a]
+            for k in range(d):
+                out[k] += row[k]
+                out[d + k] += row[k]
 
 
 # -- the batched trainer's learned FDM path (lamproof.numeric.trainer._Stack.gradient) -----------

@@ -574,6 +574,8 @@ def run_dynamics(
                 )
                 finished(i, rows, seconds)
         else:
+            # largest first (a step costs about a + b·d_z per member), so the workers finish together
+            pending.sort(key=lambda i: -tasks[i][2].steps * sum(4 + c["dz"] for c in tasks[i][1]))
             futures = {pool.submit(dynamics_task, tasks[i]): i for i in pending}
             from concurrent.futures import as_completed
 
