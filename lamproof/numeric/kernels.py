@@ -34,14 +34,20 @@ def adam_step(theta, grad, m, v, t: int, lr: float, betas: tuple[float, float], 
     flat float64 arrays of one size: ``m ← m + (1−β₁)(g − m)`` (``lerp``), ``v ← β₂v + ((1−β₂)g)g``,
     ``θ ← θ − step_size·m/(√v/√(1−β₂ᵗ) + eps)`` with ``step_size = lr/(1−β₁ᵗ)``, the step size folded
     into the denominator. Used by the stochastic trainer and by the population dynamics alike."""
+    adam_update(theta, grad, m, v, *adam_scalars(t, lr, betas, eps))
+
+
+def adam_scalars(t: int, lr: float, betas: tuple[float, float], eps: float) -> np.ndarray:
+    """The numbers of step ``t`` that :func:`adam_update` takes after its arrays: ``β₁``, ``β₂``,
+    ``bias_scale = 1/(√(1−β₂ᵗ)·step_size)`` and ``eps/step_size``."""
     beta1, beta2 = betas
     step_size = lr / (1.0 - beta1**t)
     bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
-    _adam_update(theta, grad, m, v, beta1, beta2, 1.0 / (bias_correction2_sqrt * step_size), eps / step_size)
+    return np.array([beta1, beta2, 1.0 / (bias_correction2_sqrt * step_size), eps / step_size])
 
 
 @_jit
-def _adam_update(theta, grad, m, v, beta1, beta2, bias_scale, eps_scaled):  # pragma: no cover - compiled
+def adam_update(theta, grad, m, v, beta1, beta2, bias_scale, eps_scaled):  # pragma: no cover - compiled
     """:func:`adam_step`'s loop: ``θ ← θ − m / (√v·bias_scale + eps_scaled)`` after the moment updates."""
     a1 = 1.0 - beta1
     a2 = 1.0 - beta2
@@ -187,7 +193,9 @@ def _single_row(j, Aj, gj, Bj, Y, left, aj, z, g):  # pragma: no cover - compile
 
 
 @_fused
-def learned_path_products(A, B, Y, zs, g, coef, M, diag, gA, left, gB):  # pragma: no cover - compiled
+def learned_path_products(
+    A, B, Y, zs, g, coef, M, diag, gA, left, gB, mA, vA, adam
+):  # pragma: no cover - compiled
     """The learned FDM path's gradient terms that involve ``A``, with one pass over each ``A``.
 
     With ``Y = W S = [Y₁, Y₂]`` (``n × z × 2d``), for every member ``i`` (latent size ``zs[i]``;
@@ -200,9 +208,15 @@ def learned_path_products(A, B, Y, zs, g, coef, M, diag, gA, left, gB):  # pragm
     Rows of ``A`` are taken two at a time and latent units two at a time, so that each loaded
     element of ``A`` and ``Y`` serves four multiply-adds. The sums run in another order than
     BLAS's (``reassoc``): equal to rounding, not bitwise.
+
+    With Adam's moments ``mA``, ``vA`` (``n × d × d``; ``0 × 0 × 0`` for none) and ``adam`` (the four
+    numbers of :func:`adam_scalars`), each row of ``A`` also takes its Adam step as soon as its
+    gradient is complete (nothing reads that row again), while the row is in cache: the same
+    operations as :func:`adam_step` after the whole gradient, so bitwise the same result.
     """
     n, d, _ = A.shape
     dense = M.shape[0] > 0
+    step = mA.shape[0] > 0
     for i in range(n):
         z = zs[i]
         c = coef[i]
@@ -213,14 +227,20 @@ def learned_path_products(A, B, Y, zs, g, coef, M, diag, gA, left, gB):  # pragm
             _start_row(j, Ai[j], Gi[j], c, M, dense, diag[i])
             _start_row(j + 1, Ai[j + 1], Gi[j + 1], c, M, dense, diag[i])
             _row_pair(j, Ai[j], Ai[j + 1], Gi[j], Gi[j + 1], Bi[j], Bi[j + 1], Yi, Li, Pi[j], Pi[j + 1], z, g)
+            if step:
+                for r in (j, j + 1):
+                    adam_update(Ai[r], Gi[r], mA[i, r], vA[i, r], adam[0], adam[1], adam[2], adam[3])
         if d % 2:
             _start_row(d - 1, Ai[d - 1], Gi[d - 1], c, M, dense, diag[i])
             _single_row(d - 1, Ai[d - 1], Gi[d - 1], Bi[d - 1], Yi, Li, Pi[d - 1], z, g)
+            if step:
+                r = d - 1
+                adam_update(Ai[r], Gi[r], mA[i, r], vA[i, r], adam[0], adam[1], adam[2], adam[3])
 
 
 @_fused
 def latent_products(
-    B, W, Y, zs, g, augment, c2, HtH, cP, cQ, left, gB, Z, UUt, Q, U
+    B, W, Y, zs, g, augment, c2, H, cP, cQ, left, gB, Z, UUt, Q, U
 ):  # pragma: no cover - compiled
     """The population gradient's products on the latent side (``z × z`` and ``z × 2d``), per member.
 
@@ -233,14 +253,21 @@ def latent_products(
     - with ``augment``: ``U = W₁ + W₂``, ``UUt = U Uᵀ`` and ``Q = c2·BᵀB + cQ·HᵀH``;
     - ``gB += B (g Z + c2·UUt)``.
 
-    ``HtH`` is ``(n, z, z)``, or ``(0, 0, 0)`` without an action head. ``Z``, ``UUt``, ``Q`` and ``U``
+    ``H`` is the action head (``n × d_act × z``), or ``(0, 0, 0)`` without one. ``Z``, ``UUt``, ``Q`` and ``U``
     are outputs (zero past ``z``), for the head's terms and :func:`add_to_halves`.
     """
     n, d, _ = B.shape
-    head = HtH.shape[0] > 0
+    head = H.shape[0] > 0
     for i in range(n):
         z = zs[i]
         Bi, Wi, Yi, Li, Gi, Zi = B[i], W[i], Y[i], left[i], gB[i], Z[i]
+        if head:
+            HtH = np.zeros((z, z))
+            for r in range(H.shape[1]):
+                Hr = H[i, r]
+                for a in range(z):
+                    for b in range(z):
+                        HtH[a, b] += Hr[a] * Hr[b]
         Zi[:, :] = 0.0
         Li[z:, :] = 0.0
         BtB = np.zeros((z, z))
@@ -264,7 +291,7 @@ def latent_products(
         M = g * Zi[:z, :z]  # the factor of B in ∂/∂B
         P = g * BtB
         if head:
-            P += cP[i] * HtH[i, :z, :z]
+            P += cP[i] * HtH
         if augment:
             Ui, UUi, Qi = U[i], UUt[i], Q[i]
             Ui[:, :] = 0.0
@@ -283,7 +310,7 @@ def latent_products(
             M += c2[i] * UUi[:z, :z]
             Qi[:z, :z] = c2[i] * BtB
             if head:
-                Qi[:z, :z] += cQ[i] * HtH[i, :z, :z]
+                Qi[:z, :z] += cQ[i] * HtH
         for a in range(z):
             La = Li[a]
             for b in range(z):
@@ -298,6 +325,47 @@ def latent_products(
                 for b in range(z):
                     acc += Bj[b] * M[b, a]
                 Gj[a] += acc
+
+
+@_fused
+def head_products(H, W, Z, UUt, S_ax, zs, c, cs2, augment, gH, gW):  # pragma: no cover - compiled
+    """The action head's terms, per member (``z = zs[i]``; padding columns of ``gH`` set to zero):
+
+    - ``gH = c (H Z − (W S_xa)ᵀ)`` (``+ c s² H UUt`` with ``augment``), ``S_xa = S_axᵀ``;
+    - ``gW −= c Hᵀ S_ax`` (``gW`` holds the rest of ∂/∂W already).
+    """
+    n, k, _ = H.shape
+    width = W.shape[2]
+    WS = np.empty(k)
+    for i in range(n):
+        z = zs[i]
+        Hi, Wi, Gi = H[i], W[i], gH[i]
+        Gi[:, :] = 0.0
+        for a in range(z):
+            Wa = Wi[a]
+            for r in range(k):
+                Sr = S_ax[r]
+                acc = 0.0
+                for j in range(width):
+                    acc += Wa[j] * Sr[j]
+                WS[r] = acc
+            for r in range(k):
+                acc = 0.0
+                for b in range(z):
+                    acc += Hi[r, b] * Z[i, b, a]
+                if augment:
+                    extra = 0.0
+                    for b in range(z):
+                        extra += Hi[r, b] * UUt[i, b, a]
+                    Gi[r, a] = c[i] * (acc - WS[r]) + cs2[i] * extra
+                else:
+                    Gi[r, a] = c[i] * (acc - WS[r])
+            out = gW[i, a]
+            for r in range(k):
+                h = c[i] * Hi[r, a]
+                Sr = S_ax[r]
+                for j in range(width):
+                    out[j] -= h * Sr[j]
 
 
 @_fused
