@@ -7,21 +7,24 @@
    (the machine is shared: the best run is the one to quote, all are printed).
 2. A batched d_z sweep (d_z = 1…8 and 9…16 in one run each): microseconds per configuration-step.
 3. The stochastic trainer for the same steps, for the ratio.
-4. The estimate for ``lamproof reproduce all --mode dynamics``: ``--sample`` batches of every study
-   (cut as the command cuts them) run ``--probe-steps`` steps each; CPU time per configuration-step
-   times the study's configuration-steps, over 2 workers. CPU time, because the machine is shared.
+4. The estimate for ``lamproof reproduce all --mode dynamics``: every batch of every study (cut as
+   the command cuts them; ``--sample N``: N per study) runs ``--probe-steps`` steps in one of two
+   worker processes at once, as in the command; CPU time per configuration-step times the study's
+   configuration-steps, over 2 workers. CPU time, because the machine is shared.
 5. ``--full``: that command into a temporary folder (2 workers), wall and CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -46,12 +49,29 @@ def timed(fn) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def batch_cpu(task: tuple[str, int, int]) -> tuple[float, int]:
+    """CPU seconds of ``steps`` population-Adam steps of batch ``index`` of a study, after a warm-up
+    step (set-up and kernel loading), and its configuration-steps; run in a worker process."""
+    name, index, steps = task
+    study = STUDIES[name]
+    group = dynamics_groups(study, study.configs(), DYNAMICS_BATCH)[index]
+    system, specs = study.system(group[0]), [study.spec(c) for c in group]
+    short = DynamicsSettings(steps=steps, record=[steps])
+    starts = [initial_parameters(system, spec, short) for spec in specs]
+    transition = system.transition(specs[0].horizon)
+    run_batch(transition, specs, starts, short, records=(1,))
+    _, cpu = timed(lambda: run_batch(transition, specs, starts, short, records=(steps,)))
+    return cpu, steps * len(group)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--full", action="store_true")
-    parser.add_argument("--sample", type=int, default=8, help="batches timed per study for the estimate")
+    parser.add_argument(
+        "--sample", type=int, default=0, help="batches timed per study for the estimate (0: all of them)"
+    )
     parser.add_argument("--probe-steps", type=int, default=100, help="steps per timed batch")
     args = parser.parse_args()
     system = paper_system(128, 8, noise="isotropic", sigma=0.5)
@@ -84,26 +104,24 @@ def main() -> None:
         f"stochastic trainer (batch 128): {trainer_steps / wall:.0f} steps/s, i.e. {args.steps * wall / trainer_steps:.1f} s "
         f"for {args.steps} steps"
     )
-    # the estimate: every study's batches as `reproduce --mode dynamics` cuts them, a sample of them
-    # run for a few steps each, CPU time per configuration-step, times the study's configuration-steps
+    # the estimate: every study's batches as `reproduce --mode dynamics` cuts them (or a sample),
+    # each run for a few steps in one of two workers at once, as the command runs them (they share
+    # the L3 cache and the memory bandwidth: one process alone is ~25 % faster); CPU time per
+    # configuration-step times the study's configuration-steps
+    tasks = []
+    for name, study in STUDIES.items():
+        count = len(dynamics_groups(study, study.configs(), DYNAMICS_BATCH))
+        stride = 1 if args.sample <= 0 else max(1, count // args.sample)
+        tasks += [(name, i, args.probe_steps) for i in range(0, count, stride)]
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        timings = list(pool.map(batch_cpu, tasks))
     cpu_total, work = 0.0, 0
     for name, study in STUDIES.items():
-        groups = dynamics_groups(study, study.configs(), DYNAMICS_BATCH)
-        sample = groups[:: max(1, len(groups) // args.sample)]
-        seconds = steps = 0
-        for group in sample:
-            system, specs = study.system(group[0]), [study.spec(c) for c in group]
-            short = DynamicsSettings(steps=args.probe_steps, record=[args.probe_steps])
-            starts = [initial_parameters(system, spec, short) for spec in specs]
-            transition = system.transition(specs[0].horizon)
-            run_batch(transition, specs, starts, short, records=(1,))  # set-up and compilation
-            _, cpu = timed(lambda: run_batch(transition, specs, starts, short, records=(short.steps,)))  # noqa: B023
-            seconds, steps = seconds + cpu, steps + short.steps * len(group)
+        mine = [(cpu, steps) for (n, _, _), (cpu, steps) in zip(tasks, timings, strict=True) if n == name]
+        seconds, steps = sum(c for c, _ in mine), sum(s for _, s in mine)
         study_work = len(study.configs()) * study.steps
         cpu_total, work = cpu_total + seconds / steps * study_work, work + study_work
-        print(
-            f"  §{name}: {1e6 * seconds / steps:.0f} µs CPU per configuration-step ({len(sample)} of {len(groups)} batches)"
-        )
+        print(f"  §{name}: {1e6 * seconds / steps:.0f} µs CPU per configuration-step ({len(mine)} batches)")
     print(
         f"reproduce all --mode dynamics: {work / 1e6:.1f} M configuration-steps, {cpu_total / 60:.0f} min CPU; "
         f"estimate on 2 idle cores: {cpu_total / 2 / 60:.0f} min"

@@ -201,28 +201,6 @@ def test_fused_adam_is_pytorchs_update():
         assert np.allclose(a, b, rtol=1e-9, atol=1e-11), name
 
 
-@pytest.mark.parametrize("d_o", [40, 41])
-def test_adam_fused_into_the_A_pass_is_bitwise_gradient_then_adam(d_o):
-    """Engine.adam_step updates each row of A inside the pass that computes its gradient; that
-    must be bitwise the whole gradient followed by the Adam pass (odd d_o: the kernel's last row)."""
-    system = paper_system(d_o, 3, noise="isotropic", sigma=0.5)
-    specs = [LAMSpec(5, augmentation=0.3), LAMSpec(2)]
-    engines = [dyn.Engine(system.transition(), specs) for _ in range(2)]
-    assert engines[0]._fused
-    start = _random_point(engines[0], np.random.default_rng(1)) * 0.3
-    moments = []
-    for engine in engines:
-        engine.theta[...] = start
-        moments.append((np.zeros(engine.size), np.zeros(engine.size)))
-    for t in range(1, 4):
-        engines[0].adam_step(*moments[0], t, 1e-2)
-        engines[1].gradient()
-        kernels.adam_step(engines[1].theta, engines[1].grad, *moments[1], t, 1e-2, ADAM_BETAS, ADAM_EPS)
-    assert np.array_equal(engines[0].theta, engines[1].theta)
-    assert np.array_equal(moments[0][1], moments[1][1])
-    assert not np.array_equal(engines[0].theta, start)
-
-
 def test_padded_batch_equals_separate_runs():
     system = paper_system(10, 3, noise="structured", sigma=1.5, noise_dim=3)
     specs = [LAMSpec(1, augmentation=0.1), LAMSpec(4, augmentation=0.3), LAMSpec(2)]

@@ -447,10 +447,9 @@ class Engine:
         self._Y = np.zeros((n, z, 2 * d))
         self._Z, self._UUt, self._Q = (np.zeros((n, z, z)) for _ in range(3))
         self._U = np.zeros((n, z, d))
-        self._no_head = self._no_adam = np.zeros((0, 0, 0))
+        self._no_head = np.zeros((0, 0, 0))
         self._cH = (2.0 / d) * self.lam.reshape(n)  # the head's c = 2λ/d_o, and c·s²
         self._cHs2 = self._cH * self.s2.reshape(n)
-        self._no_scalars = np.zeros(4)
 
     # -- packing ------------------------------------------------------------------------------
     def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
@@ -491,24 +490,6 @@ class Engine:
     # -- the gradient -------------------------------------------------------------------------
     def gradient(self) -> np.ndarray:
         """``∇(J/d_o)`` at :attr:`theta`, written into :attr:`grad` (returned)."""
-        return self._gradient(self._no_adam, self._no_adam, self._no_scalars)
-
-    def adam_step(self, m: np.ndarray, v: np.ndarray, t: int, lr: float) -> None:
-        """Step ``t`` of PyTorch's Adam with the exact gradient, in place on :attr:`theta` and the
-        moments ``m``, ``v`` (flat, like :attr:`theta`): bitwise :meth:`gradient` followed by
-        :func:`kernels.adam_step`. On the fused learned path each row of ``A`` (most of the
-        parameters) takes its step inside the pass that computes its gradient."""
-        scalars = kernels.adam_scalars(t, lr, ADAM_BETAS, ADAM_EPS)
-        if not self._fused:
-            self.gradient()
-            kernels.adam_update(self.theta, self.grad, m, v, *scalars)
-            return
-        a, shape = self.slices["A"], (self.n, self.d_o, self.d_o)
-        self._gradient(m[a].reshape(shape), v[a].reshape(shape), scalars)
-        rest = slice(a.stop, self.size)
-        kernels.adam_update(self.theta[rest], self.grad[rest], m[rest], v[rest], *scalars)
-
-    def _gradient(self, mA: np.ndarray, vA: np.ndarray, scalars: np.ndarray) -> np.ndarray:
         S, g, d, zs = self.moments.S, self.scale, self.d_o, self._zs
         p, q = self.p, self.q
         B = p["B"]
@@ -519,20 +500,7 @@ class Engine:
         # with g BᵀA into the left factor [g BᵀA, −g Bᵀ] of ∂/∂W and g (A Y₁ᵀ − Y₂ᵀ) into ∂/∂B
         if self._fused:
             kernels.learned_path_products(
-                p["A"],
-                B,
-                Y,
-                zs,
-                g,
-                self._A_coef,
-                self._minus_S21,
-                self._minus_diag,
-                q["A"],
-                left,
-                q["B"],
-                mA,
-                vA,
-                scalars,
+                p["A"], B, Y, zs, g, self._A_coef, self._minus_S21, self._minus_diag, q["A"], left, q["B"]
             )
         else:
             gY1 = g * Y[:, :, :d]
@@ -648,13 +616,14 @@ def _adam(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """PyTorch's Adam (``torch.optim.Adam`` defaults) with the exact gradient: the trainer's update
-    (:meth:`Engine.adam_step`)."""
-    theta = engine.theta
+    (:func:`lamproof.numeric.kernels.adam_step`, one pass over the parameters)."""
+    theta, grad = engine.theta, engine.grad
     m, v = np.zeros_like(theta), np.zeros_like(theta)
     keep(0, theta)
     every = max(1, steps // 100)
     for t in range(1, steps + 1):
-        engine.adam_step(m, v, t, lr)
+        engine.gradient()
+        kernels.adam_step(theta, grad, m, v, t, lr, ADAM_BETAS, ADAM_EPS)
         keep(t, theta)
         if progress is not None and (t % every == 0 or t == steps):
             progress(t, steps)

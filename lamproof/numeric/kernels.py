@@ -34,20 +34,14 @@ def adam_step(theta, grad, m, v, t: int, lr: float, betas: tuple[float, float], 
     flat float64 arrays of one size: ``m ← m + (1−β₁)(g − m)`` (``lerp``), ``v ← β₂v + ((1−β₂)g)g``,
     ``θ ← θ − step_size·m/(√v/√(1−β₂ᵗ) + eps)`` with ``step_size = lr/(1−β₁ᵗ)``, the step size folded
     into the denominator. Used by the stochastic trainer and by the population dynamics alike."""
-    adam_update(theta, grad, m, v, *adam_scalars(t, lr, betas, eps))
-
-
-def adam_scalars(t: int, lr: float, betas: tuple[float, float], eps: float) -> np.ndarray:
-    """The numbers of step ``t`` that :func:`adam_update` takes after its arrays: ``β₁``, ``β₂``,
-    ``bias_scale = 1/(√(1−β₂ᵗ)·step_size)`` and ``eps/step_size``."""
     beta1, beta2 = betas
     step_size = lr / (1.0 - beta1**t)
     bias_correction2_sqrt = (1.0 - beta2**t) ** 0.5
-    return np.array([beta1, beta2, 1.0 / (bias_correction2_sqrt * step_size), eps / step_size])
+    _adam_update(theta, grad, m, v, beta1, beta2, 1.0 / (bias_correction2_sqrt * step_size), eps / step_size)
 
 
 @_jit
-def adam_update(theta, grad, m, v, beta1, beta2, bias_scale, eps_scaled):  # pragma: no cover - compiled
+def _adam_update(theta, grad, m, v, beta1, beta2, bias_scale, eps_scaled):  # pragma: no cover - compiled
     """:func:`adam_step`'s loop: ``θ ← θ − m / (√v·bias_scale + eps_scaled)`` after the moment updates."""
     a1 = 1.0 - beta1
     a2 = 1.0 - beta2
@@ -193,9 +187,7 @@ def _single_row(j, Aj, gj, Bj, Y, left, aj, z, g):  # pragma: no cover - compile
 
 
 @_fused
-def learned_path_products(
-    A, B, Y, zs, g, coef, M, diag, gA, left, gB, mA, vA, adam
-):  # pragma: no cover - compiled
+def learned_path_products(A, B, Y, zs, g, coef, M, diag, gA, left, gB):  # pragma: no cover - compiled
     """The learned FDM path's gradient terms that involve ``A``, with one pass over each ``A``.
 
     With ``Y = W S = [Y₁, Y₂]`` (``n × z × 2d``), for every member ``i`` (latent size ``zs[i]``;
@@ -208,15 +200,9 @@ def learned_path_products(
     Rows of ``A`` are taken two at a time and latent units two at a time, so that each loaded
     element of ``A`` and ``Y`` serves four multiply-adds. The sums run in another order than
     BLAS's (``reassoc``): equal to rounding, not bitwise.
-
-    With Adam's moments ``mA``, ``vA`` (``n × d × d``; ``0 × 0 × 0`` for none) and ``adam`` (the four
-    numbers of :func:`adam_scalars`), each row of ``A`` also takes its Adam step as soon as its
-    gradient is complete (nothing reads that row again), while the row is in cache: the same
-    operations as :func:`adam_step` after the whole gradient, so bitwise the same result.
     """
     n, d, _ = A.shape
     dense = M.shape[0] > 0
-    step = mA.shape[0] > 0
     for i in range(n):
         z = zs[i]
         c = coef[i]
@@ -227,15 +213,9 @@ def learned_path_products(
             _start_row(j, Ai[j], Gi[j], c, M, dense, diag[i])
             _start_row(j + 1, Ai[j + 1], Gi[j + 1], c, M, dense, diag[i])
             _row_pair(j, Ai[j], Ai[j + 1], Gi[j], Gi[j + 1], Bi[j], Bi[j + 1], Yi, Li, Pi[j], Pi[j + 1], z, g)
-            if step:
-                for r in (j, j + 1):
-                    adam_update(Ai[r], Gi[r], mA[i, r], vA[i, r], adam[0], adam[1], adam[2], adam[3])
         if d % 2:
             _start_row(d - 1, Ai[d - 1], Gi[d - 1], c, M, dense, diag[i])
             _single_row(d - 1, Ai[d - 1], Gi[d - 1], Bi[d - 1], Yi, Li, Pi[d - 1], z, g)
-            if step:
-                r = d - 1
-                adam_update(Ai[r], Gi[r], mA[i, r], vA[i, r], adam[0], adam[1], adam[2], adam[3])
 
 
 @_fused
