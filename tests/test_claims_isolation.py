@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _signals import default_sigint
 
 from lamproof.claims import builtin_claims, check, check_all, claim
 from lamproof.claims.isolation import check_isolated
@@ -181,6 +182,7 @@ def test_ctrl_c_or_a_killed_parent_leaves_no_claim_running(tmp_path, sig):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         deadline = time.monotonic() + 60

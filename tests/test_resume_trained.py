@@ -16,6 +16,7 @@ import sys
 import time
 
 import pytest
+from _signals import default_sigint
 
 from lamproof.cli import main
 from lamproof.studies import definitions, runner
@@ -80,6 +81,7 @@ def interrupt(out, sig) -> subprocess.CompletedProcess:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
         env=env,
     )
     try:
@@ -143,6 +145,7 @@ def test_ctrl_c_stops_the_worker_pool_at_once(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
         env=env,
         start_new_session=True,
     )
