@@ -55,6 +55,17 @@ def _adam_update(theta, grad, m, v, beta1, beta2, bias_scale, eps_scaled):  # pr
 
 
 @_fused
+def _row_dots(x, rows, out):  # pragma: no cover - compiled
+    """``out[k] = x · rows[k]`` for every row of ``rows``."""
+    for k in range(rows.shape[0]):
+        row = rows[k]
+        acc = 0.0
+        for j in range(x.size):
+            acc += x[j] * row[j]
+        out[k] = acc
+
+
+@_fused
 def structured_right(K, Ut, Vt, X, zs, out):  # pragma: no cover - compiled
     """``out[i, :zs[i]] = X[i, :zs[i]] (K ⊗ I_d + U Vᵀ)`` for a stack ``X`` of shape ``(n, m, 2d)``;
     rows past ``zs[i]`` (padding) are set to zero. ``K`` is 2 × 2, ``Uᵀ`` and ``Vᵀ`` are ``r × 2d``.
@@ -74,12 +85,7 @@ def structured_right(K, Ut, Vt, X, zs, out):  # pragma: no cover - compiled
                 o[:] = 0.0
                 continue
             x = X[i, l]
-            for k in range(r):
-                u = Ut[k]
-                acc = 0.0
-                for j in range(width):
-                    acc += x[j] * u[j]
-                xu[k] = acc
+            _row_dots(x, Ut, xu)
             for j in range(d):
                 x1 = x[j]
                 x2 = x[d + j]
@@ -322,13 +328,7 @@ def head_products(H, W, Z, UUt, S_ax, zs, c, cs2, augment, gH, gW):  # pragma: n
         Hi, Wi, Gi = H[i], W[i], gH[i]
         Gi[:, :] = 0.0
         for a in range(z):
-            Wa = Wi[a]
-            for r in range(k):
-                Sr = S_ax[r]
-                acc = 0.0
-                for j in range(width):
-                    acc += Wa[j] * Sr[j]
-                WS[r] = acc
+            _row_dots(Wi[a], S_ax, WS)
             for r in range(k):
                 acc = 0.0
                 for b in range(z):
