@@ -238,13 +238,10 @@ def dynamics_from_dict(data: Any):
     from lamproof.numeric.dynamics import DynamicsSettings, initial_parameters
 
     system, spec = spec_from_dict(data, extra=("dynamics",))
-    if not isinstance(system, System) or spec.context > 1:
-        field = {StateSpaceSystem: "state_space", LowRankSystem: "paper_system"}.get(
-            type(system), "lam.context"
-        )
+    if isinstance(system, LowRankSystem):
         raise InputError(
-            f"{field}: lamproof dynamics reads a [system] table with one frame (lam.context = 1); "
-            "state-space systems, paper_system tables and context windows are solved by lamproof solve"
+            "paper_system: lamproof dynamics reads a [system] or [state_space] table (a paper_system "
+            "table's d_o × d_o parameters are what its low-rank solve avoids); lamproof solve takes it"
         )
     settings = DynamicsSettings.from_dict(data.get("dynamics", {}))
     if not isinstance(settings.init, str):

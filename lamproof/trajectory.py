@@ -42,6 +42,7 @@ from lamproof.numeric.probes import (
     targets_for,
 )
 from lamproof.numeric.tolerances import DECISION_RTOL, TRAJECTORY_FEATURE_RTOL
+from lamproof.statespace import StateSpaceSystem
 from lamproof.systems import System, Transition
 
 #: Steps (log-spaced) at which the predictions are evaluated, besides the recorded ones.
@@ -89,22 +90,28 @@ def score(params: LAMParameters, transition: Transition, spec: LAMSpec) -> dict:
 def _innovation_groups(transition: Transition, spec: LAMSpec) -> list[dict]:
     """Eigen-groups of the innovation the LAM compresses, each with its variance by source class.
 
-    Learned FDM path: ``r = o' − L o`` with ``L = S_{o'o} S_oo⁺``; identity path: ``Δ = o' − o``.
+    Learned FDM path: ``r = o' − L·obs`` with ``L = S_{o'·obs} S_obs⁺``; identity path: ``Δ = o' − o_t``
+    (``obs`` is the stack of the context's frames, ``o_t`` its last).
     """
-    d_o = transition.system.d_o
+    d_c = transition.d_c
     S = transition.second_moment(OBSERVED)
     if spec.fdm_obs_path == "learned":
-        L = S[d_o:, :d_o] @ pinv_psd(S[:d_o, :d_o])
+        L = S[d_c:, :d_c] @ pinv_psd(S[:d_c, :d_c])
     else:
-        L = np.eye(d_o)
+        L = transition.frame_selector
     r_map = transition.maps["next_obs"] - L @ transition.maps["obs"]
     S_r = transition.second_moment(r_map)
     values, vectors = np.linalg.eigh((S_r + S_r.T) / 2)
     values, vectors = values[::-1], vectors[:, ::-1]
     scale = max(float(values[0]), 1e-300)
-    # variance of r by source class: action (exploration), noise (and its mean), observation
-    k = transition.horizon
-    classes = {"observation": [0], "action": list(range(1, 1 + k)), "noise": list(range(1 + k, 1 + 2 * k))}
+    # variance of r by source class: action (the exploration of the k steps), noise (the noise of
+    # those steps, and its mean), observation (everything else: the frames' history, hidden state)
+    action, noise = (
+        set(transition.blocks_of("exploration")),
+        set(transition.blocks_of("noise")) - set(transition.blocks_of("exploration")),
+    )
+    rest = [b for b in range(len(transition.source_roots)) if b not in action | noise]
+    classes = {"observation": rest, "action": sorted(action), "noise": sorted(noise)}
     parts = {}
     for name, blocks in classes.items():
         mask = transition.source_columns(blocks)
@@ -175,11 +182,10 @@ def analyze(
     groups and leakage), ``settings`` and ``notes``.
     """
     settings = DynamicsSettings() if settings is None else settings
-    if not isinstance(system, System) or spec.context > 1:  # the acquisition order reads one frame's sources
-        field = "context" if isinstance(system, System) else "system"
+    if not isinstance(system, (System, StateSpaceSystem)):
         raise InputError(
-            f"{field}: the learning dynamics read a System with one frame (context = 1); "
-            "state-space systems and context windows are solved by lamproof.solve"
+            "system: the learning dynamics read a System or a StateSpaceSystem (a LowRankSystem's "
+            "d_o × d_o parameters are what its low-rank solve avoids)"
         )
     spec.check_for(system.d_o)
     solution = solve(system, spec)
@@ -193,9 +199,8 @@ def analyze(
     notes = []
 
     # -- steps to the optimal loss ------------------------------------------------------------------
-    S = transition.second_moment(OBSERVED)
-    d_o = system.d_o
-    no_change = float(np.trace(S[:d_o, :d_o]) - 2 * np.trace(S[:d_o, d_o:]) + np.trace(S[d_o:, d_o:]))
+    change = transition.maps["next_obs"] - transition.maps["current_obs"]  # o' − o_t: predicting no change
+    no_change = float(np.trace(transition.second_moment(change)))
     unit = no_change if no_change > 0 else 1.0
     optimal_loss = max(solution.optimal_loss, 0.0)
     loss_step = _first_for_good(grid, [abs(s["loss"] - optimal_loss) <= eps * unit for s in scores])

@@ -462,18 +462,20 @@ def test_cli_text_shows_the_exogenous_quantities(tmp_path, capsys):
     assert "[0, 1] (exact)" in out.split("exogenous loading")[1].splitlines()[0]
 
 
-def test_dynamics_refuses_state_space_files_and_context_windows_in_one_line(tmp_path, capsys):
-    """The learning dynamics read one frame of a System (its acquisition order labels that layout's sources):
-    a state-space file or a context window is refused with exit 2, never a traceback or a mislabelled order."""
+def test_dynamics_runs_state_space_files_and_context_windows(tmp_path, capsys):
+    """The learning dynamics read a state-space file (one frame of a hidden-state window) and a
+    context window too (``dynamics.WindowEngine``); the acquisition order labels the window's own
+    sources: the exploration of the step is the action."""
     ss = {"state_space": random_walk_with_exogenous().to_dict(), "lam": {"d_z": 1}, "dynamics": {"steps": 10}}
     window = {
         "system": {"action_matrix": [[1.0], [0.0]]},
         "lam": {"d_z": 1, "context": 2},
         "dynamics": {"steps": 10},
     }
-    for data, field in ((ss, "state_space"), (window, "lam.context")):
+    for data in (ss, window):
         path = tmp_path / "dynamics.json"
         path.write_text(json.dumps(data))
-        assert main(["dynamics", str(path)]) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and err.startswith(f"lamproof: error: {field}:")
+        assert main(["dynamics", str(path)]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert [row["step"] for row in report["trajectory"]][-1] == 10
+        assert "action" in {d["direction"] for d in report["acquisition"]["directions"]}

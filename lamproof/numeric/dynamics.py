@@ -192,6 +192,10 @@ def initial_parameters(
     construction); ``head`` (default: ``λ > 0``) says whether an action head exists, as the
     trainer's ``labeled_fraction`` does. ``small``: i.i.d. ``N(0, scale²)`` entries, layer by
     layer in the trainer's order (IDM, FDM, head). Explicit: the given matrices, shapes checked.
+
+    With a context window of ``T`` frames (``d_c = T·d_o``, frame selector ``E``) ``A`` and ``C``
+    have ``d_c`` columns, the identity path is ``A = E`` and a tied IDM is ``D = −C₀``, ``C = C₀E``
+    (the free ``C₀`` is ``d_z × d_o``: given as ``−D``, drawn as ``C₀``).
     """
     d_o, d_z = system.d_o, spec.d_z
     d_act = system.d_a * spec.horizon
@@ -202,28 +206,32 @@ def initial_parameters(
         trainer = Trainer(system, spec, seed=settings.seed, labeled_fraction=0.0 if head else None)
         p = trainer.params
         return LAMParameters(p.A, p.B, p.C, p.D, p.H if head else None)
+    E = np.eye(d_o) if spec.context == 1 else system.transition(spec.horizon, spec.context).frame_selector
+    d_c = E.shape[1]
     if init == "small":
         rng = np.random.default_rng(settings.seed)
         draw = lambda *shape: settings.scale * rng.standard_normal(shape)  # noqa: E731
-        C = draw(d_z, d_o)
+        C = draw(d_z, d_o if tied else d_c)
         D = -C if tied else draw(d_z, d_o)
-        A = draw(d_o, d_o) if learned else np.eye(d_o)
+        C = C @ E if tied and d_c != d_o else C
+        A = draw(d_o, d_c) if learned else E.copy()
         B = draw(d_o, d_z)
         H = draw(d_act, d_z) if head else None
         return LAMParameters(A, B, C, D, H)
-    return _explicit(init, d_o, d_z, d_act, learned=learned, tied=tied, head=head)
+    return _explicit(init, E, d_z, d_act, learned=learned, tied=tied, head=head)
 
 
 def _explicit(
-    given: Mapping, d_o: int, d_z: int, d_act: int, *, learned: bool, tied: bool, head: bool
+    given: Mapping, E: np.ndarray, d_z: int, d_act: int, *, learned: bool, tied: bool, head: bool
 ) -> LAMParameters:
     prefix = "init."
-    shapes = {"A": (d_o, d_o), "B": (d_o, d_z), "C": (d_z, d_o), "D": (d_z, d_o), "H": (d_act, d_z)}
+    d_o, d_c = E.shape
+    shapes = {"A": (d_o, d_c), "B": (d_o, d_z), "C": (d_z, d_c), "D": (d_z, d_o), "H": (d_act, d_z)}
     for name, matrix in given.items():
         if matrix.shape != shapes[name]:
             raise InputError(f"{prefix}{name}: expected shape {shapes[name]}, got {matrix.shape}")
     if not learned and "A" in given:
-        raise InputError(f"{prefix}A: the identity FDM path has no A (A = I)")
+        raise InputError(f"{prefix}A: the identity FDM path has no A (A = {'I' if d_c == d_o else 'E'})")
     if learned and "A" not in given:
         raise InputError(f"{prefix}A: required with a learned FDM path")
     if not head and "H" in given:
@@ -236,16 +244,18 @@ def _explicit(
     if tied:
         if "C" not in given and "D" not in given:
             raise InputError(f"{prefix}C: required (tied IDM: give C, or D = −C)")
-        C = given["C"] if "C" in given else -given["D"]
-        if "C" in given and "D" in given and not np.array_equal(given["D"], -given["C"]):
-            raise InputError(f"{prefix}D: a tied IDM needs D = −C")
-        D = -C
+        if d_c != d_o and "D" not in given:
+            raise InputError(f"{prefix}D: required (tied IDM on a context window: D = −C₀, C = C₀E)")
+        D = given["D"] if "D" in given else -given["C"]
+        C = -D @ E if d_c != d_o else -D
+        if "C" in given and not np.array_equal(given["C"], C):
+            raise InputError(f"{prefix}C: a tied IDM needs {'C = −D' if d_c == d_o else 'C = −D·E'}")
     else:
         for name in ("C", "D"):
             if name not in given:
                 raise InputError(f"{prefix}{name}: required")
         C, D = given["C"], given["D"]
-    A = given["A"] if learned else np.eye(d_o)
+    A = given["A"] if learned else E
     return LAMParameters(A.copy(), given["B"].copy(), C.copy(), D.copy(), given["H"].copy() if head else None)
 
 
@@ -598,6 +608,76 @@ class Engine:
             q["B"] += B @ gZ
 
 
+class WindowEngine:
+    """The exact gradient of ``J/d_o`` for LAMs on a context window or a state-space transition.
+
+    The first input is the stack ``obs`` of ``T`` frames (``d_c = T·d_o``): ``A`` is ``d_o × d_c``
+    (``A = E``, the frame selector, on the identity path), ``C`` is ``d_z × d_c``, and a tied IDM
+    reads ``o' − E·obs`` through a free ``C₀`` (``D = −C₀``, ``C = C₀E``). The moments are those of
+    a window, with no identity-plus-low-rank structure to exploit, so each member's gradient is
+    :func:`lamproof.numeric.population.objective_and_gradient` (dense products, the population
+    minimizer's own analytic gradient; no closed form) divided by ``d_o``. Members are laid out
+    one after the other in :attr:`theta`; the interface is :class:`Engine`'s.
+    """
+
+    def __init__(self, transition: Transition, specs: Sequence[LAMSpec], *, head: bool | None = None):
+        from lamproof.numeric.population import _Problem
+
+        if not specs:
+            raise InputError("specs: need at least one LAM")
+        self.transition, self.specs = transition, list(specs)
+        self.d_o, self.d_c, self.n = transition.d_o, transition.d_c, len(specs)
+        self.d_act = transition.system.d_a * specs[0].horizon
+        for spec in specs:
+            spec.check_for(self.d_o)
+            if spec.horizon != transition.horizon or spec.context != transition.context:
+                raise InputError(
+                    f"transition: horizon {transition.horizon} and context {transition.context} differ from "
+                    f"the LAM's {spec.horizon} and {spec.context}"
+                )
+        weights = [s.action_loss_weight for s in specs]
+        if head is not None and bool(head) != any(w > 0 for w in weights):
+            raise InputError("head: on a window an action head exists exactly when action_loss_weight > 0")
+        self.head = any(w > 0 for w in weights)
+        self._problems = [_Problem(transition, spec) for spec in specs]
+        self._members, start = [], 0
+        for problem in self._problems:
+            self._members.append(slice(start, start + problem.size))
+            start += problem.size
+        self.size = start
+        self.theta = np.zeros(self.size)
+        self.grad = np.zeros(self.size)
+
+    def pack(self, params: Sequence[LAMParameters]) -> np.ndarray:
+        """One flat vector: per member its ``A`` (learned path), ``B``, ``C`` (tied: ``C₀ = −D``), ``D``, ``H``."""
+        flat = np.zeros(self.size)
+        for problem, where, p in zip(self._problems, self._members, params, strict=True):
+            parts = {"A": p.A, "B": p.B, "C": -p.D if problem.tied else p.C, "D": p.D, "H": p.H}
+            flat[where] = np.concatenate([parts[name].ravel() for name, _, _ in problem.layout])
+        return flat
+
+    def unpack(self, flat: np.ndarray) -> list[LAMParameters]:
+        return [
+            problem.parameters(flat[where])
+            for problem, where in zip(self._problems, self._members, strict=True)
+        ]
+
+    def gradient(self) -> np.ndarray:
+        """``∇(J/d_o)`` at :attr:`theta`, written into :attr:`grad` (returned)."""
+        for problem, where in zip(self._problems, self._members, strict=True):
+            _, gradient = problem.value_and_gradient(self.theta[where])
+            np.multiply(gradient, 1.0 / self.d_o, out=self.grad[where])
+        return self.grad
+
+
+def engine_for(transition: Transition, specs: Sequence[LAMSpec], *, head: bool | None = None):
+    """:class:`Engine` (structured moments, compiled kernels) for one frame of a :class:`System`;
+    :class:`WindowEngine` for a context window or a state-space transition."""
+    if type(transition) is Transition and transition.d_c == transition.d_o:
+        return Engine(transition, specs, head=head)
+    return WindowEngine(transition, specs, head=head)
+
+
 # -- optimizers ----------------------------------------------------------------------------------
 @dataclass
 class BatchTrajectory:
@@ -679,7 +759,7 @@ def run_batch(
     import time
 
     start = time.perf_counter()
-    engine = Engine(transition, specs, head=head)
+    engine = engine_for(transition, specs, head=head)
     records = tuple(settings.records if records is None else records)
     engine.theta[...] = engine.pack(initial)
     wanted = set(records)
@@ -723,7 +803,7 @@ def population_dynamics(
     """The trajectory of one LAM under ``settings`` (default: the paper's Adam, torch init, seed 0)."""
     settings = DynamicsSettings() if settings is None else settings
     spec.check_for(system.d_o)
-    transition = system.transition(spec.horizon)
+    transition = system.transition(spec.horizon, spec.context)
     start = initial_parameters(system, spec, settings)
     batch = run_batch(transition, [spec], [start], settings, records=records, progress=progress)
     return Trajectory(
