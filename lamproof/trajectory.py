@@ -349,6 +349,7 @@ def plot(report: dict, path) -> None:
     left.plot(steps, [r["loss"] for r in rows], marker=".", label="loss E‖ô' − o'‖²")
     left.axhline(report["optimal_loss"], linestyle="--", color="k", label="optimal loss")
     left.set_xscale("symlog", linthresh=1)
+    left.set_xlim(0, max(steps[-1], 1))  # no negative steps in the axis's margin
     left.set_xlabel("step")
     left.set_ylabel("loss (summed over dimensions)")
     left.legend()
@@ -373,6 +374,7 @@ def plot(report: dict, path) -> None:
             elif best["value"] is not None:
                 right.axhline(best["value"], color=color, linestyle="--", linewidth=1)
     right.set_xscale("symlog", linthresh=1)
+    right.set_xlim(0, max(steps[-1], 1))
     right.set_ylim(-0.02, 1.05)
     right.set_xlabel("step")
     right.set_ylabel("probe: fraction of variance unexplained")
