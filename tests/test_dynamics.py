@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _dynamics_checks import (
+    assert_minibatch_mean_is_the_gradient,
+    batch_partner,
+    central_differences,
+    objective,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,30 +33,9 @@ from lamproof.systems import paper_system
 FD_RTOL = 1e-6
 
 
-def _objective(engine: dyn.Engine, flat: np.ndarray) -> float:
-    """Σ over the batch of J/d_o, through the exact objective (not the engine's gradient code)."""
-    members = engine.unpack(flat)
-    return (
-        sum(
-            population_objective(p, engine.transition, s).total
-            for p, s in zip(members, engine.specs, strict=True)
-        )
-        / engine.d_o
-    )
-
-
 def _random_point(engine: dyn.Engine, rng: np.random.Generator) -> np.ndarray:
     """A random point whose padded latent units are zero (as :meth:`Engine.pack` makes them)."""
     return engine.pack([engine.unpack(rng.standard_normal(engine.size))[i] for i in range(engine.n)])
-
-
-def _central_differences(engine, flat, h=1e-6):
-    out = np.zeros_like(flat)
-    for i in range(flat.size):
-        step = np.zeros_like(flat)
-        step[i] = h
-        out[i] = (_objective(engine, flat + step) - _objective(engine, flat - step)) / (2 * h)
-    return out
 
 
 any_variant = dict(
@@ -72,20 +57,12 @@ any_variant = dict(
 def test_gradient_is_the_derivative_of_the_exact_objective(problem, seed):
     system, spec = problem
     rng = np.random.default_rng(seed)
-    # a batch: the drawn spec and a smaller latent (padded) with another s and λ
-    other = LAMSpec(
-        max(1, spec.d_z - 1),
-        fdm_obs_path=spec.fdm_obs_path,
-        idm=spec.idm,
-        augmentation=spec.augmentation / 2,
-        action_loss_weight=2 * spec.action_loss_weight,
-        horizon=spec.horizon,
-    )
+    other = batch_partner(spec)  # a smaller latent (padded) with another s and λ
     engine = dyn.Engine(system.transition(spec.horizon), [spec, other])
     flat = _random_point(engine, rng)
     engine.theta[...] = flat
     analytic = engine.gradient().copy()
-    numeric = _central_differences(engine, flat)
+    numeric = central_differences(engine, flat)
     scale = max(1.0, float(np.max(np.abs(numeric))))
     assert np.max(np.abs(analytic - numeric)) <= FD_RTOL * scale
 
@@ -144,7 +121,7 @@ def test_structured_gradient_has_the_right_directional_derivatives(kwargs, spec)
     for _ in range(3):
         direction = _random_point(engine, rng)
         h = 1e-5
-        numeric = (_objective(engine, flat + h * direction) - _objective(engine, flat - h * direction)) / (
+        numeric = (objective(engine, flat + h * direction) - objective(engine, flat - h * direction)) / (
             2 * h
         )
         assert gradient @ direction == pytest.approx(numeric, rel=1e-6, abs=1e-9)
@@ -155,22 +132,7 @@ def test_expected_minibatch_gradient_is_the_engine_gradient():
     system = paper_system(6, 2, noise="uniform", sigma=0.8)
     spec = LAMSpec(2, augmentation=0.5, action_loss_weight=0.7)
     trainer = Trainer(system, spec, seed=3, batch_size=4096)
-    engine = dyn.Engine(system.transition(), [spec])
-    p = trainer.params
-    engine.theta[...] = engine.pack([p])
-    exact = engine.unpack(engine.gradient())[0]
-    draws = []
-    for _ in range(60):
-        trainer._loss_and_gradient(trainer._next_batch())
-        g = trainer.g
-        draws.append(np.concatenate([g["idm"].ravel(), g["fdm"].ravel(), g["head"].ravel()]))
-    draws = np.array(draws)
-    mean, sem = draws.mean(axis=0), draws.std(axis=0) / np.sqrt(len(draws))
-    expected = np.concatenate(
-        [np.hstack([exact.C, exact.D]).ravel(), np.hstack([exact.A, exact.B]).ravel(), exact.H.ravel()]
-    )
-    z = np.abs(mean - expected) / np.maximum(sem, 1e-12)
-    assert np.quantile(z, 0.95) < 3.5 and np.max(z) < 6  # a wrong scale (e.g. ×d_o) gives z ≫ 10
+    assert_minibatch_mean_is_the_gradient(trainer, dyn.Engine(system.transition(), [spec]))
 
 
 def _pytorch_adam(engine, steps, lr):

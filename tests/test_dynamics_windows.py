@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 import pytest
+from _dynamics_checks import assert_minibatch_mean_is_the_gradient, batch_partner, central_differences
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,30 +38,11 @@ any_variant = dict(
 )
 
 
-def _objective(engine, flat: np.ndarray) -> float:
-    """Σ over the batch of J/d_o through the exact objective (not the engine's gradient code)."""
-    members = engine.unpack(flat)
-    total = sum(
-        population_objective(p, engine.transition, s).total
-        for p, s in zip(members, engine.specs, strict=True)
-    )
-    return total / engine.d_o
-
-
-def _central_differences(engine, flat: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    out = np.zeros_like(flat)
-    for i in range(flat.size):
-        step = np.zeros_like(flat)
-        step[i] = h
-        out[i] = (_objective(engine, flat + step) - _objective(engine, flat - step)) / (2 * h)
-    return out
-
-
 def _check_gradient(engine, seed: int) -> None:
     flat = np.random.default_rng(seed).standard_normal(engine.size)
     engine.theta[...] = flat
     analytic = engine.gradient().copy()
-    numeric = _central_differences(engine, flat)
+    numeric = central_differences(engine, flat)
     scale = max(1.0, float(np.max(np.abs(numeric))))
     assert np.max(np.abs(analytic - numeric)) <= FD_RTOL * scale
 
@@ -75,15 +57,7 @@ def _check_gradient(engine, seed: int) -> None:
 )
 def test_window_gradient_is_the_derivative_of_the_exact_objective(problem, seed):
     system, spec = problem
-    other = LAMSpec(
-        max(1, spec.d_z - 1),
-        fdm_obs_path=spec.fdm_obs_path,
-        idm=spec.idm,
-        augmentation=spec.augmentation / 2,
-        action_loss_weight=2 * spec.action_loss_weight,
-        horizon=spec.horizon,
-        context=spec.context,
-    )
+    other = batch_partner(spec)  # a smaller latent (padded) with another s and λ
     transition = system.transition(spec.horizon, spec.context)
     engine = dyn.engine_for(transition, [spec, other])
     assert isinstance(engine, dyn.WindowEngine)
@@ -139,21 +113,7 @@ def test_expected_minibatch_gradient_on_a_window_is_the_engine_gradient():
     system = paper_system(4, 2, noise="uniform", sigma=0.8, seed=1).replace(dynamics=0.6 * np.eye(4))
     spec = LAMSpec(2, augmentation=0.5, action_loss_weight=0.7, context=2)
     trainer = Trainer(system, spec, seed=3, batch_size=4096)
-    engine = dyn.engine_for(trainer.transition, [spec])
-    engine.theta[...] = engine.pack([trainer.params])
-    exact = engine.unpack(engine.gradient())[0]
-    draws = []
-    for _ in range(60):
-        trainer._loss_and_gradient(trainer._next_batch())
-        g = trainer.g
-        draws.append(np.concatenate([g["idm"].ravel(), g["fdm"].ravel(), g["head"].ravel()]))
-    draws = np.array(draws)
-    mean, sem = draws.mean(axis=0), draws.std(axis=0) / np.sqrt(len(draws))
-    expected = np.concatenate(
-        [np.hstack([exact.C, exact.D]).ravel(), np.hstack([exact.A, exact.B]).ravel(), exact.H.ravel()]
-    )
-    z = np.abs(mean - expected) / np.maximum(sem, 1e-12)
-    assert np.quantile(z, 0.95) < 3.5 and np.max(z) < 6  # a wrong scale (e.g. ×d_o) gives z ≫ 10
+    assert_minibatch_mean_is_the_gradient(trainer, dyn.engine_for(trainer.transition, [spec]))
 
 
 @pytest.mark.parametrize(
