@@ -106,10 +106,8 @@ def _innovation_groups(transition: Transition, spec: LAMSpec) -> list[dict]:
     scale = max(float(values[0]), 1e-300)
     # variance of r by source class: action (the exploration of the k steps), noise (the noise of
     # those steps, and its mean), observation (everything else: the frames' history, hidden state)
-    action, noise = (
-        set(transition.blocks_of("exploration")),
-        set(transition.blocks_of("noise")) - set(transition.blocks_of("exploration")),
-    )
+    action = set(transition.blocks_of("exploration"))
+    noise = set(transition.blocks_of("noise")) - action
     rest = [b for b in range(len(transition.source_roots)) if b not in action | noise]
     classes = {"observation": rest, "action": sorted(action), "noise": sorted(noise)}
     parts = {}

@@ -627,7 +627,6 @@ class WindowEngine:
             raise InputError("specs: need at least one LAM")
         self.transition, self.specs = transition, list(specs)
         self.d_o, self.d_c, self.n = transition.d_o, transition.d_c, len(specs)
-        self.d_act = transition.system.d_a * specs[0].horizon
         for spec in specs:
             spec.check_for(self.d_o)
             if spec.horizon != transition.horizon or spec.context != transition.context:
