@@ -76,7 +76,7 @@ def test_runner_writes_csv_latex_that_compiles_and_png(tmp_path):
     (result,) = runner.run_closed_form([study], workers=1)
     assert len(result.frame) == 2 * 2 * 2 * 2 * 3 * 2 and list(result.frame.columns) == study.result_columns()
     plot = pytest.importorskip("matplotlib") is not None
-    written, _ = runner.write_study(result, tmp_path, plot=plot)
+    runner.write_study(result, tmp_path, plot=plot)
     csv = pd.read_csv(tmp_path / f"{study.slug}.csv")
     assert list(csv.columns[:6]) == ["sigma_eta", "persistence", "horizon", "context", "dz", "fdm"]
     if plot:

@@ -29,7 +29,7 @@ def test_csv_latex_figure_and_checkpoints_respect_the_umask(tmp_path, umask):
     pytest.importorskip("matplotlib")
     study = get_study("4.1").with_axes(do=4, da=2, dz=[1, 2])
     (result,) = runner.run_closed_form([study], workers=1)
-    written, _ = runner.write_study(result, tmp_path, plot=True)
+    written = runner.write_study(result, tmp_path, plot=True)
     assert sorted(p.suffix for p in written) == [".csv", ".png", ".tex"]
     checkpoint = tmp_path / "state.npz"
     runner._save_state(checkpoint, {"theta": np.zeros(3)}, 10)

@@ -174,6 +174,15 @@ def have_matplotlib() -> bool:
     return True
 
 
+def _curves(frame: pd.DataFrame, hue: str, facet: str | None) -> dict:
+    """``{(hue value, facet value or None): rows sorted by d_z}`` of ``frame``."""
+    keys = [hue] if facet is None else [hue, facet]
+    return {
+        (key[0], None if facet is None else key[1]): part.sort_values("dz")
+        for key, part in frame.groupby(keys, sort=False)
+    }
+
+
 def write_figure(
     study: Study,
     path: Path,
@@ -201,39 +210,42 @@ def write_figure(
     fig, axes = plt.subplots(len(metrics), len(facets), figsize=(width, height), squeeze=False, sharex=True)
     hues = list(dict.fromkeys(base[study.hue]))
     colors = plt.get_cmap("viridis")([0.85 * i / max(1, len(hues) - 1) for i in range(len(hues))])
+    # each curve's rows once, sorted by d_z, as plain arrays (pandas objects would go through
+    # matplotlib's unit conversion on every call)
+    curves = {
+        source: _curves(frame, study.hue, study.facet)
+        for frame, source in ((closed, "closed"), (trained, "trained"))
+        if frame is not None
+    }
     for j, facet in enumerate(facets):
         for i, metric in enumerate(metrics):
             ax = axes[i][j]
             for color, hue in zip(colors, hues, strict=True):
                 label = f"{_HEADERS.get(study.hue, study.hue)}={hue:g}"
-                for frame, kind in ((closed, "closed"), (trained, "trained")):
-                    if frame is None:
+                for source, parts in curves.items():
+                    part = parts.get((hue, facet))
+                    if part is None:
                         continue
-                    part = frame[frame[study.hue] == hue]
-                    if facet is not None:
-                        part = part[part[study.facet] == facet]
-                    part = part.sort_values("dz")
-                    if part.empty:
-                        continue
-                    if kind == "closed":
-                        ax.plot(part["dz"], part[metric], color=color, lw=1.2, label=label)
+                    dz = part["dz"].to_numpy(dtype=float)
+                    if source == "closed":
+                        ax.plot(dz, part[metric].to_numpy(dtype=float), color=color, lw=1.2, label=label)
                         if f"{metric}_min" in part:
                             ax.fill_between(
-                                part["dz"],
-                                part[f"{metric}_min"].astype(float),
-                                part[f"{metric}_max"].astype(float),
+                                dz,
+                                part[f"{metric}_min"].to_numpy(dtype=float),
+                                part[f"{metric}_max"].to_numpy(dtype=float),
                                 color=color,
                                 alpha=0.12,
                                 lw=0,
                             )
                     else:
                         ax.plot(
-                            part["dz"],
-                            part[metric],
+                            dz,
+                            part[metric].to_numpy(dtype=float),
                             "o",
                             ms=3,
                             color=color,
-                            label=None if closed is not None else label,
+                            label=None if "closed" in curves else label,
                         )
             if i == 0 and facet is not None:
                 ax.set_title(f"{_HEADERS.get(study.facet, study.facet)} = {facet:g}")

@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -126,43 +126,49 @@ def worker_pool(
 
 def run_closed_form(studies: list[Study], *, workers: int | None = None, pool=None) -> list[StudyResult]:
     """The exact optimum of every configuration of ``studies``, one :class:`StudyResult` each."""
+    return list(iter_closed_form(studies, workers=workers, pool=pool))
+
+
+def iter_closed_form(studies: list[Study], *, workers: int | None = None, pool=None) -> Iterator[StudyResult]:
+    """:func:`run_closed_form` one study at a time, each as soon as its configurations are done,
+    so that the caller writes (and draws) a study while the workers compute the next ones."""
     tasks = [(study, config) for study in studies for config in study.configs()]
     # configurations with the same data next to each other, so that a worker's chunk shares their
-    # transition (moments, eigendecomposition) instead of rebuilding it (evaluate.shared_transition)
+    # transition (moments, eigendecomposition) instead of rebuilding it (evaluate.shared_transition);
+    # the studies stay in their order, so each one's results arrive together
     order = sorted(range(len(tasks)), key=lambda i: (studies.index(tasks[i][0]), _share_key(*tasks[i]), i))
-    start = time.perf_counter()
     if pool is None:
         with worker_pool(workers, len(tasks)) as own_pool:
             if own_pool is not None:
-                return run_closed_form(studies, pool=own_pool)
+                yield from iter_closed_form(studies, pool=own_pool)
+                return
             with single_threaded_blas():
-                results = [_evaluate_task(tasks[i]) for i in order]
-    else:
-        chunk = max(1, len(tasks) // (8 * default_workers()))
-        results = list(pool.map(_evaluate_task, [tasks[i] for i in order], chunksize=chunk))
-    in_order = [None] * len(tasks)
-    for i, result in zip(order, results, strict=True):
-        in_order[i] = result
-    return _collect(studies, in_order, time.perf_counter() - start)
+                yield from _by_study(studies, (_evaluate_task(tasks[i]) for i in order))
+        return
+    chunk = max(1, len(tasks) // (8 * default_workers()))
+    yield from _by_study(studies, pool.map(_evaluate_task, [tasks[i] for i in order], chunksize=chunk))
+
+
+def _by_study(studies: list[Study], results: Iterator[tuple[dict, float]]) -> Iterator[StudyResult]:
+    """Cut the results (in study order) into one :class:`StudyResult` per study, in the study's
+    configuration order. A study's wall time is the time from the previous study's last result
+    to its own."""
+    since = time.perf_counter()
+    for study in studies:
+        configs = study.configs()
+        rows = [None] * len(configs)
+        ranks = sorted(range(len(configs)), key=lambda i: (_share_key(study, configs[i]), i))
+        for i in ranks:
+            rows[i] = next(results)
+        frame = pd.DataFrame([row for row, _ in rows], columns=result_columns(study, ranges=True))
+        now = time.perf_counter()
+        yield StudyResult(study, "closed-form", frame, now - since, [s for _, s in rows])
+        since = time.perf_counter()  # not counting the caller's time with this study
 
 
 def _share_key(study, config) -> str:
     """Equal for configurations whose data are the same (lamproof's own studies: sweep order)."""
     return repr(study.system_arguments(config)) if isinstance(study, Study) else ""
-
-
-def _collect(studies: list[Study], results: list[tuple[dict, float]], elapsed: float) -> list[StudyResult]:
-    total_compute = sum(seconds for _, seconds in results) or 1.0
-    out, i = [], 0
-    for study in studies:
-        n = len(study.configs())
-        rows = results[i : i + n]
-        i += n
-        frame = pd.DataFrame([row for row, _ in rows], columns=result_columns(study, ranges=True))
-        seconds = [s for _, s in rows]
-        # wall time apportioned by each study's share of the compute time
-        out.append(StudyResult(study, "closed-form", frame, elapsed * sum(seconds) / total_compute, seconds))
-    return out
 
 
 # -- trained --------------------------------------------------------------------------------------
@@ -628,35 +634,21 @@ def prepare_out_dir(out_dir: Path) -> Path:
     return out_dir
 
 
-def _figure_task(task) -> None:
-    study, path, closed, trained, *kind = task
-    with single_threaded_blas():
-        outputs.write_figure(study, path, closed, trained, kind=(kind or ["trained"])[0])
-
-
 def write_study(
-    result: StudyResult, out_dir: Path, *, plot: bool, closed: pd.DataFrame | None = None, pool=None
-) -> tuple[list[Path], list]:
-    """Write the CSV and the LaTeX table; the figure too if ``plot`` (in ``pool`` when given:
-    the returned futures finish it)."""
+    result: StudyResult, out_dir: Path, *, plot: bool, closed: pd.DataFrame | None = None
+) -> list[Path]:
+    """Write the CSV and the LaTeX table, and the figure too if ``plot``; return the paths."""
     study, frame = result.study, result.frame
     paths = output_paths(study, result.mode, out_dir, plot=plot)
     outputs.write_csv(frame, paths["csv"])
     suffix = {"trained": " (trained)", "dynamics": " (population Adam)"}.get(result.mode, " (closed form)")
     outputs.write_text_atomic(paths["tex"], outputs.latex_table(study, frame, caption_suffix=suffix))
-    written, pending = [paths["csv"], paths["tex"]], []
     if plot:
-        task = (
-            (study, paths["png"], frame, None)
-            if result.mode == "closed-form"
-            else (study, paths["png"], closed, frame, result.mode)
-        )
-        if pool is None:
-            _figure_task(task)
+        if result.mode == "closed-form":
+            outputs.write_figure(study, paths["png"], frame, None)
         else:
-            pending.append(pool.submit(_figure_task, task))
-        written.append(paths["png"])
-    return written, pending
+            outputs.write_figure(study, paths["png"], closed, frame, kind=result.mode)
+    return list(paths.values())
 
 
 @dataclass
@@ -755,22 +747,21 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
                         raise InputError(f"--out: {str(path)!r} exists (use --force to overwrite)")
     for notice in notices:
         print(f"lamproof: {notice}", file=stream)
-    results, written, pending = [], [], []
+    results, written = [], []
     closed_by_name: dict[str, pd.DataFrame] = {}
     # the closed form is cheap: trained-mode figures draw it too
     closed = [s for s in studies if "closed-form" in modes or any(_supports(s, m) for m in modes)]
     if "closed-form" in modes or plot:
         tasks = sum(len(s.configs()) for s in closed)
         with worker_pool(workers, tasks) as pool:
-            for r in run_closed_form(closed, workers=workers, pool=pool):
+            # each study is written and drawn here as soon as its results are in, while the
+            # workers compute the next studies
+            for r in iter_closed_form(closed, workers=workers, pool=pool):
                 closed_by_name[r.study.name] = r.frame
                 if "closed-form" in modes:
                     results.append(r)
-                    files, futures = write_study(r, out_dir, plot=plot, pool=pool)
+                    files = write_study(r, out_dir, plot=plot)
                     written += files
-                    pending += futures
-            for future in pending:
-                future.result()
     if "dynamics" in modes:
         for r in run_dynamics(
             [s for s in studies if _supports(s, "dynamics")],
@@ -780,7 +771,7 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
             stream=stream,
         ):
             results.append(r)
-            files, _ = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(r.study.name))
+            files = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(r.study.name))
             written += files
     if "trained" in modes:
 
@@ -795,6 +786,6 @@ def _reproduce(study, *, out, mode, force, steps, plot, stream, workers, setting
         trainable = [s for s in studies if _supports(s, "trained")]
         for r in run_trained_studies(trainable, out_dir, settings_of, stream=stream, workers=workers):
             results.append(r)
-            files, _ = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(r.study.name))
+            files = write_study(r, out_dir, plot=plot, closed=closed_by_name.get(r.study.name))
             written += files
     return ReproduceReport(results, written, notices)
