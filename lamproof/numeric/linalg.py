@@ -213,6 +213,7 @@ class Spectrum:
     def __init__(self, factor: np.ndarray):
         self.factor = factor
         self.requests = 0  # top_eigenspace calls served so far
+        self._leading: dict[int, np.ndarray] = {}  # leading(count)
 
     @cached_property
     def gram(self) -> np.ndarray:
@@ -227,6 +228,20 @@ class Spectrum:
     def vectors(self) -> np.ndarray:
         """All eigenvectors of ``S`` (columns), in the order of :attr:`values`."""
         return np.linalg.eigh(self.gram)[1][:, ::-1]
+
+    def leading(self, count: int) -> np.ndarray:
+        """The top-``count`` eigenvectors (descending) from a subset ``eigh``, kept per ``count``:
+        configurations with the same data and latent size (another probe protocol, augmentation or
+        action weight) share them, a tie's basis included."""
+        if count not in self._leading:
+            rows = self.factor.shape[0]
+            # evx: LAPACK's default "evr" can return fewer vectors than asked for inside a cluster of
+            # equal eigenvalues (seen at isotropic noise); check the count all the same.
+            _, vectors = scipy.linalg.eigh(self.gram, subset_by_index=[rows - count, rows - 1], driver="evx")
+            if vectors.shape[1] != count:
+                vectors = np.linalg.eigh(self.gram)[1][:, rows - count :]
+            self._leading[count] = vectors[:, ::-1]
+        return self._leading[count].copy()  # callers own their array
 
     @cached_property
     def singular(self) -> tuple[np.ndarray, np.ndarray]:
@@ -259,7 +274,6 @@ def top_eigenspace(
     spectrum = Spectrum(factor) if spectrum is None else spectrum
     shared = spectrum.requests > 0  # a sweep: one full eigh serves the rest
     spectrum.requests += 1
-    gram = spectrum.gram
     values = spectrum.values.copy()
     norm = float(np.sqrt(max(values[0], 0.0))) if rows else 0.0
     ingredients = max(norm, scale or 0.0, np.finfo(float).tiny)
@@ -288,12 +302,7 @@ def top_eigenspace(
         # stays the same call whether or not the spectrum is shared
         vectors = spectrum.vectors[:, :count]
     else:
-        # evx: LAPACK's default "evr" can return fewer vectors than asked for inside a cluster of
-        # equal eigenvalues (seen at isotropic noise); check the count all the same.
-        _, vectors = scipy.linalg.eigh(gram, subset_by_index=[rows - count, rows - 1], driver="evx")
-        if vectors.shape[1] != count:
-            vectors = np.linalg.eigh(gram)[1][:, rows - count :]
-        vectors = vectors[:, ::-1]
+        vectors = spectrum.leading(count)
     return TopEigenspace(np.clip(values, 0.0, None), vectors, d, rank, tie_start, tie_stop)
 
 

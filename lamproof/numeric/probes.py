@@ -782,7 +782,7 @@ def _kyfan(
             return fast
     X = dist.X
     B0, grey0 = _space(fixed, X, include_grey)
-    F1 = free @ X
+    F1 = _times(free, X)
     scales = _row_scales(free, X)
     inverse = np.divide(1.0, scales, out=np.zeros_like(scales), where=scales > 0)
     R = project_out(F1, B0) * inverse[:, None]
@@ -842,7 +842,7 @@ def _separable(family: DriftTieFamily, dist: _Dist) -> bool:
     """Whether the drift's tie coordinates carry nothing beyond ``φ`` on this distribution."""
     X = dist.X
     basis, _ = _space(family.phi, X, True)
-    residual = project_out(family.drift @ X, basis)
+    residual = project_out(_times(family.drift, X), basis)
     reference = float(np.linalg.norm(_row_scales(family.drift, X))) + np.finfo(float).tiny
     size = float(np.linalg.norm(residual))
     if size <= ROUNDOFF_RTOL * reference:
@@ -883,7 +883,8 @@ def _tie_candidates(tie, dist: _Dist, names=(), parts=None) -> list[np.ndarray]:
     if n.shape[0] == 0:  # no drift: the whole tie is one space
         spaces = [np.eye(tie.m)]
     else:
-        cov = (n @ dist.X) @ (n @ dist.X).T
+        Fn = _times(n, dist.X)
+        cov = Fn @ Fn.T
         values, vectors = np.linalg.eigh((cov + cov.T) / 2)
         zero = values <= ROUNDOFF_RTOL * max(float(values[-1]), np.finfo(float).tiny)
         spaces = [vectors[:, zero], vectors[:, ~zero]]
@@ -1016,7 +1017,7 @@ def _transfer_bounds(family, fit: _Dist, score: _Dist, names, include_grey, flag
 
 def _variance_ratio(union, fit: _Dist, score: _Dist, include_grey, flag) -> tuple[float, float]:
     """``ρ = sup Var_score/Var_fit`` and the mean shift's Mahalanobis size, over ``span(union)``."""
-    F1, F2 = union @ fit.X, union @ score.X
+    F1, F2 = _times(union, fit.X), _times(union, score.X)
     scales = _row_scales(union, fit.X) + _row_scales(union, score.X)
     inverse = np.divide(1.0, scales, out=np.zeros_like(scales), where=scales > 0)
     u, s, vt = np.linalg.svd(inverse[:, None] * F1, full_matrices=True)
@@ -1045,7 +1046,7 @@ def _invariant_parts(parts, dist: _Dist, cache: dict):
         phi, n, w = parts
         m = w.shape[0]
         X = dist.X
-        Fp, Fn, Fw = phi @ X, n @ X, w @ X
+        Fp, Fn, Fw = _times(phi, X), _times(n, X), _times(w, X)  # sparse factors as such
         sizes = (float(np.sum(Fp**2)), float(np.sum(Fn**2)), float(np.sum(Fw**2)))
         blocks = [Fw @ Fw.T] + ([Fn @ Fn.T, Fn @ Fw.T] if n.shape[0] else [])
         shared = (
@@ -1090,7 +1091,7 @@ def _invariant(parts, name: str, dists, cache: dict | None = None) -> bool:
             return False
         if any(not small(M) for M in blocks):
             return False
-        crosses = [T @ Fw.T] + ([T @ Fn.T] if n.shape[0] else [])
+        crosses = [_times_t(Fw, T).T] + ([_times_t(Fn, T).T] if n.shape[0] else [])
         if all(small(C) for C in crosses):
             continue
         if isometry is None:
@@ -1105,12 +1106,13 @@ def _invariant(parts, name: str, dists, cache: dict | None = None) -> bool:
         for C in crosses:
             if not small(C - J * (np.sum(C * J) / m)):
                 return False
-        cov_t = T @ T.T
-        rest = np.eye(cov_t.shape[0]) - J @ J.T
-        inner = J.T @ cov_t @ J
-        if not small(rest @ cov_t @ J) or not small(inner - np.trace(inner) / m * np.eye(m)):
+        # Cov(t) J, Jᵀ Cov(t) J and (I − J Jᵀ) Cov(t) J through Jᵀ T: never the d_t × d_t Cov(t)
+        JT = _times(J.T, T)
+        cov_J = _times_t(JT, T).T
+        inner = J.T @ cov_J
+        if not small(cov_J - J @ inner) or not small(inner - np.trace(inner) / m * np.eye(m)):
             return False
-        if not small(J.T @ T @ Fp.T) or not small(J.T @ mean_t):
+        if not small(JT @ Fp.T) or not small(J.T @ mean_t):
             return False
     return True
 
