@@ -425,9 +425,9 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
 
     clean = spec.augmentation > 0 or not learned or spec.idm == "tied"
     if spec.augmentation > 0 and learned and not drift_free():
-        P = innovation.captured @ innovation.captured.T
+        U, drift = innovation.captured, L - E
         if innovation.tied or not m.vanishes(
-            (np.eye(d_o) - P) @ (L - E), "uncaptured drift (I − P)(L − E) obs"
+            drift - U @ (U.T @ drift), "uncaptured drift (I − P)(L − E) obs"
         ):
             raise NoClosedForm(
                 "augmentation with L ≠ E: the clean member is not optimal without augmentation, so "
@@ -441,12 +441,12 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
         B[:, :p] = U
         D = np.zeros((d_z, d_o))
         D[:p] = U.T
-        P = U @ U.T
         if leak:  # free IDM, learned A: z = Uᵀ v; any obs may ride along (see the latent family)
             C, A = -D @ L, L.copy()
         else:  # the clean latent z = Uᵀ(o' − E obs)
             C = -D @ E
-            A = E.copy() if (not learned or spec.augmentation > 0) else (np.eye(d_o) - P) @ L + P @ E
+            # (I − P) L + P E with P = U Uᵀ, d_z rows first: no d_o³ product
+            A = E.copy() if (not learned or spec.augmentation > 0) else L + U @ (U.T @ (E - L))
         return LAMParameters(A, B, C, D, E=E)
 
     params = build(innovation.captured)
@@ -720,7 +720,9 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
         """The member whose latent reads the selected directions ``U`` (columns in y-space)."""
         p = U.shape[1]
         D = np.zeros((d_z, d_o))
-        D[:p] = (U.T @ (Y @ Pv)) @ to_xi  # z = Uᵀ ŷ, ŷ = Y Π_V ξ as a map of v
+        D[:p] = (
+            (U.T @ Y) @ Pv
+        ) @ to_xi  # z = Uᵀ ŷ, ŷ = Y Π_V ξ as a map of v (p rows first: no d_o² product)
         B = np.zeros((d_o, d_z))
         B[:, :p] = U[:d_o]
         H = np.zeros((n_actions, d_z))
@@ -730,8 +732,7 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
         return LAMParameters(A, B, C, D, H, E)
 
     params = build(selection.captured)
-    M2 = params.B @ params.D
-    reconstruction = float(np.sum(((np.eye(d_o) - M2) @ V) ** 2))
+    reconstruction = float(np.sum((V - params.B @ (params.D @ V)) ** 2))  # (I − B D) V, d_z rows first
     action_loss = float(np.sum((A_f - params.H @ (params.D @ V)) ** 2))
     value = ObjectiveValue(
         reconstruction, 0.0, action_loss, reconstruction + spec.action_loss_weight * action_loss
@@ -770,7 +771,10 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
         )
 
     v_rows = np.hstack([-L, np.eye(d_o)])
-    to_rows = (Y @ Pv) @ to_xi @ v_rows  # y-direction u ↦ the x-map of its latent coordinate uᵀ ŷ
+
+    def to_rows(U: np.ndarray) -> np.ndarray:
+        """The x-maps of the latent coordinates ``Uᵀ ŷ`` of the y-directions ``U`` (a tie's only)."""
+        return (((U.T @ Y) @ Pv) @ to_xi) @ v_rows
 
     def change_for(member: LAMParameters) -> PointFamily:
         return PointFamily(_compressed(member.predicted_change_map, L - E, member.B), member)
@@ -785,7 +789,7 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
             U = np.hstack([fixed_u, tie_u @ Q])
             return latent_for(U, build(U))
 
-        fixed_rows, tie_rows = fixed_u.T @ to_rows, tie_u.T @ to_rows
+        fixed_rows, tie_rows = to_rows(fixed_u), to_rows(tie_u)
         spare = d_z - p
         if augmented and spare == 0:  # z = (fixed, Qᵀ tie) rows exactly: a subspace family
             latent = SubspaceFamily(
