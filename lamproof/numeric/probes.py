@@ -253,27 +253,31 @@ SELECTOR_ROWS = 16
 def _times(rows: np.ndarray, X: np.ndarray, absolute: bool = False) -> np.ndarray:
     """``rows @ X`` (``rows @ |X|`` with ``absolute``; ``rows`` then nonnegative).
 
-    A sparse ``X`` (:class:`_Factor`) is multiplied as such. Otherwise the rows that have at most
-    one nonzero entry ``c`` (at ``j``) are read off as ``c · X[j]`` (a sum with one nonzero term is
-    that term, rounded once, in any order), the others multiplied densely."""
+    The rows that have at most one nonzero entry ``c`` (at ``j``) are read off as ``c · X[j]`` (a sum
+    with one nonzero term is that term, rounded once, in any order), the others multiplied: a
+    sparse ``X`` (:class:`_Factor`) as such, a dense one densely."""
     factor = _factor(X)
-    if factor.sparse:
-        right = factor.abs_csr_t if absolute else factor.csr_t
-        return np.ascontiguousarray((right @ rows.T).T)
-    X = factor.abs if absolute else X
     if rows.shape[0] < SELECTOR_ROWS:
-        return rows @ X
+        return _product(rows, factor, absolute)
     nonzero = rows != 0
     single = np.count_nonzero(nonzero, axis=1) <= 1
     if int(np.count_nonzero(single)) < SELECTOR_ROWS:
-        return rows @ X
+        return _product(rows, factor, absolute)
     out = np.empty((rows.shape[0], X.shape[1]))
     dense = ~single
     if np.any(dense):
-        out[dense] = rows[dense] @ X
+        out[dense] = _product(rows[dense], factor, absolute)
     where = np.argmax(nonzero[single], axis=1)
-    out[single] = rows[single, where][:, None] * X[where]
+    out[single] = rows[single, where][:, None] * (factor.abs if absolute else factor.X)[where]
     return out
+
+
+def _product(rows: np.ndarray, factor: _Factor, absolute: bool) -> np.ndarray:
+    """``rows @ X`` (or ``|X|``) for a factor: sparse ones as such."""
+    if factor.sparse:
+        right = factor.abs_csr_t if absolute else factor.csr_t
+        return np.ascontiguousarray((right @ rows.T).T)
+    return rows @ (factor.abs if absolute else factor.X)
 
 
 def _times_t(F: np.ndarray, T: np.ndarray) -> np.ndarray:
