@@ -27,7 +27,6 @@ separates what is proved from what is witnessed (:class:`ProbeScore`):
 
 from __future__ import annotations
 
-import warnings
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -765,11 +764,10 @@ def _padding_vectors(y: np.ndarray, k: int) -> np.ndarray | None:
     k1, d = y.shape
     if k == 0 or k1 - d < k:
         return None
-    try:
-        with warnings.catch_warnings():  # ill-conditioned y₁: the check below decides
-            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-            top = scipy.linalg.solve(y[:d].T, -y[d : d + k].T, check_finite=False)
-    except (np.linalg.LinAlgError, ValueError):
+    try:  # LAPACK's gesv; an ill-conditioned y₁ is not refused here: the check below decides
+        with np.errstate(all="ignore"):
+            top = np.linalg.solve(y[:d].T, -y[d : d + k].T)
+    except np.linalg.LinAlgError:  # exactly singular
         return None
     Z, _ = np.linalg.qr(np.vstack([top, np.eye(k), np.zeros((k1 - d - k, k))]))
     if not np.all(np.isfinite(Z)) or float(np.linalg.norm(y.T @ Z)) > PADDING_RTOL * float(np.linalg.norm(y)):
