@@ -720,9 +720,8 @@ def _with_action_head(system, spec, transition, m: _Moments, V, innovation, drif
         """The member whose latent reads the selected directions ``U`` (columns in y-space)."""
         p = U.shape[1]
         D = np.zeros((d_z, d_o))
-        D[:p] = (
-            (U.T @ Y) @ Pv
-        ) @ to_xi  # z = Uᵀ ŷ, ŷ = Y Π_V ξ as a map of v (p rows first: no d_o² product)
+        # z = Uᵀ ŷ, ŷ = Y Π_V ξ as a map of v; the p rows first (no d_o² × n product)
+        D[:p] = ((U.T @ Y) @ Pv) @ to_xi
         B = np.zeros((d_o, d_z))
         B[:, :p] = U[:d_o]
         H = np.zeros((n_actions, d_z))

@@ -207,7 +207,8 @@ class Spectrum:
     decomposition: :func:`top_eigenspace` with ``spectrum=`` takes the eigenvalues (the same
     ``eigvalsh`` as without it, so every rank and tie decision is the same) and, from the second
     request on, the leading eigenvectors from one full ``eigh`` instead of a subset ``eigh`` per
-    ``d`` (the first request, often the only one, takes the cheaper subset).
+    ``d`` (the first request, often the only one, takes the cheaper subset). A tie's leading
+    vectors always come from the subset ``eigh`` (:meth:`leading`), kept per count.
     """
 
     def __init__(self, factor: np.ndarray):
