@@ -425,10 +425,8 @@ def _closed_form(system: System, spec: LAMSpec, transition: Transition) -> Solut
 
     clean = spec.augmentation > 0 or not learned or spec.idm == "tied"
     if spec.augmentation > 0 and learned and not drift_free():
-        U, drift = innovation.captured, L - E
-        if innovation.tied or not m.vanishes(
-            drift - U @ (U.T @ drift), "uncaptured drift (I − P)(L − E) obs"
-        ):
+        uncaptured = project_out((L - E).T, innovation.captured).T  # (I − P)(L − E), P = U Uᵀ
+        if innovation.tied or not m.vanishes(uncaptured, "uncaptured drift (I − P)(L − E) obs"):
             raise NoClosedForm(
                 "augmentation with L ≠ E: the clean member is not optimal without augmentation, so "
                 "the penalty trades off against reconstruction (docs/theory.md, augmentation)"

@@ -132,38 +132,41 @@ def run_closed_form(studies: list[Study], *, workers: int | None = None, pool=No
 def iter_closed_form(studies: list[Study], *, workers: int | None = None, pool=None) -> Iterator[StudyResult]:
     """:func:`run_closed_form` one study at a time, each as soon as its configurations are done,
     so that the caller writes (and draws) a study while the workers compute the next ones."""
-    tasks = [(study, config) for study in studies for config in study.configs()]
-    # configurations with the same data next to each other, so that a worker's chunk shares their
-    # transition (moments, eigendecomposition) instead of rebuilding it (evaluate.shared_transition);
-    # the studies stay in their order, so each one's results arrive together
-    order = sorted(range(len(tasks)), key=lambda i: (studies.index(tasks[i][0]), _share_key(*tasks[i]), i))
+    # each study's configurations with the same data next to each other, so that a worker's chunk
+    # shares their transition (moments, eigendecomposition) instead of rebuilding it
+    # (evaluate.shared_transition); the studies stay in their order, so each one's results arrive together
+    orders, tasks = [], []
+    for study in studies:
+        configs = study.configs()
+        order = sorted(range(len(configs)), key=lambda i, c=configs, s=study: (_share_key(s, c[i]), i))
+        orders.append(order)
+        tasks += [(study, configs[i]) for i in order]
     if pool is None:
         with worker_pool(workers, len(tasks)) as own_pool:
             if own_pool is not None:
                 yield from iter_closed_form(studies, pool=own_pool)
                 return
             with single_threaded_blas():
-                yield from _by_study(studies, (_evaluate_task(tasks[i]) for i in order))
+                yield from _by_study(studies, orders, map(_evaluate_task, tasks))
         return
     chunk = max(1, len(tasks) // (8 * default_workers()))
-    yield from _by_study(studies, pool.map(_evaluate_task, [tasks[i] for i in order], chunksize=chunk))
+    yield from _by_study(studies, orders, pool.map(_evaluate_task, tasks, chunksize=chunk))
 
 
-def _by_study(studies: list[Study], results: Iterator[tuple[dict, float]]) -> Iterator[StudyResult]:
-    """Cut the results (in study order) into one :class:`StudyResult` per study, in the study's
-    configuration order. A study's wall time is the time from the previous study's last result
-    to its own."""
+def _by_study(
+    studies: list[Study], orders: list[list[int]], results: Iterator[tuple[dict, float]]
+) -> Iterator[StudyResult]:
+    """Cut the results (each study's configurations in its ``order``) into one :class:`StudyResult`
+    per study, back in the study's configuration order. A study's wall time is the time from the
+    previous study's last result to its own, not counting the caller's time in between."""
     since = time.perf_counter()
-    for study in studies:
-        configs = study.configs()
-        rows = [None] * len(configs)
-        ranks = sorted(range(len(configs)), key=lambda i: (_share_key(study, configs[i]), i))
-        for i in ranks:
+    for study, order in zip(studies, orders, strict=True):
+        rows = [None] * len(order)
+        for i in order:
             rows[i] = next(results)
         frame = pd.DataFrame([row for row, _ in rows], columns=result_columns(study, ranges=True))
-        now = time.perf_counter()
-        yield StudyResult(study, "closed-form", frame, now - since, [s for _, s in rows])
-        since = time.perf_counter()  # not counting the caller's time with this study
+        yield StudyResult(study, "closed-form", frame, time.perf_counter() - since, [s for _, s in rows])
+        since = time.perf_counter()
 
 
 def _share_key(study, config) -> str:
